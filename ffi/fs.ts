@@ -1,0 +1,180 @@
+import { libc } from "./_libc.ts";
+import { check } from "./errno.ts";
+import { cString } from "./c_string.ts";
+import {
+  F_GETFD,
+  F_SETFD,
+  FD_CLOEXEC,
+  LOCK_EX,
+  LOCK_NB,
+  O_CLOEXEC,
+  POLLHUP,
+  POLLIN,
+} from "./constants.ts";
+import { SYS } from "./arch.ts";
+
+/** open(2). Unlike Deno's own files, the fd is inheritable unless `flags` has O_CLOEXEC. */
+export function open(path: string, flags: number, mode = 0): number {
+  return check(
+    "open",
+    () => `path=${path}, flags=0o${flags.toString(8)}`,
+    () => libc().open(cString(path), flags, mode),
+  );
+}
+
+/** openat(2) relative to `dirfd`. */
+export function openat(dirfd: number, path: string, flags: number, mode = 0): number {
+  return check(
+    "openat",
+    () => `dirfd=${dirfd}, path=${path}, flags=0o${flags.toString(8)}`,
+    () => libc().openat(dirfd, cString(path), flags, mode),
+  );
+}
+
+/** close(2); errors other than EBADF are reported. */
+export function close(fd: number): void {
+  libc().close(fd);
+}
+
+/** pipe2(2): returns [readEnd, writeEnd]. Without O_CLOEXEC in `flags` both ends are inherited by children. */
+export function pipe(flags = 0): [number, number] {
+  const fds = new Int32Array(2);
+  check("pipe2", () => `flags=0o${flags.toString(8)}`, () => libc().pipe2(new Uint8Array(fds.buffer), flags));
+  return [fds[0], fds[1]];
+}
+
+/** Sets or clears FD_CLOEXEC on `fd`. */
+export function setCloexec(fd: number, on: boolean): void {
+  const current = check("fcntl", () => `fd=${fd}, cmd=F_GETFD`, () => libc().fcntl(fd, F_GETFD, 0n));
+  const next = on ? current | FD_CLOEXEC : current & ~FD_CLOEXEC;
+  check("fcntl", () => `fd=${fd}, cmd=F_SETFD`, () => libc().fcntl(fd, F_SETFD, BigInt(next)));
+}
+
+/** Reads up to `size` bytes from `fd`; an empty result means end of file. */
+export function read(fd: number, size = 65536): Uint8Array {
+  const buf = new Uint8Array(size);
+  const n = check("read", () => `fd=${fd}`, () => libc().read(fd, buf, BigInt(size)));
+  return buf.subarray(0, Number(n));
+}
+
+/** Reads `fd` until end of file. */
+export function readAll(fd: number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = read(fd);
+    if (chunk.length === 0) break;
+    parts.push(chunk);
+    total += chunk.length;
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Writes all of `data` to `fd`. */
+export function writeAll(fd: number, data: Uint8Array): void {
+  let offset = 0;
+  while (offset < data.length) {
+    const chunk = data.subarray(offset);
+    const n = check("write", () => `fd=${fd}`, () => libc().write(fd, chunk, BigInt(chunk.length)));
+    offset += Number(n);
+  }
+}
+
+/**
+ * Waits up to `timeoutMs` for `fd` to be readable (or hung up).
+ * @returns true when readable, false on timeout.
+ */
+export function pollReadable(fd: number, timeoutMs: number): boolean {
+  const pfd = new Uint8Array(8);
+  const view = new DataView(pfd.buffer);
+  view.setInt32(0, fd, true);
+  view.setInt16(4, POLLIN | POLLHUP, true);
+  const n = check("poll", () => `fd=${fd}`, () => libc().poll(pfd, 1n, timeoutMs));
+  return n > 0;
+}
+
+/** Takes an exclusive flock(2) on `fd`, waiting for it unless `wait` is false (then throws EWOULDBLOCK). */
+export function lockExclusive(fd: number, wait = true): void {
+  check(
+    "flock",
+    () => `fd=${fd}, op=LOCK_EX`,
+    () => libc().flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB),
+  );
+}
+
+/** mkfifo(3). */
+export function mkfifo(path: string, mode: number): void {
+  check("mkfifo", () => `path=${path}, mode=0o${mode.toString(8)}`, () => libc().mkfifo(cString(path), mode));
+}
+
+/** mknod(2) with a device number from `major`/`minor`. */
+export function mknod(path: string, mode: number, major: number, minor: number): void {
+  const dev = makedev(major, minor);
+  check(
+    "mknod",
+    () => `path=${path}, mode=0o${mode.toString(8)}, dev=${major}:${minor}`,
+    () => libc().mknod(cString(path), mode, dev),
+  );
+}
+
+/** glibc's makedev(3) encoding. */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) |
+    (mi & 0xffn);
+}
+
+/** lchown(2). */
+export function lchown(path: string, uid: number, gid: number): void {
+  check("lchown", () => `path=${path}, uid=${uid}, gid=${gid}`, () => libc().lchown(cString(path), uid, gid));
+}
+
+/** chdir(2). */
+export function chdir(path: string): void {
+  check("chdir", () => `path=${path}`, () => libc().chdir(cString(path)));
+}
+
+/** fchdir(2). */
+export function fchdir(fd: number): void {
+  check("fchdir", () => `fd=${fd}`, () => libc().fchdir(fd));
+}
+
+/** chroot(2). */
+export function chroot(path: string): void {
+  check("chroot", () => `path=${path}`, () => libc().chroot(cString(path)));
+}
+
+/** getcwd(3) of the calling thread (may start with "(unreachable)" when outside the root). */
+export function getcwd(): string {
+  const buf = new Uint8Array(4096);
+  const ptr = libc().getcwd(buf, 4096n);
+  if (ptr === null) return "(unreachable)";
+  const end = buf.indexOf(0);
+  return new TextDecoder().decode(buf.subarray(0, end < 0 ? buf.length : end));
+}
+
+/** umask(2): returns the previous mask. */
+export function umask(mask: number): number {
+  return libc().umask(mask);
+}
+
+/** Marks every fd from `first` upwards close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC). */
+export function cloexecFrom(first: number): void {
+  check(
+    "close_range",
+    () => `first=${first}, last=~0, flags=CLOSE_RANGE_CLOEXEC`,
+    () => libc().syscall(BigInt(SYS.close_range), BigInt(first), 0xffffffffn, 4n, 0n, 0n, 0n),
+  );
+}
+
+/** Opens `path` with O_CLOEXEC (a private fd that no child inherits). */
+export function openPrivate(path: string, flags: number, mode = 0): number {
+  return open(path, flags | O_CLOEXEC, mode);
+}

@@ -1,0 +1,136 @@
+import { libc } from "./_libc.ts";
+import { check, SyscallError, errno } from "./errno.ts";
+import { cString, cStringArray } from "./c_string.ts";
+import { SYS } from "./arch.ts";
+
+/** prctl(2); returns the call's result. */
+export function prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): number {
+  return check(
+    "prctl",
+    () => `option=${option}, arg2=${arg2}, arg3=${arg3}`,
+    () => libc().prctl(option, BigInt(arg2), BigInt(arg3), BigInt(arg4), BigInt(arg5)),
+  );
+}
+
+function raw(name: keyof typeof SYS, detail: () => string, ...args: bigint[]): bigint {
+  const a = [...args, 0n, 0n, 0n, 0n, 0n, 0n];
+  return check(name, detail, () => libc().syscall(BigInt(SYS[name]), a[0], a[1], a[2], a[3], a[4], a[5]));
+}
+
+/**
+ * setresuid(2) as a raw system call: it changes only the calling thread, which is what a process
+ * about to execve wants (glibc's wrapper would signal every Deno worker thread).
+ */
+export function setresuid(uid: number): void {
+  raw("setresuid", () => `ruid=euid=suid=${uid}`, BigInt(uid), BigInt(uid), BigInt(uid));
+}
+
+/** setresgid(2), raw and per-thread like setresuid. */
+export function setresgid(gid: number): void {
+  raw("setresgid", () => `rgid=egid=sgid=${gid}`, BigInt(gid), BigInt(gid), BigInt(gid));
+}
+
+/** setgroups(2), raw and per-thread. */
+export function setgroups(gids: readonly number[]): void {
+  const list = new Uint32Array(Math.max(gids.length, 1));
+  list.set(gids);
+  const ptr = Deno.UnsafePointer.value(Deno.UnsafePointer.of(list));
+  raw("setgroups", () => `size=${gids.length}, list=[${gids.join(",")}]`, BigInt(gids.length), BigInt(ptr));
+}
+
+/** The three 64-bit capability sets of capget(2)/capset(2). */
+export interface CapabilitySets {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+}
+
+const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+
+/** capset(2) on the calling thread. */
+export function capset(sets: CapabilitySets): void {
+  const header = new Uint32Array([LINUX_CAPABILITY_VERSION_3, 0]);
+  const data = new Uint32Array(6);
+  const lo = (v: bigint) => Number(v & 0xffffffffn);
+  const hi = (v: bigint) => Number((v >> 32n) & 0xffffffffn);
+  data.set([lo(sets.effective), lo(sets.permitted), lo(sets.inheritable)], 0);
+  data.set([hi(sets.effective), hi(sets.permitted), hi(sets.inheritable)], 3);
+  raw(
+    "capset",
+    () =>
+      `effective=0x${sets.effective.toString(16)}, permitted=0x${sets.permitted.toString(16)}, inheritable=0x${
+        sets.inheritable.toString(16)
+      }`,
+    BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(header))),
+    BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(data))),
+  );
+}
+
+/** capget(2) of the calling thread. */
+export function capget(): CapabilitySets {
+  const header = new Uint32Array([LINUX_CAPABILITY_VERSION_3, 0]);
+  const data = new Uint32Array(6);
+  raw(
+    "capget",
+    () => "pid=0",
+    BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(header))),
+    BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(data))),
+  );
+  const join = (l: number, h: number) => (BigInt(h) << 32n) | BigInt(l);
+  return {
+    effective: join(data[0], data[3]),
+    permitted: join(data[1], data[4]),
+    inheritable: join(data[2], data[5]),
+  };
+}
+
+/** prlimit(2) on the calling process. */
+export function setrlimit(resource: number, name: string, soft: bigint, hard: bigint): void {
+  const limits = new BigUint64Array([soft, hard]);
+  check(
+    "prlimit",
+    () => `resource=${name}, soft=${soft}, hard=${hard}`,
+    () => libc().prlimit(0, resource, new Uint8Array(limits.buffer), null),
+  );
+}
+
+/** sethostname(2). */
+export function sethostname(name: string): void {
+  const buf = new TextEncoder().encode(name);
+  check("sethostname", () => `name=${name}`, () => libc().sethostname(buf, BigInt(buf.length)));
+}
+
+/** setdomainname(2). */
+export function setdomainname(name: string): void {
+  const buf = new TextEncoder().encode(name);
+  check("setdomainname", () => `name=${name}`, () => libc().setdomainname(buf, BigInt(buf.length)));
+}
+
+/** kill(2); returns false when the process does not exist (ESRCH). */
+export function kill(pid: number, signal: number): boolean {
+  if (libc().kill(pid, signal) === 0) return true;
+  const value = errno();
+  if (value === 3) return false;
+  throw new SyscallError("kill", value, `pid=${pid}, sig=${signal}`);
+}
+
+/** setsid(2). */
+export function setsid(): void {
+  check("setsid", () => "", () => libc().setsid());
+}
+
+/** getpid(2). */
+export function getpid(): number {
+  return libc().getpid();
+}
+
+/** execve(2). Only returns by throwing. */
+export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
+  const a = cStringArray(argv);
+  const e = cStringArray(env);
+  libc().execve(cString(path), a.array, e.array);
+  const value = errno();
+  void a.keep;
+  void e.keep;
+  throw new SyscallError("execve", value, `path=${path}`);
+}

@@ -1,0 +1,45 @@
+import type { FlagSpec } from "./args.ts";
+import { boolFlag, type Command, stringFlag } from "./command.ts";
+import { createContainer } from "../container/create.ts";
+
+/** Flags shared by `create` and `run`. */
+export const CREATE_FLAGS: FlagSpec[] = [
+  { name: "bundle", alias: "b", type: "string", help: "path to the root of the bundle directory" },
+  { name: "console-socket", type: "string", help: "unix socket that receives the pty master" },
+  { name: "pid-file", type: "string", help: "file to write the container init's host pid to" },
+  { name: "no-pivot", type: "boolean", help: "use MS_MOVE + chroot instead of pivot_root" },
+  { name: "no-new-keyring", type: "boolean", help: "do not create a new session keyring" },
+  { name: "preserve-fds", type: "string", help: "pass N extra fds (3..3+N-1) to the container" },
+  { name: "pidfd-socket", type: "string", help: "unix socket that receives a pidfd", hidden: true },
+  { name: "no-subreaper", type: "boolean", help: "ignored, for runc compatibility", hidden: true },
+];
+
+/** Parses --preserve-fds. */
+export function preserveFds(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new Error(`--preserve-fds: ${JSON.stringify(value)} is not a non-negative integer`);
+  }
+  return n;
+}
+
+/** `skiff create`. */
+export const command: Command = {
+  name: "create",
+  usage: "create [command options] <container-id>",
+  summary: "create a container",
+  flags: CREATE_FLAGS,
+  args: [1, 1],
+  async run(ctx) {
+    await createContainer(ctx.store, ctx.positionals[0], {
+      bundle: stringFlag(ctx, "bundle") ?? Deno.cwd(),
+      pidFile: stringFlag(ctx, "pid-file"),
+      consoleSocket: stringFlag(ctx, "console-socket"),
+      noPivot: boolFlag(ctx, "no-pivot"),
+      noNewKeyring: boolFlag(ctx, "no-new-keyring"),
+      preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
+    });
+    return 0;
+  },
+};

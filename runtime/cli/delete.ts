@@ -1,0 +1,20 @@
+import { boolFlag, type Command } from "./command.ts";
+import { deleteContainer } from "../container/delete.ts";
+
+/** `skiff delete`. */
+export const command: Command = {
+  name: "delete",
+  usage: "delete [command options] <container-id>",
+  summary: "delete a container and everything it holds",
+  flags: [{
+    name: "force",
+    alias: "f",
+    type: "boolean",
+    help: "kill the container with SIGKILL first if it is running",
+  }],
+  args: [1, 1],
+  async run(ctx) {
+    await deleteContainer(ctx.store, ctx.positionals[0], boolFlag(ctx, "force"));
+    return 0;
+  },
+};

@@ -1,0 +1,15 @@
+import type { Command } from "./command.ts";
+import { initMain } from "../init/standard.ts";
+
+/** `skiff init`: hidden; the container's first process (see runtime/process/bootstrap.ts). */
+export const command: Command = {
+  name: "init",
+  usage: "init <bootstrap-fd> <sync-fd>",
+  summary: "container init (internal)",
+  flags: [],
+  args: [2, 2],
+  hidden: true,
+  run(ctx) {
+    return initMain(ctx.positionals);
+  },
+};

@@ -1,0 +1,80 @@
+import { dirname } from "node:path";
+import { boolFlag, type Command, stringFlag } from "./command.ts";
+import { CREATE_FLAGS, preserveFds } from "./create.ts";
+import { createContainer } from "../container/create.ts";
+import { startContainer } from "../container/start.ts";
+import { deleteContainer } from "../container/delete.ts";
+import { kill } from "../../ffi/mod.ts";
+import { SIGNALS } from "../signals.ts";
+
+const FORWARDED: Deno.Signal[] = [
+  "SIGHUP",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGTERM",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGWINCH",
+];
+
+/** A container ID for `skiff run` without one. */
+export function generateId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  return `skiff-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** `skiff run`: create + start, then wait and delete; exits with the container's status. */
+export const command: Command = {
+  name: "run",
+  usage: "run [command options] [<container-id>]",
+  summary: "create and run a container",
+  flags: [
+    ...CREATE_FLAGS,
+    { name: "detach", alias: "d", type: "boolean", help: "detach from the container's process" },
+    { name: "keep", type: "boolean", help: "do not delete the container after it exits" },
+    {
+      name: "config",
+      type: "string",
+      help: "a config.json file; its root.path is relative to the file's directory",
+    },
+  ],
+  args: [0, 1],
+  async run(ctx) {
+    const id = ctx.positionals[0] ?? generateId();
+    const config = stringFlag(ctx, "config");
+    const detach = boolFlag(ctx, "detach");
+    const { record, child } = await createContainer(ctx.store, id, {
+      bundle: stringFlag(ctx, "bundle") ?? (config ? dirname(config) : Deno.cwd()),
+      configFile: config,
+      pidFile: stringFlag(ctx, "pid-file"),
+      consoleSocket: stringFlag(ctx, "console-socket"),
+      noPivot: boolFlag(ctx, "no-pivot"),
+      noNewKeyring: boolFlag(ctx, "no-new-keyring"),
+      preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
+      foreground: !detach,
+    });
+    try {
+      startContainer(ctx.store, id);
+    } catch (err) {
+      await deleteContainer(ctx.store, id, true);
+      throw err;
+    }
+    if (detach) return 0;
+    // Signals sent to `skiff run` go to the container, as with runc run.
+    const forward = FORWARDED.map((signal) => {
+      const handler = () => {
+        kill(record.pid, signalNumber(signal));
+      };
+      Deno.addSignalListener(signal, handler);
+      return () => Deno.removeSignalListener(signal, handler);
+    });
+    const status = await child.status;
+    forward.forEach((remove) => remove());
+    if (!boolFlag(ctx, "keep")) await deleteContainer(ctx.store, id, true);
+    return status.signal ? 128 + signalNumber(status.signal) : status.code;
+  },
+};
+
+function signalNumber(signal: Deno.Signal): number {
+  return SIGNALS[signal] ?? 15;
+}

@@ -1,0 +1,16 @@
+import type { Command } from "./command.ts";
+import { loadContainer, stateOf } from "../container/container.ts";
+
+/** `skiff state`: the container's state as runc prints it (indented JSON). */
+export const command: Command = {
+  name: "state",
+  usage: "state <container-id>",
+  summary: "output the state of a container",
+  flags: [],
+  args: [1, 1],
+  run(ctx) {
+    const state = stateOf(loadContainer(ctx.store, ctx.positionals[0]));
+    console.log(JSON.stringify(state, null, "  "));
+    return 0;
+  },
+};

@@ -1,0 +1,46 @@
+import type { ContainerStatus, State } from "../../spec/state.ts";
+import { orderedState } from "../../spec/state.ts";
+import { isAlive } from "../state/liveness.ts";
+import type { ContainerRecord, StateStore } from "../state/store.ts";
+
+/** A container as found in the state store, with its live status. */
+export interface Container {
+  record: ContainerRecord;
+  status: ContainerStatus;
+}
+
+/**
+ * Computes a container's status: `stopped` when its init is gone (or the pid was reused),
+ * `created` while the exec fifo still exists (the init waits on it), `running` otherwise.
+ */
+export function containerStatus(store: StateStore, record: ContainerRecord): ContainerStatus {
+  if (!isAlive(record.pid, record.initStartTime)) return "stopped";
+  try {
+    Deno.lstatSync(store.fifoPath(record.id));
+    return "created";
+  } catch {
+    return "running";
+  }
+}
+
+/** Loads container `id` with its current status. */
+export function loadContainer(store: StateStore, id: string): Container {
+  const record = store.read(id);
+  return { record, status: containerStatus(store, record) };
+}
+
+/** The state JSON the spec and runc define, for `state`, `list` and hooks. */
+export function stateOf(container: Container): State {
+  const { record, status } = container;
+  return orderedState({
+    ociVersion: record.ociVersion,
+    id: record.id,
+    pid: status === "stopped" ? 0 : record.pid,
+    status,
+    bundle: record.bundle,
+    rootfs: record.rootfs,
+    created: record.created,
+    annotations: record.annotations,
+    owner: record.owner,
+  });
+}

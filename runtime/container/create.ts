@@ -1,0 +1,182 @@
+import { resolve } from "node:path";
+import { loadSpec } from "../../spec/validate.ts";
+import { OCI_VERSION } from "../../spec/version.ts";
+import { rfc3339Nano } from "../../spec/state.ts";
+import {
+  close,
+  mkfifo,
+  O_CLOEXEC,
+  pipe,
+  pollReadable,
+  read,
+  setCloexec,
+  writeAll,
+} from "../../ffi/mod.ts";
+import { planNamespaces } from "../namespaces.ts";
+import { spawnInNamespaces } from "../process/spawn_in_namespaces.ts";
+import { type Bootstrap, selfCommand, type SyncMessage } from "../process/bootstrap.ts";
+import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
+import { processStartTime } from "../state/liveness.ts";
+import * as log from "../log.ts";
+
+/** Options of `skiff create` (and the create half of `skiff run`). */
+export interface CreateOptions {
+  bundle: string;
+  /** A config.json elsewhere than in the bundle (its root.path is relative to the file). */
+  configFile?: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  preserveFds?: number;
+  /** True for `skiff run` in the foreground: the CLI stays the parent and waits. */
+  foreground?: boolean;
+}
+
+/** A freshly created container and its init process (a child of this process). */
+export interface Created {
+  record: ContainerRecord;
+  child: Deno.ChildProcess;
+}
+
+const INIT_READY_TIMEOUT_MS = 120_000;
+
+/**
+ * Creates container `id`: validates config.json, spawns the init inside the new namespaces, waits
+ * until the init reports that everything but process.args is in place, and records the state.
+ * On any failure nothing is left behind: the init is killed (its namespaces and mounts die with it)
+ * and the state directory is removed.
+ */
+export async function createContainer(
+  store: StateStore,
+  id: string,
+  options: CreateOptions,
+): Promise<Created> {
+  const bundle = resolve(options.bundle);
+  const configFile = options.configFile ? resolve(options.configFile) : `${bundle}/config.json`;
+  const spec = loadSpec(configFile);
+  const rootfs = resolve(bundle, spec.root!.path);
+  try {
+    if (!Deno.statSync(rootfs).isDirectory) throw new Error("not a directory");
+  } catch (err) {
+    throw new Error(`${configFile}: root.path: rootfs ${rootfs} is not a directory`, {
+      cause: err,
+    });
+  }
+  if (spec.process?.terminal && !options.consoleSocket) {
+    throw new Error(
+      "process.terminal: cannot allocate tty if skiff will detach without setting console socket",
+    );
+  }
+  const plan = planNamespaces(spec.linux?.namespaces ?? []);
+
+  store.createDir(id);
+  let child: Deno.ChildProcess | undefined;
+  try {
+    using _lock = store.lock(id);
+    const fifo = store.fifoPath(id);
+    mkfifo(fifo, 0o622);
+    const [bootRead, bootWrite] = pipe(O_CLOEXEC);
+    const [syncRead, syncWrite] = pipe(O_CLOEXEC);
+    const bootstrap: Bootstrap = {
+      id,
+      bundle,
+      rootfs,
+      fifo,
+      spec,
+      noPivot: options.noPivot ?? false,
+      noNewKeyring: options.noNewKeyring ?? false,
+      preserveFds: options.preserveFds ?? 0,
+      debug: log.logOptions().debug,
+    };
+    try {
+      // The init's ends must survive exec; ours stay close-on-exec.
+      setCloexec(bootRead, false);
+      setCloexec(syncWrite, false);
+      const self = selfCommand(["init", String(bootRead), String(syncWrite)]);
+      child = spawnInNamespaces(
+        plan,
+        () =>
+          new Deno.Command(self.command, {
+            args: self.args,
+            stdin: "inherit",
+            stdout: "inherit",
+            stderr: "inherit",
+            env: { DENO_NO_UPDATE_CHECK: "1" },
+          }).spawn(),
+        spec.linux?.timeOffsets,
+      );
+    } finally {
+      close(bootRead);
+      close(syncWrite);
+    }
+    try {
+      writeAll(bootWrite, new TextEncoder().encode(JSON.stringify(bootstrap)));
+    } finally {
+      close(bootWrite);
+    }
+    try {
+      await waitReady(syncRead);
+    } finally {
+      close(syncRead);
+    }
+    const startTime = processStartTime(child.pid);
+    if (startTime === undefined) throw new Error("container init exited during create");
+    const record: ContainerRecord = {
+      ociVersion: OCI_VERSION,
+      id,
+      pid: child.pid,
+      initStartTime: startTime,
+      bundle,
+      rootfs,
+      created: rfc3339Nano(new Date()),
+      owner: "",
+      annotations: spec.annotations,
+      config: spec,
+    };
+    store.write(record);
+    if (options.pidFile) writePidFile(resolve(options.pidFile), child.pid);
+    if (!options.foreground) child.unref();
+    return { record, child };
+  } catch (err) {
+    if (child) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+    }
+    store.remove(id);
+    throw err;
+  }
+}
+
+/** Reads the init's sync messages until "ready"; throws its error or a timeout. */
+async function waitReady(fd: number): Promise<void> {
+  let buffered = "";
+  const decoder = new TextDecoder();
+  const deadline = Date.now() + INIT_READY_TIMEOUT_MS;
+  for (;;) {
+    const newline = buffered.indexOf("\n");
+    if (newline >= 0) {
+      const message = JSON.parse(buffered.slice(0, newline)) as SyncMessage;
+      buffered = buffered.slice(newline + 1);
+      if (message.type === "ready") return;
+      if (message.type === "error") throw new Error(message.message);
+      log.warn(message.message);
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error("timed out waiting for the container init");
+    // Block in short slices so a timer or signal handler could still run between them.
+    if (!pollReadable(fd, 100)) {
+      await Promise.resolve();
+      continue;
+    }
+    const chunk = read(fd);
+    if (chunk.length === 0) {
+      throw new Error("container init exited before it was ready");
+    }
+    buffered += decoder.decode(chunk, { stream: true });
+  }
+}

@@ -1,0 +1,50 @@
+import { kill } from "../../ffi/mod.ts";
+import { isAlive } from "../state/liveness.ts";
+import type { StateStore } from "../state/store.ts";
+import { ContainerNotExistError } from "../errors.ts";
+import { loadContainer } from "./container.ts";
+
+/** Waits until the init is gone (exited or a zombie), up to `timeoutMs`. */
+async function waitGone(pid: number, startTime: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid, startTime)) {
+    if (Date.now() > deadline) throw new Error(`container init ${pid} did not exit after SIGKILL`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * Deletes container `id` (runtime.md `delete`): a stopped or created container is removed (a
+ * created one is killed first, as runc does); a running one only with `force`, after SIGKILL.
+ * `force` on an unknown ID succeeds.
+ */
+export async function deleteContainer(store: StateStore, id: string, force = false): Promise<void> {
+  let lock: Disposable;
+  try {
+    lock = store.lock(id);
+  } catch (err) {
+    if (force && err instanceof ContainerNotExistError) return;
+    throw err;
+  }
+  using _lock = lock;
+  let container;
+  try {
+    container = loadContainer(store, id);
+  } catch (err) {
+    // A directory without a state file is a create that died half-way: clean it.
+    if (err instanceof ContainerNotExistError) {
+      store.remove(id);
+      if (force) return;
+    }
+    throw err;
+  }
+  const { record, status } = container;
+  if ((status === "running" || status === "paused") && !force) {
+    throw new Error(`cannot delete container ${id} that is not stopped: ${status}`);
+  }
+  if (status !== "stopped") {
+    kill(record.pid, 9);
+    await waitGone(record.pid, record.initStartTime);
+  }
+  store.remove(id);
+}

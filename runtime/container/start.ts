@@ -1,0 +1,40 @@
+import { close, O_CLOEXEC, O_NONBLOCK, O_WRONLY, open, SyscallError, writeAll } from "../../ffi/mod.ts";
+import type { StateStore } from "../state/store.ts";
+import { loadContainer } from "./container.ts";
+
+/**
+ * Starts a created container: one byte on its exec fifo releases the init, which execs
+ * process.args. Removing the fifo marks the container running. Any other status is an error that
+ * changes nothing (runtime.md `start`), with runc's messages.
+ */
+export function startContainer(store: StateStore, id: string): void {
+  using _lock = store.lock(id);
+  const container = loadContainer(store, id);
+  switch (container.status) {
+    case "created":
+      break;
+    case "stopped":
+      throw new Error("cannot start a container that has stopped");
+    case "running":
+      throw new Error("cannot start an already running container");
+    default:
+      throw new Error(`cannot start a container in the ${container.status} state`);
+  }
+  const fifo = store.fifoPath(id);
+  let fd: number;
+  try {
+    // Non-blocking: fails with ENXIO instead of hanging when the init is gone.
+    fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  } catch (err) {
+    if (err instanceof SyscallError && err.code === "ENXIO") {
+      throw new Error("cannot start a container that has stopped (its init is gone)");
+    }
+    throw err;
+  }
+  try {
+    writeAll(fd, new Uint8Array([0x30]));
+  } finally {
+    close(fd);
+  }
+  Deno.removeSync(fifo);
+}

@@ -1,0 +1,43 @@
+/** Errors with a meaning engines depend on, and the formatting of error chains. */
+
+/** The container ID is not known: engines match the substring "does not exist". */
+export class ContainerNotExistError extends Error {
+  constructor(readonly id: string) {
+    super("container does not exist");
+    this.name = "ContainerNotExistError";
+  }
+}
+
+/** A command was used wrongly (bad flags or arguments). */
+export class UsageError extends Error {
+  constructor(message: string, readonly usage = "") {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** An error whose message is complete and that selects the exit code. */
+export class ExitError extends Error {
+  constructor(message: string, readonly code: number) {
+    super(message);
+    this.name = "ExitError";
+  }
+}
+
+/** Joins an error and its causes into one line: "outer: inner: innermost". */
+export function errorChain(err: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; current !== undefined && depth < 10; depth++) {
+    if (current instanceof Error) {
+      if (!parts.some((p) => p.includes(current instanceof Error ? current.message : ""))) {
+        parts.push(current.message);
+      }
+      current = current.cause;
+    } else {
+      parts.push(String(current));
+      break;
+    }
+  }
+  return parts.join(": ").replace(/\s*\n\s*/g, " ");
+}

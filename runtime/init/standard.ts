@@ -1,0 +1,111 @@
+import {
+  close,
+  cloexecFrom,
+  execve,
+  O_CLOEXEC,
+  O_RDWR,
+  open,
+  prctl,
+  PR_SET_DUMPABLE,
+  PR_SET_PDEATHSIG,
+  read,
+  readAll,
+  setdomainname,
+  sethostname,
+  writeAll,
+} from "../../ffi/mod.ts";
+import type { Bootstrap, SyncMessage } from "../process/bootstrap.ts";
+import { finishRootfs, setupRootfs } from "../rootfs/prepare.ts";
+import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
+import { finalizeProcess } from "./finalize.ts";
+import { errorChain } from "../errors.ts";
+
+const encoder = new TextEncoder();
+
+function send(fd: number, message: SyncMessage): void {
+  writeAll(fd, encoder.encode(JSON.stringify(message) + "\n"));
+}
+
+function applySysctl(sysctl: Record<string, string>): void {
+  for (const [key, value] of Object.entries(sysctl)) {
+    const file = `/proc/sys/${key.replaceAll(".", "/")}`;
+    try {
+      Deno.writeTextFileSync(file, value);
+    } catch (err) {
+      throw new Error(`linux.sysctl.${key}: cannot write ${JSON.stringify(value)} to ${file}`, {
+        cause: err,
+      });
+    }
+  }
+}
+
+function setOomScoreAdj(value: number | undefined): void {
+  if (value === undefined) return;
+  try {
+    Deno.writeTextFileSync("/proc/self/oom_score_adj", String(value));
+  } catch (err) {
+    throw new Error(`process.oomScoreAdj: cannot set ${value}`, { cause: err });
+  }
+}
+
+/**
+ * `skiff init BOOTSTRAP_FD SYNC_FD`: the container's first process. It is born in the container's
+ * namespaces (see process/bootstrap.ts for the handshake), builds the root filesystem and the
+ * process identity, reports ready, waits for `start`, and execve()s process.args. It never returns.
+ */
+export function initMain(args: readonly string[]): never {
+  const bootstrapFd = Number(args[0]);
+  const syncFd = Number(args[1]);
+  // Nothing in the container may open /proc/<pid>/exe or /proc/<pid>/mem of this process
+  // (CVE-2019-5736): only a dumpable process's exe link is reachable by others.
+  prctl(PR_SET_DUMPABLE, 0);
+  // If the CLI dies before the container is created, the init must not linger.
+  prctl(PR_SET_PDEATHSIG, 9);
+  let fifoFd: number;
+  let target: ReturnType<typeof finalizeProcess>;
+  let boot: Bootstrap;
+  try {
+    boot = JSON.parse(new TextDecoder().decode(readAll(bootstrapFd)));
+    close(bootstrapFd);
+    const spec = boot.spec;
+    const process = spec.process!;
+    // Read what the host knows before the host disappears behind pivot_root.
+    const lastCap = lastCapability();
+    const masks = capabilityMasks(process.capabilities, lastCap);
+    for (const name of masks.unsupported) {
+      send(syncFd, { type: "warning", message: `capability ${name} is not supported by the kernel` });
+    }
+    fifoFd = open(boot.fifo, O_RDWR | O_CLOEXEC);
+    setOomScoreAdj(process.oomScoreAdj);
+    setupRootfs(spec, { rootfs: boot.rootfs, bundle: boot.bundle, noPivot: boot.noPivot });
+    if (spec.hostname) sethostname(spec.hostname);
+    if (spec.domainname) setdomainname(spec.domainname);
+    finishRootfs(spec);
+    applySysctl(spec.linux?.sysctl ?? {});
+    target = finalizeProcess(process, masks, lastCap);
+    prctl(PR_SET_PDEATHSIG, 0);
+    send(syncFd, { type: "ready" });
+    close(syncFd);
+  } catch (err) {
+    try {
+      send(syncFd, { type: "error", message: errorChain(err) });
+    } catch {
+      // The CLI is gone; nobody to tell.
+    }
+    Deno.exit(1);
+  }
+  // Block until `skiff start` writes a byte.
+  for (;;) {
+    const got = read(fifoFd, 1);
+    if (got.length > 0) break;
+  }
+  close(fifoFd);
+  // Only fds 0-2 and the preserved ones reach the container process (CVE-2024-21626).
+  cloexecFrom(3 + (boot.preserveFds ?? 0));
+  try {
+    execve(target.path, target.argv, target.env);
+  } catch (err) {
+    Deno.stderr.writeSync(encoder.encode(`skiff init: ${errorChain(err)}\n`));
+    Deno.exit(127);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * runc-compatible logging: `--log FILE` and `--log-format text|json`.
+ *
+ * JSON lines are logrus's shape, `{"level":"error","msg":"...","time":"<RFC3339>"}`: containerd keeps
+ * the last line whose level is "error", and Podman parses the whole file as one object, so a failure
+ * writes exactly one error line (shared/docs/anchors.md s.1.6).
+ */
+export type LogFormat = "text" | "json";
+
+/** Where and how log lines are written. */
+export interface LogOptions {
+  file?: string;
+  format: LogFormat;
+  debug: boolean;
+}
+
+let options: LogOptions = { format: "text", debug: false };
+
+/** Sets the process-wide log options (from the global CLI flags). */
+export function configureLog(next: LogOptions): void {
+  options = next;
+}
+
+/** Returns the process-wide log options. */
+export function logOptions(): LogOptions {
+  return options;
+}
+
+function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** Formats one log line (without newline) in the configured format. */
+export function formatLine(level: string, msg: string, date = new Date()): string {
+  if (options.format === "json") {
+    return JSON.stringify({ level, msg, time: rfc3339(date) });
+  }
+  return `time="${rfc3339(date)}" level=${level} msg=${JSON.stringify(msg)}`;
+}
+
+function write(level: string, msg: string): void {
+  const line = formatLine(level, msg) + "\n";
+  const data = new TextEncoder().encode(line);
+  if (options.file) {
+    try {
+      const f = Deno.openSync(options.file, { append: true, create: true, mode: 0o644 });
+      try {
+        f.writeSync(data);
+      } finally {
+        f.close();
+      }
+      return;
+    } catch {
+      // Fall through to stderr: a log that cannot be written must not hide the error.
+    }
+  }
+  Deno.stderr.writeSync(data);
+}
+
+/** Logs a debug line (only with --debug). */
+export function debug(msg: string): void {
+  if (options.debug) write("debug", msg);
+}
+
+/** Logs a warning line. */
+export function warn(msg: string): void {
+  write("warning", msg);
+}
+
+/**
+ * Reports a fatal error: one `error` line to the log (when --log is set or the format is json), and a
+ * one-line human message on stderr unless that line already went there.
+ */
+export function fatal(msg: string): void {
+  if (options.file || options.format === "json") {
+    write("error", msg);
+    if (!options.file) return;
+  }
+  Deno.stderr.writeSync(new TextEncoder().encode(`skiff: ${msg}\n`));
+}

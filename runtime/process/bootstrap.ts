@@ -1,0 +1,63 @@
+/**
+ * The create <-> init handshake.
+ *
+ * ```
+ *   skiff create (CLI, host)                      skiff init (PID 1 in the new namespaces)
+ *   ------------------------                      ----------------------------------------
+ *   mkdir <root>/<id>, mkfifo exec.fifo
+ *   pipe B (bootstrap), pipe S (sync)
+ *   unshare/setns main thread, spawn init ------>  born in the namespaces
+ *   setns back to the host namespaces
+ *   write Bootstrap JSON to B, close B  -------->  read B to EOF
+ *                                                  open exec.fifo O_RDWR (before pivot_root)
+ *                                                  rootfs, /dev, pivot_root, hostname, sysctl,
+ *                                                  rlimits, user, capabilities, no_new_privs
+ *   read S  <------------------------------------  {"type":"ready"} | {"type":"error","message"}
+ *   write state.json, --pid-file; exit             close S
+ *                                                  read(exec.fifo) blocks ...
+ *   skiff start: write one byte to exec.fifo --->  ... returns; seccomp; execve(process.args)
+ *               remove exec.fifo (status running)
+ * ```
+ * The init opens the fifo O_RDWR so its open never blocks and works without /proc in the
+ * container; `start` opens it O_WRONLY|O_NONBLOCK, which fails with ENXIO when the init is gone.
+ */
+import type { Spec } from "../../spec/config.ts";
+
+/** Everything the init needs, sent by the CLI over the bootstrap pipe. */
+export interface Bootstrap {
+  id: string;
+  bundle: string;
+  rootfs: string;
+  fifo: string;
+  spec: Spec;
+  noPivot: boolean;
+  noNewKeyring: boolean;
+  /** Extra fds (3..3+n-1) passed to the container process. */
+  preserveFds: number;
+  /** LISTEN_FDS handling: when set, the container env gets LISTEN_FDS and LISTEN_PID=1. */
+  listenFds?: number;
+  debug: boolean;
+}
+
+/** What the init reports on the sync pipe. */
+export type SyncMessage =
+  | { type: "ready" }
+  | { type: "warning"; message: string }
+  | { type: "error"; message: string };
+
+/**
+ * The argv that starts `skiff init`: the Deno binary running this same program, whether it is the
+ * bundle (dist/skiff), the sources (mod.ts) or a `deno compile` binary.
+ */
+export function selfCommand(subcommand: string[]): { command: string; args: string[] } {
+  const exec = Deno.execPath();
+  const main = Deno.mainModule;
+  if (!main.startsWith("file:") || main.includes("/deno-compile-")) {
+    return { command: exec, args: subcommand };
+  }
+  const path = decodeURIComponent(new URL(main).pathname);
+  const flags = path.endsWith(".ts")
+    ? ["run", "-A", "--quiet"]
+    : ["run", "-A", "--quiet", "--no-config", "--no-lock", "--no-remote", "--no-npm"];
+  return { command: exec, args: [...flags, path, ...subcommand] };
+}

@@ -1,0 +1,87 @@
+import {
+  close,
+  CLONE_NEWTIME,
+  ioctlNsGetType,
+  O_CLOEXEC,
+  O_RDONLY,
+  open,
+  setns,
+  unshare,
+} from "../../ffi/mod.ts";
+import type { NamespaceType } from "../../spec/config.ts";
+import { NAMESPACE_FLAGS, type NamespacePlan, PROC_NS_NAMES } from "../namespaces.ts";
+
+/** Offsets for a new time namespace, written before its first process is born. */
+export type TimeOffsets = Record<string, { secs?: number; nanosecs?: number }>;
+
+/**
+ * Spawns a child inside the namespaces of `plan`, using the recipe of platform-notes.md:
+ * namespaces are per-thread, so the main thread joins and unshares them, spawns (the child is
+ * born inside them, PID 1 of a new PID namespace), and then setns(2)es itself back.
+ *
+ * Nothing between unshare and restore may create a thread: after unshare(CLONE_NEWPID) the thread
+ * cannot make threads, so the PID namespace is restored first.
+ */
+export function spawnInNamespaces(
+  plan: NamespacePlan,
+  spawn: () => Deno.ChildProcess,
+  timeOffsets?: TimeOffsets,
+): Deno.ChildProcess {
+  const saved = new Map<NamespaceType, number>();
+  const joined: number[] = [];
+  try {
+    for (const type of plan.touched) {
+      saved.set(type, open(`/proc/thread-self/ns/${PROC_NS_NAMES[type]}`, O_RDONLY | O_CLOEXEC));
+    }
+    // Open every path first: joining the mount namespace changes what later paths mean.
+    const targets = plan.join.map((j) => {
+      let fd: number;
+      try {
+        fd = open(j.path, O_RDONLY | O_CLOEXEC);
+      } catch (err) {
+        throw new Error(`linux.namespaces[${j.index}].path: cannot open ${j.path}`, { cause: err });
+      }
+      joined.push(fd);
+      const actual = ioctlNsGetType(fd);
+      if (actual !== undefined && actual !== j.flag) {
+        throw new Error(
+          `linux.namespaces[${j.index}].path: ${j.path} is not a ${j.type} namespace`,
+        );
+      }
+      return { ...j, fd };
+    });
+    let child: Deno.ChildProcess;
+    try {
+      for (const t of targets) setns(t.fd, t.flag, t.path);
+      if (plan.create) unshare(plan.create);
+      if ((plan.create & CLONE_NEWTIME) && timeOffsets) writeTimeOffsets(timeOffsets);
+      child = spawn();
+    } finally {
+      restore(saved);
+    }
+    return child;
+  } finally {
+    for (const fd of saved.values()) close(fd);
+    for (const fd of joined) close(fd);
+  }
+}
+
+function restore(saved: Map<NamespaceType, number>): void {
+  // PID first: until it is restored this thread cannot create threads. Mount last.
+  const order: NamespaceType[] = ["pid", "time", "user", "ipc", "uts", "network", "cgroup", "mount"];
+  for (const type of order) {
+    const fd = saved.get(type);
+    if (fd !== undefined) setns(fd, NAMESPACE_FLAGS[type], `saved ${PROC_NS_NAMES[type]}`);
+  }
+}
+
+function writeTimeOffsets(offsets: TimeOffsets): void {
+  const lines = Object.entries(offsets)
+    .map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}`)
+    .join("\n");
+  try {
+    Deno.writeTextFileSync("/proc/self/timens_offsets", lines + "\n");
+  } catch (err) {
+    throw new Error("linux.timeOffsets: cannot write /proc/self/timens_offsets", { cause: err });
+  }
+}

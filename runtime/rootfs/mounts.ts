@@ -1,0 +1,138 @@
+import { dirname } from "node:path";
+import type { Mount } from "../../spec/config.ts";
+import {
+  mount,
+  MS_BIND,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_RDONLY,
+  MS_REC,
+  MS_REMOUNT,
+  mountSetattrRecursive,
+} from "../../ffi/mod.ts";
+import { parseMountOptions } from "./mount_options.ts";
+import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
+
+/** A cgroup hierarchy mounted on the host, read from /proc/self/mountinfo. */
+interface HostCgroupMount {
+  mountPoint: string;
+  fstype: "cgroup" | "cgroup2";
+  superOptions: string;
+}
+
+/** Reads the host's cgroup mounts (must run before pivot_root). */
+export function hostCgroupMounts(): HostCgroupMount[] {
+  const out: HostCgroupMount[] = [];
+  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
+    const sep = line.indexOf(" - ");
+    if (sep < 0) continue;
+    const left = line.slice(0, sep).split(" ");
+    const [fstype, , superOptions] = line.slice(sep + 3).split(" ");
+    if (fstype !== "cgroup" && fstype !== "cgroup2") continue;
+    out.push({ mountPoint: left[4], fstype, superOptions });
+  }
+  return out;
+}
+
+function ensureMountpoint(rootfs: string, m: Mount, sourceIsDir: boolean): string {
+  const target = secureJoin(rootfs, m.destination);
+  let exists = false;
+  try {
+    const info = Deno.lstatSync(target);
+    exists = true;
+    if (!sourceIsDir && info.isDirectory && (m.type === "bind" || isBind(m))) {
+      // A file bind-mounted onto a directory is refused by the kernel; say so clearly.
+      throw new Error(`cannot bind-mount file ${m.source} onto directory ${m.destination}`);
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  if (!exists) {
+    if (sourceIsDir) {
+      mkdirAllInRoot(rootfs, m.destination);
+    } else {
+      mkdirAllInRoot(rootfs, dirname(m.destination));
+      Deno.writeFileSync(secureJoin(rootfs, m.destination), new Uint8Array(), { mode: 0o644 });
+    }
+  }
+  return secureJoin(rootfs, m.destination);
+}
+
+function isBind(m: Mount): boolean {
+  return (m.options ?? []).some((o) => o === "bind" || o === "rbind");
+}
+
+/**
+ * Mounts one config.json `mounts[]` entry inside `rootfs` (before pivot_root).
+ * @param bundle the bundle directory, against which relative bind sources resolve.
+ */
+export function mountEntry(rootfs: string, bundle: string, m: Mount, index: number): void {
+  const opts = parseMountOptions(m.options);
+  const type = m.type ?? (isBind(m) ? "bind" : "");
+  try {
+    if (type === "bind" || isBind(m)) {
+      let source = m.source ?? "";
+      if (!source.startsWith("/")) source = `${bundle}/${source}`;
+      const info = Deno.statSync(source);
+      const target = ensureMountpoint(rootfs, m, info.isDirectory);
+      const bindFlags = MS_BIND | (opts.flags & MS_REC);
+      mount(source, target, "", bindFlags);
+      const extra = opts.flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+      if (extra !== 0) {
+        // Bind mounts ignore other flags on the first call: remount to apply them (mount(8) does too).
+        mount(source, target, "", MS_REMOUNT | MS_BIND | extra);
+      }
+      applyAfter(target, opts);
+      return;
+    }
+    if (type === "cgroup" || type === "cgroup2") {
+      mountCgroup(rootfs, m, opts.flags);
+      return;
+    }
+    const target = ensureMountpoint(rootfs, m, true);
+    mount(m.source ?? type, target, type, opts.flags, opts.data.join(","));
+    applyAfter(target, opts);
+  } catch (err) {
+    throw new Error(
+      `mounts[${index}]: cannot mount ${m.source ?? type} on ${m.destination} (type ${type || "none"})`,
+      { cause: err },
+    );
+  }
+}
+
+function applyAfter(target: string, opts: ReturnType<typeof parseMountOptions>): void {
+  for (const propagation of opts.propagation) mount("", target, "", propagation);
+  if (opts.recursiveSet !== 0 || opts.recursiveClear !== 0) {
+    mountSetattrRecursive(target, opts.recursiveSet, opts.recursiveClear);
+  }
+}
+
+/**
+ * Mounts the cgroup filesystem at `m.destination`. On a unified host this is cgroup2; on a hybrid
+ * or v1 host a tmpfs holding one mount per host hierarchy (as runc does), read-only when asked.
+ */
+function mountCgroup(rootfs: string, m: Mount, flags: number): void {
+  const target = ensureMountpoint(rootfs, m, true);
+  const hierarchies = hostCgroupMounts();
+  const unified = hierarchies.find((h) => h.mountPoint === "/sys/fs/cgroup" && h.fstype === "cgroup2");
+  if (unified || m.type === "cgroup2") {
+    mount("cgroup2", target, "cgroup2", flags);
+    return;
+  }
+  const baseFlags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  mount("tmpfs", target, "tmpfs", baseFlags, "mode=755");
+  for (const h of hierarchies) {
+    if (!h.mountPoint.startsWith("/sys/fs/cgroup/")) continue;
+    const name = h.mountPoint.slice("/sys/fs/cgroup/".length);
+    if (name.includes("/")) continue;
+    const dir = `${target}/${name}`;
+    Deno.mkdirSync(dir, { recursive: true });
+    const data = h.fstype === "cgroup"
+      ? h.superOptions.split(",").filter((o) => o !== "rw" && o !== "ro").join(",")
+      : "";
+    mount(h.fstype, dir, h.fstype, (flags & ~MS_RDONLY) | baseFlags, data);
+    if (flags & MS_RDONLY) mount("", dir, "", MS_REMOUNT | MS_BIND | MS_RDONLY | baseFlags);
+  }
+  if (flags & MS_RDONLY) mount("", target, "", MS_REMOUNT | MS_RDONLY | baseFlags, "mode=755");
+}

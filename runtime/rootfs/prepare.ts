@@ -1,0 +1,62 @@
+import type { Spec } from "../../spec/config.ts";
+import { mount, MS_BIND, MS_PRIVATE, MS_REC, MS_SLAVE } from "../../ffi/mod.ts";
+import { mountEntry } from "./mounts.ts";
+import { createDevice, createDevSymlinks, DEFAULT_DEVICES } from "./devices.ts";
+import { moveRoot, pivotRoot } from "./pivot_root.ts";
+import { maskPaths, readonlyPaths, readonlyRoot } from "./masked_paths.ts";
+import { rootfsPropagationFlags } from "./mount_options.ts";
+import { mkdirAllInRoot } from "./secure_join.ts";
+
+/** Where the root filesystem comes from and how to switch to it. */
+export interface RootfsOptions {
+  /** Absolute host path of the root filesystem. */
+  rootfs: string;
+  /** Absolute bundle directory (relative bind sources resolve against it). */
+  bundle: string;
+  /** `--no-pivot`: MS_MOVE + chroot instead of pivot_root. */
+  noPivot: boolean;
+}
+
+/**
+ * Builds the container's root filesystem in the calling process's (new) mount namespace: makes the
+ * host mounts slaves, binds the rootfs, mounts config.json's mounts in order, creates /dev, and
+ * switches root. The order follows runc's prepareRootfs.
+ */
+export function setupRootfs(spec: Spec, options: RootfsOptions): void {
+  const { rootfs } = options;
+  // Nothing done in this namespace may propagate back to the host.
+  const propagation = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
+  mount("", "/", "", propagation || MS_SLAVE | MS_REC);
+  // pivot_root needs the new root to be a mount point, with a private parent.
+  mount(rootfs, rootfs, "", MS_BIND | MS_REC);
+  mount("", rootfs, "", MS_PRIVATE);
+
+  const mounts = spec.mounts ?? [];
+  mounts.forEach((m, i) => mountEntry(rootfs, options.bundle, m, i));
+
+  const devMount = mounts.find((m) => m.destination.replace(/\/+$/, "") === "/dev");
+  const devIsBind = devMount !== undefined &&
+    (devMount.type === "bind" || (devMount.options ?? []).some((o) => o.endsWith("bind")));
+  if (!devIsBind) {
+    mkdirAllInRoot(rootfs, "/dev");
+    for (const device of DEFAULT_DEVICES) createDevice(rootfs, device);
+    createDevSymlinks(rootfs);
+  }
+  for (const device of spec.linux?.devices ?? []) createDevice(rootfs, device);
+
+  if (spec.process?.cwd) mkdirAllInRoot(rootfs, spec.process.cwd);
+
+  if (options.noPivot) {
+    moveRoot(rootfs);
+  } else {
+    pivotRoot(rootfs);
+  }
+  if (propagation) mount("", "/", "", propagation);
+}
+
+/** The steps that run inside the new root: read-only root, masked and read-only paths. */
+export function finishRootfs(spec: Spec): void {
+  if (spec.root?.readonly) readonlyRoot();
+  readonlyPaths(spec.linux?.readonlyPaths ?? []);
+  maskPaths(spec.linux?.maskedPaths ?? []);
+}

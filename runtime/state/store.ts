@@ -1,0 +1,148 @@
+import { join } from "node:path";
+import type { Spec } from "../../spec/config.ts";
+import { close, lockExclusive, O_CLOEXEC, O_DIRECTORY, O_RDONLY, open } from "../../ffi/mod.ts";
+import { ContainerNotExistError } from "../errors.ts";
+
+/** What Skiff keeps about a container in `<root>/<id>/state.json`. */
+export interface ContainerRecord {
+  ociVersion: string;
+  id: string;
+  /** Host pid of the container's init process. */
+  pid: number;
+  /** Start time of `pid` (clock ticks, /proc/<pid>/stat field 22), to detect pid reuse. */
+  initStartTime: number;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+  /** The config.json as it was at create (later edits of the bundle have no effect). */
+  config: Spec;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9_+.-]+$/;
+
+/** Checks a container ID against runc's rule `[A-Za-z0-9_+.-]+` (and rejects "." and ".."). */
+export function validateId(id: string): void {
+  if (!ID_PATTERN.test(id) || id === "." || id === "..") {
+    throw new Error(
+      `invalid container ID format: ${JSON.stringify(id)} (allowed: letters, digits, _ + . -)`,
+    );
+  }
+}
+
+/** The default state root: /run/skiff for root, $XDG_RUNTIME_DIR/skiff otherwise (as runc). */
+export function defaultRoot(): string {
+  const xdg = Deno.env.get("XDG_RUNTIME_DIR");
+  if (Deno.uid() !== 0 && xdg) return join(xdg, "skiff");
+  return "/run/skiff";
+}
+
+/** The state store under one `--root`. */
+export class StateStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  /** The directory of container `id`. */
+  dir(id: string): string {
+    return join(this.root, id);
+  }
+
+  /** Path of the exec fifo that holds a created container until `start`. */
+  fifoPath(id: string): string {
+    return join(this.root, id, "exec.fifo");
+  }
+
+  /**
+   * Creates the directory of a new container, failing when the ID is taken.
+   * @returns the directory path.
+   */
+  createDir(id: string): string {
+    validateId(id);
+    Deno.mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    const dir = this.dir(id);
+    try {
+      Deno.mkdirSync(dir, { mode: 0o711 });
+    } catch (err) {
+      if (err instanceof Deno.errors.AlreadyExists) {
+        throw new Error(`container with id ${JSON.stringify(id)} already exists`);
+      }
+      throw new Error(`cannot create state directory ${dir}`, { cause: err });
+    }
+    return dir;
+  }
+
+  /**
+   * Takes the per-container lock (flock on its directory) so that concurrent commands on one ID
+   * are serialised. Throws ContainerNotExistError when the container is gone.
+   */
+  lock(id: string): Disposable {
+    validateId(id);
+    let fd: number;
+    try {
+      fd = open(this.dir(id), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    } catch {
+      throw new ContainerNotExistError(id);
+    }
+    lockExclusive(fd);
+    return { [Symbol.dispose]: () => close(fd) };
+  }
+
+  /** Reads a container's record; ContainerNotExistError when there is none. */
+  read(id: string): ContainerRecord {
+    validateId(id);
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(join(this.dir(id), "state.json"));
+    } catch {
+      throw new ContainerNotExistError(id);
+    }
+    return JSON.parse(text) as ContainerRecord;
+  }
+
+  /** Writes a container's record atomically (temp file + rename). */
+  write(record: ContainerRecord): void {
+    const dir = this.dir(record.id);
+    const tmp = join(dir, `.state.json.${Deno.pid}.tmp`);
+    Deno.writeTextFileSync(tmp, JSON.stringify(record), { mode: 0o600 });
+    Deno.renameSync(tmp, join(dir, "state.json"));
+  }
+
+  /** Removes a container's directory and everything in it. */
+  remove(id: string): void {
+    try {
+      Deno.removeSync(this.dir(id), { recursive: true });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+
+  /** IDs of every container with a state file, sorted. */
+  ids(): string[] {
+    const out: string[] = [];
+    try {
+      for (const entry of Deno.readDirSync(this.root)) {
+        if (!entry.isDirectory) continue;
+        try {
+          Deno.statSync(join(this.root, entry.name, "state.json"));
+          out.push(entry.name);
+        } catch {
+          // Being created, or left behind half-made: not a container.
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    return out.sort();
+  }
+}
+
+/** Writes `pid` to `file` atomically, as runc does for --pid-file. */
+export function writePidFile(file: string, pid: number): void {
+  const tmp = join(file, "..", `.${file.split("/").pop()}.${Deno.pid}.tmp`);
+  Deno.writeTextFileSync(tmp, String(pid), { mode: 0o644 });
+  Deno.renameSync(tmp, file);
+}

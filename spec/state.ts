@@ -1,0 +1,57 @@
+/** Container status values: the spec's four plus runc's `paused`. */
+export type ContainerStatus = "creating" | "created" | "running" | "stopped" | "paused";
+
+/**
+ * The state that `skiff state` prints: the OCI runtime.md fields plus runc's (rootfs, created,
+ * owner), in runc's key order so output matches `runc state` byte for byte.
+ */
+export interface State {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  status: ContainerStatus;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  annotations?: Record<string, string>;
+  owner: string;
+}
+
+/** Returns `state` with its keys in runc's order, dropping empty annotations as runc does. */
+export function orderedState(state: State): State {
+  const out: State = {
+    ociVersion: state.ociVersion,
+    id: state.id,
+    pid: state.pid,
+    status: state.status,
+    bundle: state.bundle,
+    rootfs: state.rootfs,
+    created: state.created,
+    owner: state.owner,
+  };
+  if (state.annotations && Object.keys(state.annotations).length > 0) {
+    // Insert before owner, as runc's struct does.
+    return {
+      ociVersion: out.ociVersion,
+      id: out.id,
+      pid: out.pid,
+      status: out.status,
+      bundle: out.bundle,
+      rootfs: out.rootfs,
+      created: out.created,
+      annotations: state.annotations,
+      owner: out.owner,
+    };
+  }
+  return out;
+}
+
+/** Formats a time like Go's RFC3339Nano in UTC (trailing zeros of the fraction dropped). */
+export function rfc3339Nano(date: Date, extraNanos = 0): string {
+  const iso = date.toISOString(); // 2024-01-02T03:04:05.678Z
+  const base = iso.slice(0, 19);
+  const nanos = date.getUTCMilliseconds() * 1_000_000 + extraNanos;
+  if (nanos === 0) return `${base}Z`;
+  const fraction = String(nanos).padStart(9, "0").replace(/0+$/, "");
+  return `${base}.${fraction}Z`;
+}

@@ -1,0 +1,357 @@
+import type { Spec } from "./config.ts";
+import { show, SpecError } from "./errors.ts";
+import { CAPABILITIES } from "./capabilities.ts";
+import { RLIMITS } from "./rlimits.ts";
+
+/** Namespace types the spec defines. */
+export const NAMESPACE_TYPES = [
+  "pid",
+  "network",
+  "mount",
+  "ipc",
+  "uts",
+  "user",
+  "cgroup",
+  "time",
+] as const;
+
+const ROOTFS_PROPAGATIONS = [
+  "shared",
+  "slave",
+  "private",
+  "unbindable",
+  "rshared",
+  "rslave",
+  "rprivate",
+  "runbindable",
+];
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function object(v: unknown, path: string): Json {
+  if (!isObject(v)) throw new SpecError(path, `expected an object, got ${show(v)}`);
+  return v;
+}
+
+function optObject(v: unknown, path: string): Json | undefined {
+  return v === undefined ? undefined : object(v, path);
+}
+
+function array(v: unknown, path: string): unknown[] {
+  if (!Array.isArray(v)) throw new SpecError(path, `expected an array, got ${show(v)}`);
+  return v;
+}
+
+function optArray(v: unknown, path: string): unknown[] {
+  return v === undefined || v === null ? [] : array(v, path);
+}
+
+function string(v: unknown, path: string): string {
+  if (typeof v !== "string") throw new SpecError(path, `expected a string, got ${show(v)}`);
+  return v;
+}
+
+function optString(v: unknown, path: string): string | undefined {
+  return v === undefined ? undefined : string(v, path);
+}
+
+function boolean(v: unknown, path: string): void {
+  if (v !== undefined && typeof v !== "boolean") {
+    throw new SpecError(path, `expected true or false, got ${show(v)}`);
+  }
+}
+
+function integer(v: unknown, path: string, min = -Infinity, max = Infinity): number {
+  if (typeof v !== "number" || !Number.isInteger(v)) {
+    throw new SpecError(path, `expected an integer, got ${show(v)}`);
+  }
+  if (v < min || v > max) {
+    throw new SpecError(path, `${v} is out of range (${min} to ${max})`);
+  }
+  return v;
+}
+
+function optInteger(v: unknown, path: string, min = -Infinity, max = Infinity): void {
+  if (v !== undefined) integer(v, path, min, max);
+}
+
+function absolute(v: unknown, path: string): string {
+  const s = string(v, path);
+  if (!s.startsWith("/")) throw new SpecError(path, `${show(s)} is not an absolute path`);
+  return s;
+}
+
+function oneOf<T extends string>(v: unknown, allowed: readonly T[], path: string): T {
+  if (typeof v !== "string" || !allowed.includes(v as T)) {
+    throw new SpecError(path, `${show(v)} is not one of ${allowed.join(", ")}`);
+  }
+  return v as T;
+}
+
+function strings(v: unknown, path: string): string[] {
+  return optArray(v, path).map((item, i) => string(item, `${path}[${i}]`));
+}
+
+const UINT32 = 0xffffffff;
+
+function validateProcess(p: Json, path: string): void {
+  boolean(p.terminal, `${path}.terminal`);
+  if (p.consoleSize !== undefined) {
+    const size = object(p.consoleSize, `${path}.consoleSize`);
+    integer(size.height, `${path}.consoleSize.height`, 0, 65535);
+    integer(size.width, `${path}.consoleSize.width`, 0, 65535);
+  }
+  const user = object(p.user ?? {}, `${path}.user`);
+  integer(user.uid ?? 0, `${path}.user.uid`, 0, UINT32);
+  integer(user.gid ?? 0, `${path}.user.gid`, 0, UINT32);
+  optInteger(user.umask, `${path}.user.umask`, 0, 0o777);
+  optArray(user.additionalGids, `${path}.user.additionalGids`).forEach((g, i) =>
+    integer(g, `${path}.user.additionalGids[${i}]`, 0, UINT32)
+  );
+  const args = array(p.args, `${path}.args`);
+  if (args.length === 0) throw new SpecError(`${path}.args`, "must have at least one entry");
+  args.forEach((a, i) => string(a, `${path}.args[${i}]`));
+  strings(p.env, `${path}.env`).forEach((e, i) => {
+    if (!e.includes("=")) {
+      throw new SpecError(`${path}.env[${i}]`, `${show(e)} is not of the form KEY=value`);
+    }
+  });
+  absolute(p.cwd, `${path}.cwd`);
+  if (p.capabilities !== undefined) {
+    const caps = object(p.capabilities, `${path}.capabilities`);
+    for (const set of ["bounding", "effective", "inheritable", "permitted", "ambient"]) {
+      strings(caps[set], `${path}.capabilities.${set}`).forEach((name, i) => {
+        if (!CAPABILITIES.includes(name)) {
+          throw new SpecError(
+            `${path}.capabilities.${set}[${i}]`,
+            `${show(name)} is not a known capability (CAP_CHOWN ... CAP_CHECKPOINT_RESTORE)`,
+          );
+        }
+      });
+    }
+  }
+  const seen = new Set<string>();
+  optArray(p.rlimits, `${path}.rlimits`).forEach((r, i) => {
+    const at = `${path}.rlimits[${i}]`;
+    const limit = object(r, at);
+    const type = oneOf(limit.type, Object.keys(RLIMITS), `${at}.type`);
+    if (seen.has(type)) throw new SpecError(`${at}.type`, `duplicate rlimit ${type}`);
+    seen.add(type);
+    const soft = integer(limit.soft, `${at}.soft`, 0);
+    const hard = integer(limit.hard, `${at}.hard`, 0);
+    if (soft > hard) {
+      throw new SpecError(at, `soft limit ${soft} is greater than hard limit ${hard}`);
+    }
+  });
+  boolean(p.noNewPrivileges, `${path}.noNewPrivileges`);
+  optInteger(p.oomScoreAdj, `${path}.oomScoreAdj`, -1000, 1000);
+  optString(p.apparmorProfile, `${path}.apparmorProfile`);
+  optString(p.selinuxLabel, `${path}.selinuxLabel`);
+}
+
+function validateMounts(mounts: unknown[]): void {
+  mounts.forEach((m, i) => {
+    const at = `mounts[${i}]`;
+    const mount = object(m, at);
+    const dest = string(mount.destination, `${at}.destination`);
+    if (dest === "") throw new SpecError(`${at}.destination`, "must not be empty");
+    optString(mount.source, `${at}.source`);
+    optString(mount.type, `${at}.type`);
+    strings(mount.options, `${at}.options`);
+    if (mount.uidMappings !== undefined || mount.gidMappings !== undefined) {
+      throw new SpecError(`${at}.uidMappings`, "idmapped mounts are not supported yet");
+    }
+  });
+}
+
+function validateLinux(l: Json, spec: Json): void {
+  const seen = new Set<string>();
+  const types = new Set<string>();
+  optArray(l.namespaces, "linux.namespaces").forEach((n, i) => {
+    const at = `linux.namespaces[${i}]`;
+    const ns = object(n, at);
+    const type = oneOf(ns.type, NAMESPACE_TYPES, `${at}.type`);
+    if (seen.has(type)) throw new SpecError(`${at}.type`, `duplicate namespace ${show(type)}`);
+    seen.add(type);
+    types.add(type);
+    if (ns.path !== undefined) absolute(ns.path, `${at}.path`);
+    if (type === "user") {
+      throw new SpecError(
+        `${at}.type`,
+        "user namespaces are not supported yet by skiff (planned: a single-threaded helper)",
+      );
+    }
+  });
+  if (l.uidMappings !== undefined || l.gidMappings !== undefined) {
+    if (!types.has("user")) {
+      throw new SpecError("linux.uidMappings", "id mappings need a user namespace");
+    }
+  }
+  if (!types.has("mount")) {
+    throw new SpecError("linux.namespaces", "a mount namespace is required");
+  }
+  if (spec.hostname !== undefined && spec.hostname !== "" && !types.has("uts")) {
+    throw new SpecError("hostname", "unable to set hostname without a private UTS namespace");
+  }
+  if (spec.domainname !== undefined && spec.domainname !== "" && !types.has("uts")) {
+    throw new SpecError("domainname", "unable to set domainname without a private UTS namespace");
+  }
+  if (l.timeOffsets !== undefined) {
+    const offsets = object(l.timeOffsets, "linux.timeOffsets");
+    if (!types.has("time")) {
+      throw new SpecError("linux.timeOffsets", "time offsets need a time namespace");
+    }
+    for (const [clock, value] of Object.entries(offsets)) {
+      const at = `linux.timeOffsets.${clock}`;
+      oneOf(clock, ["monotonic", "boottime"], at);
+      const off = object(value, at);
+      optInteger(off.secs, `${at}.secs`);
+      optInteger(off.nanosecs, `${at}.nanosecs`, 0, 999_999_999);
+    }
+  }
+  optArray(l.devices, "linux.devices").forEach((d, i) => {
+    const at = `linux.devices[${i}]`;
+    const dev = object(d, at);
+    const type = oneOf(dev.type, ["c", "b", "u", "p"], `${at}.type`);
+    absolute(dev.path, `${at}.path`);
+    if (type !== "p") {
+      integer(dev.major, `${at}.major`, 0);
+      integer(dev.minor, `${at}.minor`, 0);
+    }
+    optInteger(dev.fileMode, `${at}.fileMode`, 0, 0o7777);
+    optInteger(dev.uid, `${at}.uid`, 0, UINT32);
+    optInteger(dev.gid, `${at}.gid`, 0, UINT32);
+  });
+  optString(l.cgroupsPath, "linux.cgroupsPath");
+  optObject(l.resources, "linux.resources");
+  if (l.rootfsPropagation !== undefined && l.rootfsPropagation !== "") {
+    oneOf(l.rootfsPropagation, ROOTFS_PROPAGATIONS, "linux.rootfsPropagation");
+  }
+  optObject(l.seccomp, "linux.seccomp");
+  const sysctl = optObject(l.sysctl, "linux.sysctl") ?? {};
+  for (const [key, value] of Object.entries(sysctl)) {
+    string(value, `linux.sysctl.${key}`);
+    validateSysctl(key, types);
+  }
+  strings(l.maskedPaths, "linux.maskedPaths").forEach((p, i) =>
+    absolute(p, `linux.maskedPaths[${i}]`)
+  );
+  strings(l.readonlyPaths, "linux.readonlyPaths").forEach((p, i) =>
+    absolute(p, `linux.readonlyPaths[${i}]`)
+  );
+}
+
+/** runc's rule: a sysctl may only be set when it belongs to a namespace the container owns. */
+function validateSysctl(key: string, types: Set<string>): void {
+  const at = `linux.sysctl.${key}`;
+  if (key.includes("/") || key.split(".").some((part) => part === "" || part === "..")) {
+    throw new SpecError(at, "is not a valid sysctl name");
+  }
+  const ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall"]
+    .concat(["kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]);
+  if (ipc.includes(key) || key.startsWith("fs.mqueue.")) {
+    if (!types.has("ipc")) {
+      throw new SpecError(at, "sysctl is in the IPC namespace, which the container does not own");
+    }
+    return;
+  }
+  if (key.startsWith("net.")) {
+    if (!types.has("network")) {
+      throw new SpecError(
+        at,
+        "sysctl is in the network namespace, which the container does not own",
+      );
+    }
+    return;
+  }
+  if (key === "kernel.hostname" || key === "kernel.domainname") {
+    if (!types.has("uts")) {
+      throw new SpecError(at, "sysctl is in the UTS namespace, which the container does not own");
+    }
+    return;
+  }
+  throw new SpecError(at, "sysctl is not in a separate kernel namespace");
+}
+
+function validateHooks(h: Json): void {
+  const kinds = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+  ];
+  for (const kind of Object.keys(h)) {
+    oneOf(kind, kinds, `hooks.${kind}`);
+    optArray(h[kind], `hooks.${kind}`).forEach((item, i) => {
+      const at = `hooks.${kind}[${i}]`;
+      const hook = object(item, at);
+      absolute(hook.path, `${at}.path`);
+      strings(hook.args, `${at}.args`);
+      strings(hook.env, `${at}.env`);
+      optInteger(hook.timeout, `${at}.timeout`, 1);
+    });
+  }
+}
+
+/**
+ * Validates a parsed config.json and returns it typed.
+ * @throws SpecError naming the JSON path and what was expected.
+ */
+export function validateSpec(json: unknown): Spec {
+  const spec = object(json, "(root)");
+  string(spec.ociVersion, "ociVersion");
+  const root = object(spec.root, "root");
+  string(root.path, "root.path");
+  if (root.path === "") throw new SpecError("root.path", "must not be empty");
+  boolean(root.readonly, "root.readonly");
+  if (spec.process === undefined) {
+    throw new SpecError("process", "is required to create a container");
+  }
+  validateProcess(object(spec.process, "process"), "process");
+  optString(spec.hostname, "hostname");
+  optString(spec.domainname, "domainname");
+  validateMounts(optArray(spec.mounts, "mounts"));
+  validateHooks(optObject(spec.hooks, "hooks") ?? {});
+  const annotations = optObject(spec.annotations, "annotations") ?? {};
+  for (const [key, value] of Object.entries(annotations)) string(value, `annotations.${key}`);
+  validateLinux(object(spec.linux ?? {}, "linux"), spec);
+  return spec as unknown as Spec;
+}
+
+/**
+ * Reads and validates `file` (a config.json).
+ * @throws Error naming the file, with the SpecError or SyntaxError as cause.
+ */
+export function loadSpec(file: string): Spec {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Error(`JSON specification file ${file} not found`);
+    }
+    throw new Error(`cannot read ${file}`, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new SyntaxError(`${file}: invalid JSON: ${(err as Error).message}`);
+  }
+  try {
+    return validateSpec(json);
+  } catch (err) {
+    if (err instanceof SpecError) {
+      const wrapped = new SpecError(err.path, err.message.slice(err.path.length + 2));
+      wrapped.message = `${file}: ${err.message}`;
+      throw wrapped;
+    }
+    throw err;
+  }
+}
