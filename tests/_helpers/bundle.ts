@@ -1,0 +1,82 @@
+import { join } from "node:path";
+import type { Spec } from "../../spec/config.ts";
+import { defaultSpec } from "../../spec/defaults.ts";
+import { BUSYBOX_BUNDLE } from "./paths.ts";
+import { runSkiff, type SkiffOptions, type SkiffResult } from "./skiff.ts";
+
+/** A temporary bundle with its own state root; disposing it deletes containers and files. */
+export interface TestBundle extends AsyncDisposable {
+  /** The bundle directory (config.json + rootfs). */
+  dir: string;
+  /** The rootfs directory. */
+  rootfs: string;
+  /** The --root used for every skiff call made through this bundle. */
+  root: string;
+  /** The config written to config.json. */
+  spec: Spec;
+  /** Rewrites config.json from `spec`. */
+  writeSpec(spec?: Spec): Promise<void>;
+  /** Runs skiff with this bundle's --root (and `--bundle` where asked by the caller). */
+  skiff(args: string[], options?: Omit<SkiffOptions, "root">): Promise<SkiffResult>;
+  /** IDs created through this bundle, deleted (--force) on dispose. */
+  ids: Set<string>;
+}
+
+let counter = 0;
+
+/** A unique container ID for a test. */
+export function testId(name = "t"): string {
+  return `${name}-${Deno.pid}-${++counter}`;
+}
+
+/**
+ * Makes a bundle from a copy of the busybox rootfs and `defaultSpec()` edited by `edit`. Use with
+ * `await using`: on dispose every container it created is force-deleted and its files removed,
+ * also when the test failed.
+ */
+export async function makeBundle(edit: (spec: Spec) => void = () => {}): Promise<TestBundle> {
+  const dir = await Deno.makeTempDir({ prefix: "skiff-bundle-" });
+  const root = join(dir, "state");
+  const rootfs = join(dir, "rootfs");
+  const copy = await new Deno.Command("cp", {
+    args: ["-a", join(BUSYBOX_BUNDLE, "rootfs"), rootfs],
+  }).output();
+  if (!copy.success) throw new Error(`cannot copy the busybox rootfs: run deno task fixtures`);
+  const spec = defaultSpec();
+  spec.process!.args = ["true"];
+  // Tests look at files the container writes into its rootfs; root.readonly has its own test.
+  spec.root!.readonly = false;
+  edit(spec);
+  const ids = new Set<string>();
+  const bundle: TestBundle = {
+    dir,
+    rootfs,
+    root,
+    spec,
+    ids,
+    async writeSpec(next = spec) {
+      await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(next, null, 2));
+    },
+    skiff(args, options = {}) {
+      const verb = args[0];
+      if (["create", "run"].includes(verb)) {
+        const id = args.at(-1);
+        if (id && !id.startsWith("-")) ids.add(id);
+      }
+      return runSkiff(args, { ...options, root });
+    },
+    async [Symbol.asyncDispose]() {
+      for (const id of ids) await runSkiff(["delete", "--force", id], { root });
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+  await bundle.writeSpec();
+  return bundle;
+}
+
+/** Runs `args` in a fresh container (`skiff run`) of `bundle` and returns the result. */
+export async function runIn(bundle: TestBundle, args: string[]): Promise<SkiffResult> {
+  bundle.spec.process!.args = args;
+  await bundle.writeSpec();
+  return bundle.skiff(["run", "--bundle", bundle.dir, testId()]);
+}

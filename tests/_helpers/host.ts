@@ -1,0 +1,36 @@
+/** Observations of the host, to check that failures leave nothing behind. */
+
+/** The host's mount table (mount points only). */
+export function hostMounts(): string[] {
+  return Deno.readTextFileSync("/proc/self/mountinfo")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.split(" ")[4]);
+}
+
+/** Pids of skiff init processes still alive (cmdline contains "init" after the skiff script). */
+export function skiffInits(): number[] {
+  const out: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    const pid = Number(entry.name);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const argv = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+      const script = argv.findIndex((a) => a.endsWith("/skiff") || a.endsWith("/mod.ts"));
+      if (script >= 0 && argv[script + 1] === "init") out.push(pid);
+    } catch {
+      // Gone.
+    }
+  }
+  return out;
+}
+
+/** True when `path` exists. */
+export function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
