@@ -349,6 +349,101 @@ function applyPax(target: Overrides, records: PaxRecord[], offset: number): void
   }
 }
 
+/** What a header block turned out to be. */
+export type DecodedBlock =
+  /** A zero block: the end of the archive. */
+  | { kind: "end" }
+  /** A meta entry ('x', 'g', 'L', 'K'): pass its `size`-byte body to `meta()`. */
+  | { kind: "meta"; typeflag: string; size: number }
+  /** A real entry, followed by `bodySize` bytes of data (padded to 512). */
+  | { kind: "entry"; header: TarHeader; bodySize: number };
+
+/** Rounds `n` up to whole 512-byte blocks. */
+export function paddedSize(n: number): number {
+  return Math.ceil(n / BLOCK) * BLOCK;
+}
+
+/**
+ * Decodes header blocks, folding PAX and GNU meta entries into the next real entry. Used by
+ * readTar() on a stream and by image_layout.ts to index an archive file with seeks.
+ */
+export class TarHeaderDecoder {
+  #global: Overrides = { xattrs: new Map() };
+  #local: Overrides = { xattrs: new Map() };
+  #gnuName: string | undefined;
+  #gnuLink: string | undefined;
+
+  /** Decodes the 512-byte header `block` found at byte `offset`. */
+  decode(block: Uint8Array, offset: number): DecodedBlock {
+    if (isZeroBlock(block)) return { kind: "end" };
+    verifyChecksum(block, offset);
+    const typeflag = String.fromCharCode(block[156] || 0);
+    const rawSize = parseNumber(block, 124, 12, "size", offset);
+    if (typeflag === "x" || typeflag === "g" || typeflag === "L" || typeflag === "K") {
+      if (rawSize > MAX_META_SIZE) {
+        throw new TarFormatError(`meta entry '${typeflag}' of ${rawSize} bytes is too large`, offset);
+      }
+      return { kind: "meta", typeflag, size: rawSize };
+    }
+    const local = this.#local;
+    const global = this.#global;
+    const magic = lossy.decode(block.subarray(257, 263));
+    const rawName = decodeName(cstring(block, 0, 100), "entry name", offset);
+    const prefix = magic === "ustar\0"
+      ? decodeName(cstring(block, 345, 155), "entry name prefix", offset)
+      : "";
+    const headerName = prefix ? `${prefix}/${rawName}` : rawName;
+    const pick = <K extends keyof Overrides>(key: K): Overrides[K] => local[key] ?? global[key];
+    const name = pick("path") ?? this.#gnuName ?? headerName;
+    const linkname = pick("linkpath") ?? this.#gnuLink ??
+      decodeName(cstring(block, 157, 100), "link name", offset);
+    const size = pick("size") ?? rawSize;
+    const header: TarHeader = {
+      name,
+      typeflag,
+      type: typeOf(typeflag, name),
+      mode: parseNumber(block, 100, 8, "mode", offset) & 0o7777,
+      uid: pick("uid") ?? parseNumber(block, 108, 8, "uid", offset),
+      gid: pick("gid") ?? parseNumber(block, 116, 8, "gid", offset),
+      uname: pick("uname") ?? lossy.decode(cstring(block, 265, 32)),
+      gname: pick("gname") ?? lossy.decode(cstring(block, 297, 32)),
+      size,
+      mtime: pick("mtime") ?? { sec: parseNumber(block, 136, 12, "mtime", offset), nsec: 0 },
+      atime: pick("atime"),
+      linkname,
+      devmajor: parseNumber(block, 329, 8, "devmajor", offset),
+      devminor: parseNumber(block, 337, 8, "devminor", offset),
+      xattrs: new Map([...global.xattrs, ...local.xattrs]),
+    };
+    this.#local = { xattrs: new Map() };
+    this.#gnuName = undefined;
+    this.#gnuLink = undefined;
+    // Hardlinks, symlinks, devices, fifos and directories carry no data even if a writer filled
+    // in size (Go's archive/tar treats them as header-only too); only files have a body.
+    const bodySize = header.type === "file" || header.type === "unsupported" ? size : 0;
+    return { kind: "entry", header, bodySize };
+  }
+
+  /** Takes the body of the meta entry announced by decode() (without its padding). */
+  meta(typeflag: string, body: Uint8Array, offset: number): void {
+    if (typeflag === "x" || typeflag === "g") {
+      let records: PaxRecord[];
+      try {
+        records = parsePaxRecords(body);
+      } catch (err) {
+        throw new TarFormatError(`malformed PAX header: ${(err as Error).message}`, offset, {
+          cause: err,
+        });
+      }
+      applyPax(typeflag === "x" ? this.#local : this.#global, records, offset);
+    } else {
+      const text = decodeName(cstring(body, 0, body.length), "GNU long name", offset);
+      if (typeflag === "L") this.#gnuName = text;
+      else this.#gnuLink = text;
+    }
+  }
+}
+
 /**
  * Reads a tar stream entry by entry.
  * @param stream the uncompressed tar bytes.
@@ -356,87 +451,28 @@ function applyPax(target: Overrides, records: PaxRecord[], offset: number): void
  */
 export async function* readTar(stream: ReadableStream<Uint8Array>): AsyncGenerator<TarEntry> {
   const reader = new ByteReader(stream);
-  const global: Overrides = { xattrs: new Map() };
-  let local: Overrides = { xattrs: new Map() };
-  let gnuName: string | undefined;
-  let gnuLink: string | undefined;
+  const decoder = new TarHeaderDecoder();
   let finished = false;
   try {
     for (;;) {
       const headerOffset = reader.offset;
-      const read = await reader.readExact(BLOCK);
-      if (read === null) break; // no end-of-archive blocks: tolerated, like GNU tar
-      const block = read;
-      if (isZeroBlock(block)) break;
-      verifyChecksum(block, headerOffset);
-      const typeflag = String.fromCharCode(block[156] || 0);
-      let size = parseNumber(block, 124, 12, "size", headerOffset);
-      const padded = (n: number): number => Math.ceil(n / BLOCK) * BLOCK;
-
-      if (typeflag === "x" || typeflag === "g" || typeflag === "L" || typeflag === "K") {
-        if (size > MAX_META_SIZE) {
-          throw new TarFormatError(`meta entry '${typeflag}' of ${size} bytes is too large`, headerOffset);
-        }
-        const body = (await reader.readExact(padded(size)) ?? new Uint8Array(0)).subarray(0, size);
-        if (typeflag === "x" || typeflag === "g") {
-          let records: PaxRecord[];
-          try {
-            records = parsePaxRecords(body);
-          } catch (err) {
-            throw new TarFormatError(`malformed PAX header: ${(err as Error).message}`, headerOffset);
-          }
-          applyPax(typeflag === "x" ? local : global, records, headerOffset);
-        } else {
-          const text = decodeName(cstring(body, 0, body.length), "GNU long name", headerOffset);
-          if (typeflag === "L") gnuName = text;
-          else gnuLink = text;
-        }
+      const block = await reader.readExact(BLOCK);
+      if (block === null) break; // no end-of-archive blocks: tolerated, like GNU tar
+      const decoded = decoder.decode(block, headerOffset);
+      if (decoded.kind === "end") break;
+      if (decoded.kind === "meta") {
+        const body = await reader.readExact(paddedSize(decoded.size));
+        decoder.meta(decoded.typeflag, (body ?? new Uint8Array(0)).subarray(0, decoded.size), headerOffset);
         continue;
       }
-
-      const magic = lossy.decode(block.subarray(257, 263));
-      const rawName = decodeName(cstring(block, 0, 100), "entry name", headerOffset);
-      const prefix = magic === "ustar\0"
-        ? decodeName(cstring(block, 345, 155), "entry name prefix", headerOffset)
-        : "";
-      const headerName = prefix ? `${prefix}/${rawName}` : rawName;
-      const pick = <K extends keyof Overrides>(key: K): Overrides[K] => local[key] ?? global[key];
-      const name = pick("path") ?? gnuName ?? headerName;
-      const linkname = pick("linkpath") ?? gnuLink ??
-        decodeName(cstring(block, 157, 100), "link name", headerOffset);
-      size = pick("size") ?? size;
-      const xattrs = new Map([...global.xattrs, ...local.xattrs]);
-      const header: TarHeader = {
-        name,
-        typeflag,
-        type: typeOf(typeflag, name),
-        mode: parseNumber(block, 100, 8, "mode", headerOffset) & 0o7777,
-        uid: pick("uid") ?? parseNumber(block, 108, 8, "uid", headerOffset),
-        gid: pick("gid") ?? parseNumber(block, 116, 8, "gid", headerOffset),
-        uname: pick("uname") ?? lossy.decode(cstring(block, 265, 32)),
-        gname: pick("gname") ?? lossy.decode(cstring(block, 297, 32)),
-        size,
-        mtime: pick("mtime") ?? { sec: parseNumber(block, 136, 12, "mtime", headerOffset), nsec: 0 },
-        atime: pick("atime"),
-        linkname,
-        devmajor: parseNumber(block, 329, 8, "devmajor", headerOffset),
-        devminor: parseNumber(block, 337, 8, "devminor", headerOffset),
-        xattrs,
-      };
-      local = { xattrs: new Map() };
-      gnuName = undefined;
-      gnuLink = undefined;
-
-      // Hardlinks, symlinks, devices, fifos and directories carry no data even if a writer filled
-      // in size (Go's archive/tar treats them as header-only too); only files have a body.
-      const bodySize = header.type === "file" || header.type === "unsupported" ? size : 0;
+      const { header, bodySize } = decoded;
       let remaining = bodySize;
       const body = reader.chunks(bodySize, (n) => {
         remaining -= n;
       });
       yield { header, body };
       if (remaining > 0) await reader.skip(remaining);
-      await reader.skip(padded(bodySize) - bodySize);
+      await reader.skip(paddedSize(bodySize) - bodySize);
     }
     await reader.drain();
     finished = true;

@@ -72,7 +72,7 @@ function header(
   name: string,
   typeflag: string,
   size: number,
-  e: TarWriterEntry,
+  e: Partial<TarWriterEntry>,
   linkname: string,
 ): Uint8Array {
   const block = new Uint8Array(BLOCK);

@@ -22,7 +22,6 @@ import {
   OVERLAY_OPAQUE_XATTR,
 } from "./whiteout.ts";
 import {
-  AT_EMPTY_PATH,
   AT_SYMLINK_NOFOLLOW,
   close,
   fchmod,
@@ -330,7 +329,15 @@ class Unpacker {
         break;
       }
       case "hardlink": {
-        const target = normalizeEntryPath(h.linkname);
+        let target: string;
+        try {
+          target = normalizeEntryPath(h.linkname);
+        } catch (err) {
+          throw new UnsafeEntryError(
+            h.name,
+            `hardlink target "${h.linkname}": ${(err as UnsafeEntryError).message.replace(/^.*": /, "")}`,
+          );
+        }
         if (target === "") throw new UnsafeEntryError(h.name, "hardlink to the layer root");
         if (target === rel) throw new UnsafeEntryError(h.name, "hardlink to itself");
         const t = splitPath(target);
@@ -380,7 +387,7 @@ class Unpacker {
   finishDirectories(): void {
     for (const [rel, t] of this.#dirTimes) {
       if (rel === "") {
-        utimensat(this.#tree.rootFd, "", t.atime, t.mtime, AT_EMPTY_PATH);
+        utimensat(this.#tree.rootFd, ".", t.atime, t.mtime, 0);
         continue;
       }
       const { dir, base } = splitPath(rel);

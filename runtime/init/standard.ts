@@ -80,8 +80,9 @@ export function initMain(args: readonly string[]): never {
     setupRootfs(spec, { rootfs: boot.rootfs, bundle: boot.bundle, noPivot: boot.noPivot });
     if (spec.hostname) sethostname(spec.hostname);
     if (spec.domainname) setdomainname(spec.domainname);
-    finishRootfs(spec);
+    // Before readonlyPaths, which usually include /proc/sys (runc's order).
     applySysctl(spec.linux?.sysctl ?? {});
+    finishRootfs(spec);
     target = finalizeProcess(process, masks, lastCap);
     prctl(PR_SET_PDEATHSIG, 0);
     send(syncFd, { type: "ready" });

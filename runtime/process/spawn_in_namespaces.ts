@@ -68,7 +68,10 @@ export function spawnInNamespaces(
 
 function restore(saved: Map<NamespaceType, number>): void {
   // PID first: until it is restored this thread cannot create threads. Mount last.
-  const order: NamespaceType[] = ["pid", "time", "user", "ipc", "uts", "network", "cgroup", "mount"];
+  // Time is not restored: setns(2) into a time namespace needs a single-threaded process (EUSERS),
+  // and unshare(CLONE_NEWTIME) changed only time_for_children, so this thread's own clocks are
+  // untouched; later children of this CLI process (none but hooks) would share the new offsets.
+  const order: NamespaceType[] = ["pid", "user", "ipc", "uts", "network", "cgroup", "mount"];
   for (const type of order) {
     const fd = saved.get(type);
     if (fd !== undefined) setns(fd, NAMESPACE_FLAGS[type], `saved ${PROC_NS_NAMES[type]}`);

@@ -27,9 +27,9 @@ export function setupRootfs(spec: Spec, options: RootfsOptions): void {
   // Nothing done in this namespace may propagate back to the host.
   const propagation = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
   mount("", "/", "", propagation || MS_SLAVE | MS_REC);
-  // pivot_root needs the new root to be a mount point, with a private parent.
+  // pivot_root needs the new root to be a mount point whose parent mount is not shared.
+  makeParentMountPrivate(rootfs);
   mount(rootfs, rootfs, "", MS_BIND | MS_REC);
-  mount("", rootfs, "", MS_PRIVATE);
 
   const mounts = spec.mounts ?? [];
   mounts.forEach((m, i) => mountEntry(rootfs, options.bundle, m, i));
@@ -52,6 +52,26 @@ export function setupRootfs(spec: Spec, options: RootfsOptions): void {
     pivotRoot(rootfs);
   }
   if (propagation) mount("", "/", "", propagation);
+}
+
+/**
+ * Makes the mount that holds `rootfs` private when it is shared: pivot_root(2) refuses a new root
+ * whose parent mount is shared (runc's rootfsParentMountPrivate). The rootfs itself keeps the
+ * propagation that rootfsPropagation asked for.
+ */
+function makeParentMountPrivate(rootfs: string): void {
+  let best: { point: string; shared: boolean } | undefined;
+  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
+    const fields = line.split(" ");
+    const point = fields[4];
+    if (!point) continue;
+    const inside = point === "/" || rootfs === point || rootfs.startsWith(point + "/");
+    if (inside && (!best || point.length >= best.point.length)) {
+      const optional = fields.slice(6, fields.indexOf("-"));
+      best = { point, shared: optional.some((o) => o.startsWith("shared:")) };
+    }
+  }
+  if (best?.shared) mount("", best.point, "", MS_PRIVATE);
 }
 
 /** The steps that run inside the new root: read-only root, masked and read-only paths. */

@@ -1,0 +1,436 @@
+/**
+ * The layer store: each layer unpacked once, keyed by its diffID, shared by every image and
+ * container that uses it (docs/assembler.md "Store layout").
+ *
+ *   <root>/store.lock                 flock(2) held by every change to the store
+ *   <root>/layers/sha256/<hex>/       an unpacked layer in overlayfs form: directly a lowerdir
+ *   <root>/images/<hex>.json          an image: names, config, diffIDs (hex = config digest)
+ *   <root>/containers/<id>.json       a container's use of an image's layers (for gc)
+ *   <root>/tmp/                       layers being unpacked; renamed into layers/ when complete
+ *
+ * A layer directory exists under layers/ only once it is complete and its diffID verified: it is
+ * unpacked in tmp/ and renamed into place (rename(2) is atomic). Whatever is in tmp/ while the
+ * lock is held is left over from a killed import, and is removed.
+ */
+import {
+  type ImageSource,
+  type OpenImageOptions,
+  openImage,
+  parseImageSource,
+  type ResolvedImage,
+} from "./image_layout.ts";
+import { openLayer } from "./decompress.ts";
+import { unpackLayer } from "./unpack.ts";
+import type { ImageConfig, Platform } from "../../spec/image.ts";
+import { close, openat, syncfs } from "../../ffi/file_attrs.ts";
+import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
+
+/** The store's default root. */
+export const DEFAULT_STORE_ROOT = "/var/lib/skiff";
+
+/** An image recorded in the store. */
+export interface StoredImage {
+  /** Hex of the config digest. */
+  id: string;
+  /** Ref names and tags this image is known by. */
+  names: string[];
+  configDigest: string;
+  manifestDigest?: string;
+  /** Layer diffIDs, bottom layer first. */
+  diffIds: string[];
+  config: ImageConfig;
+  /** Where it was imported from. */
+  source: string;
+  /** When it was imported (ISO 8601). */
+  imported: string;
+}
+
+/** A container's record of the layers it uses. */
+export interface ContainerRecord {
+  id: string;
+  imageId: string;
+  diffIds: string[];
+}
+
+/** Progress of importImage(), for a display. */
+export type ImportProgress =
+  | { kind: "resolved"; imageId: string; layers: number; totalBytes: number }
+  | { kind: "layer-start"; index: number; diffId: string; size: number; stored: boolean }
+  | { kind: "layer-bytes"; index: number; bytes: number; size: number }
+  | { kind: "layer-done"; index: number; diffId: string; stored: boolean }
+  | { kind: "done"; imageId: string };
+
+/** Options of importImage(). */
+export interface ImportOptions {
+  /** The ref name / tag to select (overrides one parsed from a source string). */
+  ref?: string;
+  /** The platform to select from an index; default the host's. */
+  platform?: Platform;
+  /** Called as layers are unpacked. */
+  onProgress?: (event: ImportProgress) => void;
+}
+
+/** Options of a LayerStore. */
+export interface LayerStoreOptions {
+  /** syncfs(2) each layer before renaming it into place (default true). */
+  durable?: boolean;
+}
+
+/** What gc() removed. */
+export interface GcResult {
+  removedLayers: string[];
+  removedTemp: string[];
+}
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const DIGEST_RE = /^(sha256|sha512):([a-f0-9]+)$/;
+
+function digestParts(digest: string): [string, string] {
+  const m = DIGEST_RE.exec(digest);
+  if (!m) throw new Error(`invalid digest "${digest}"`);
+  return [m[1], m[2]];
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  try {
+    await Deno.writeTextFile(tmp, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
+    await Deno.rename(tmp, path);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new Error(`Cannot write ${path}`, { cause: err });
+  }
+}
+
+async function readJson<T>(path: string): Promise<T> {
+  const text = await Deno.readTextFile(path);
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new SyntaxError(`${path} is not valid JSON`, { cause: err });
+  }
+}
+
+function countingStream(
+  onBytes: (bytes: number) => void,
+): TransformStream<Uint8Array, Uint8Array> {
+  let total = 0;
+  let reported = 0;
+  return new TransformStream({
+    transform(chunk, controller): void {
+      total += chunk.length;
+      if (total - reported >= 1 << 20) {
+        reported = total;
+        onBytes(total);
+      }
+      controller.enqueue(chunk);
+    },
+    flush(): void {
+      if (total !== reported) onBytes(total);
+    },
+  });
+}
+
+/** Serializes store changes inside this process; flock(2) does it between processes. */
+const inProcess = new Map<string, Promise<unknown>>();
+
+/** A layer store rooted at a directory. */
+export class LayerStore {
+  /** The store's root directory. */
+  readonly root: string;
+  #durable: boolean;
+
+  constructor(root: string = DEFAULT_STORE_ROOT, options: LayerStoreOptions = {}) {
+    this.root = root.replace(/\/+$/, "") || "/";
+    this.#durable = options.durable ?? true;
+  }
+
+  /** The directory of the stored layer with this diffID (it may not exist). */
+  layerPath(diffId: string): string {
+    const [alg, hex] = digestParts(diffId);
+    return `${this.root}/layers/${alg}/${hex}`;
+  }
+
+  /** The layer directories of an image, bottom layer first (reverse them for overlay lowerdir=). */
+  layerDirs(image: StoredImage): string[] {
+    return image.diffIds.map((d) => this.layerPath(d));
+  }
+
+  async #ensureDirs(): Promise<void> {
+    for (const d of ["", "/layers", "/layers/sha256", "/images", "/containers"]) {
+      await Deno.mkdir(`${this.root}${d}`, { recursive: true, mode: 0o711 });
+    }
+    await Deno.mkdir(`${this.root}/tmp`, { recursive: true, mode: 0o700 });
+  }
+
+  /** Runs `fn` holding the store lock (in this process and, by flock, across processes). */
+  async #locked<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = inProcess.get(this.root) ?? Promise.resolve();
+    const run = previous.catch(() => {}).then(async () => {
+      await this.#ensureDirs();
+      const lock = await Deno.open(`${this.root}/store.lock`, { create: true, write: true, mode: 0o600 });
+      try {
+        await lock.lock(true);
+        return await fn();
+      } finally {
+        lock.close();
+      }
+    });
+    inProcess.set(this.root, run);
+    try {
+      return await run;
+    } finally {
+      if (inProcess.get(this.root) === run) inProcess.delete(this.root);
+    }
+  }
+
+  /** Removes what a killed import left in tmp/ (call with the lock held). */
+  async #cleanTemp(): Promise<string[]> {
+    const removed: string[] = [];
+    for await (const e of Deno.readDir(`${this.root}/tmp`)) {
+      await Deno.remove(`${this.root}/tmp/${e.name}`, { recursive: true });
+      removed.push(e.name);
+    }
+    return removed;
+  }
+
+  async #unpackOne(
+    image: ResolvedImage,
+    index: number,
+    onProgress: ((event: ImportProgress) => void) | undefined,
+  ): Promise<void> {
+    const layer = image.layers[index];
+    const dest = this.layerPath(layer.diffId);
+    const [alg] = digestParts(layer.diffId);
+    await Deno.mkdir(`${this.root}/layers/${alg}`, { recursive: true, mode: 0o711 });
+    const tmp = await Deno.makeTempDir({ dir: `${this.root}/tmp`, prefix: "layer-" });
+    try {
+      await Deno.chmod(tmp, 0o755);
+      const blob = (await layer.open()).pipeThrough(
+        countingStream((bytes) =>
+          onProgress?.({ kind: "layer-bytes", index, bytes, size: layer.descriptor.size })
+        ),
+      );
+      const opened = await openLayer(blob, layer.descriptor.mediaType, layer.what);
+      await unpackLayer(opened.tar, tmp);
+      if (opened.diff.digest !== layer.diffId) {
+        throw new Error(
+          `${layer.what}: diffID mismatch: the config says ${layer.diffId}, the layer is ${opened.diff.digest}`,
+        );
+      }
+      if (this.#durable) {
+        const fd = openat(-100, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        try {
+          syncfs(fd);
+        } finally {
+          close(fd);
+        }
+      }
+      await Deno.rename(tmp, dest);
+    } catch (err) {
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      throw new Error(`Cannot import ${layer.what} from ${image.source}`, { cause: err });
+    }
+  }
+
+  /**
+   * Imports an image: unpacks the layers not stored yet and records the image.
+   * @param source a source string ("oci-archive:/x.tar:name") or a parsed ImageSource.
+   * @returns the stored image record.
+   * @throws Error naming the source and the layer; nothing of a failed import stays in the store.
+   */
+  importImage(source: ImageSource | string, options: ImportOptions = {}): Promise<StoredImage> {
+    return this.#locked(async () => {
+      await this.#cleanTemp();
+      const openOptions: OpenImageOptions = { platform: options.platform };
+      let src = source;
+      if (options.ref !== undefined) {
+        src = { ...(typeof source === "string" ? parseImageSource(source) : source), ref: options.ref };
+      }
+      const image = await openImage(src, openOptions);
+      const added: string[] = [];
+      try {
+        const id = digestParts(image.configDigest)[1];
+        options.onProgress?.({
+          kind: "resolved",
+          imageId: id,
+          layers: image.layers.length,
+          totalBytes: image.layers.reduce((n, l) => n + l.descriptor.size, 0),
+        });
+        for (let i = 0; i < image.layers.length; i++) {
+          const layer = image.layers[i];
+          const stored = await exists(this.layerPath(layer.diffId));
+          options.onProgress?.({
+            kind: "layer-start",
+            index: i,
+            diffId: layer.diffId,
+            size: layer.descriptor.size,
+            stored,
+          });
+          if (!stored) {
+            await this.#unpackOne(image, i, options.onProgress);
+            added.push(layer.diffId);
+          }
+          options.onProgress?.({ kind: "layer-done", index: i, diffId: layer.diffId, stored });
+        }
+        const record = await this.#recordImage(image, id);
+        options.onProgress?.({ kind: "done", imageId: id });
+        return record;
+      } catch (err) {
+        for (const diffId of added) {
+          await Deno.remove(this.layerPath(diffId), { recursive: true }).catch(() => {});
+        }
+        throw err;
+      } finally {
+        image.close();
+      }
+    });
+  }
+
+  async #recordImage(image: ResolvedImage, id: string): Promise<StoredImage> {
+    const path = `${this.root}/images/${id}.json`;
+    const previous = (await exists(path)) ? await readJson<StoredImage>(path) : undefined;
+    const names = [...new Set([...(previous?.names ?? []), ...image.names])];
+    // A name belongs to one image: take it away from any other.
+    for (const other of await this.#readImages()) {
+      if (other.id === id) continue;
+      const kept = other.names.filter((n) => !image.names.includes(n));
+      if (kept.length !== other.names.length) {
+        await writeJsonAtomic(`${this.root}/images/${other.id}.json`, { ...other, names: kept });
+      }
+    }
+    const record: StoredImage = {
+      id,
+      names,
+      configDigest: image.configDigest,
+      manifestDigest: image.manifestDigest,
+      diffIds: image.config.rootfs.diff_ids,
+      config: image.config,
+      source: image.source,
+      imported: new Date().toISOString(),
+    };
+    await writeJsonAtomic(path, record);
+    return record;
+  }
+
+  async #readImages(): Promise<StoredImage[]> {
+    const out: StoredImage[] = [];
+    try {
+      for await (const e of Deno.readDir(`${this.root}/images`)) {
+        if (!e.name.endsWith(".json")) continue;
+        out.push(await readJson<StoredImage>(`${this.root}/images/${e.name}`));
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    return out.sort((a, b) => a.imported.localeCompare(b.imported));
+  }
+
+  async #readContainers(): Promise<ContainerRecord[]> {
+    const out: ContainerRecord[] = [];
+    try {
+      for await (const e of Deno.readDir(`${this.root}/containers`)) {
+        if (!e.name.endsWith(".json")) continue;
+        out.push(await readJson<ContainerRecord>(`${this.root}/containers/${e.name}`));
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    return out;
+  }
+
+  /** Lists the stored images, oldest import first. */
+  listImages(): Promise<StoredImage[]> {
+    return this.#readImages();
+  }
+
+  /** Finds an image by ID (full, "sha256:" form, or a unique prefix of 4+ chars) or by name. */
+  async getImage(idOrName: string): Promise<StoredImage | undefined> {
+    const images = await this.#readImages();
+    const key = idOrName.replace(/^sha256:/, "");
+    const byName = images.find((i) =>
+      i.names.includes(idOrName) || (!/:[^/]+$/.test(idOrName) && i.names.includes(`${idOrName}:latest`))
+    );
+    if (byName) return byName;
+    const exact = images.find((i) => i.id === key);
+    if (exact) return exact;
+    if (/^[a-f0-9]{4,}$/.test(key)) {
+      const matches = images.filter((i) => i.id.startsWith(key));
+      if (matches.length > 1) throw new Error(`Image ID prefix "${idOrName}" is ambiguous`);
+      return matches[0];
+    }
+    return undefined;
+  }
+
+  /**
+   * Removes an image record (its layers stay until gc()).
+   * @throws Error when a registered container uses it, unless `force`.
+   */
+  removeImage(idOrName: string, options: { force?: boolean } = {}): Promise<StoredImage> {
+    return this.#locked(async () => {
+      const image = await this.getImage(idOrName);
+      if (!image) throw new Error(`Cannot remove image "${idOrName}": no such image`);
+      const users = (await this.#readContainers()).filter((c) => c.imageId === image.id);
+      if (users.length > 0 && !options.force) {
+        throw new Error(
+          `Cannot remove image "${idOrName}": used by container(s) ${users.map((c) => c.id).join(", ")}`,
+        );
+      }
+      await Deno.remove(`${this.root}/images/${image.id}.json`);
+      return image;
+    });
+  }
+
+  /** Records that container `id` uses the layers of image `imageId` (so gc keeps them). */
+  registerContainer(id: string, imageId: string): Promise<ContainerRecord> {
+    if (!ID_RE.test(id)) throw new Error(`Invalid container ID "${id}"`);
+    return this.#locked(async () => {
+      const image = await this.getImage(imageId);
+      if (!image) throw new Error(`Cannot register container "${id}": no image "${imageId}"`);
+      const record: ContainerRecord = { id, imageId: image.id, diffIds: image.diffIds };
+      await writeJsonAtomic(`${this.root}/containers/${id}.json`, record);
+      return record;
+    });
+  }
+
+  /** Forgets container `id`'s use of layers (no error if it was not registered). */
+  unregisterContainer(id: string): Promise<void> {
+    if (!ID_RE.test(id)) throw new Error(`Invalid container ID "${id}"`);
+    return this.#locked(async () => {
+      await Deno.remove(`${this.root}/containers/${id}.json`).catch((err) => {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      });
+    });
+  }
+
+  /** Removes layers that no image and no registered container uses, and leftover temp dirs. */
+  gc(): Promise<GcResult> {
+    return this.#locked(async () => {
+      const removedTemp = await this.#cleanTemp();
+      const used = new Set<string>();
+      for (const i of await this.#readImages()) i.diffIds.forEach((d) => used.add(d));
+      for (const c of await this.#readContainers()) c.diffIds.forEach((d) => used.add(d));
+      const removedLayers: string[] = [];
+      for await (const alg of Deno.readDir(`${this.root}/layers`)) {
+        if (!alg.isDirectory) continue;
+        for await (const e of Deno.readDir(`${this.root}/layers/${alg.name}`)) {
+          const diffId = `${alg.name}:${e.name}`;
+          if (used.has(diffId)) continue;
+          await Deno.remove(`${this.root}/layers/${alg.name}/${e.name}`, { recursive: true });
+          removedLayers.push(diffId);
+        }
+      }
+      return { removedLayers, removedTemp };
+    });
+  }
+}

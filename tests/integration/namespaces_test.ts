@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
+import { exists } from "../_helpers/host.ts";
+
+const HOST_NS = (name: string) => Deno.readLinkSync(`/proc/self/ns/${name}`);
+
+async function waitRunning(skiff: (a: string[]) => Promise<{ stdout: string; code: number }>, id: string) {
+  for (let i = 0; i < 200; i++) {
+    const state = await skiff(["state", id]);
+    if (state.code === 0 && JSON.parse(state.stdout).status === "running") {
+      return JSON.parse(state.stdout).pid as number;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`container ${id} did not reach running`);
+}
+
+Deno.test("each namespace in linux.namespaces is new for the container and the host keeps its own", async () => {
+  await using bundle = await makeBundle();
+  const names = ["pid", "net", "ipc", "uts", "mnt", "cgroup"];
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    names.map((n) => `readlink /proc/self/ns/${n}`).join(";"),
+  ]);
+  const inside = result.stdout.trim().split("\n");
+  assert.equal(inside.length, names.length, result.stderr);
+  names.forEach((name, i) => {
+    assert.notEqual(inside[i], HOST_NS(name), `${name} namespace is new`);
+  });
+});
+
+Deno.test("a namespace type that is not listed is shared with the host", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.namespaces = spec.linux!.namespaces!.filter((n) => n.type !== "network");
+  });
+  const result = await runIn(bundle, ["readlink", "/proc/self/ns/net"]);
+  assert.equal(result.stdout.trim(), HOST_NS("net"));
+});
+
+Deno.test("a namespace with a path is joined: two containers share one network namespace", async () => {
+  await using first = await makeBundle((spec) => {
+    spec.process!.args = ["sleep", "30"];
+  });
+  const id = testId();
+  await first.skiff(["run", "-d", "-b", first.dir, id]);
+  const pid = await waitRunning(first.skiff, id);
+  const netns = `/proc/${pid}/ns/net`;
+  await using second = await makeBundle((spec) => {
+    spec.linux!.namespaces = spec.linux!.namespaces!.map((n) =>
+      n.type === "network" ? { type: "network", path: netns } : n
+    );
+  });
+  const result = await runIn(second, ["readlink", "/proc/self/ns/net"]);
+  assert.equal(result.stdout.trim(), Deno.readLinkSync(netns));
+});
+
+Deno.test("joining a namespace of the wrong type is an error naming the field", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.namespaces = spec.linux!.namespaces!.map((n) =>
+      n.type === "network" ? { type: "network", path: "/proc/self/ns/ipc" } : n
+    );
+  });
+  const id = testId();
+  const result = await bundle.skiff(["create", "-b", bundle.dir, id]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /linux\.namespaces\[1\]\.path: \/proc\/self\/ns\/ipc is not a network namespace/);
+  assert.equal(exists(join(bundle.root, id)), false);
+});
+
+Deno.test("the UTS namespace carries hostname and domainname", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.hostname = "box";
+    spec.domainname = "example.test";
+  });
+  const result = await runIn(bundle, ["sh", "-c", "hostname; cat /proc/sys/kernel/domainname"]);
+  assert.equal(result.stdout, "box\nexample.test\n");
+});
+
+Deno.test("a time namespace applies linux.timeOffsets to the boottime clock", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.namespaces!.push({ type: "time" });
+    spec.linux!.timeOffsets = { boottime: { secs: 86400 * 365, nanosecs: 0 } };
+  });
+  const result = await runIn(bundle, ["cat", "/proc/uptime"]);
+  const inside = Number(result.stdout.split(" ")[0]);
+  const host = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
+  assert.ok(inside - host > 86400 * 364, `uptime inside ${inside} vs host ${host}`);
+});
+
+Deno.test("the container's PID namespace shows only its own processes", async () => {
+  await using bundle = await makeBundle();
+  const result = await runIn(bundle, ["sh", "-c", "ls /proc | grep -E '^[0-9]+$' | sort -n | head -1"]);
+  assert.equal(result.stdout.trim(), "1");
+});
+
+Deno.test("user namespaces are refused with a clear not-supported-yet error", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.namespaces!.push({ type: "user" });
+  });
+  const id = testId();
+  const result = await bundle.skiff(["create", "-b", bundle.dir, id]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /linux\.namespaces\[6\]\.type: user namespaces are not supported yet/);
+  assert.equal(exists(join(bundle.root, id)), false);
+});
