@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
+
+function statusField(status: string, field: string): string {
+  return status.split("\n").find((l) => l.startsWith(`${field}:`))?.split(/\s+/)[1] ?? "";
+}
+
+Deno.test("process.args[0] is looked up in the container's PATH", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.env = ["PATH=/opt/tools:/bin"];
+  });
+  await Deno.mkdir(join(bundle.rootfs, "opt/tools"), { recursive: true });
+  await Deno.writeTextFile(join(bundle.rootfs, "opt/tools/hello"), "#!/bin/sh\necho from-opt-tools\n", { mode: 0o755 });
+  const result = await runIn(bundle, ["hello"]);
+  assert.equal(result.stdout, "from-opt-tools\n");
+});
+
+Deno.test("process.env is the container's whole environment, plus HOME from /etc/passwd", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.env = ["PATH=/bin", "FOO=bar baz"];
+    spec.process!.user = { uid: 1000, gid: 1000 };
+  });
+  const result = await runIn(bundle, ["env"]);
+  assert.deepEqual(result.stdout.trim().split("\n").sort(), ["FOO=bar baz", "HOME=/home/skiff", "PATH=/bin"]);
+});
+
+Deno.test("process.cwd is created when missing and is the working directory", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.cwd = "/work/dir";
+  });
+  const result = await runIn(bundle, ["pwd"]);
+  assert.equal(result.stdout, "/work/dir\n");
+});
+
+Deno.test("process.user sets uid, gid, additional gids and umask", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.user = { uid: 1234, gid: 2345, additionalGids: [5, 3456], umask: 0o077 };
+  });
+  const result = await runIn(bundle, ["sh", "-c", "id -u; id -g; id -G; umask; touch /tmp/f; stat -c %a /tmp/f"]);
+  assert.equal(result.stdout, "1234\n2345\n2345 5 3456\n0077\n600\n", result.stderr);
+});
+
+Deno.test("process.rlimits are set on the container process", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.rlimits = [
+      { type: "RLIMIT_NOFILE", soft: 123, hard: 456 },
+      { type: "RLIMIT_CORE", soft: 0, hard: 0 },
+    ];
+  });
+  const result = await runIn(bundle, ["sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c"]);
+  assert.equal(result.stdout, "123\n456\n0\n");
+});
+
+Deno.test("process.noNewPrivileges sets NoNewPrivs, and it is off when false", async () => {
+  await using on = await makeBundle((spec) => {
+    spec.process!.noNewPrivileges = true;
+  });
+  assert.equal(statusField((await runIn(on, ["cat", "/proc/self/status"])).stdout, "NoNewPrivs"), "1");
+  await using off = await makeBundle((spec) => {
+    spec.process!.noNewPrivileges = false;
+  });
+  assert.equal(statusField((await runIn(off, ["cat", "/proc/self/status"])).stdout, "NoNewPrivs"), "0");
+});
+
+Deno.test("process.capabilities set the bounding, effective, permitted, inheritable and ambient sets", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.user = { uid: 1000, gid: 1000 };
+    spec.process!.capabilities = {
+      bounding: ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN"],
+      effective: ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+      permitted: ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+      inheritable: ["CAP_NET_BIND_SERVICE"],
+      ambient: ["CAP_NET_BIND_SERVICE"],
+    };
+  });
+  const status = (await runIn(bundle, ["cat", "/proc/self/status"])).stdout;
+  // CAP_CHOWN=0, CAP_KILL=5, CAP_NET_BIND_SERVICE=10.
+  assert.equal(statusField(status, "CapBnd"), "0000000000000421");
+  assert.equal(statusField(status, "CapInh"), "0000000000000400");
+  // A non-root process keeps across execve only its ambient capabilities.
+  assert.equal(statusField(status, "CapPrm"), "0000000000000400");
+  assert.equal(statusField(status, "CapEff"), "0000000000000400");
+  assert.equal(statusField(status, "CapAmb"), "0000000000000400");
+});
+
+Deno.test("root in the container gets the configured capability sets", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.capabilities = {
+      bounding: ["CAP_KILL", "CAP_SYS_CHROOT"],
+      effective: ["CAP_KILL", "CAP_SYS_CHROOT"],
+      permitted: ["CAP_KILL", "CAP_SYS_CHROOT"],
+    };
+  });
+  const status = (await runIn(bundle, ["cat", "/proc/self/status"])).stdout;
+  assert.equal(statusField(status, "CapBnd"), "0000000000040020");
+  assert.equal(statusField(status, "CapEff"), "0000000000040020");
+});
+
+Deno.test("process.oomScoreAdj is set on the container process", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.oomScoreAdj = 345;
+  });
+  const result = await runIn(bundle, ["cat", "/proc/self/oom_score_adj"]);
+  assert.equal(result.stdout, "345\n");
+});
+
+Deno.test("no file descriptor other than 0-2 reaches the container process", async () => {
+  await using bundle = await makeBundle();
+  const result = await runIn(bundle, ["ls", "/proc/self/fd"]);
+  // ls itself opens one fd for the directory it lists.
+  assert.deepEqual(result.stdout.trim().split("\n").map(Number).sort(), [0, 1, 2, 3]);
+});
+
+Deno.test("--preserve-fds passes fds 3..3+N-1 to the container", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.args = ["sh", "-c", "cat <&3; ls /proc/self/fd | sort -n | tr '\\n' ' '"];
+  });
+  const data = join(bundle.dir, "fd3");
+  await Deno.writeTextFile(data, "fd3-content\n");
+  const child = new Deno.Command("/bin/sh", {
+    args: ["-c", `exec 3<${data}; exec "$@"`, "sh", Deno.env.get("SKIFF_BIN") ?? join(Deno.cwd(), "dist/skiff"), "--root", bundle.root, "run", "--preserve-fds", "1", "-b", bundle.dir, testId()],
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const out = await child.output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  assert.match(stdout, /^fd3-content\n0 1 2 3 4 $/, new TextDecoder().decode(out.stderr));
+});
+
+Deno.test("a missing executable fails create with runc's message", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.args = ["no-such-program"];
+  });
+  const id = testId();
+  const result = await bundle.skiff(["create", "-b", bundle.dir, id]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /exec: "no-such-program": executable file not found in \$PATH/);
+  const absolute = await runIn(bundle, ["/no/such/file"]);
+  assert.match(absolute.stderr, /exec: "\/no\/such\/file": stat \/no\/such\/file: no such file or directory/);
+});
+
+Deno.test("a non-executable file fails with permission denied", async () => {
+  await using bundle = await makeBundle();
+  await Deno.writeTextFile(join(bundle.rootfs, "notexec"), "data", { mode: 0o644 });
+  const result = await runIn(bundle, ["/notexec"]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /exec: "\/notexec": permission denied/);
+});
+
+Deno.test("a container cannot reach the runtime binary through /proc of a waiting init (CVE-2019-5736)", async () => {
+  await using waiting = await makeBundle((spec) => {
+    spec.process!.args = ["sleep", "30"];
+  });
+  const id = testId();
+  await waiting.skiff(["create", "-b", waiting.dir, id]);
+  const pid = JSON.parse((await waiting.skiff(["state", id])).stdout).pid;
+  // The init is a Deno process: its /proc/<pid>/exe is the Deno binary that runs Skiff.
+  assert.match(await Deno.readTextFile(`/proc/${pid}/status`), /Name:\s+deno/);
+  // A second container, root but without CAP_SYS_PTRACE, shares the first one's PID namespace.
+  await using peer = await makeBundle((spec) => {
+    spec.linux!.namespaces = spec.linux!.namespaces!.map((n) =>
+      n.type === "pid" ? { type: "pid", path: `/proc/${pid}/ns/pid` } : n
+    );
+  });
+  const result = await runIn(peer, [
+    "sh",
+    "-c",
+    "cat /proc/1/comm; readlink /proc/1/exe || echo exe-denied; cat /proc/1/environ >/dev/null 2>&1 || echo environ-denied",
+  ]);
+  assert.equal(result.stdout, "deno\nexe-denied\nenviron-denied\n", result.stderr);
+});
