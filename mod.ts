@@ -6,7 +6,7 @@
  */
 import { main } from "./runtime/cli/mod.ts";
 import { errorChain, ExitError, UsageError } from "./runtime/errors.ts";
-import { fatal } from "./runtime/log.ts";
+import { fatal, trace } from "./runtime/log.ts";
 
 if (import.meta.main) {
   let code: number;
@@ -16,6 +16,7 @@ if (import.meta.main) {
     fatal(errorChain(err));
     code = err instanceof ExitError ? err.code : err instanceof UsageError ? 1 : 1;
   }
+  trace("exit");
   Deno.exit(code);
 }
 

@@ -75,10 +75,42 @@ const SYMBOLS = {
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-let library: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-/** Returns the bound libc symbols, opening libc on first use. */
-export function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
-  library ??= Deno.dlopen("libc.so.6", SYMBOLS);
-  return library.symbols;
+let dl: Deno.DynamicLibrary<{ dlsym: { parameters: ["pointer", "buffer"]; result: "pointer" } }> | undefined;
+let symbols: Symbols | undefined;
+
+/**
+ * Binds one symbol on first use. Deno.dlopen binds every listed symbol up front at ~0.15 ms each,
+ * which a CLI that uses a handful of them on each start-up cannot afford (docs/benchmarks.md).
+ */
+function bind(name: keyof typeof SYMBOLS): (...args: unknown[]) => unknown {
+  dl ??= Deno.dlopen("libc.so.6", { dlsym: { parameters: ["pointer", "buffer"], result: "pointer" } });
+  const address = dl.symbols.dlsym(null, new TextEncoder().encode(`${name}\0`));
+  if (address === null) throw new Error(`libc has no symbol ${name}`);
+  const definition = SYMBOLS[name] as Deno.ForeignFunction;
+  const fn = new Deno.UnsafeFnPointer(
+    address as Deno.PointerObject<typeof definition>,
+    definition,
+  );
+  return (...args: unknown[]) => (fn.call as (...a: unknown[]) => unknown)(...args);
+}
+
+/** Returns the libc symbols; each is bound on its first call. */
+export function libc(): Symbols {
+  if (!symbols) {
+    const lazy: Record<string, unknown> = {};
+    for (const name of Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]) {
+      Object.defineProperty(lazy, name, {
+        configurable: true,
+        get() {
+          const fn = bind(name);
+          Object.defineProperty(lazy, name, { value: fn });
+          return fn;
+        },
+      });
+    }
+    symbols = lazy as unknown as Symbols;
+  }
+  return symbols;
 }

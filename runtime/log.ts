@@ -78,3 +78,21 @@ export function fatal(msg: string): void {
   }
   Deno.stderr.writeSync(new TextEncoder().encode(`skiff: ${msg}\n`));
 }
+
+const tracing = (() => {
+  try {
+    return Deno.env.get("SKIFF_TRACE") === "1";
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * With SKIFF_TRACE=1, prints `skiff[pid] +12.3ms label` to stderr: milliseconds since this Deno
+ * process started, to see where a container start spends its time (docs/benchmarks.md).
+ */
+export function trace(label: string): void {
+  if (!tracing) return;
+  const ms = performance.now().toFixed(1);
+  Deno.stderr.writeSync(new TextEncoder().encode(`skiff[${Deno.pid}] +${ms}ms ${label}\n`));
+}

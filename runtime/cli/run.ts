@@ -6,6 +6,7 @@ import { startContainer } from "../container/start.ts";
 import { deleteContainer } from "../container/delete.ts";
 import { kill } from "../../ffi/mod.ts";
 import { SIGNALS } from "../signals.ts";
+import { trace } from "../log.ts";
 
 const FORWARDED: Deno.Signal[] = [
   "SIGHUP",
@@ -69,6 +70,7 @@ export const command: Command = {
       return () => Deno.removeSignalListener(signal, handler);
     });
     const status = await child.status;
+    trace("run: container exited");
     forward.forEach((remove) => remove());
     if (!boolFlag(ctx, "keep")) await deleteContainer(ctx.store, id, true);
     return status.signal ? 128 + signalNumber(status.signal) : status.code;

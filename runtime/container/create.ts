@@ -18,6 +18,7 @@ import { type Bootstrap, selfCommand, type SyncMessage } from "../process/bootst
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
 import { processStartTime } from "../state/liveness.ts";
 import * as log from "../log.ts";
+import { trace } from "../log.ts";
 
 /** Options of `skiff create` (and the create half of `skiff run`). */
 export interface CreateOptions {
@@ -54,6 +55,7 @@ export async function createContainer(
 ): Promise<Created> {
   const bundle = resolve(options.bundle);
   const configFile = options.configFile ? resolve(options.configFile) : `${bundle}/config.json`;
+  trace("create: begin");
   const spec = loadSpec(configFile);
   const rootfs = resolve(bundle, spec.root!.path);
   try {
@@ -110,6 +112,7 @@ export async function createContainer(
       close(bootRead);
       close(syncWrite);
     }
+    trace("create: init spawned");
     try {
       writeAll(bootWrite, new TextEncoder().encode(JSON.stringify(bootstrap)));
     } finally {
@@ -120,6 +123,7 @@ export async function createContainer(
     } finally {
       close(syncRead);
     }
+    trace("create: init ready");
     const startTime = processStartTime(child.pid);
     if (startTime === undefined) throw new Error("container init exited during create");
     const record: ContainerRecord = {

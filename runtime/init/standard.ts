@@ -19,6 +19,7 @@ import { finishRootfs, setupRootfs } from "../rootfs/prepare.ts";
 import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
 import { finalizeProcess } from "./finalize.ts";
 import { errorChain } from "../errors.ts";
+import { trace } from "../log.ts";
 
 const encoder = new TextEncoder();
 
@@ -54,6 +55,7 @@ function setOomScoreAdj(value: number | undefined): void {
  * process identity, reports ready, waits for `start`, and execve()s process.args. It never returns.
  */
 export function initMain(args: readonly string[]): never {
+  trace("init: main");
   const bootstrapFd = Number(args[0]);
   const syncFd = Number(args[1]);
   // Nothing in the container may open /proc/<pid>/exe or /proc/<pid>/mem of this process
@@ -75,9 +77,11 @@ export function initMain(args: readonly string[]): never {
     for (const name of masks.unsupported) {
       send(syncFd, { type: "warning", message: `capability ${name} is not supported by the kernel` });
     }
+    trace("init: bootstrap read");
     fifoFd = open(boot.fifo, O_RDWR | O_CLOEXEC);
     setOomScoreAdj(process.oomScoreAdj);
     setupRootfs(spec, { rootfs: boot.rootfs, bundle: boot.bundle, noPivot: boot.noPivot });
+    trace("init: rootfs ready");
     if (spec.hostname) sethostname(spec.hostname);
     if (spec.domainname) setdomainname(spec.domainname);
     // Before readonlyPaths, which usually include /proc/sys (runc's order).
@@ -85,6 +89,7 @@ export function initMain(args: readonly string[]): never {
     finishRootfs(spec);
     target = finalizeProcess(process, masks, lastCap);
     prctl(PR_SET_PDEATHSIG, 0);
+    trace("init: ready");
     send(syncFd, { type: "ready" });
     close(syncFd);
   } catch (err) {
@@ -101,6 +106,7 @@ export function initMain(args: readonly string[]): never {
     if (got.length > 0) break;
   }
   close(fifoFd);
+  trace("init: started, execve");
   // Only fds 0-2 and the preserved ones reach the container process (CVE-2024-21626).
   cloexecFrom(3 + (boot.preserveFds ?? 0));
   try {

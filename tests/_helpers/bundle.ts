@@ -3,6 +3,18 @@ import type { Spec } from "../../spec/config.ts";
 import { defaultSpec } from "../../spec/defaults.ts";
 import { BUSYBOX_BUNDLE } from "./paths.ts";
 import { runSkiff, type SkiffOptions, type SkiffResult } from "./skiff.ts";
+import { skiffInits } from "./host.ts";
+
+/** Skiff inits whose root filesystem lies under `dir`. */
+export function initsUnder(dir: string): number[] {
+  return skiffInits().filter((pid) => {
+    try {
+      return Deno.readTextFileSync(`/proc/${pid}/mountinfo`).includes(` ${dir}/`);
+    } catch {
+      return false;
+    }
+  });
+}
 
 /** A temporary bundle with its own state root; disposing it deletes containers and files. */
 export interface TestBundle extends AsyncDisposable {
@@ -58,15 +70,19 @@ export async function makeBundle(edit: (spec: Spec) => void = () => {}): Promise
       await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(next, null, 2));
     },
     skiff(args, options = {}) {
-      const verb = args[0];
-      if (["create", "run"].includes(verb)) {
-        const id = args.at(-1);
-        if (id && !id.startsWith("-")) ids.add(id);
-      }
+      for (const arg of args) if (arg.includes(`-${Deno.pid}-`)) ids.add(arg);
       return runSkiff(args, { ...options, root });
     },
     async [Symbol.asyncDispose]() {
       for (const id of ids) await runSkiff(["delete", "--force", id], { root });
+      // Safety net: no init whose root filesystem is in this bundle may outlive the test.
+      for (const pid of initsUnder(dir)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
       await Deno.remove(dir, { recursive: true });
     },
   };

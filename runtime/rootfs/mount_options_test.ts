@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { parseMountOptions, rootfsPropagationFlags } from "./mount_options.ts";
+import {
+  MS_BIND,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_PRIVATE,
+  MS_RDONLY,
+  MS_REC,
+  MS_SHARED,
+  MS_SLAVE,
+} from "../../ffi/constants.ts";
+
+Deno.test("parseMountOptions() turns mount(8) names into MS_* flags, later options winning", () => {
+  const parsed = parseMountOptions(["nosuid", "nodev", "noexec", "ro", "rw", "ro"]);
+  assert.equal(parsed.flags, MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY);
+  assert.equal(parseMountOptions(["ro", "rw"]).flags & MS_RDONLY, 0);
+});
+
+Deno.test("parseMountOptions() keeps propagation apart, in order", () => {
+  const parsed = parseMountOptions(["rbind", "rslave", "private", "rshared"]);
+  assert.equal(parsed.flags, MS_BIND | MS_REC);
+  assert.deepEqual(parsed.propagation, [MS_SLAVE | MS_REC, MS_PRIVATE, MS_SHARED | MS_REC]);
+});
+
+Deno.test("parseMountOptions() passes unknown options to the filesystem as data", () => {
+  const parsed = parseMountOptions(["nosuid", "size=64k", "mode=755", "newinstance"]);
+  assert.deepEqual(parsed.data, ["size=64k", "mode=755", "newinstance"]);
+});
+
+Deno.test("parseMountOptions() maps recursive options to mount_setattr attributes", () => {
+  const parsed = parseMountOptions(["rro", "rnosuid", "rnoatime"]);
+  assert.equal(parsed.recursiveSet, 0x1 | 0x2 | 0x10);
+  assert.equal(parsed.recursiveClear, 0x70);
+  const cleared = parseMountOptions(["rro", "rrw"]);
+  assert.equal(cleared.recursiveSet & 0x1, 0);
+  assert.equal(cleared.recursiveClear & 0x1, 0x1);
+});
+
+Deno.test("rootfsPropagationFlags() follows runc's table and is 0 when unset", () => {
+  assert.equal(rootfsPropagationFlags(undefined), 0);
+  assert.equal(rootfsPropagationFlags("rslave"), MS_SLAVE | MS_REC);
+  assert.equal(rootfsPropagationFlags("shared"), MS_SHARED);
+});

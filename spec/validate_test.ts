@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { validateSpec } from "./validate.ts";
+import { defaultSpec } from "./defaults.ts";
+import { SpecError } from "./errors.ts";
+import type { Spec } from "./config.ts";
+
+function refused(edit: (spec: Spec) => void): SpecError {
+  const spec = defaultSpec();
+  edit(spec);
+  try {
+    validateSpec(JSON.parse(JSON.stringify(spec)));
+  } catch (err) {
+    assert.ok(err instanceof SpecError, `expected a SpecError, got ${err}`);
+    return err;
+  }
+  throw new Error("the config was accepted");
+}
+
+Deno.test("validateSpec() accepts the default spec of `skiff spec`", () => {
+  const spec = defaultSpec();
+  assert.deepEqual(validateSpec(JSON.parse(JSON.stringify(spec))), spec);
+});
+
+Deno.test("validateSpec() names the JSON path of a wrong namespace type", () => {
+  const err = refused((s) => {
+    s.linux!.namespaces![2].type = "pidx" as "pid";
+  });
+  assert.equal(err.path, "linux.namespaces[2].type");
+  assert.match(err.message, /"pidx" is not one of pid, network/);
+});
+
+Deno.test("validateSpec() requires ociVersion, root.path and process", () => {
+  assert.equal(refused((s) => delete (s as Partial<Spec>).ociVersion).path, "ociVersion");
+  assert.equal(refused((s) => delete s.root).path, "root");
+  assert.equal(refused((s) => delete s.process).path, "process");
+});
+
+Deno.test("validateSpec() refuses env entries without '='", () => {
+  const err = refused((s) => {
+    s.process!.env = ["PATH=/bin", "JUSTNAME"];
+  });
+  assert.equal(err.path, "process.env[1]");
+});
+
+Deno.test("validateSpec() refuses timeOffsets without a time namespace and bad clocks", () => {
+  assert.equal(
+    refused((s) => {
+      s.linux!.timeOffsets = { boottime: { secs: 1 } };
+    }).path,
+    "linux.timeOffsets",
+  );
+  assert.equal(
+    refused((s) => {
+      s.linux!.namespaces!.push({ type: "time" });
+      s.linux!.timeOffsets = { realtime: { secs: 1 } };
+    }).path,
+    "linux.timeOffsets.realtime",
+  );
+});
+
+Deno.test("validateSpec() allows net.* sysctls only with a network namespace", () => {
+  const spec = defaultSpec();
+  spec.linux!.sysctl = { "net.ipv4.ip_forward": "1" };
+  validateSpec(JSON.parse(JSON.stringify(spec)));
+  const err = refused((s) => {
+    s.linux!.sysctl = { "net.ipv4.ip_forward": "1" };
+    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "network");
+  });
+  assert.match(err.message, /network namespace, which the container does not own/);
+});
+
+Deno.test("validateSpec() refuses sysctl names that would escape /proc/sys", () => {
+  assert.match(
+    refused((s) => {
+      s.linux!.sysctl = { "net/../../etc": "x" };
+    }).message,
+    /is not a valid sysctl name/,
+  );
+});
+
+Deno.test("validateSpec() refuses an oomScoreAdj outside -1000..1000", () => {
+  assert.equal(
+    refused((s) => {
+      s.process!.oomScoreAdj = 1001;
+    }).path,
+    "process.oomScoreAdj",
+  );
+});
+
+Deno.test("validateSpec() refuses idmapped mounts until user namespaces exist", () => {
+  assert.equal(
+    refused((s) => {
+      s.mounts![0].uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+    }).path,
+    "mounts[0].uidMappings",
+  );
+});
