@@ -77,7 +77,9 @@ const SYMBOLS = {
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-let dl: Deno.DynamicLibrary<{ dlsym: { parameters: ["pointer", "buffer"]; result: "pointer" } }> | undefined;
+let dl:
+  | Deno.DynamicLibrary<{ dlsym: { parameters: ["pointer", "buffer"]; result: "pointer" } }>
+  | undefined;
 let symbols: Symbols | undefined;
 
 /**
@@ -85,7 +87,9 @@ let symbols: Symbols | undefined;
  * which a CLI that uses a handful of them on each start-up cannot afford (docs/benchmarks.md).
  */
 function bind(name: keyof typeof SYMBOLS): (...args: unknown[]) => unknown {
-  dl ??= Deno.dlopen("libc.so.6", { dlsym: { parameters: ["pointer", "buffer"], result: "pointer" } });
+  dl ??= Deno.dlopen("libc.so.6", {
+    dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
+  });
   const address = dl.symbols.dlsym(null, new TextEncoder().encode(`${name}\0`));
   if (address === null) throw new Error(`libc has no symbol ${name}`);
   const definition = SYMBOLS[name] as Deno.ForeignFunction;

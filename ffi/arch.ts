@@ -10,6 +10,7 @@ export interface SyscallNumbers {
   seccomp: number;
   pidfd_open: number;
   mount_setattr: number;
+  keyctl: number;
 }
 
 const X86_64: SyscallNumbers = {
@@ -23,6 +24,7 @@ const X86_64: SyscallNumbers = {
   seccomp: 317,
   pidfd_open: 434,
   mount_setattr: 442,
+  keyctl: 250,
 };
 
 // asm-generic/unistd.h numbering.
@@ -37,6 +39,7 @@ const AARCH64: SyscallNumbers = {
   seccomp: 277,
   pidfd_open: 434,
   mount_setattr: 442,
+  keyctl: 219,
 };
 
 /** The system call numbers of the machine Skiff runs on. */

@@ -165,7 +165,12 @@ export function unlinkat(dirfd: number, path: string, flags = 0): void {
 }
 
 /** renameat(2). */
-export function renameat(oldDirfd: number, oldPath: string, newDirfd: number, newPath: string): void {
+export function renameat(
+  oldDirfd: number,
+  oldPath: string,
+  newDirfd: number,
+  newPath: string,
+): void {
   check(
     "renameat",
     () => `olddirfd=${oldDirfd}, oldpath=${oldPath}, newdirfd=${newDirfd}, newpath=${newPath}`,
@@ -334,7 +339,9 @@ export function readInto(fd: number, buf: Uint8Array<ArrayBuffer>): number {
 }
 
 /** Writes all of `data` to `fd`, retrying short writes. */
-export function writeAll(fd: number, data: Uint8Array<ArrayBuffer>): void {
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  // A stream chunk is typed over ArrayBufferLike; FFI reads it in place either way.
+  const data = bytes as Uint8Array<ArrayBuffer>;
   let offset = 0;
   while (offset < data.length) {
     const chunk = offset === 0 ? data : data.subarray(offset);

@@ -39,13 +39,21 @@ export function close(fd: number): void {
 /** pipe2(2): returns [readEnd, writeEnd]. Without O_CLOEXEC in `flags` both ends are inherited by children. */
 export function pipe(flags = 0): [number, number] {
   const fds = new Int32Array(2);
-  check("pipe2", () => `flags=0o${flags.toString(8)}`, () => libc().pipe2(new Uint8Array(fds.buffer), flags));
+  check(
+    "pipe2",
+    () => `flags=0o${flags.toString(8)}`,
+    () => libc().pipe2(new Uint8Array(fds.buffer), flags),
+  );
   return [fds[0], fds[1]];
 }
 
 /** Sets or clears FD_CLOEXEC on `fd`. */
 export function setCloexec(fd: number, on: boolean): void {
-  const current = check("fcntl", () => `fd=${fd}, cmd=F_GETFD`, () => libc().fcntl(fd, F_GETFD, 0n));
+  const current = check(
+    "fcntl",
+    () => `fd=${fd}, cmd=F_GETFD`,
+    () => libc().fcntl(fd, F_GETFD, 0n),
+  );
   const next = on ? current | FD_CLOEXEC : current & ~FD_CLOEXEC;
   check("fcntl", () => `fd=${fd}, cmd=F_SETFD`, () => libc().fcntl(fd, F_SETFD, BigInt(next)));
 }
@@ -110,7 +118,11 @@ export function lockExclusive(fd: number, wait = true): void {
 
 /** mkfifo(3). */
 export function mkfifo(path: string, mode: number): void {
-  check("mkfifo", () => `path=${path}, mode=0o${mode.toString(8)}`, () => libc().mkfifo(cString(path), mode));
+  check(
+    "mkfifo",
+    () => `path=${path}, mode=0o${mode.toString(8)}`,
+    () => libc().mkfifo(cString(path), mode),
+  );
 }
 
 /** mknod(2) with a device number from `major`/`minor`. */
@@ -133,7 +145,11 @@ export function makedev(major: number, minor: number): bigint {
 
 /** lchown(2). */
 export function lchown(path: string, uid: number, gid: number): void {
-  check("lchown", () => `path=${path}, uid=${uid}, gid=${gid}`, () => libc().lchown(cString(path), uid, gid));
+  check(
+    "lchown",
+    () => `path=${path}, uid=${uid}, gid=${gid}`,
+    () => libc().lchown(cString(path), uid, gid),
+  );
 }
 
 /** chdir(2). */

@@ -31,7 +31,11 @@ export function mount(
 
 /** umount2(2). */
 export function umount(target: string, flags = MNT_DETACH): void {
-  check("umount2", () => `target=${target}, flags=${flags}`, () => libc().umount2(cString(target), flags));
+  check(
+    "umount2",
+    () => `target=${target}, flags=${flags}`,
+    () => libc().umount2(cString(target), flags),
+  );
 }
 
 /** pivot_root(2). */
@@ -61,7 +65,10 @@ export function mountSetattrRecursive(path: string, set: number, clear: number):
   const p = cString(path);
   check(
     "mount_setattr",
-    () => `path=${path}, flags=AT_RECURSIVE, attr_set=0x${set.toString(16)}, attr_clr=0x${clear.toString(16)}`,
+    () =>
+      `path=${path}, flags=AT_RECURSIVE, attr_set=0x${set.toString(16)}, attr_clr=0x${
+        clear.toString(16)
+      }`,
     () =>
       libc().syscall(
         BigInt(SYS.mount_setattr),

@@ -4,7 +4,11 @@ import { CLONE_FLAG_NAMES, flagNames } from "./constants.ts";
 
 /** unshare(2) on the calling thread. */
 export function unshare(flags: number): void {
-  check("unshare", () => `flags=${flagNames(flags, CLONE_FLAG_NAMES)}`, () => libc().unshare(flags));
+  check(
+    "unshare",
+    () => `flags=${flagNames(flags, CLONE_FLAG_NAMES)}`,
+    () => libc().unshare(flags),
+  );
 }
 
 /** setns(2) on the calling thread; `what` names the fd in the error (e.g. its path). */

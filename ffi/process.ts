@@ -1,5 +1,5 @@
 import { libc } from "./_libc.ts";
-import { check, SyscallError, errno } from "./errno.ts";
+import { check, errno, SyscallError } from "./errno.ts";
 import { cString, cStringArray } from "./c_string.ts";
 import { SYS } from "./arch.ts";
 
@@ -14,7 +14,11 @@ export function prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): n
 
 function raw(name: keyof typeof SYS, detail: () => string, ...args: bigint[]): bigint {
   const a = [...args, 0n, 0n, 0n, 0n, 0n, 0n];
-  return check(name, detail, () => libc().syscall(BigInt(SYS[name]), a[0], a[1], a[2], a[3], a[4], a[5]));
+  return check(
+    name,
+    detail,
+    () => libc().syscall(BigInt(SYS[name]), a[0], a[1], a[2], a[3], a[4], a[5]),
+  );
 }
 
 /**
@@ -35,7 +39,12 @@ export function setgroups(gids: readonly number[]): void {
   const list = new Uint32Array(Math.max(gids.length, 1));
   list.set(gids);
   const ptr = Deno.UnsafePointer.value(Deno.UnsafePointer.of(list));
-  raw("setgroups", () => `size=${gids.length}, list=[${gids.join(",")}]`, BigInt(gids.length), BigInt(ptr));
+  raw(
+    "setgroups",
+    () => `size=${gids.length}, list=[${gids.join(",")}]`,
+    BigInt(gids.length),
+    BigInt(ptr),
+  );
 }
 
 /** The three 64-bit capability sets of capget(2)/capset(2). */
@@ -58,9 +67,9 @@ export function capset(sets: CapabilitySets): void {
   raw(
     "capset",
     () =>
-      `effective=0x${sets.effective.toString(16)}, permitted=0x${sets.permitted.toString(16)}, inheritable=0x${
-        sets.inheritable.toString(16)
-      }`,
+      `effective=0x${sets.effective.toString(16)}, permitted=0x${
+        sets.permitted.toString(16)
+      }, inheritable=0x${sets.inheritable.toString(16)}`,
     BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(header))),
     BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(data))),
   );
@@ -133,4 +142,31 @@ export function execve(path: string, argv: readonly string[], env: readonly stri
   void a.keep;
   void e.keep;
   throw new SyscallError("execve", value, `path=${path}`);
+}
+
+const KEYCTL_JOIN_SESSION_KEYRING = 1;
+const KEYCTL_SETPERM = 5;
+
+/** keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): joins a new session keyring; returns its serial. */
+export function joinSessionKeyring(name: string): number {
+  const buf = cString(name);
+  return Number(
+    raw(
+      "keyctl",
+      () => `op=KEYCTL_JOIN_SESSION_KEYRING, name=${name}`,
+      BigInt(KEYCTL_JOIN_SESSION_KEYRING),
+      BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf))),
+    ),
+  );
+}
+
+/** keyctl(KEYCTL_SETPERM, serial, perm). */
+export function setKeyPermissions(serial: number, perm: number): void {
+  raw(
+    "keyctl",
+    () => `op=KEYCTL_SETPERM, key=${serial}, perm=0x${perm.toString(16)}`,
+    BigInt(KEYCTL_SETPERM),
+    BigInt(serial),
+    BigInt(perm),
+  );
 }

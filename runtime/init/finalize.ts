@@ -3,9 +3,9 @@ import { RLIMITS } from "../../spec/rlimits.ts";
 import {
   chdir,
   getcwd,
-  prctl,
   PR_SET_KEEPCAPS,
   PR_SET_NO_NEW_PRIVS,
+  prctl,
   setgroups,
   setresgid,
   setresuid,

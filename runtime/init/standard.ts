@@ -1,17 +1,19 @@
 import {
-  close,
   cloexecFrom,
+  close,
   execve,
+  joinSessionKeyring,
   O_CLOEXEC,
   O_RDWR,
   open,
-  prctl,
   PR_SET_DUMPABLE,
   PR_SET_PDEATHSIG,
+  prctl,
   read,
   readAll,
   setdomainname,
   sethostname,
+  setKeyPermissions,
   writeAll,
 } from "../../ffi/mod.ts";
 import type { Bootstrap, SyncMessage } from "../process/bootstrap.ts";
@@ -50,6 +52,28 @@ function setOomScoreAdj(value: number | undefined): void {
 }
 
 /**
+ * Gives the container its own session keyring, named `_ses.<id>` as runc does, so containers do not
+ * share the caller's keys. Possessor and user get every right, so a uid change keeps access.
+ */
+function newSessionKeyring(id: string): void {
+  let serial: number;
+  try {
+    serial = joinSessionKeyring(`_ses.${id}`);
+  } catch (err) {
+    // Kernels without keyrings (ENOSYS) or that refuse them to containers are skipped, as runc does.
+    if (
+      (err as { code?: string }).code === "ENOSYS" || (err as { code?: string }).code === "EACCES"
+    ) {
+      return;
+    }
+    throw new Error("cannot join a new session keyring (use --no-new-keyring to skip)", {
+      cause: err,
+    });
+  }
+  setKeyPermissions(serial, 0x3f3f0000);
+}
+
+/**
  * `skiff init BOOTSTRAP_FD SYNC_FD`: the container's first process. It is born in the container's
  * namespaces (see process/bootstrap.ts for the handshake), builds the root filesystem and the
  * process identity, reports ready, waits for `start`, and execve()s process.args. It never returns.
@@ -75,11 +99,15 @@ export function initMain(args: readonly string[]): never {
     const lastCap = lastCapability();
     const masks = capabilityMasks(process.capabilities, lastCap);
     for (const name of masks.unsupported) {
-      send(syncFd, { type: "warning", message: `capability ${name} is not supported by the kernel` });
+      send(syncFd, {
+        type: "warning",
+        message: `capability ${name} is not supported by the kernel`,
+      });
     }
     trace("init: bootstrap read");
     fifoFd = open(boot.fifo, O_RDWR | O_CLOEXEC);
     setOomScoreAdj(process.oomScoreAdj);
+    if (!boot.noNewKeyring) newSessionKeyring(boot.id);
     setupRootfs(spec, { rootfs: boot.rootfs, bundle: boot.bundle, noPivot: boot.noPivot });
     trace("init: rootfs ready");
     if (spec.hostname) sethostname(spec.hostname);

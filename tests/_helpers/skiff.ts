@@ -33,7 +33,7 @@ export async function runSkiff(args: string[], options: SkiffOptions = {}): Prom
     await Deno.writeTextFile(input, options.stdin ?? "");
     const global = [...(options.root ? ["--root", options.root] : []), ...(options.global ?? [])];
     const child = new Deno.Command("/bin/sh", {
-      args: ['-c', 'exec "$@" <"$IN" >"$OUT" 2>"$ERR"', "sh", SKIFF, ...global, ...args],
+      args: ["-c", 'exec "$@" <"$IN" >"$OUT" 2>"$ERR"', "sh", SKIFF, ...global, ...args],
       env: { IN: input, OUT: out, ERR: err, ...(options.env ?? {}) },
       cwd: options.cwd,
       stdin: "null",

@@ -17,7 +17,8 @@ const CASES: BadCase[] = [
     edit: (s) => {
       s.linux!.namespaces![2] = { type: "pidx" as "pid" };
     },
-    message: /config\.json: linux\.namespaces\[2\]\.type: "pidx" is not one of pid, network, mount, ipc, uts, user, cgroup, time/,
+    message:
+      /config\.json: linux\.namespaces\[2\]\.type: "pidx" is not one of pid, network, mount, ipc, uts, user, cgroup, time/,
   },
   {
     name: "a duplicate namespace",
@@ -131,7 +132,12 @@ const CASES: BadCase[] = [
   {
     name: "a bind mount whose source does not exist",
     edit: (s) => {
-      s.mounts!.push({ destination: "/x", type: "bind", source: "/no/such/source", options: ["bind"] });
+      s.mounts!.push({
+        destination: "/x",
+        type: "bind",
+        source: "/no/such/source",
+        options: ["bind"],
+      });
     },
     message: /mounts\[7\]: cannot mount \/no\/such\/source on \/x \(type bind\)/,
   },
@@ -140,21 +146,24 @@ const CASES: BadCase[] = [
     edit: (s) => {
       s.mounts!.push({ destination: "/x", type: "nosuchfs", source: "none" });
     },
-    message: /mounts\[7\]: cannot mount none on \/x \(type nosuchfs\): mount src=none, dst=.*\/x, type=nosuchfs, flags=0: ENODEV \(No such device\)/,
+    message:
+      /mounts\[7\]: cannot mount none on \/x \(type nosuchfs\): mount src=none, dst=.*\/x, type=nosuchfs, flags=0: ENODEV \(No such device\)/,
   },
   {
     name: "a sysctl the kernel does not have",
     edit: (s) => {
       s.linux!.sysctl = { "net.ipv4.no_such_knob": "1" };
     },
-    message: /linux\.sysctl\.net\.ipv4\.no_such_knob: cannot write "1" to \/proc\/sys\/net\/ipv4\/no_such_knob/,
+    message:
+      /linux\.sysctl\.net\.ipv4\.no_such_knob: cannot write "1" to \/proc\/sys\/net\/ipv4\/no_such_knob/,
   },
   {
     name: "a namespace path that does not exist",
     edit: (s) => {
       s.linux!.namespaces![1] = { type: "network", path: "/no/such/ns" };
     },
-    message: /linux\.namespaces\[1\]\.path: cannot open \/no\/such\/ns: open path=\/no\/such\/ns, flags=.*: ENOENT/,
+    message:
+      /linux\.namespaces\[1\]\.path: cannot open \/no\/such\/ns: open path=\/no\/such\/ns, flags=.*: ENOENT/,
   },
 ];
 

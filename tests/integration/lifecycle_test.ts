@@ -9,7 +9,11 @@ Deno.test("skiff run prints the container's output as PID 1 with its own hostnam
     spec.hostname = "lifecycle-host";
     spec.process!.user = { uid: 1000, gid: 1000 };
   });
-  const result = await runIn(bundle, ["sh", "-c", "echo pid=$$ host=$(hostname) uid=$(id -u):$(id -g)"]);
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "echo pid=$$ host=$(hostname) uid=$(id -u):$(id -g)",
+  ]);
   assert.equal(result.stderr, "");
   assert.equal(result.stdout, "pid=1 host=lifecycle-host uid=1000:1000\n");
   assert.equal(result.code, 0);
@@ -53,7 +57,9 @@ Deno.test("skiff run passes stdin to the container untouched", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.process!.args = ["cat"];
   });
-  const result = await bundle.skiff(["run", "-b", bundle.dir, testId()], { stdin: "hello\nworld\n" });
+  const result = await bundle.skiff(["run", "-b", bundle.dir, testId()], {
+    stdin: "hello\nworld\n",
+  });
   assert.equal(result.stdout, "hello\nworld\n");
 });
 
@@ -130,7 +136,7 @@ Deno.test("state prints runc's keys in runc's order with two-space indentation",
     "annotations",
     "owner",
   ]);
-  assert.match(out, /^\{\n  "ociVersion": "1\.3\.0",\n  "id": /);
+  assert.ok(out.startsWith(`{\n  "ociVersion": "1.3.0",\n  "id": `), out);
 });
 
 Deno.test("start on a running container fails and changes nothing", async () => {
@@ -158,7 +164,7 @@ Deno.test("start on a stopped container fails with runc's message", async () => 
   assert.match(result.stderr, /cannot start a container that has stopped/);
 });
 
-Deno.test("kill on a stopped container fails with \"container not running\" but kill --all succeeds", async () => {
+Deno.test('kill on a stopped container fails with "container not running" but kill --all succeeds', async () => {
   await using bundle = await makeBundle();
   const id = testId();
   await bundle.skiff(["run", "--keep", "-b", bundle.dir, id]);
@@ -170,7 +176,11 @@ Deno.test("kill on a stopped container fails with \"container not running\" but 
 
 Deno.test("kill sends SIGTERM when no signal is given and accepts numbers and names", async () => {
   await using bundle = await makeBundle((spec) => {
-    spec.process!.args = ["sh", "-c", "trap 'echo got-term > /tmp/sig; exit 0' TERM; while true; do sleep 0.05; done"];
+    spec.process!.args = [
+      "sh",
+      "-c",
+      "trap 'echo got-term > /tmp/sig; exit 0' TERM; while true; do sleep 0.05; done",
+    ];
   });
   const id = testId();
   await bundle.skiff(["run", "-d", "--keep", "-b", bundle.dir, id]);
@@ -194,10 +204,16 @@ Deno.test("delete refuses a running container without --force and kills it with 
   await bundle.skiff(["run", "-d", "-b", bundle.dir, id]);
   const refused = await bundle.skiff(["delete", id]);
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, new RegExp(`cannot delete container ${id} that is not stopped: running`));
+  assert.match(
+    refused.stderr,
+    new RegExp(`cannot delete container ${id} that is not stopped: running`),
+  );
   const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
   assert.equal((await bundle.skiff(["delete", "--force", id])).code, 0);
-  assert.equal(exists(`/proc/${pid}/stat`) && !(await Deno.readTextFile(`/proc/${pid}/stat`)).includes(") Z"), false);
+  assert.equal(
+    exists(`/proc/${pid}/stat`) && !(await Deno.readTextFile(`/proc/${pid}/stat`)).includes(") Z"),
+    false,
+  );
   assert.equal(exists(join(bundle.root, id)), false);
 });
 

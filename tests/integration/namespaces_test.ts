@@ -5,7 +5,10 @@ import { exists } from "../_helpers/host.ts";
 
 const HOST_NS = (name: string) => Deno.readLinkSync(`/proc/self/ns/${name}`);
 
-async function waitRunning(skiff: (a: string[]) => Promise<{ stdout: string; code: number }>, id: string) {
+async function waitRunning(
+  skiff: (a: string[]) => Promise<{ stdout: string; code: number }>,
+  id: string,
+) {
   for (let i = 0; i < 200; i++) {
     const state = await skiff(["state", id]);
     if (state.code === 0 && JSON.parse(state.stdout).status === "running") {
@@ -65,7 +68,10 @@ Deno.test("joining a namespace of the wrong type is an error naming the field", 
   const id = testId();
   const result = await bundle.skiff(["create", "-b", bundle.dir, id]);
   assert.equal(result.code, 1);
-  assert.match(result.stderr, /linux\.namespaces\[1\]\.path: \/proc\/self\/ns\/ipc is not a network namespace/);
+  assert.match(
+    result.stderr,
+    /linux\.namespaces\[1\]\.path: \/proc\/self\/ns\/ipc is not a network namespace/,
+  );
   assert.equal(exists(join(bundle.root, id)), false);
 });
 
@@ -91,7 +97,11 @@ Deno.test("a time namespace applies linux.timeOffsets to the boottime clock", as
 
 Deno.test("the container's PID namespace shows only its own processes", async () => {
   await using bundle = await makeBundle();
-  const result = await runIn(bundle, ["sh", "-c", "ls /proc | grep -E '^[0-9]+$' | sort -n | head -1"]);
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "ls /proc | grep -E '^[0-9]+$' | sort -n | head -1",
+  ]);
   assert.equal(result.stdout.trim(), "1");
 });
 
@@ -102,6 +112,9 @@ Deno.test("user namespaces are refused with a clear not-supported-yet error", as
   const id = testId();
   const result = await bundle.skiff(["create", "-b", bundle.dir, id]);
   assert.equal(result.code, 1);
-  assert.match(result.stderr, /linux\.namespaces\[6\]\.type: user namespaces are not supported yet/);
+  assert.match(
+    result.stderr,
+    /linux\.namespaces\[6\]\.type: user namespaces are not supported yet/,
+  );
   assert.equal(exists(join(bundle.root, id)), false);
 });

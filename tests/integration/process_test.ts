@@ -11,7 +11,11 @@ Deno.test("process.args[0] is looked up in the container's PATH", async () => {
     spec.process!.env = ["PATH=/opt/tools:/bin"];
   });
   await Deno.mkdir(join(bundle.rootfs, "opt/tools"), { recursive: true });
-  await Deno.writeTextFile(join(bundle.rootfs, "opt/tools/hello"), "#!/bin/sh\necho from-opt-tools\n", { mode: 0o755 });
+  await Deno.writeTextFile(
+    join(bundle.rootfs, "opt/tools/hello"),
+    "#!/bin/sh\necho from-opt-tools\n",
+    { mode: 0o755 },
+  );
   const result = await runIn(bundle, ["hello"]);
   assert.equal(result.stdout, "from-opt-tools\n");
 });
@@ -22,7 +26,11 @@ Deno.test("process.env is the container's whole environment, plus HOME from /etc
     spec.process!.user = { uid: 1000, gid: 1000 };
   });
   const result = await runIn(bundle, ["env"]);
-  assert.deepEqual(result.stdout.trim().split("\n").sort(), ["FOO=bar baz", "HOME=/home/skiff", "PATH=/bin"]);
+  assert.deepEqual(result.stdout.trim().split("\n").sort(), [
+    "FOO=bar baz",
+    "HOME=/home/skiff",
+    "PATH=/bin",
+  ]);
 });
 
 Deno.test("process.cwd is created when missing and is the working directory", async () => {
@@ -37,7 +45,11 @@ Deno.test("process.user sets uid, gid, additional gids and umask", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.process!.user = { uid: 1234, gid: 2345, additionalGids: [5, 3456], umask: 0o077 };
   });
-  const result = await runIn(bundle, ["sh", "-c", "id -u; id -g; id -G; umask; touch /tmp/f; stat -c %a /tmp/f"]);
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "id -u; id -g; id -G; umask; touch /tmp/f; stat -c %a /tmp/f",
+  ]);
   assert.equal(result.stdout, "1234\n2345\n2345 5 3456\n0077\n600\n", result.stderr);
 });
 
@@ -56,11 +68,17 @@ Deno.test("process.noNewPrivileges sets NoNewPrivs, and it is off when false", a
   await using on = await makeBundle((spec) => {
     spec.process!.noNewPrivileges = true;
   });
-  assert.equal(statusField((await runIn(on, ["cat", "/proc/self/status"])).stdout, "NoNewPrivs"), "1");
+  assert.equal(
+    statusField((await runIn(on, ["cat", "/proc/self/status"])).stdout, "NoNewPrivs"),
+    "1",
+  );
   await using off = await makeBundle((spec) => {
     spec.process!.noNewPrivileges = false;
   });
-  assert.equal(statusField((await runIn(off, ["cat", "/proc/self/status"])).stdout, "NoNewPrivs"), "0");
+  assert.equal(
+    statusField((await runIn(off, ["cat", "/proc/self/status"])).stdout, "NoNewPrivs"),
+    "0",
+  );
 });
 
 Deno.test("process.capabilities set the bounding, effective, permitted, inheritable and ambient sets", async () => {
@@ -119,7 +137,20 @@ Deno.test("--preserve-fds passes fds 3..3+N-1 to the container", async () => {
   const data = join(bundle.dir, "fd3");
   await Deno.writeTextFile(data, "fd3-content\n");
   const child = new Deno.Command("/bin/sh", {
-    args: ["-c", `exec 3<${data}; exec "$@"`, "sh", Deno.env.get("SKIFF_BIN") ?? join(Deno.cwd(), "dist/skiff"), "--root", bundle.root, "run", "--preserve-fds", "1", "-b", bundle.dir, testId()],
+    args: [
+      "-c",
+      `exec 3<${data}; exec "$@"`,
+      "sh",
+      Deno.env.get("SKIFF_BIN") ?? join(Deno.cwd(), "dist/skiff"),
+      "--root",
+      bundle.root,
+      "run",
+      "--preserve-fds",
+      "1",
+      "-b",
+      bundle.dir,
+      testId(),
+    ],
     stdout: "piped",
     stderr: "piped",
   });
@@ -137,7 +168,10 @@ Deno.test("a missing executable fails create with runc's message", async () => {
   assert.equal(result.code, 1);
   assert.match(result.stderr, /exec: "no-such-program": executable file not found in \$PATH/);
   const absolute = await runIn(bundle, ["/no/such/file"]);
-  assert.match(absolute.stderr, /exec: "\/no\/such\/file": stat \/no\/such\/file: no such file or directory/);
+  assert.match(
+    absolute.stderr,
+    /exec: "\/no\/such\/file": stat \/no\/such\/file: no such file or directory/,
+  );
 });
 
 Deno.test("a non-executable file fails with permission denied", async () => {
@@ -169,4 +203,17 @@ Deno.test("a container cannot reach the runtime binary through /proc of a waitin
     "cat /proc/1/comm; readlink /proc/1/exe || echo exe-denied; cat /proc/1/environ >/dev/null 2>&1 || echo environ-denied",
   ]);
   assert.equal(result.stdout, "deno\nexe-denied\nenviron-denied\n", result.stderr);
+});
+
+Deno.test("the container gets its own session keyring _ses.<id>, unless --no-new-keyring", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.maskedPaths = [];
+    spec.process!.args = ["cat", "/proc/keys"];
+  });
+  const id = testId();
+  const result = await bundle.skiff(["run", "-b", bundle.dir, id]);
+  assert.match(result.stdout, new RegExp(`keyring\\s+_ses\\.${id.replaceAll(".", "\\.")}: `));
+  const without = testId();
+  const plain = await bundle.skiff(["run", "--no-new-keyring", "-b", bundle.dir, without]);
+  assert.doesNotMatch(plain.stdout, new RegExp(`_ses\\.${without}`));
 });

@@ -6,11 +6,20 @@ import { exists, hostMounts } from "../_helpers/host.ts";
 Deno.test("mounts are applied in order with their mount(8) flags and fs data", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.mounts!.push(
-      { destination: "/data", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "size=1m", "mode=700"] },
+      {
+        destination: "/data",
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["nosuid", "nodev", "size=1m", "mode=700"],
+      },
       { destination: "/data/inner", type: "tmpfs", source: "tmpfs", options: ["ro", "noexec"] },
     );
   });
-  const result = await runIn(bundle, ["sh", "-c", "grep ' /data' /proc/self/mountinfo; stat -c %a /data"]);
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "grep ' /data' /proc/self/mountinfo; stat -c %a /data",
+  ]);
   const lines = result.stdout.trim().split("\n");
   assert.equal(lines.length, 3, result.stdout + result.stderr);
   assert.match(lines[0], / \/data rw,nosuid,nodev\b.* - tmpfs tmpfs rw,size=1024k,mode=700/);
@@ -24,7 +33,11 @@ Deno.test("mount propagation options are applied to the mount", async () => {
     { destination: "/shared", type: "tmpfs", source: "tmpfs", options: ["rshared"] },
     { destination: "/unbindable", type: "tmpfs", source: "tmpfs", options: ["unbindable"] },
   );
-  const result = await runIn(bundle, ["sh", "-c", "grep -E ' /(shared|unbindable) ' /proc/self/mountinfo"]);
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "grep -E ' /(shared|unbindable) ' /proc/self/mountinfo",
+  ]);
   const [shared, unbindable] = result.stdout.trim().split("\n");
   assert.match(shared, / shared:\d+ /);
   assert.match(unbindable, / unbindable /);
@@ -54,7 +67,12 @@ Deno.test("a bind mount of a file creates the file mount point", async () => {
   await using bundle = await makeBundle();
   const file = join(bundle.dir, "hosts");
   await Deno.writeTextFile(file, "127.0.0.1 bound\n");
-  bundle.spec.mounts!.push({ destination: "/etc/hosts", type: "bind", source: file, options: ["bind", "ro"] });
+  bundle.spec.mounts!.push({
+    destination: "/etc/hosts",
+    type: "bind",
+    source: file,
+    options: ["bind", "ro"],
+  });
   const result = await runIn(bundle, ["cat", "/etc/hosts"]);
   assert.equal(result.stdout, "127.0.0.1 bound\n");
 });
@@ -83,7 +101,10 @@ Deno.test("a mount destination that is a symlink out of the rootfs stays inside 
   assert.equal(result.code, 0, result.stderr);
   assert.equal(exists(join(outside, "mnt")), false, "nothing was created outside the rootfs");
   assert.equal(exists(join(bundle.dir, "mnt2")), false);
-  assert.ok(exists(join(bundle.rootfs, bundle.dir.slice(1), "outside", "mnt")) || exists(join(bundle.rootfs, "mnt2")));
+  assert.ok(
+    exists(join(bundle.rootfs, bundle.dir.slice(1), "outside", "mnt")) ||
+      exists(join(bundle.rootfs, "mnt2")),
+  );
 });
 
 Deno.test("root.readonly makes / read-only while /dev and tmpfs mounts stay writable", async () => {
@@ -114,7 +135,15 @@ Deno.test("maskedPaths hide files and directories; readonlyPaths are read-only",
 Deno.test("/dev has the default devices, the standard symlinks and linux.devices with mode and owner", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.linux!.devices = [
-      { type: "c", path: "/dev/custom-null", major: 1, minor: 3, fileMode: 0o640, uid: 1000, gid: 5 },
+      {
+        type: "c",
+        path: "/dev/custom-null",
+        major: 1,
+        minor: 3,
+        fileMode: 0o640,
+        uid: 1000,
+        gid: 5,
+      },
       { type: "p", path: "/dev/fifo0", fileMode: 0o600 },
     ];
   });
@@ -150,7 +179,11 @@ Deno.test("linux.sysctl is written inside the container's namespaces only", asyn
     spec.linux!.sysctl = { "net.ipv4.ip_forward": "1", "kernel.shmmni": "1234" };
   });
   const hostForward = Deno.readTextFileSync("/proc/sys/net/ipv4/ip_forward");
-  const result = await runIn(bundle, ["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni"]);
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni",
+  ]);
   assert.equal(result.stdout, "1\n1234\n");
   assert.equal(Deno.readTextFileSync("/proc/sys/net/ipv4/ip_forward"), hostForward);
 });
@@ -174,7 +207,11 @@ Deno.test("rootfsPropagation shared is applied to the container's root", async (
 
 Deno.test("the cgroup mount shows the host's hierarchies read-only", async () => {
   await using bundle = await makeBundle();
-  const result = await runIn(bundle, ["sh", "-c", "ls /sys/fs/cgroup; touch /sys/fs/cgroup/memory/x 2>/dev/null || echo ro"]);
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "ls /sys/fs/cgroup; touch /sys/fs/cgroup/memory/x 2>/dev/null || echo ro",
+  ]);
   assert.match(result.stdout, /\bmemory\b/);
   assert.match(result.stdout, /\bro\n$/);
 });

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sets a fresh Debian/Ubuntu machine (with Node.js, as root) up for Skiff and shows it working:
+# installs what is missing (Deno 2.9.6 from npm into .tools/, busybox-static and runc from apt),
+# builds dist/skiff, generates a busybox bundle and runs a container that prints something.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DENO_VERSION=2.9.6
+DENO=.tools/node_modules/deno/deno
+
+need_apt=()
+command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || need_apt+=(busybox-static)
+command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: apt-get install ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x "$DENO" ] || [ "$("$DENO" --version | head -1 | cut -d' ' -f2)" != "$DENO_VERSION" ]; then
+  echo "setup: npm install deno@$DENO_VERSION"
+  mkdir -p .tools
+  npm install --prefix .tools --no-audit --no-fund --silent "deno@$DENO_VERSION" >/dev/null
+fi
+export DENO_NO_UPDATE_CHECK=1
+
+"$DENO" run -A scripts/build.ts
+"$DENO" run -A scripts/fixtures/busybox_rootfs.ts tests/.fixtures/busybox
+dist/skiff run --bundle tests/.fixtures/busybox
