@@ -45,7 +45,16 @@ export interface NamespacePlan {
 }
 
 // setns order: user first (it grants rights over the rest), mount last.
-const JOIN_ORDER: NamespaceType[] = ["user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"];
+const JOIN_ORDER: NamespaceType[] = [
+  "user",
+  "ipc",
+  "uts",
+  "network",
+  "pid",
+  "cgroup",
+  "time",
+  "mount",
+];
 
 /** Plans the namespaces of config.json's `linux.namespaces` (pure). */
 export function planNamespaces(namespaces: readonly Namespace[]): NamespacePlan {

@@ -14,7 +14,13 @@ const dist = join(root, "dist");
 const deno = Deno.execPath();
 
 function run(args: string[], env: Record<string, string> = {}): void {
-  const result = new Deno.Command(deno, { args, cwd: root, env, stdout: "inherit", stderr: "inherit" })
+  const result = new Deno.Command(deno, {
+    args,
+    cwd: root,
+    env,
+    stdout: "inherit",
+    stderr: "inherit",
+  })
     .outputSync();
   if (!result.success) throw new Error(`deno ${args.join(" ")} failed with ${result.code}`);
 }

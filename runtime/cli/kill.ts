@@ -7,7 +7,12 @@ export const command: Command = {
   name: "kill",
   usage: "kill [command options] <container-id> [signal]",
   summary: "send a signal (default: SIGTERM) to the container's init process",
-  flags: [{ name: "all", alias: "a", type: "boolean", help: "signal every process in the container" }],
+  flags: [{
+    name: "all",
+    alias: "a",
+    type: "boolean",
+    help: "signal every process in the container",
+  }],
   args: [1, 2],
   run(ctx) {
     const signal = parseSignal(ctx.positionals[1] ?? "SIGTERM");

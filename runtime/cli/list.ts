@@ -4,9 +4,7 @@ import type { State } from "../../spec/state.ts";
 
 /** Lays out rows like Go's tabwriter with minwidth 12, padding 3 (runc's `list`). */
 export function table(rows: string[][]): string {
-  const widths = rows[0].map((_, col) =>
-    Math.max(12, ...rows.map((r) => r[col].length + 3))
-  );
+  const widths = rows[0].map((_, col) => Math.max(12, ...rows.map((r) => r[col].length + 3)));
   return rows
     .map((r) =>
       r.map((cell, col) => (col === r.length - 1 ? cell : cell.padEnd(widths[col]))).join("")

@@ -15,7 +15,17 @@ import { command as spec } from "./spec.ts";
 import { command as init } from "./init.ts";
 
 /** Every sub-command, by name. */
-export const COMMANDS: readonly Command[] = [create, start, run, state, kill, del, list, spec, init];
+export const COMMANDS: readonly Command[] = [
+  create,
+  start,
+  run,
+  state,
+  kill,
+  del,
+  list,
+  spec,
+  init,
+];
 
 /** The global flags, placed before the sub-command (runc's). */
 export const GLOBAL_FLAGS: FlagSpec[] = [
@@ -24,7 +34,12 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: "log-format", type: "string", help: "log format: text or json" },
   { name: "debug", type: "boolean", help: "enable debug logging" },
   { name: "systemd-cgroup", type: "boolean", help: "use systemd cgroups (slice:prefix:name)" },
-  { name: "rootless", type: "string", help: "ignored: rootless mode is not supported", hidden: true },
+  {
+    name: "rootless",
+    type: "string",
+    help: "ignored: rootless mode is not supported",
+    hidden: true,
+  },
   { name: "criu", type: "string", help: "ignored", hidden: true },
   { name: "version", alias: "v", type: "boolean", help: "print the version" },
   { name: "help", alias: "h", type: "boolean", help: "show help" },

@@ -8,7 +8,12 @@ export const command: Command = {
   usage: "spec [command options]",
   summary: "create a new specification file",
   flags: [
-    { name: "bundle", alias: "b", type: "string", help: "path to the root of the bundle directory" },
+    {
+      name: "bundle",
+      alias: "b",
+      type: "string",
+      help: "path to the root of the bundle directory",
+    },
     { name: "rootless", type: "boolean", help: "not supported yet", hidden: true },
   ],
   args: [0, 0],

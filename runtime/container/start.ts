@@ -1,4 +1,12 @@
-import { close, O_CLOEXEC, O_NONBLOCK, O_WRONLY, open, SyscallError, writeAll } from "../../ffi/mod.ts";
+import {
+  close,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  O_WRONLY,
+  open,
+  SyscallError,
+  writeAll,
+} from "../../ffi/mod.ts";
 import type { StateStore } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
 

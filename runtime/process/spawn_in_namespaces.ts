@@ -1,6 +1,6 @@
 import {
-  close,
   CLONE_NEWTIME,
+  close,
   ioctlNsGetType,
   O_CLOEXEC,
   O_RDONLY,

@@ -1,6 +1,15 @@
 import { join } from "node:path";
 import type { Device } from "../../spec/config.ts";
-import { lchown, makedev, mknod, mount, MS_BIND, S_IFBLK, S_IFCHR, S_IFIFO } from "../../ffi/mod.ts";
+import {
+  lchown,
+  makedev,
+  mknod,
+  mount,
+  MS_BIND,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFIFO,
+} from "../../ffi/mod.ts";
 import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
 
 /** The devices every container gets (runtime-linux.md "Default Devices"). */

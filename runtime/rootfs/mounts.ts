@@ -2,6 +2,7 @@ import { dirname } from "node:path";
 import type { Mount } from "../../spec/config.ts";
 import {
   mount,
+  mountSetattrRecursive,
   MS_BIND,
   MS_NODEV,
   MS_NOEXEC,
@@ -9,7 +10,6 @@ import {
   MS_RDONLY,
   MS_REC,
   MS_REMOUNT,
-  mountSetattrRecursive,
 } from "../../ffi/mod.ts";
 import { parseMountOptions } from "./mount_options.ts";
 import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
@@ -95,7 +95,9 @@ export function mountEntry(rootfs: string, bundle: string, m: Mount, index: numb
     applyAfter(target, opts);
   } catch (err) {
     throw new Error(
-      `mounts[${index}]: cannot mount ${m.source ?? type} on ${m.destination} (type ${type || "none"})`,
+      `mounts[${index}]: cannot mount ${m.source ?? type} on ${m.destination} (type ${
+        type || "none"
+      })`,
       { cause: err },
     );
   }
@@ -115,7 +117,9 @@ function applyAfter(target: string, opts: ReturnType<typeof parseMountOptions>):
 function mountCgroup(rootfs: string, m: Mount, flags: number): void {
   const target = ensureMountpoint(rootfs, m, true);
   const hierarchies = hostCgroupMounts();
-  const unified = hierarchies.find((h) => h.mountPoint === "/sys/fs/cgroup" && h.fstype === "cgroup2");
+  const unified = hierarchies.find((h) =>
+    h.mountPoint === "/sys/fs/cgroup" && h.fstype === "cgroup2"
+  );
   if (unified || m.type === "cgroup2") {
     mount("cgroup2", target, "cgroup2", flags);
     return;

@@ -30,7 +30,9 @@ export function secureJoin(root: string, unsafePath: string): string {
     }
     if (info?.isSymlink) {
       if (++links > MAX_SYMLINKS) {
-        throw new Error(`secure join of ${unsafePath} in ${root}: too many levels of symbolic links`);
+        throw new Error(
+          `secure join of ${unsafePath} in ${root}: too many levels of symbolic links`,
+        );
       }
       const target = Deno.readLinkSync(candidate);
       if (target.startsWith("/")) resolved.length = 0;

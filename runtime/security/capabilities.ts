@@ -2,11 +2,11 @@ import type { Capabilities } from "../../spec/config.ts";
 import { capabilityNumber } from "../../spec/capabilities.ts";
 import {
   capset,
-  prctl,
   PR_CAP_AMBIENT,
   PR_CAP_AMBIENT_CLEAR_ALL,
   PR_CAP_AMBIENT_RAISE,
   PR_CAPBSET_DROP,
+  prctl,
 } from "../../ffi/mod.ts";
 
 /** Capability sets as bit masks, restricted to what the running kernel knows. */

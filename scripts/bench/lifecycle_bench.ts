@@ -39,7 +39,8 @@ function median(xs: number[]): number {
 
 function hasRunc(): boolean {
   try {
-    return new Deno.Command(values.runc!, { args: ["--version"], stdout: "null" }).outputSync().success;
+    return new Deno.Command(values.runc!, { args: ["--version"], stdout: "null" }).outputSync()
+      .success;
   } catch {
     return false;
   }
@@ -82,24 +83,37 @@ try {
     await new Promise((r) => setTimeout(r, 20));
     samples["skiff delete"].push(time(skiff, ["--root", skiffRoot, "delete", "--force", `c${i}`]));
     if (withRunc) {
-      samples["runc create"].push(time(values.runc!, ["--root", runcRoot, "create", "-b", dir, `c${i}`]));
+      samples["runc create"].push(
+        time(values.runc!, ["--root", runcRoot, "create", "-b", dir, `c${i}`]),
+      );
       samples["runc start"].push(time(values.runc!, ["--root", runcRoot, "start", `c${i}`]));
       await new Promise((r) => setTimeout(r, 20));
-      samples["runc delete"].push(time(values.runc!, ["--root", runcRoot, "delete", "--force", `c${i}`]));
+      samples["runc delete"].push(
+        time(values.runc!, ["--root", runcRoot, "delete", "--force", `c${i}`]),
+      );
     }
   }
   console.log(`runs: ${runs} (interleaved), bundle: busybox, process: true`);
   console.log(`${"operation".padEnd(44)} median ms   min ms`);
   for (const [name, xs] of Object.entries(samples)) {
     if (xs.length === 0) continue;
-    console.log(`${name.padEnd(44)} ${median(xs).toFixed(1).padStart(9)} ${Math.min(...xs).toFixed(1).padStart(8)}`);
+    console.log(
+      `${name.padEnd(44)} ${median(xs).toFixed(1).padStart(9)} ${
+        Math.min(...xs).toFixed(1).padStart(8)
+      }`,
+    );
   }
   if (withRunc) {
     const ratio = median(samples["skiff run"]) / median(samples["runc run"]);
     console.log(`ratio skiff run / runc run (medians): ${ratio.toFixed(2)}`);
     const triple = (p: string) =>
-      median(samples[`${p} create`]) + median(samples[`${p} start`]) + median(samples[`${p} delete`]);
-    console.log(`ratio create+start+delete skiff / runc (sum of medians): ${(triple("skiff") / triple("runc")).toFixed(2)}`);
+      median(samples[`${p} create`]) + median(samples[`${p} start`]) +
+      median(samples[`${p} delete`]);
+    console.log(
+      `ratio create+start+delete skiff / runc (sum of medians): ${
+        (triple("skiff") / triple("runc")).toFixed(2)
+      }`,
+    );
   } else {
     console.log("runc not found: install it with `apt-get install runc` to get the ratio");
   }
