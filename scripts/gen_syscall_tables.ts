@@ -108,7 +108,11 @@ const NEWER_SYSCALLS: Array<{ nr: number; name: string; only?: HeaderSource["arc
 
 async function macros(source: HeaderSource): Promise<Map<string, string>> {
   const args = ["-dM", "-nostdinc", "-I", source.include, ...source.defines.map((d) => `-D${d}`)];
-  const command = new Deno.Command("cpp", { args: [...args, "-"], stdin: "piped", stdout: "piped" });
+  const command = new Deno.Command("cpp", {
+    args: [...args, "-"],
+    stdin: "piped",
+    stdout: "piped",
+  });
   const child = command.spawn();
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(`#include <${source.header}>\n`));

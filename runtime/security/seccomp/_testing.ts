@@ -27,6 +27,21 @@ import {
 /** Where Debian's golang-github-containers-common puts Podman's default profile. */
 export const PODMAN_PROFILE_PATH = "/usr/share/containers/seccomp.json";
 
+/** Podman's default capability set (containers.conf default_capabilities). */
+export const PODMAN_DEFAULT_CAPS: readonly string[] = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FOWNER",
+  "CAP_FSETID",
+  "CAP_KILL",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SETFCAP",
+  "CAP_SETGID",
+  "CAP_SETPCAP",
+  "CAP_SETUID",
+  "CAP_SYS_CHROOT",
+];
+
 /** Docker's default capability set, which decides the profile's includes/excludes by caps. */
 export const DOCKER_DEFAULT_CAPS: readonly string[] = [
   "CAP_CHOWN",
@@ -79,7 +94,7 @@ export function readPodmanProfile(): DockerProfile | undefined {
 export function dockerProfileToSeccomp(
   profile: DockerProfile,
   native: NativeArch,
-  caps: readonly string[] = DOCKER_DEFAULT_CAPS,
+  caps: readonly string[] = PODMAN_DEFAULT_CAPS,
 ): Seccomp {
   const goArch = native === "aarch64" ? "arm64" : "amd64";
   const scmp = nativeScmpArch(native);
