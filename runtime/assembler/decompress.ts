@@ -101,7 +101,9 @@ export function verifyingStream(
       },
       flush(): void {
         if (expected.size !== undefined && size !== expected.size) {
-          throw new Error(`${what}: size mismatch: descriptor says ${expected.size}, blob has ${size}`);
+          throw new Error(
+            `${what}: size mismatch: descriptor says ${expected.size}, blob has ${size}`,
+          );
         }
         const actual = `${algorithm}:${hash.digest("hex")}`;
         if (actual !== expected.digest) {

@@ -18,7 +18,7 @@ import {
   REF_NAME_ANNOTATION,
 } from "../../spec/image.ts";
 import { compressionForMediaType, verifyingStream } from "./decompress.ts";
-import { paddedSize, TarHeaderDecoder, type TarHeader } from "./tar.ts";
+import { paddedSize, type TarHeader, TarHeaderDecoder } from "./tar.ts";
 import { createHash } from "node:crypto";
 
 /** The kinds of image source. */
@@ -98,22 +98,27 @@ function describe(d: Descriptor): string {
 
 /**
  * Parses "oci:DIR[:REF]", "oci-archive:FILE[:REF]", "docker-archive:FILE[:REF]" or "PATH[:REF]"
- * (skopeo's transport names). A PATH that exists as given is never split at ":".
+ * (skopeo's transport names). The path is the shortest prefix before a ":" that exists, so both
+ * paths and refs may contain ":" ("img.tar:repo/app:v1").
  */
 export function parseImageSource(text: string): ImageSource {
   const m = /^(oci|oci-archive|docker-archive):(.*)$/.exec(text);
   const kind = m ? (m[1] as ImageSourceKind) : undefined;
   const rest = m ? m[2] : text;
-  let exists = false;
-  try {
-    Deno.statSync(rest);
-    exists = true;
-  } catch {
-    exists = false;
+  const existsPath = (p: string): boolean => {
+    try {
+      Deno.statSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let i = rest.indexOf(":"); i > 0; i = rest.indexOf(":", i + 1)) {
+    if (existsPath(rest.slice(0, i))) {
+      return { kind, path: rest.slice(0, i), ref: rest.slice(i + 1) || undefined };
+    }
   }
-  const colon = rest.lastIndexOf(":");
-  if (exists || colon <= 0) return { kind, path: rest };
-  return { kind, path: rest.slice(0, colon), ref: rest.slice(colon + 1) || undefined };
+  return { kind, path: rest };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -192,9 +197,11 @@ class TarFileSource implements FileSource {
         let got = 0;
         while (got < buf.length) {
           const n = await file.read(buf.subarray(got));
-          if (n === null) return got === 0 ? false : (() => {
-            throw new Error(`${path}: archive ends inside a header at byte ${offset}`);
-          })();
+          if (n === null) {
+            return got === 0 ? false : (() => {
+              throw new Error(`${path}: archive ends inside a header at byte ${offset}`);
+            })();
+          }
           got += n;
         }
         return true;
@@ -277,7 +284,11 @@ class TarFileSource implements FileSource {
   close(): void {}
 }
 
-async function readAllBytes(stream: ReadableStream<Uint8Array>, limit: number, what: string): Promise<Uint8Array> {
+async function readAllBytes(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+  what: string,
+): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of stream) {
@@ -324,7 +335,9 @@ class OciReader {
 
   async openBlob(d: Descriptor, what: string): Promise<ReadableStream<Uint8Array>> {
     const path = blobPath(d, what);
-    if (!this.#src.has(path)) throw new Error(`${what}: blob ${path} is missing from ${this.#src.describe}`);
+    if (!this.#src.has(path)) {
+      throw new Error(`${what}: blob ${path} is missing from ${this.#src.describe}`);
+    }
     return verifyingStream(await this.#src.open(path), { digest: d.digest, size: d.size }, what);
   }
 
@@ -342,7 +355,9 @@ class OciReader {
       `${this.#src.describe}: oci-layout`,
     );
     if (layout.imageLayoutVersion !== "1.0.0") {
-      throw new Error(`${this.#src.describe}: unsupported imageLayoutVersion "${layout.imageLayoutVersion}"`);
+      throw new Error(
+        `${this.#src.describe}: unsupported imageLayoutVersion "${layout.imageLayoutVersion}"`,
+      );
     }
     if (!this.#src.has("index.json")) throw new Error(`${this.#src.describe}: no index.json`);
     const index = parseJson<ImageIndex>(
@@ -368,7 +383,9 @@ class OciReader {
       if (INDEX_TYPES.has(d.mediaType)) {
         const nested = await this.readJsonBlob<ImageIndex>(d, what);
         if (!Array.isArray(nested.manifests)) throw new Error(`${what}: "manifests" is not a list`);
-        out.push(...await this.selectManifests(nested.manifests, platform, `index ${d.digest}`, depth + 1));
+        out.push(
+          ...await this.selectManifests(nested.manifests, platform, `index ${d.digest}`, depth + 1),
+        );
       } else if (MANIFEST_TYPES.has(d.mediaType)) {
         out.push(d);
       } else {
@@ -413,14 +430,18 @@ async function resolveOci(
   if (distinct.length > 1) {
     const names = index.manifests.flatMap(refNames);
     throw new Error(
-      `${src.describe}: ${distinct.length} images match; choose one by ref name (${names.join(", ") || "no names"})`,
+      `${src.describe}: ${distinct.length} images match; choose one by ref name (${
+        names.join(", ") || "no names"
+      })`,
     );
   }
   const md = distinct[0];
   const mwhat = `manifest ${md.digest}`;
   const manifest = await oci.readJsonBlob<ImageManifest>(md, mwhat);
   if (manifest.mediaType !== undefined && manifest.mediaType !== md.mediaType) {
-    throw new Error(`${mwhat}: mediaType "${manifest.mediaType}" differs from its descriptor's "${md.mediaType}"`);
+    throw new Error(
+      `${mwhat}: mediaType "${manifest.mediaType}" differs from its descriptor's "${md.mediaType}"`,
+    );
   }
   if (!manifest.config || !Array.isArray(manifest.layers)) {
     throw new Error(`${mwhat}: missing "config" or "layers"`);
@@ -431,7 +452,13 @@ async function resolveOci(
   }
   const config = await oci.readJsonBlob<ImageConfig>(manifest.config, cwhat);
   checkConfig(config, manifest.layers.length, cwhat);
-  if (!platformMatches(platform, { os: config.os, architecture: config.architecture, variant: config.variant })) {
+  if (
+    !platformMatches(platform, {
+      os: config.os,
+      architecture: config.architecture,
+      variant: config.variant,
+    })
+  ) {
     throw new Error(
       `${cwhat}: image is for ${config.os}/${config.architecture}, not ${platform.os}/${platform.architecture}`,
     );
@@ -442,7 +469,12 @@ async function resolveOci(
       throw new Error(`${what}: unknown layer media type "${d.mediaType}"`);
     }
     blobPath(d, what);
-    return { descriptor: d, diffId: config.rootfs.diff_ids[i], what, open: () => oci.openBlob(d, what) };
+    return {
+      descriptor: d,
+      diffId: config.rootfs.diff_ids[i],
+      what,
+      open: () => oci.openBlob(d, what),
+    };
   });
   return {
     source: src.describe,
@@ -478,7 +510,8 @@ function checkConfig(config: ImageConfig, layerCount: number, what: string): voi
 function tagMatches(tags: string[], ref: string): boolean {
   const withTag = /:[^/]+$/.test(ref) ? ref : `${ref}:latest`;
   return tags.some((t) =>
-    t === ref || t === withTag || t === `docker.io/library/${withTag}` || t === `docker.io/${withTag}` ||
+    t === ref || t === withTag || t === `docker.io/library/${withTag}` ||
+    t === `docker.io/${withTag}` ||
     t === `localhost/${withTag}`
   );
 }
@@ -507,7 +540,9 @@ async function resolveDocker(src: FileSource, ref: string | undefined): Promise<
   // The config's file name is its digest ("<hex>.json", or "blobs/sha256/<hex>" since Docker 25).
   const named = /([a-f0-9]{64})(\.json)?$/.exec(entry.Config);
   if (named && `sha256:${named[1]}` !== configDigest) {
-    throw new Error(`${cwhat}: digest mismatch: file name says sha256:${named[1]}, content is ${configDigest}`);
+    throw new Error(
+      `${cwhat}: digest mismatch: file name says sha256:${named[1]}, content is ${configDigest}`,
+    );
   }
   const config = parseJson<ImageConfig>(configBytes, cwhat);
   checkConfig(config, entry.Layers.length, cwhat);
@@ -592,7 +627,9 @@ export async function openImage(
       return await resolveOci(archive, s.ref, options);
     } catch (err) {
       // Docker 25+ archives are both; their OCI ref names are bare tags, RepoTags are full names.
-      if (s.kind === undefined && hasDocker && s.ref !== undefined) return await resolveDocker(archive, s.ref);
+      if (s.kind === undefined && hasDocker && s.ref !== undefined) {
+        return await resolveDocker(archive, s.ref);
+      }
       throw err;
     }
   }

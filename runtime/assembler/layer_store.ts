@@ -14,15 +14,17 @@
  */
 import {
   type ImageSource,
-  type OpenImageOptions,
   openImage,
+  type OpenImageOptions,
   parseImageSource,
   type ResolvedImage,
 } from "./image_layout.ts";
 import { openLayer } from "./decompress.ts";
 import { unpackLayer } from "./unpack.ts";
 import type { ImageConfig, Platform } from "../../spec/image.ts";
-import { close, openat, syncfs } from "../../ffi/file_attrs.ts";
+import { close, openat, statxIfExists, syncfs } from "../../ffi/file_attrs.ts";
+import { lgetxattr } from "../../ffi/xattr.ts";
+import { isOpaqueValue, isOverlayWhiteout, OVERLAY_OPAQUE_XATTR } from "./whiteout.ts";
 import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
 
 /** The store's default root. */
@@ -178,7 +180,11 @@ export class LayerStore {
     const previous = inProcess.get(this.root) ?? Promise.resolve();
     const run = previous.catch(() => {}).then(async () => {
       await this.#ensureDirs();
-      const lock = await Deno.open(`${this.root}/store.lock`, { create: true, write: true, mode: 0o600 });
+      const lock = await Deno.open(`${this.root}/store.lock`, {
+        create: true,
+        write: true,
+        mode: 0o600,
+      });
       try {
         await lock.lock(true);
         return await fn();
@@ -255,7 +261,10 @@ export class LayerStore {
       const openOptions: OpenImageOptions = { platform: options.platform };
       let src = source;
       if (options.ref !== undefined) {
-        src = { ...(typeof source === "string" ? parseImageSource(source) : source), ref: options.ref };
+        src = {
+          ...(typeof source === "string" ? parseImageSource(source) : source),
+          ref: options.ref,
+        };
       }
       const image = await openImage(src, openOptions);
       const added: string[] = [];
@@ -359,7 +368,8 @@ export class LayerStore {
     const images = await this.#readImages();
     const key = idOrName.replace(/^sha256:/, "");
     const byName = images.find((i) =>
-      i.names.includes(idOrName) || (!/:[^/]+$/.test(idOrName) && i.names.includes(`${idOrName}:latest`))
+      i.names.includes(idOrName) ||
+      (!/:[^/]+$/.test(idOrName) && i.names.includes(`${idOrName}:latest`))
     );
     if (byName) return byName;
     const exact = images.find((i) => i.id === key);
@@ -383,7 +393,9 @@ export class LayerStore {
       const users = (await this.#readContainers()).filter((c) => c.imageId === image.id);
       if (users.length > 0 && !options.force) {
         throw new Error(
-          `Cannot remove image "${idOrName}": used by container(s) ${users.map((c) => c.id).join(", ")}`,
+          `Cannot remove image "${idOrName}": used by container(s) ${
+            users.map((c) => c.id).join(", ")
+          }`,
         );
       }
       await Deno.remove(`${this.root}/images/${image.id}.json`);
@@ -393,7 +405,7 @@ export class LayerStore {
 
   /** Records that container `id` uses the layers of image `imageId` (so gc keeps them). */
   registerContainer(id: string, imageId: string): Promise<ContainerRecord> {
-    if (!ID_RE.test(id)) throw new Error(`Invalid container ID "${id}"`);
+    if (!ID_RE.test(id)) return Promise.reject(new Error(`Invalid container ID "${id}"`));
     return this.#locked(async () => {
       const image = await this.getImage(imageId);
       if (!image) throw new Error(`Cannot register container "${id}": no image "${imageId}"`);
@@ -405,12 +417,47 @@ export class LayerStore {
 
   /** Forgets container `id`'s use of layers (no error if it was not registered). */
   unregisterContainer(id: string): Promise<void> {
-    if (!ID_RE.test(id)) throw new Error(`Invalid container ID "${id}"`);
+    if (!ID_RE.test(id)) return Promise.reject(new Error(`Invalid container ID "${id}"`));
     return this.#locked(async () => {
       await Deno.remove(`${this.root}/containers/${id}.json`).catch((err) => {
         if (!(err instanceof Deno.errors.NotFound)) throw err;
       });
     });
+  }
+
+  /**
+   * Reads a small regular file of an image (e.g. etc/passwd) through its stored layers, top
+   * first, as the merged root would show it: whiteouts and opaque directories hide lower layers.
+   * Symlinks are not followed (the file is then reported missing).
+   * @returns the text, or undefined when the image has no such regular file.
+   */
+  async readImageFile(
+    image: StoredImage,
+    path: string,
+    limit = 1 << 20,
+  ): Promise<string | undefined> {
+    const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+    if (parts.length === 0 || parts.includes("..")) throw new Error(`Invalid image path "${path}"`);
+    const layers = this.layerDirs(image).reverse();
+    for (const layer of layers) {
+      let hidden = false;
+      for (let i = 1; i <= parts.length; i++) {
+        const p = `${layer}/${parts.slice(0, i).join("/")}`;
+        const st = statxIfExists(-100, p);
+        if (!st) break;
+        if (isOverlayWhiteout(st.mode, st.rdevMajor, st.rdevMinor)) return undefined;
+        const type = st.mode & 0o170000;
+        if (i === parts.length) {
+          if (type !== 0o100000) return undefined;
+          if (st.size > limit) throw new Error(`${p} is larger than ${limit} bytes`);
+          return await Deno.readTextFile(p);
+        }
+        if (type !== 0o040000) return undefined;
+        if (isOpaqueValue(lgetxattr(p, OVERLAY_OPAQUE_XATTR))) hidden = true;
+      }
+      if (hidden) return undefined;
+    }
+    return undefined;
   }
 
   /** Removes layers that no image and no registered container uses, and leftover temp dirs. */

@@ -182,7 +182,13 @@ function cstring(block: Uint8Array, start: number, length: number): Uint8Array {
   return end < 0 ? field : field.subarray(0, end);
 }
 
-function parseNumber(block: Uint8Array, start: number, length: number, what: string, offset: number): number {
+function parseNumber(
+  block: Uint8Array,
+  start: number,
+  length: number,
+  what: string,
+  offset: number,
+): number {
   const field = block.subarray(start, start + length);
   if (field[0] & 0x80) {
     // GNU base-256: big-endian two's complement in the remaining bits.
@@ -275,7 +281,9 @@ export function parsePaxRecords(body: Uint8Array): PaxRecord[] {
 }
 
 function base64Decode(text: string): Uint8Array {
-  const bin = atob(text.replace(/=+$/, "") + "=".repeat((4 - (text.replace(/=+$/, "").length % 4)) % 4));
+  const bin = atob(
+    text.replace(/=+$/, "") + "=".repeat((4 - (text.replace(/=+$/, "").length % 4)) % 4),
+  );
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
@@ -381,7 +389,10 @@ export class TarHeaderDecoder {
     const rawSize = parseNumber(block, 124, 12, "size", offset);
     if (typeflag === "x" || typeflag === "g" || typeflag === "L" || typeflag === "K") {
       if (rawSize > MAX_META_SIZE) {
-        throw new TarFormatError(`meta entry '${typeflag}' of ${rawSize} bytes is too large`, offset);
+        throw new TarFormatError(
+          `meta entry '${typeflag}' of ${rawSize} bytes is too large`,
+          offset,
+        );
       }
       return { kind: "meta", typeflag, size: rawSize };
     }
@@ -461,8 +472,16 @@ export async function* readTar(stream: ReadableStream<Uint8Array>): AsyncGenerat
       const decoded = decoder.decode(block, headerOffset);
       if (decoded.kind === "end") break;
       if (decoded.kind === "meta") {
-        const body = await reader.readExact(paddedSize(decoded.size));
-        decoder.meta(decoded.typeflag, (body ?? new Uint8Array(0)).subarray(0, decoded.size), headerOffset);
+        const body = decoded.size > 0
+          ? await reader.readExact(paddedSize(decoded.size))
+          : new Uint8Array(0);
+        if (body === null) {
+          throw new TarFormatError(
+            `archive ends after meta header '${decoded.typeflag}'`,
+            headerOffset,
+          );
+        }
+        decoder.meta(decoded.typeflag, body.subarray(0, decoded.size), headerOffset);
         continue;
       }
       const { header, bodySize } = decoded;

@@ -16,11 +16,7 @@
  * A refused or failing entry throws; the caller removes the partial layer directory.
  */
 import { readTar, type TarEntry, type TarHeader, type TarTime } from "./tar.ts";
-import {
-  classifyWhiteout,
-  isReservedXattr,
-  OVERLAY_OPAQUE_XATTR,
-} from "./whiteout.ts";
+import { classifyWhiteout, isReservedXattr, OVERLAY_OPAQUE_XATTR } from "./whiteout.ts";
 import {
   AT_SYMLINK_NOFOLLOW,
   close,
@@ -136,7 +132,6 @@ export class SafeTree {
         throw err;
       }
     }
-    if (this.#cache.size >= FD_CACHE_LIMIT) this.#dropAll();
     this.#cache.set(rel, fd);
     return fd;
   }
@@ -167,6 +162,14 @@ export class SafeTree {
     } else {
       unlinkat(dirfd, name, 0);
     }
+  }
+
+  /**
+   * Closes the cached fds when there are many. Call it only between entries: an fd handed out by
+   * dirFd() stays valid until then (closing it early could let its number be reused).
+   */
+  trim(): void {
+    if (this.#cache.size >= FD_CACHE_LIMIT) this.#dropAll();
   }
 
   #dropAll(): void {
@@ -335,24 +338,35 @@ class Unpacker {
         } catch (err) {
           throw new UnsafeEntryError(
             h.name,
-            `hardlink target "${h.linkname}": ${(err as UnsafeEntryError).message.replace(/^.*": /, "")}`,
+            `hardlink target "${h.linkname}": ${
+              (err as UnsafeEntryError).message.replace(/^.*": /, "")
+            }`,
           );
         }
         if (target === "") throw new UnsafeEntryError(h.name, "hardlink to the layer root");
-        if (target === rel) throw new UnsafeEntryError(h.name, "hardlink to itself");
+        if (target === rel || target.startsWith(rel + "/")) {
+          // Replacing `rel` would remove the target (and close its directory's fd) first.
+          throw new UnsafeEntryError(h.name, "hardlink to itself or to a path below itself");
+        }
         const t = splitPath(target);
         let tparent: number;
         try {
           tparent = this.#tree.dirFd(t.dir, false, h.name);
         } catch (err) {
           if (isErrno(err, "ENOENT")) {
-            throw new UnsafeEntryError(h.name, `hardlink target "${h.linkname}" is not in this layer`);
+            throw new UnsafeEntryError(
+              h.name,
+              `hardlink target "${h.linkname}" is not in this layer`,
+            );
           }
           throw err;
         }
         const st = statxIfExists(tparent, t.base);
         if (!st) {
-          throw new UnsafeEntryError(h.name, `hardlink target "${h.linkname}" is not in this layer`);
+          throw new UnsafeEntryError(
+            h.name,
+            `hardlink target "${h.linkname}" is not in this layer`,
+          );
         }
         if ((st.mode & S_IFMT) === S_IFDIR) {
           throw new UnsafeEntryError(h.name, `hardlink target "${h.linkname}" is a directory`);
@@ -390,6 +404,7 @@ class Unpacker {
         utimensat(this.#tree.rootFd, ".", t.atime, t.mtime, 0);
         continue;
       }
+      this.#tree.trim();
       const { dir, base } = splitPath(rel);
       const parent = this.#tree.dirFd(dir, false, rel);
       utimensat(parent, base, t.atime, t.mtime, AT_SYMLINK_NOFOLLOW);
@@ -412,6 +427,7 @@ export async function unpackLayer(
   try {
     const unpacker = new Unpacker(tree);
     for await (const entry of readTar(tar)) {
+      tree.trim();
       try {
         await unpacker.apply(entry);
       } catch (err) {

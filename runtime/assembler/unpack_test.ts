@@ -7,7 +7,10 @@ import { lgetxattr } from "../../ffi/xattr.ts";
 const S_IFMT = 0o170000;
 
 /** A stream of `data` in awkward chunk sizes, to cross every block boundary. */
-function chunked(data: Uint8Array, sizes = [1, 7, 511, 513, 4096, 100_000]): ReadableStream<Uint8Array> {
+function chunked(
+  data: Uint8Array,
+  sizes = [1, 7, 511, 513, 4096, 100_000],
+): ReadableStream<Uint8Array> {
   let offset = 0;
   let i = 0;
   return new ReadableStream({
@@ -29,7 +32,9 @@ function fileType(path: string): number {
 }
 
 /** A temp dir with `layer/` (where layers go) and `outside/secret` (which must never change). */
-async function sandbox(): Promise<{ base: string; layer: string; outside: string; [Symbol.asyncDispose](): Promise<void> }> {
+async function sandbox(): Promise<
+  { base: string; layer: string; outside: string; [Symbol.asyncDispose](): Promise<void> }
+> {
   const base = await Deno.makeTempDir({ prefix: "skiff-unpack-" });
   const layer = `${base}/layer`;
   const outside = `${base}/outside`;
@@ -74,12 +79,40 @@ Deno.test("unpackLayer() round-trips every entry type and attribute", async () =
   const longName = `deep/${"d".repeat(120)}/${"f".repeat(150)}`;
   await unpack([
     { name: "./", type: "directory", mode: 0o755, mtime: 1_600_000_000 },
-    { name: "./etc/", type: "directory", mode: 0o750, uid: 1000, gid: 1001, mtime: { sec: 1_500_000_000, nsec: 123_456_789 } },
-    { name: "./etc/hosts", data: "127.0.0.1 localhost\n", mode: 0o644, uid: 1000, gid: 1001, mtime: { sec: 1_400_000_000, nsec: 5 } },
-    { name: "./bin/ping", data: "ELF", mode: 0o4755, uid: 0, gid: 0, xattrs: { "security.capability": cap, "user.note": "hello" } },
+    {
+      name: "./etc/",
+      type: "directory",
+      mode: 0o750,
+      uid: 1000,
+      gid: 1001,
+      mtime: { sec: 1_500_000_000, nsec: 123_456_789 },
+    },
+    {
+      name: "./etc/hosts",
+      data: "127.0.0.1 localhost\n",
+      mode: 0o644,
+      uid: 1000,
+      gid: 1001,
+      mtime: { sec: 1_400_000_000, nsec: 5 },
+    },
+    {
+      name: "./bin/ping",
+      data: "ELF",
+      mode: 0o4755,
+      uid: 0,
+      gid: 0,
+      xattrs: { "security.capability": cap, "user.note": "hello" },
+    },
     { name: "./bin/sgid", data: "x", mode: 0o2711, uid: 5, gid: 6 },
     { name: "./tmp/", type: "directory", mode: 0o1777 },
-    { name: "./bin/sh", type: "symlink", linkname: "/bin/busybox", uid: 7, gid: 8, mtime: 1_300_000_000 },
+    {
+      name: "./bin/sh",
+      type: "symlink",
+      linkname: "/bin/busybox",
+      uid: 7,
+      gid: 8,
+      mtime: 1_300_000_000,
+    },
     { name: "./etc/hosts.link", type: "hardlink", linkname: "./etc/hosts" },
     { name: "./dev/null", type: "chardev", devmajor: 1, devminor: 3, mode: 0o666 },
     { name: "./dev/loop0", type: "blockdev", devmajor: 7, devminor: 0, mode: 0o660, gid: 6 },
@@ -92,7 +125,11 @@ Deno.test("unpackLayer() round-trips every entry type and attribute", async () =
   const etc = lst(`${L}/etc`);
   assert.equal(etc.mode, 0o040750);
   assert.deepEqual([etc.uid, etc.gid], [1000, 1001]);
-  assert.deepEqual(etc.mtime, { sec: 1_500_000_000, nsec: 123_456_789 }, "dir mtime set after its children");
+  assert.deepEqual(
+    etc.mtime,
+    { sec: 1_500_000_000, nsec: 123_456_789 },
+    "dir mtime set after its children",
+  );
   assert.equal(lst(L).mtime.sec, 1_600_000_000);
 
   const hosts = lst(`${L}/etc/hosts`);
@@ -206,7 +243,11 @@ Deno.test("unpackLayer() strips a leading '/' and keeps absolute entries inside 
   assert.equal(await Deno.readTextFile(`${box.layer}${box.outside}/secret`), "pwned");
 });
 
-const hostile: { title: string; entries: (outside: string) => TarWriterEntry[]; message: RegExp }[] = [
+const hostile: {
+  title: string;
+  entries: (outside: string) => TarWriterEntry[];
+  message: RegExp;
+}[] = [
   {
     title: "a name with '..'",
     entries: () => [{ name: "../outside/secret", data: "pwned" }],
@@ -250,7 +291,8 @@ const hostile: { title: string; entries: (outside: string) => TarWriterEntry[]; 
   {
     title: "a hardlink to a file outside the layer",
     entries: () => [{ name: "h", type: "hardlink", linkname: "../outside/secret" }],
-    message: /refusing layer entry "h": hardlink target "..\/outside\/secret": name contains a ".." component/,
+    message:
+      /refusing layer entry "h": hardlink target "..\/outside\/secret": name contains a ".." component/,
   },
   {
     title: "a hardlink to an absolute host path",
@@ -328,7 +370,10 @@ Deno.test("unpackLayer() replaces a symlink instead of writing through it", asyn
 Deno.test("unpackLayer() refuses a hardlink to a directory or to a missing file", async () => {
   await using box = await sandbox();
   await assert.rejects(
-    unpack([{ name: "d/", type: "directory" }, { name: "h", type: "hardlink", linkname: "d" }], box.layer),
+    unpack(
+      [{ name: "d/", type: "directory" }, { name: "h", type: "hardlink", linkname: "d" }],
+      box.layer,
+    ),
     /refusing layer entry "h": hardlink target "d" is a directory/,
   );
   await assert.rejects(
@@ -342,7 +387,37 @@ Deno.test("unpackLayer() reports a truncated archive naming the offset", async (
   const tar = writeTar([{ name: "big", data: "x".repeat(5000) }]);
   await assert.rejects(unpackLayer(chunked(tar.subarray(0, 2000)), box.layer), (err: Error) => {
     assert.match(err.message, /Cannot unpack layer entry "big"/);
-    assert.match(String(err.cause), /unexpected end of archive \(3512 bytes missing\) \(at byte 2000\)/);
+    assert.match(
+      String(err.cause),
+      /unexpected end of archive \(3512 bytes missing\) \(at byte 2000\)/,
+    );
     return true;
   });
+});
+
+Deno.test("unpackLayer() keeps hardlinks right across more directories than it keeps open", async () => {
+  await using box = await sandbox();
+  const entries: TarWriterEntry[] = [];
+  for (let i = 0; i < 700; i++) {
+    entries.push({ name: `d${i}/sub/f`, data: String(i), mtime: 1_000_000 + i });
+    if (i > 0) {
+      entries.push({ name: `d${i}/sub/prev`, type: "hardlink", linkname: `d${i - 1}/sub/f` });
+    }
+  }
+  await unpack(entries, box.layer);
+  for (const i of [1, 300, 699]) {
+    assert.equal(lst(`${box.layer}/d${i}/sub/prev`).ino, lst(`${box.layer}/d${i - 1}/sub/f`).ino);
+  }
+  assert.equal(lst(`${box.layer}/d699/sub/f`).mtime.sec, 1_000_699);
+});
+
+Deno.test("unpackLayer() refuses a hardlink that would replace its own target's directory", async () => {
+  await using box = await sandbox();
+  await assert.rejects(
+    unpack(
+      [{ name: "a/b", data: "x" }, { name: "a", type: "hardlink", linkname: "a/b" }],
+      box.layer,
+    ),
+    /refusing layer entry "a": hardlink to itself or to a path below itself/,
+  );
 });
