@@ -89,6 +89,7 @@ export async function createContainer(
       noPivot: options.noPivot ?? false,
       noNewKeyring: options.noNewKeyring ?? false,
       preserveFds: options.preserveFds ?? 0,
+      listenFds: listenFds(),
       debug: log.logOptions().debug,
     };
     try {
@@ -154,6 +155,17 @@ export async function createContainer(
     store.remove(id);
     throw err;
   }
+}
+
+/**
+ * Socket activation: when Skiff itself was started with LISTEN_FDS=N, fds 3..3+N-1 go to the
+ * container and its environment gets LISTEN_FDS=N and LISTEN_PID=1 (runc's behaviour).
+ */
+function listenFds(): number | undefined {
+  const value = Deno.env.get("LISTEN_FDS");
+  if (!value) return undefined;
+  const n = Number(value);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
 /** Reads the init's sync messages until "ready"; throws its error or a timeout. */

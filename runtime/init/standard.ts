@@ -116,6 +116,10 @@ export function initMain(args: readonly string[]): never {
     applySysctl(spec.linux?.sysctl ?? {});
     finishRootfs(spec);
     target = finalizeProcess(process, masks, lastCap);
+    if (boot.listenFds) {
+      target.env = target.env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e));
+      target.env.push(`LISTEN_FDS=${boot.listenFds}`, "LISTEN_PID=1");
+    }
     prctl(PR_SET_PDEATHSIG, 0);
     trace("init: ready");
     send(syncFd, { type: "ready" });
@@ -135,8 +139,8 @@ export function initMain(args: readonly string[]): never {
   }
   close(fifoFd);
   trace("init: started, execve");
-  // Only fds 0-2 and the preserved ones reach the container process (CVE-2024-21626).
-  cloexecFrom(3 + (boot.preserveFds ?? 0));
+  // Only fds 0-2, LISTEN_FDS and the preserved ones reach the container process (CVE-2024-21626).
+  cloexecFrom(3 + (boot.listenFds ?? 0) + (boot.preserveFds ?? 0));
   try {
     execve(target.path, target.argv, target.env);
   } catch (err) {

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
 import { runSkiff } from "../_helpers/skiff.ts";
+import { SKIFF } from "../_helpers/paths.ts";
+import { PR_SET_CHILD_SUBREAPER, prctl } from "../../ffi/mod.ts";
 import { exists, skiffInits } from "../_helpers/host.ts";
 
 Deno.test("skiff run prints the container's output as PID 1 with its own hostname and uid", async () => {
@@ -334,4 +336,60 @@ Deno.test("concurrent commands on one container are serialised by its lock", asy
   assert.equal(starts.filter((r) => r.code === 0).length, 1, "exactly one start wins");
   const state = JSON.parse((await bundle.skiff(["state", id])).stdout);
   assert.equal(state.status, "running");
+});
+
+Deno.test("create leaves the init in the caller's process tree, for a subreaper to wait on", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.args = ["sleep", "30"];
+  });
+  const id = testId();
+  // Like conmon and the containerd shim: orphans below this process are re-parented to it.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  try {
+    assert.equal((await bundle.skiff(["create", "-b", bundle.dir, id])).code, 0);
+    const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    assert.equal(ppid, Deno.pid);
+  } finally {
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
+  }
+});
+
+Deno.test("every command prints its usage with --help", async () => {
+  for (const verb of ["create", "start", "run", "state", "kill", "delete", "list", "spec"]) {
+    const result = await runSkiff([verb, "--help"]);
+    assert.equal(result.code, 0, verb);
+    assert.match(result.stdout, new RegExp(`USAGE:\\n   skiff ${verb}`), verb);
+  }
+});
+
+Deno.test("with LISTEN_FDS set, those fds and LISTEN_FDS/LISTEN_PID=1 reach the container", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.args = ["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"];
+  });
+  const data = join(bundle.dir, "socket-stand-in");
+  await Deno.writeTextFile(data, "activated\n");
+  const out = await new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      `exec 3<${data}; exec "$@"`,
+      "sh",
+      SKIFF,
+      "--root",
+      bundle.root,
+      "run",
+      "-b",
+      bundle.dir,
+      testId(),
+    ],
+    env: { LISTEN_FDS: "1", LISTEN_PID: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(
+    new TextDecoder().decode(out.stdout),
+    "1 1\nactivated\n",
+    new TextDecoder().decode(out.stderr),
+  );
 });
