@@ -49,7 +49,15 @@ export function buildCompiled(): string {
   const env: Record<string, string> = {};
   const denort = Deno.env.get("DENORT_BIN");
   if (denort) env.DENORT_BIN = denort;
-  run(["compile", "-A", "--no-check", "--output", out, "mod.ts"], env);
+  try {
+    run(["compile", "-A", "--no-check", "--output", out, "mod.ts"], env);
+  } catch (err) {
+    throw new Error(
+      "deno compile failed: it needs Deno's denort runtime, downloaded from Deno's own host " +
+        "unless DENORT_BIN=/path/to/denort is set; `deno task build` (dist/skiff) works offline",
+      { cause: err },
+    );
+  }
   return out;
 }
 
