@@ -18,6 +18,8 @@ export interface ContainerRecord {
   annotations?: Record<string, string>;
   /** The config.json as it was at create (later edits of the bundle have no effect). */
   config: Spec;
+  /** The container's cgroup: linux.cgroupsPath (or the default) and the --systemd-cgroup choice. */
+  cgroup?: { cgroupsPath: string; systemd: boolean };
 }
 
 const ID_PATTERN = /^[A-Za-z0-9_+.-]+$/;
