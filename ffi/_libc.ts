@@ -73,6 +73,22 @@ const SYMBOLS = {
   setsid: { parameters: [], result: "i32" },
   /** int ioctl(int fd, unsigned long request, void *arg); */
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  /** int socket(int domain, int type, int protocol); */
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  /** int socketpair(int domain, int type, int protocol, int sv[2]); */
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  /** int connect(int fd, const struct sockaddr *addr, socklen_t len); */
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  /** int bind(int fd, const struct sockaddr *addr, socklen_t len); */
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  /** int listen(int fd, int backlog); */
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  /** int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags); */
+  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
+  /** ssize_t sendmsg(int fd, const struct msghdr *msg, int flags); */
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  /** ssize_t recvmsg(int fd, struct msghdr *msg, int flags); */
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];

@@ -7,3 +7,4 @@ export * from "./namespace.ts";
 export * from "./process.ts";
 export { SYS } from "./arch.ts";
 export { cString, cStringArray } from "./c_string.ts";
+export * from "./socket.ts";

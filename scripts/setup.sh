@@ -11,6 +11,11 @@ DENO=.tools/node_modules/deno/deno
 need_apt=()
 command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || need_apt+=(busybox-static)
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+# Tests: Podman's default seccomp profile, and gcc + static libc for the seccomp probe.
+[ -f /usr/share/containers/seccomp.json ] || need_apt+=(golang-github-containers-common)
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] ||
+  need_apt+=(libc6-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   apt-get update -qq

@@ -18,6 +18,10 @@ import { type Bootstrap, selfCommand, type SyncMessage } from "../process/bootst
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
 import { processStartTime } from "../state/liveness.ts";
 import * as log from "../log.ts";
+import { compileSeccomp } from "../security/seccomp/compile.ts";
+import { SpecError } from "../../spec/errors.ts";
+import type { Seccomp } from "../../spec/config.ts";
+import type { BootstrapSeccomp } from "../process/bootstrap.ts";
 import { trace } from "../log.ts";
 
 /** Options of `skiff create` (and the create half of `skiff run`). */
@@ -71,6 +75,7 @@ export async function createContainer(
     );
   }
   const plan = planNamespaces(spec.linux?.namespaces ?? []);
+  const seccomp = spec.linux?.seccomp ? compileFilter(spec.linux.seccomp, configFile) : undefined;
 
   store.createDir(id);
   let child: Deno.ChildProcess | undefined;
@@ -90,6 +95,7 @@ export async function createContainer(
       noNewKeyring: options.noNewKeyring ?? false,
       preserveFds: options.preserveFds ?? 0,
       listenFds: listenFds(),
+      seccomp,
       debug: log.logOptions().debug,
     };
     try {
@@ -155,6 +161,53 @@ export async function createContainer(
     store.remove(id);
     throw err;
   }
+}
+
+/** Compiles linux.seccomp for the init; errors name the file and the JSON path. */
+function compileFilter(profile: Seccomp, configFile: string): BootstrapSeccomp {
+  const skipped: string[] = [];
+  let filter;
+  try {
+    filter = compileSeccomp(profile, {
+      onUnknownSyscall: (name, arch) => skipped.push(`${name} (${arch})`),
+    });
+  } catch (err) {
+    if (err instanceof SpecError) err.message = `${configFile}: ${err.message}`;
+    throw err;
+  }
+  (profile.syscalls ?? []).forEach((rule, i) => {
+    const blocked = rule.names.filter((n) => n === "write" || n === "sendmsg");
+    if (rule.action === "SCMP_ACT_NOTIFY" && blocked.length) {
+      // The init still writes "ready" and sends the listener fd after loading the filter: notifying
+      // those calls would block it before the agent has the fd (runc refuses `write` likewise).
+      throw new SpecError(
+        `linux.seccomp.syscalls[${i}].names`,
+        `${configFile}: SCMP_ACT_NOTIFY cannot be used for ${blocked.join(" and ")}`,
+      );
+    }
+  });
+  if (filter.newListener && !profile.listenerPath) {
+    throw new SpecError(
+      "linux.seccomp.listenerPath",
+      `${configFile}: is required when an action is SCMP_ACT_NOTIFY`,
+    );
+  }
+  if (skipped.length) log.debug(`seccomp: unknown syscalls skipped: ${skipped.join(", ")}`);
+  log.debug(
+    `seccomp: ${filter.instructions.length} BPF instructions, flags ${
+      filter.flagNames.join("|") || "0"
+    }`,
+  );
+  const bytes = filter.bytes();
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return {
+    program: btoa(binary),
+    flags: filter.flags,
+    newListener: filter.newListener,
+    listenerPath: profile.listenerPath,
+    listenerMetadata: profile.listenerMetadata,
+  };
 }
 
 /**

@@ -16,7 +16,10 @@ import {
   setKeyPermissions,
   writeAll,
 } from "../../ffi/mod.ts";
-import type { Bootstrap, SyncMessage } from "../process/bootstrap.ts";
+import type { Bootstrap, BootstrapSeccomp, SyncMessage } from "../process/bootstrap.ts";
+import { loadSeccompFilter } from "../../ffi/seccomp.ts";
+import { connectUnix, sendFds } from "../../ffi/socket.ts";
+import { OCI_VERSION } from "../../spec/version.ts";
 import { finishRootfs, setupRootfs } from "../rootfs/prepare.ts";
 import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
 import { finalizeProcess } from "./finalize.ts";
@@ -49,6 +52,63 @@ function setOomScoreAdj(value: number | undefined): void {
   } catch (err) {
     throw new Error(`process.oomScoreAdj: cannot set ${value}`, { cause: err });
   }
+}
+
+/** This process's pid in the host's PID namespace (first NSpid entry), read before pivot_root. */
+function readHostPid(): number {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const line = status.split("\n").find((l) => l.startsWith("NSpid:"));
+  return Number(line?.split(/\s+/)[1] ?? 0);
+}
+
+function connectListener(path: string): number {
+  try {
+    return connectUnix(path);
+  } catch (err) {
+    throw new Error(`linux.seccomp.listenerPath: cannot connect to ${path}`, { cause: err });
+  }
+}
+
+function installFilter(seccomp: BootstrapSeccomp): number | undefined {
+  const program = Uint8Array.from(atob(seccomp.program), (c) => c.charCodeAt(0));
+  try {
+    return loadSeccompFilter(program, seccomp.flags);
+  } catch (err) {
+    throw new Error("linux.seccomp: cannot load the filter", { cause: err });
+  }
+}
+
+/**
+ * Hands the seccomp user-notification fd to linux.seccomp.listenerPath with the container process
+ * state (config.md "seccomp"): one message, the fd attached as SCM_RIGHTS.
+ */
+function sendListener(
+  socket: number | undefined,
+  listenerFd: number,
+  boot: Bootstrap,
+  hostPid: number,
+): void {
+  if (socket === undefined) {
+    // NOTIFY without listenerPath: nobody could answer, and the spec requires the path.
+    throw new Error("linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath");
+  }
+  const state = {
+    ociVersion: OCI_VERSION,
+    fds: ["seccompFd"],
+    pid: hostPid,
+    metadata: boot.seccomp?.listenerMetadata ?? "",
+    state: {
+      ociVersion: OCI_VERSION,
+      id: boot.id,
+      status: "creating",
+      pid: hostPid,
+      bundle: boot.bundle,
+      annotations: boot.spec.annotations ?? {},
+    },
+  };
+  sendFds(socket, encoder.encode(JSON.stringify(state)), [listenerFd]);
+  close(listenerFd);
+  close(socket);
 }
 
 /**
@@ -106,6 +166,11 @@ export function initMain(args: readonly string[]): never {
     }
     trace("init: bootstrap read");
     fifoFd = open(boot.fifo, O_RDWR | O_CLOEXEC);
+    const hostPid = readHostPid();
+    // The listener socket is on the host: connect before pivot_root hides it.
+    const listener = boot.seccomp?.listenerPath
+      ? connectListener(boot.seccomp.listenerPath)
+      : undefined;
     setOomScoreAdj(process.oomScoreAdj);
     if (!boot.noNewKeyring) newSessionKeyring(boot.id);
     setupRootfs(spec, { rootfs: boot.rootfs, bundle: boot.bundle, noPivot: boot.noPivot });
@@ -115,12 +180,22 @@ export function initMain(args: readonly string[]): never {
     // Before readonlyPaths, which usually include /proc/sys (runc's order).
     applySysctl(spec.linux?.sysctl ?? {});
     finishRootfs(spec);
+    // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs it goes in while the
+    // init still has every capability; with it, as late as possible (runc's order).
+    let listenerFd: number | undefined;
+    if (boot.seccomp && !process.noNewPrivileges) listenerFd = installFilter(boot.seccomp);
     target = finalizeProcess(process, masks, lastCap);
+    if (boot.seccomp && process.noNewPrivileges) listenerFd = installFilter(boot.seccomp);
+    if (listenerFd !== undefined) {
+      sendListener(listener, listenerFd, boot, hostPid);
+    }
     if (boot.listenFds) {
       target.env = target.env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e));
       target.env.push(`LISTEN_FDS=${boot.listenFds}`, "LISTEN_PID=1");
     }
     prctl(PR_SET_PDEATHSIG, 0);
+    // Only fds 0-2, LISTEN_FDS and the preserved ones reach the container process (CVE-2024-21626).
+    cloexecFrom(3 + (boot.listenFds ?? 0) + (boot.preserveFds ?? 0));
     trace("init: ready");
     send(syncFd, { type: "ready" });
     close(syncFd);
@@ -139,8 +214,6 @@ export function initMain(args: readonly string[]): never {
   }
   close(fifoFd);
   trace("init: started, execve");
-  // Only fds 0-2, LISTEN_FDS and the preserved ones reach the container process (CVE-2024-21626).
-  cloexecFrom(3 + (boot.listenFds ?? 0) + (boot.preserveFds ?? 0));
   try {
     execve(target.path, target.argv, target.env);
   } catch (err) {

@@ -37,6 +37,20 @@ export interface Bootstrap {
   /** LISTEN_FDS handling: when set, the container env gets LISTEN_FDS and LISTEN_PID=1. */
   listenFds?: number;
   debug: boolean;
+  /** linux.seccomp compiled by the CLI (errors surface before anything is spawned). */
+  seccomp?: BootstrapSeccomp;
+}
+
+/** A compiled seccomp filter and where its listener fd goes. */
+export interface BootstrapSeccomp {
+  /** struct sock_filter[] bytes, base64. */
+  program: string;
+  /** SECCOMP_FILTER_FLAG_* bits. */
+  flags: number;
+  /** True when the filter returns a user-notification fd. */
+  newListener: boolean;
+  listenerPath?: string;
+  listenerMetadata?: string;
 }
 
 /** What the init reports on the sync pipe. */
