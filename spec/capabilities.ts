@@ -47,3 +47,21 @@ export const CAPABILITIES: readonly string[] = [
 export function capabilityNumber(name: string): number {
   return CAPABILITIES.indexOf(name);
 }
+
+/** Docker's and Podman-with-Docker-defaults' capability set (moby oci/caps/defaults.go). */
+export const DOCKER_DEFAULT_CAPABILITIES: readonly string[] = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
+];

@@ -3,96 +3,22 @@
  * defaults in the shape of `runc spec` (namespaces, mounts, masked and read-only paths) and
  * Docker's default capability set. Pure: the image's /etc/passwd and /etc/group come in as text.
  */
-import type { Mount, Namespace, Spec, User } from "../../spec/config.ts";
+import type { Spec, User } from "../../spec/config.ts";
+import { DOCKER_DEFAULT_CAPABILITIES } from "../../spec/capabilities.ts";
+import {
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+  defaultMounts,
+  defaultNamespaces,
+} from "../../spec/defaults.ts";
+import { OCI_VERSION } from "../../spec/version.ts";
 import type { ImageConfig } from "../../spec/image.ts";
 
 /** The PATH set when the image has none (Docker's default). */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** Docker's default capability set (moby oci/caps/defaults.go). */
-export const DEFAULT_CAPABILITIES: readonly string[] = [
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_FSETID",
-  "CAP_FOWNER",
-  "CAP_MKNOD",
-  "CAP_NET_RAW",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETFCAP",
-  "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_SYS_CHROOT",
-  "CAP_KILL",
-  "CAP_AUDIT_WRITE",
-];
-
-/** Paths masked in the container, as `runc spec` writes them. */
-export const DEFAULT_MASKED_PATHS: readonly string[] = [
-  "/proc/acpi",
-  "/proc/asound",
-  "/proc/kcore",
-  "/proc/keys",
-  "/proc/latency_stats",
-  "/proc/timer_list",
-  "/proc/timer_stats",
-  "/proc/sched_debug",
-  "/sys/firmware",
-  "/proc/scsi",
-];
-
-/** Paths made read-only in the container, as `runc spec` writes them. */
-export const DEFAULT_READONLY_PATHS: readonly string[] = [
-  "/proc/bus",
-  "/proc/fs",
-  "/proc/irq",
-  "/proc/sys",
-  "/proc/sysrq-trigger",
-];
-
-/** The default mounts, as `runc spec` writes them. */
-export function defaultMounts(): Mount[] {
-  return [
-    { destination: "/proc", type: "proc", source: "proc" },
-    {
-      destination: "/dev",
-      type: "tmpfs",
-      source: "tmpfs",
-      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
-    },
-    {
-      destination: "/dev/pts",
-      type: "devpts",
-      source: "devpts",
-      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-    },
-    {
-      destination: "/dev/shm",
-      type: "tmpfs",
-      source: "shm",
-      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-    },
-    {
-      destination: "/dev/mqueue",
-      type: "mqueue",
-      source: "mqueue",
-      options: ["nosuid", "noexec", "nodev"],
-    },
-    {
-      destination: "/sys",
-      type: "sysfs",
-      source: "sysfs",
-      options: ["nosuid", "noexec", "nodev", "ro"],
-    },
-  ];
-}
-
-/** The default namespaces: a new pid, ipc, uts, mount and network namespace. */
-export function defaultNamespaces(): Namespace[] {
-  return [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, {
-    type: "network",
-  }];
-}
+export const DEFAULT_CAPABILITIES: readonly string[] = DOCKER_DEFAULT_CAPABILITIES;
 
 /** A user resolved for process.user. */
 export interface ResolvedUser extends User {
@@ -288,7 +214,7 @@ export function generateConfig(image: ImageConfig, options: GenerateConfigOption
 
   const caps = [...DEFAULT_CAPABILITIES];
   const spec: Spec = {
-    ociVersion: "1.2.0",
+    ociVersion: OCI_VERSION,
     process: {
       terminal: options.terminal ?? false,
       user,

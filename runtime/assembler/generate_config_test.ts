@@ -134,10 +134,10 @@ Deno.test("generateConfig() sets runc-like defaults and Docker's capability set"
   assert.equal(spec.hostname, "box");
   assert.deepEqual(spec.linux?.namespaces?.map((n) => n.type), [
     "pid",
+    "network",
     "ipc",
     "uts",
     "mount",
-    "network",
   ]);
   assert.deepEqual(spec.mounts?.map((m) => m.destination), [
     "/proc",
@@ -146,6 +146,7 @@ Deno.test("generateConfig() sets runc-like defaults and Docker's capability set"
     "/dev/shm",
     "/dev/mqueue",
     "/sys",
+    "/sys/fs/cgroup",
   ]);
   assert.ok(spec.linux?.maskedPaths?.includes("/proc/kcore"));
   assert.ok(spec.linux?.readonlyPaths?.includes("/proc/sys"));

@@ -1,3 +1,4 @@
+import { DOCKER_DEFAULT_CAPABILITIES } from "../../../spec/capabilities.ts";
 /**
  * Test and benchmark helpers: a Docker/Podman profile (seccomp.json with archMap, includes and
  * excludes) turned into the `linux.seccomp` that Docker or Podman would put in config.json, and a
@@ -43,22 +44,7 @@ export const PODMAN_DEFAULT_CAPS: readonly string[] = [
 ];
 
 /** Docker's default capability set, which decides the profile's includes/excludes by caps. */
-export const DOCKER_DEFAULT_CAPS: readonly string[] = [
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_FSETID",
-  "CAP_FOWNER",
-  "CAP_MKNOD",
-  "CAP_NET_RAW",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETFCAP",
-  "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_SYS_CHROOT",
-  "CAP_KILL",
-  "CAP_AUDIT_WRITE",
-];
+export const DOCKER_DEFAULT_CAPS: readonly string[] = DOCKER_DEFAULT_CAPABILITIES;
 
 interface DockerFilter {
   arches?: string[];
