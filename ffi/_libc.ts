@@ -91,46 +91,46 @@ const SYMBOLS = {
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-
 let dl:
   | Deno.DynamicLibrary<{ dlsym: { parameters: ["pointer", "buffer"]; result: "pointer" } }>
   | undefined;
-let symbols: Symbols | undefined;
 
 /**
- * Binds one symbol on first use. Deno.dlopen binds every listed symbol up front at ~0.15 ms each,
- * which a CLI that uses a handful of them on each start-up cannot afford (docs/benchmarks.md).
+ * Returns libc functions for `definitions`, each bound on its first call (dlsym + UnsafeFnPointer).
+ * Deno.dlopen binds every listed symbol up front at ~0.15 ms each, which a CLI that uses a handful
+ * of them per start-up cannot afford (docs/benchmarks.md). Every ffi/ module uses this.
  */
-function bind(name: keyof typeof SYMBOLS): (...args: unknown[]) => unknown {
-  dl ??= Deno.dlopen("libc.so.6", {
-    dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
-  });
-  const address = dl.symbols.dlsym(null, new TextEncoder().encode(`${name}\0`));
-  if (address === null) throw new Error(`libc has no symbol ${name}`);
-  const definition = SYMBOLS[name] as Deno.ForeignFunction;
-  const fn = new Deno.UnsafeFnPointer(
-    address as Deno.PointerObject<typeof definition>,
-    definition,
-  );
-  return (...args: unknown[]) => (fn.call as (...a: unknown[]) => unknown)(...args);
+export function lazyLibc<S extends Deno.ForeignLibraryInterface>(
+  definitions: S,
+): Deno.DynamicLibrary<S>["symbols"] {
+  const lazy: Record<string, unknown> = {};
+  for (const name of Object.keys(definitions)) {
+    Object.defineProperty(lazy, name, {
+      configurable: true,
+      get() {
+        dl ??= Deno.dlopen("libc.so.6", {
+          dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
+        });
+        const address = dl.symbols.dlsym(null, new TextEncoder().encode(`${name}\0`));
+        if (address === null) throw new Error(`libc has no symbol ${name}`);
+        const definition = definitions[name] as Deno.ForeignFunction;
+        const pointer = new Deno.UnsafeFnPointer(
+          address as Deno.PointerObject<typeof definition>,
+          definition,
+        );
+        const fn = (...args: unknown[]) => (pointer.call as (...a: unknown[]) => unknown)(...args);
+        Object.defineProperty(lazy, name, { value: fn });
+        return fn;
+      },
+    });
+  }
+  return lazy as Deno.DynamicLibrary<S>["symbols"];
 }
 
-/** Returns the libc symbols; each is bound on its first call. */
-export function libc(): Symbols {
-  if (!symbols) {
-    const lazy: Record<string, unknown> = {};
-    for (const name of Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]) {
-      Object.defineProperty(lazy, name, {
-        configurable: true,
-        get() {
-          const fn = bind(name);
-          Object.defineProperty(lazy, name, { value: fn });
-          return fn;
-        },
-      });
-    }
-    symbols = lazy as unknown as Symbols;
-  }
+let symbols: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
+
+/** Returns the core libc symbols; each is bound on its first call. */
+export function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
+  symbols ??= lazyLibc(SYMBOLS);
   return symbols;
 }

@@ -5,6 +5,7 @@
  * Every path argument is relative to a directory fd, so callers can walk a tree without
  * following symlinks (runtime/assembler/unpack.ts). All calls are synchronous: errno is per-thread.
  */
+import { lazyLibc } from "./_libc.ts";
 import { check } from "./errno.ts";
 import { cString } from "./c_string.ts";
 
@@ -74,11 +75,11 @@ const SYMBOLS = {
   syncfs: { parameters: ["i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-let library: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+let library: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
 
 function lib(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
-  library ??= Deno.dlopen("libc.so.6", SYMBOLS);
-  return library.symbols;
+  library ??= lazyLibc(SYMBOLS);
+  return library;
 }
 
 function octal(mode: number): string {

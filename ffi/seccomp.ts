@@ -2,6 +2,7 @@
  * Loading a seccomp filter: seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog) through
  * syscall(2), since glibc has no seccomp() wrapper. Its own small dlopen, as _libc.ts suggests.
  */
+import { lazyLibc } from "./_libc.ts";
 import { check, ERRNO, errno, SyscallError } from "./errno.ts";
 
 const SYMBOLS = {
@@ -9,11 +10,11 @@ const SYMBOLS = {
   syscall: { parameters: ["i64", "i64", "i64", "pointer"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-let library: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+let library: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
 
 function lib(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
-  library ??= Deno.dlopen("libc.so.6", SYMBOLS);
-  return library.symbols;
+  library ??= lazyLibc(SYMBOLS);
+  return library;
 }
 
 /** __NR_seccomp of the machine Skiff runs on (x86_64: 317, aarch64: 277). */

@@ -2,6 +2,7 @@
  * Extended attributes (xattr(7)) through a small dlopen of libc of its own (see ffi/_libc.ts).
  * The l* calls act on a symlink itself, never on what it points to.
  */
+import { lazyLibc } from "./_libc.ts";
 import { check } from "./errno.ts";
 import { cString } from "./c_string.ts";
 
@@ -23,11 +24,11 @@ const SYMBOLS = {
   fsetxattr: { parameters: ["i32", "buffer", "buffer", "usize", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-let library: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+let library: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
 
 function lib(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
-  library ??= Deno.dlopen("libc.so.6", SYMBOLS);
-  return library.symbols;
+  library ??= lazyLibc(SYMBOLS);
+  return library;
 }
 
 const decoder = new TextDecoder();

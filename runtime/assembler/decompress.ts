@@ -2,8 +2,8 @@
  * Layer decompression and digests while streaming: the blob digest over the compressed bytes and
  * the diffID over the uncompressed tar (OCI image spec, config.md "rootfs.diff_ids").
  */
-import { createHash, type Hash } from "node:crypto";
-import zlib from "node:zlib";
+import type { Hash } from "node:crypto";
+import { loadNodeBuiltins, nodeCrypto, nodeZlib } from "./node_builtins.ts";
 
 /** How a layer blob is compressed. */
 export type Compression = "gzip" | "zstd" | "none";
@@ -44,7 +44,7 @@ export class DigestTransform extends TransformStream<Uint8Array, Uint8Array> {
   readonly algorithm: string;
 
   constructor(algorithm = "sha256") {
-    const hash: Hash = createHash(algorithm);
+    const hash: Hash = nodeCrypto().createHash(algorithm);
     let size = 0;
     super({
       transform: (chunk, controller): void => {
@@ -87,7 +87,7 @@ export function verifyingStream(
   if (algorithm !== "sha256" && algorithm !== "sha512") {
     throw new Error(`${what}: unsupported digest algorithm in "${expected.digest}"`);
   }
-  const hash = createHash(algorithm);
+  const hash = nodeCrypto().createHash(algorithm);
   let size = 0;
   return input.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
@@ -164,7 +164,7 @@ export async function peekStream(
 
 /** Wraps node:zlib's zstd decompressor (Web DecompressionStream has no zstd in Deno 2.9). */
 function zstdDecompressStream(): TransformStream<Uint8Array, Uint8Array> {
-  const z = zlib.createZstdDecompress();
+  const z = nodeZlib().createZstdDecompress();
   let failure: Error | undefined;
   return new TransformStream<Uint8Array, Uint8Array>({
     start(controller): void {
@@ -231,6 +231,7 @@ export async function openLayer(
   mediaType: string | undefined,
   what: string,
 ): Promise<OpenedLayer> {
+  await loadNodeBuiltins();
   const { head, stream } = await peekStream(blob, 4);
   const detected = detectCompression(head);
   let compression = detected;

@@ -19,7 +19,7 @@ import {
 } from "../../spec/image.ts";
 import { compressionForMediaType, verifyingStream } from "./decompress.ts";
 import { paddedSize, type TarHeader, TarHeaderDecoder } from "./tar.ts";
-import { createHash } from "node:crypto";
+import { loadNodeBuiltins, nodeCrypto } from "./node_builtins.ts";
 
 /** The kinds of image source. */
 export type ImageSourceKind = "oci" | "oci-archive" | "docker-archive";
@@ -536,7 +536,9 @@ async function resolveDocker(src: FileSource, ref: string | undefined): Promise<
   const cwhat = `${src.describe}: config ${entry.Config}`;
   if (!src.has(entry.Config)) throw new Error(`${cwhat}: missing from the archive`);
   const configBytes = await readAllBytes(await src.open(entry.Config), MAX_JSON_SIZE, cwhat);
-  const configDigest = `sha256:${createHash("sha256").update(configBytes).digest("hex")}`;
+  const configDigest = `sha256:${
+    nodeCrypto().createHash("sha256").update(configBytes).digest("hex")
+  }`;
   // The config's file name is its digest ("<hex>.json", or "blobs/sha256/<hex>" since Docker 25).
   const named = /([a-f0-9]{64})(\.json)?$/.exec(entry.Config);
   if (named && `sha256:${named[1]}` !== configDigest) {
@@ -594,6 +596,7 @@ export async function openImage(
   source: ImageSource | string,
   options: OpenImageOptions = {},
 ): Promise<ResolvedImage> {
+  await loadNodeBuiltins();
   const s = typeof source === "string" ? parseImageSource(source) : source;
   let info: Deno.FileInfo;
   try {

@@ -23,6 +23,7 @@ import { openLayer } from "./decompress.ts";
 import { unpackLayer } from "./unpack.ts";
 import type { ImageConfig, Platform } from "../../spec/image.ts";
 import { close, openat, statxIfExists, syncfs } from "../../ffi/file_attrs.ts";
+import { loadNodeBuiltins } from "./node_builtins.ts";
 import { lgetxattr } from "../../ffi/xattr.ts";
 import { isOpaqueValue, isOverlayWhiteout, OVERLAY_OPAQUE_XATTR } from "./whiteout.ts";
 import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
@@ -257,6 +258,7 @@ export class LayerStore {
    */
   importImage(source: ImageSource | string, options: ImportOptions = {}): Promise<StoredImage> {
     return this.#locked(async () => {
+      await loadNodeBuiltins();
       await this.#cleanTemp();
       const openOptions: OpenImageOptions = { platform: options.platform };
       let src = source;
@@ -342,7 +344,8 @@ export class LayerStore {
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     }
-    return out.sort((a, b) => a.imported.localeCompare(b.imported));
+    // Plain comparison: localeCompare loads ICU collation data (~20 ms on first use).
+    return out.sort((a, b) => (a.imported < b.imported ? -1 : a.imported > b.imported ? 1 : 0));
   }
 
   async #readContainers(): Promise<ContainerRecord[]> {

@@ -10,6 +10,9 @@ import {
 } from "./decompress.ts";
 import zlib from "node:zlib";
 import { createHash } from "node:crypto";
+import { loadNodeBuiltins } from "./node_builtins.ts";
+
+await loadNodeBuiltins();
 
 function streamOf(data: Uint8Array, chunk = 777): ReadableStream<Uint8Array> {
   let offset = 0;

@@ -13,6 +13,8 @@ import { command as del } from "./delete.ts";
 import { command as list } from "./list.ts";
 import { command as spec } from "./spec.ts";
 import { command as init } from "./init.ts";
+import { command as image } from "./image.ts";
+import { command as bundle } from "./bundle.ts";
 
 /** Every sub-command, by name. */
 export const COMMANDS: readonly Command[] = [
@@ -24,6 +26,8 @@ export const COMMANDS: readonly Command[] = [
   del,
   list,
   spec,
+  image,
+  bundle,
   init,
 ];
 

@@ -1,4 +1,12 @@
-import { dirname } from "node:path";
+import { dirname, join } from "../path.ts";
+import { LayerStore } from "../assembler/layer_store.ts";
+import {
+  assembleBundle,
+  defaultStoreRoot,
+  releaseBundle,
+  resolveImage,
+} from "../assembler/assemble.ts";
+import { validateId } from "../state/store.ts";
 import { boolFlag, type Command, stringFlag } from "./command.ts";
 import { CREATE_FLAGS, preserveFds } from "./create.ts";
 import { createContainer } from "../container/create.ts";
@@ -27,12 +35,18 @@ export function generateId(): string {
 /** `skiff run`: create + start, then wait and delete; exits with the container's status. */
 export const command: Command = {
   name: "run",
-  usage: "run [command options] [<container-id>]",
+  usage: "run [command options] [<container-id>] [-- ARGS... (with --image)]",
   summary: "create and run a container",
   flags: [
     ...CREATE_FLAGS,
     { name: "detach", alias: "d", type: "boolean", help: "detach from the container's process" },
     { name: "keep", type: "boolean", help: "do not delete the container after it exits" },
+    {
+      name: "image",
+      type: "string",
+      help: "run an image: a stored name or ID, or an OCI layout/archive path[:REF]; ARGS after --",
+    },
+    { name: "store", type: "string", help: "layer store for --image (default /var/lib/skiff)" },
     {
       name: "config",
       type: "string",
@@ -44,16 +58,35 @@ export const command: Command = {
     const id = ctx.positionals[0] ?? generateId();
     const config = stringFlag(ctx, "config");
     const detach = boolFlag(ctx, "detach");
-    const { record, child } = await createContainer(ctx.store, id, {
-      bundle: stringFlag(ctx, "bundle") ?? (config ? dirname(config) : Deno.cwd()),
-      configFile: config,
-      pidFile: stringFlag(ctx, "pid-file"),
-      consoleSocket: stringFlag(ctx, "console-socket"),
-      noPivot: boolFlag(ctx, "no-pivot"),
-      noNewKeyring: boolFlag(ctx, "no-new-keyring"),
-      preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
-      foreground: !detach,
-    });
+    const imageSource = stringFlag(ctx, "image");
+    let image: { store: string; dir: string } | undefined;
+    if (imageSource) {
+      validateId(id);
+      const storeRoot = stringFlag(ctx, "store") ?? defaultStoreRoot();
+      const layerStore = new LayerStore(storeRoot);
+      const stored = await resolveImage(layerStore, imageSource);
+      const dir = join(storeRoot, "bundles", id);
+      await assembleBundle(layerStore, stored, dir, { owner: id, args: ctx.rest });
+      image = { store: storeRoot, dir };
+    }
+    let created;
+    try {
+      created = await createContainer(ctx.store, id, {
+        bundle: image?.dir ?? stringFlag(ctx, "bundle") ?? (config ? dirname(config) : Deno.cwd()),
+        configFile: config,
+        pidFile: stringFlag(ctx, "pid-file"),
+        consoleSocket: stringFlag(ctx, "console-socket"),
+        noPivot: boolFlag(ctx, "no-pivot"),
+        noNewKeyring: boolFlag(ctx, "no-new-keyring"),
+        preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
+        foreground: !detach,
+        image,
+      });
+    } catch (err) {
+      if (image) await releaseBundle(image.store, image.dir, id).catch(() => {});
+      throw err;
+    }
+    const { record, child } = created;
     try {
       startContainer(ctx.store, id);
     } catch (err) {

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { type Command, stringFlag } from "./command.ts";
 import { defaultSpec } from "../../spec/defaults.ts";
 

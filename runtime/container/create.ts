@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { resolve } from "../path.ts";
 import { loadSpec } from "../../spec/validate.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
 import { rfc3339Nano } from "../../spec/state.ts";
@@ -36,6 +36,8 @@ export interface CreateOptions {
   preserveFds?: number;
   /** True for `skiff run` in the foreground: the CLI stays the parent and waits. */
   foreground?: boolean;
+  /** The image bundle `run --image` assembled, released again by delete. */
+  image?: { store: string; dir: string };
 }
 
 /** A freshly created container and its init process (a child of this process). */
@@ -144,6 +146,7 @@ export async function createContainer(
       owner: "",
       annotations: spec.annotations,
       config: spec,
+      image: options.image,
     };
     store.write(record);
     if (options.pidFile) writePidFile(resolve(options.pidFile), child.pid);

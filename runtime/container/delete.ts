@@ -3,6 +3,7 @@ import { isAlive } from "../state/liveness.ts";
 import type { StateStore } from "../state/store.ts";
 import { ContainerNotExistError } from "../errors.ts";
 import { loadContainer } from "./container.ts";
+import { releaseBundle } from "../assembler/assemble.ts";
 
 /** Waits until the init is gone (exited or a zombie), up to `timeoutMs`. */
 async function waitGone(pid: number, startTime: number, timeoutMs = 10_000): Promise<void> {
@@ -47,4 +48,5 @@ export async function deleteContainer(store: StateStore, id: string, force = fal
     await waitGone(record.pid, record.initStartTime);
   }
   store.remove(id);
+  if (record.image) await releaseBundle(record.image.store, record.image.dir, id);
 }

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join } from "../path.ts";
 import type { Device } from "../../spec/config.ts";
 import {
   lchown,

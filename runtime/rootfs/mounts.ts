@@ -1,4 +1,4 @@
-import { dirname } from "node:path";
+import { dirname } from "../path.ts";
 import type { Mount } from "../../spec/config.ts";
 import {
   mount,

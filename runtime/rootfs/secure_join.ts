@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join } from "../path.ts";
 
 const MAX_SYMLINKS = 255;
 

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join } from "../path.ts";
 import type { Spec } from "../../spec/config.ts";
 import { close, lockExclusive, O_CLOEXEC, O_DIRECTORY, O_RDONLY, open } from "../../ffi/mod.ts";
 import { ContainerNotExistError } from "../errors.ts";
@@ -20,6 +20,8 @@ export interface ContainerRecord {
   config: Spec;
   /** The container's cgroup: linux.cgroupsPath (or the default) and the --systemd-cgroup choice. */
   cgroup?: { cgroupsPath: string; systemd: boolean };
+  /** Set when `run --image` assembled the bundle: delete releases its root and read/write layer. */
+  image?: { store: string; dir: string };
 }
 
 const ID_PATTERN = /^[A-Za-z0-9_+.-]+$/;

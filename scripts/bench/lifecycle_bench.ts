@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { buildBusyboxRootfs } from "../fixtures/busybox_rootfs.ts";
 import { defaultSpec } from "../../spec/defaults.ts";
+import { buildFixtures } from "../fixtures/oci_image.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -66,7 +67,11 @@ try {
     "runc create": [],
     "runc start": [],
     "runc delete": [],
+    "skiff run --image (stored image, overlay root)": [],
   };
+  const images = await buildFixtures(join(dir, "images"));
+  const store = join(dir, "store");
+  time(skiff, ["image", "import", "--store", store, `${images.layout}:base`]);
   // Warm up page cache and Deno's code cache.
   for (let i = 0; i < 3; i++) {
     time(skiff, ["--root", skiffRoot, "run", "-b", dir, `warm${i}`]);
@@ -78,6 +83,20 @@ try {
       samples["runc run"].push(time(values.runc!, ["--root", runcRoot, "run", "-b", dir, `r${i}`]));
     }
     samples["skiff --version (Deno start-up + CLI load)"].push(time(skiff, ["--version"]));
+    samples["skiff run --image (stored image, overlay root)"].push(
+      time(skiff, [
+        "--root",
+        skiffRoot,
+        "run",
+        "--image",
+        "base",
+        "--store",
+        store,
+        `i${i}`,
+        "--",
+        "true",
+      ]),
+    );
     samples["skiff create"].push(time(skiff, ["--root", skiffRoot, "create", "-b", dir, `c${i}`]));
     samples["skiff start"].push(time(skiff, ["--root", skiffRoot, "start", `c${i}`]));
     await new Promise((r) => setTimeout(r, 20));
