@@ -16,6 +16,9 @@ command -v runc >/dev/null 2>&1 || need_apt+=(runc)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] ||
   need_apt+=(libc6-dev)
+# Tests: archives written by skopeo itself; script(1) for the progress display on a terminal.
+command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
+command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   apt-get update -qq
