@@ -108,23 +108,41 @@ export function lazyLibc<S extends Deno.ForeignLibraryInterface>(
     Object.defineProperty(lazy, name, {
       configurable: true,
       get() {
-        dl ??= Deno.dlopen("libc.so.6", {
-          dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
-        });
-        const address = dl.symbols.dlsym(null, new TextEncoder().encode(`${name}\0`));
-        if (address === null) throw new Error(`libc has no symbol ${name}`);
-        const definition = definitions[name] as Deno.ForeignFunction;
-        const pointer = new Deno.UnsafeFnPointer(
-          address as Deno.PointerObject<typeof definition>,
-          definition,
-        );
-        const fn = (...args: unknown[]) => (pointer.call as (...a: unknown[]) => unknown)(...args);
+        // errno's accessor is bound before any other function can be called and fail: binding
+        // runs dlsym(3), which may change errno, so it must not happen between a failure and its
+        // errno read (ffi/errno.ts).
+        errnoLocation();
+        const fn = bindFunction(name, definitions[name] as Deno.ForeignFunction);
         Object.defineProperty(lazy, name, { value: fn });
         return fn;
       },
     });
   }
   return lazy as Deno.DynamicLibrary<S>["symbols"];
+}
+
+function bindFunction(
+  name: string,
+  definition: Deno.ForeignFunction,
+): (...a: unknown[]) => unknown {
+  dl ??= Deno.dlopen("libc.so.6", {
+    dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
+  });
+  const address = dl.symbols.dlsym(null, new TextEncoder().encode(`${name}\0`));
+  if (address === null) throw new Error(`libc has no symbol ${name}`);
+  const pointer = new Deno.UnsafeFnPointer(
+    address as Deno.PointerObject<typeof definition>,
+    definition,
+  );
+  return (...args: unknown[]) => (pointer.call as (...a: unknown[]) => unknown)(...args);
+}
+
+let errnoFn: (() => Deno.PointerValue) | undefined;
+
+/** `int *__errno_location(void)`, bound once (see lazyLibc). */
+export function errnoLocation(): () => Deno.PointerValue {
+  errnoFn ??= bindFunction("__errno_location", SYMBOLS.__errno_location) as () => Deno.PointerValue;
+  return errnoFn;
 }
 
 let symbols: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;

@@ -1,4 +1,4 @@
-import { libc } from "./_libc.ts";
+import { errnoLocation } from "./_libc.ts";
 
 /** errno values by name (Linux generic numbering, x86_64 and aarch64 agree). */
 export const ERRNO = {
@@ -91,7 +91,7 @@ const DESCRIPTIONS: Record<number, string> = {
 
 /** Returns the calling thread's errno; read it right after the failing call. */
 export function errno(): number {
-  const ptr = libc().__errno_location();
+  const ptr = errnoLocation()();
   return ptr === null ? 0 : new Deno.UnsafePointerView(ptr).getInt32();
 }
 
