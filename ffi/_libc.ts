@@ -73,6 +73,18 @@ const SYMBOLS = {
   setsid: { parameters: [], result: "i32" },
   /** int ioctl(int fd, unsigned long request, void *arg); */
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  /** int ioctl(int fd, unsigned long request, unsigned long arg); the integer-argument form. */
+  ioctl_int: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
+  /** int dup3(int oldfd, int newfd, int flags); */
+  dup3: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  /** int tcgetattr(int fd, struct termios *t); */
+  tcgetattr: { parameters: ["i32", "buffer"], result: "i32" },
+  /** int tcsetattr(int fd, int actions, const struct termios *t); */
+  tcsetattr: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+  /** void cfmakeraw(struct termios *t); */
+  cfmakeraw: { parameters: ["buffer"], result: "void" },
+  /** int dup(int fd); */
+  dup: { parameters: ["i32"], result: "i32" },
   /** int socket(int domain, int type, int protocol); */
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   /** int socketpair(int domain, int type, int protocol, int sv[2]); */
@@ -112,7 +124,8 @@ export function lazyLibc<S extends Deno.ForeignLibraryInterface>(
         // runs dlsym(3), which may change errno, so it must not happen between a failure and its
         // errno read (ffi/errno.ts).
         errnoLocation();
-        const fn = bindFunction(name, definitions[name] as Deno.ForeignFunction);
+        const definition = definitions[name] as Deno.ForeignFunction;
+        const fn = bindFunction(definition.name?.toString() ?? name, definition);
         Object.defineProperty(lazy, name, { value: fn });
         return fn;
       },

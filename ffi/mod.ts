@@ -8,3 +8,4 @@ export * from "./process.ts";
 export { SYS } from "./arch.ts";
 export { cString, cStringArray } from "./c_string.ts";
 export * from "./socket.ts";
+export * from "./tty.ts";

@@ -14,6 +14,7 @@ import { startContainer } from "../container/start.ts";
 import { deleteContainer } from "../container/delete.ts";
 import { kill } from "../../ffi/mod.ts";
 import { SIGNALS } from "../signals.ts";
+import { relayTerminal } from "../console.ts";
 import { trace } from "../log.ts";
 
 const FORWARDED: Deno.Signal[] = [
@@ -86,7 +87,7 @@ export const command: Command = {
       if (image) await releaseBundle(image.store, image.dir, id).catch(() => {});
       throw err;
     }
-    const { record, child } = created;
+    const { record, child, consoleMaster } = created;
     try {
       startContainer(ctx.store, id);
     } catch (err) {
@@ -102,8 +103,10 @@ export const command: Command = {
       Deno.addSignalListener(signal, handler);
       return () => Deno.removeSignalListener(signal, handler);
     });
+    const relay = consoleMaster !== undefined ? relayTerminal(consoleMaster) : undefined;
     const status = await child.status;
     trace("run: container exited");
+    await relay;
     forward.forEach((remove) => remove());
     if (!boolFlag(ctx, "keep")) await deleteContainer(ctx.store, id, true);
     return status.signal ? 128 + signalNumber(status.signal) : status.code;

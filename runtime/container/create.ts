@@ -19,6 +19,7 @@ import { type ContainerRecord, type StateStore, writePidFile } from "../state/st
 import { processStartTime } from "../state/liveness.ts";
 import * as log from "../log.ts";
 import { compileSeccomp } from "../security/seccomp/compile.ts";
+import { acceptUnix, listenUnix, recvFds } from "../../ffi/socket.ts";
 import { SpecError } from "../../spec/errors.ts";
 import type { Seccomp } from "../../spec/config.ts";
 import type { BootstrapSeccomp } from "../process/bootstrap.ts";
@@ -44,6 +45,8 @@ export interface CreateOptions {
 export interface Created {
   record: ContainerRecord;
   child: Deno.ChildProcess;
+  /** The pty master, when process.terminal is set and `run` has no --console-socket. */
+  consoleMaster?: number;
 }
 
 const INIT_READY_TIMEOUT_MS = 120_000;
@@ -71,7 +74,7 @@ export async function createContainer(
       cause: err,
     });
   }
-  if (spec.process?.terminal && !options.consoleSocket) {
+  if (spec.process?.terminal && !options.consoleSocket && !options.foreground) {
     throw new Error(
       "process.terminal: cannot allocate tty if skiff will detach without setting console socket",
     );
@@ -85,6 +88,13 @@ export async function createContainer(
     using _lock = store.lock(id);
     const fifo = store.fifoPath(id);
     mkfifo(fifo, 0o622);
+    // `skiff run -t` without --console-socket receives the pty master itself.
+    let consoleSocket = options.consoleSocket ? resolve(options.consoleSocket) : undefined;
+    let consoleListener: number | undefined;
+    if (spec.process?.terminal && !consoleSocket) {
+      consoleSocket = `${store.dir(id)}/console.sock`;
+      consoleListener = listenUnix(consoleSocket, 1);
+    }
     const [bootRead, bootWrite] = pipe(O_CLOEXEC);
     const [syncRead, syncWrite] = pipe(O_CLOEXEC);
     const bootstrap: Bootstrap = {
@@ -97,6 +107,7 @@ export async function createContainer(
       noNewKeyring: options.noNewKeyring ?? false,
       preserveFds: options.preserveFds ?? 0,
       listenFds: listenFds(),
+      consoleSocket: spec.process?.terminal ? consoleSocket : undefined,
       seccomp,
       debug: log.logOptions().debug,
     };
@@ -133,6 +144,17 @@ export async function createContainer(
       close(syncRead);
     }
     trace("create: init ready");
+    let consoleMaster: number | undefined;
+    if (consoleListener !== undefined) {
+      const conn = acceptUnix(consoleListener);
+      try {
+        consoleMaster = recvFds(conn).fds[0];
+      } finally {
+        close(conn);
+        close(consoleListener);
+      }
+      if (consoleMaster === undefined) throw new Error("the container sent no terminal");
+    }
     const startTime = processStartTime(child.pid);
     if (startTime === undefined) throw new Error("container init exited during create");
     const record: ContainerRecord = {
@@ -151,7 +173,7 @@ export async function createContainer(
     store.write(record);
     if (options.pidFile) writePidFile(resolve(options.pidFile), child.pid);
     if (!options.foreground) child.unref();
-    return { record, child };
+    return { record, child, consoleMaster };
   } catch (err) {
     if (child) {
       try {

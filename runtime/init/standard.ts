@@ -20,6 +20,7 @@ import type { Bootstrap, BootstrapSeccomp, SyncMessage } from "../process/bootst
 import { loadSeccompFilter } from "../../ffi/seccomp.ts";
 import { connectUnix, sendFds } from "../../ffi/socket.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
+import { attachConsole } from "../console.ts";
 import { finishRootfs, setupRootfs } from "../rootfs/prepare.ts";
 import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
 import { finalizeProcess } from "./finalize.ts";
@@ -59,6 +60,14 @@ function readHostPid(): number {
   const status = Deno.readTextFileSync("/proc/self/status");
   const line = status.split("\n").find((l) => l.startsWith("NSpid:"));
   return Number(line?.split(/\s+/)[1] ?? 0);
+}
+
+function connectConsole(path: string): number {
+  try {
+    return connectUnix(path);
+  } catch (err) {
+    throw new Error(`--console-socket: cannot connect to ${path}`, { cause: err });
+  }
 }
 
 function connectListener(path: string): number {
@@ -167,6 +176,7 @@ export function initMain(args: readonly string[]): never {
     trace("init: bootstrap read");
     fifoFd = open(boot.fifo, O_RDWR | O_CLOEXEC);
     const hostPid = readHostPid();
+    const consoleSocket = boot.consoleSocket ? connectConsole(boot.consoleSocket) : undefined;
     // The listener socket is on the host: connect before pivot_root hides it.
     const listener = boot.seccomp?.listenerPath
       ? connectListener(boot.seccomp.listenerPath)
@@ -175,6 +185,7 @@ export function initMain(args: readonly string[]): never {
     if (!boot.noNewKeyring) newSessionKeyring(boot.id);
     setupRootfs(spec, { rootfs: boot.rootfs, bundle: boot.bundle, noPivot: boot.noPivot });
     trace("init: rootfs ready");
+    if (consoleSocket !== undefined) attachConsole(consoleSocket, process.consoleSize, true);
     if (spec.hostname) sethostname(spec.hostname);
     if (spec.domainname) setdomainname(spec.domainname);
     // Before readonlyPaths, which usually include /proc/sys (runc's order).

@@ -37,6 +37,8 @@ export interface Bootstrap {
   /** LISTEN_FDS handling: when set, the container env gets LISTEN_FDS and LISTEN_PID=1. */
   listenFds?: number;
   debug: boolean;
+  /** The --console-socket path (absolute), when process.terminal is set. */
+  consoleSocket?: string;
   /** linux.seccomp compiled by the CLI (errors surface before anything is spawned). */
   seccomp?: BootstrapSeccomp;
 }

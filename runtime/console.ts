@@ -1,0 +1,110 @@
+/**
+ * Terminals (process.terminal): the container side makes a pty and hands its master to the
+ * caller over --console-socket; `skiff run` without a socket plays the caller itself and relays
+ * the pty to its own terminal, like `runc run`.
+ *
+ * Wire format (runc, conmon, go-runc): one sendmsg(2) on a SOCK_STREAM unix socket carrying the
+ * master as SCM_RIGHTS and a file name as payload; no reply.
+ */
+import {
+  close,
+  dup2,
+  getWindowSize,
+  makeRaw,
+  mount,
+  MS_BIND,
+  openPty,
+  sendFds,
+  setControllingTerminal,
+  setsid,
+  setWindowSize,
+  writeAll,
+} from "../ffi/mod.ts";
+import { lazyLibc } from "../ffi/_libc.ts";
+
+/**
+ * In the container (after pivot_root): opens a pty from the container's /dev/ptmx, sends the
+ * master to `socket`, and makes the slave the process's controlling terminal and stdio.
+ * @param bindConsole bind the slave over /dev/console (the init; not `exec`).
+ */
+export function attachConsole(
+  socket: number,
+  size: { height: number; width: number } | undefined,
+  bindConsole: boolean,
+): void {
+  const pty = openPty("/dev/ptmx");
+  try {
+    if (size && size.height > 0 && size.width > 0) {
+      setWindowSize(pty.master, size.height, size.width);
+    }
+    if (bindConsole) {
+      try {
+        Deno.writeFileSync("/dev/console", new Uint8Array(), { mode: 0o600 });
+      } catch {
+        // Already there.
+      }
+      mount(pty.slavePath, "/dev/console", "", MS_BIND);
+    }
+    sendFds(socket, new TextEncoder().encode("/dev/ptmx"), [pty.master]);
+  } finally {
+    close(pty.master);
+    close(socket);
+  }
+  setsid();
+  setControllingTerminal(pty.slave);
+  for (const fd of [0, 1, 2]) dup2(pty.slave, fd);
+  if (pty.slave > 2) close(pty.slave);
+}
+
+const asyncLibc = lazyLibc(
+  {
+    read_async: {
+      name: "read",
+      parameters: ["i32", "buffer", "usize"],
+      result: "isize",
+      nonblocking: true,
+    },
+  } as const,
+);
+
+/**
+ * `skiff run` with a terminal and no --console-socket: relays between this process's stdio and
+ * the container's pty master until the container side hangs up. stdin goes raw while it lasts,
+ * and window-size changes follow SIGWINCH.
+ */
+export async function relayTerminal(master: number): Promise<void> {
+  const restore = makeRaw(0);
+  const resize = () => {
+    const size = getWindowSize(1) ?? getWindowSize(0);
+    if (size) setWindowSize(master, size.rows, size.columns);
+  };
+  resize();
+  Deno.addSignalListener("SIGWINCH", resize);
+  const reader = Deno.stdin.readable.getReader();
+  const input = (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        writeAll(master, value);
+      }
+    } catch {
+      // The pty is gone, or stdin was cancelled.
+    }
+  })();
+  try {
+    const buf = new Uint8Array(65536);
+    for (;;) {
+      const n = Number(await asyncLibc.read_async(master, buf, BigInt(buf.length)));
+      // EIO once the last slave holder exits: the container is done with its terminal.
+      if (n <= 0) break;
+      await Deno.stdout.write(buf.subarray(0, n));
+    }
+  } finally {
+    Deno.removeSignalListener("SIGWINCH", resize);
+    restore?.();
+    await reader.cancel().catch(() => {});
+    await input;
+    close(master);
+  }
+}
