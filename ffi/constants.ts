@@ -1,6 +1,7 @@
 /** Kernel constants, spelled as in the kernel headers (x86_64 and aarch64 share these values). */
 
 // sched.h: namespace flags for unshare(2), setns(2), clone(2).
+export const CLONE_FS = 0x00000200;
 export const CLONE_NEWTIME = 0x00000080;
 export const CLONE_NEWNS = 0x00020000;
 export const CLONE_NEWCGROUP = 0x02000000;

@@ -98,7 +98,8 @@ function strings(v: unknown, path: string): string[] {
 
 const UINT32 = 0xffffffff;
 
-function validateProcess(p: Json, path: string): void {
+/** Validates a `process` object (config.json, or `exec --process`); errors name `path`. */
+export function validateProcess(p: Json, path: string): void {
   boolean(p.terminal, `${path}.terminal`);
   if (p.consoleSize !== undefined) {
     const size = object(p.consoleSize, `${path}.consoleSize`);

@@ -20,6 +20,8 @@ export interface Command {
   args: [number, number];
   /** Hidden commands are not listed in `skiff --help`. */
   hidden?: boolean;
+  /** Flags end at the first positional (exec: everything after the ID is the command). */
+  flagsBeforePositionals?: boolean;
   run(ctx: CommandContext): Promise<number> | number;
 }
 

@@ -15,6 +15,7 @@ import { command as spec } from "./spec.ts";
 import { command as init } from "./init.ts";
 import { command as image } from "./image.ts";
 import { command as bundle } from "./bundle.ts";
+import { command as exec } from "./exec.ts";
 
 /** Every sub-command, by name. */
 export const COMMANDS: readonly Command[] = [
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   state,
   kill,
   del,
+  exec,
   list,
   spec,
   image,
@@ -101,7 +103,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(commandHelp(command));
     return 0;
   }
-  const parsed = parseArgs(rest, command.flags);
+  const parsed = parseArgs(rest, command.flags, command.flagsBeforePositionals);
+  if (command.flagsBeforePositionals) {
+    parsed.positionals = [...parsed.positionals, ...parsed.rest];
+    parsed.rest = [];
+  }
   const [min, max] = command.args;
   const count = parsed.positionals.length;
   if (count < min || count > max) {

@@ -189,7 +189,7 @@ export async function createContainer(
 }
 
 /** Compiles linux.seccomp for the init; errors name the file and the JSON path. */
-function compileFilter(profile: Seccomp, configFile: string): BootstrapSeccomp {
+export function compileFilter(profile: Seccomp, configFile: string): BootstrapSeccomp {
   const skipped: string[] = [];
   let filter;
   try {
@@ -247,7 +247,7 @@ function listenFds(): number | undefined {
 }
 
 /** Reads the init's sync messages until "ready"; throws its error or a timeout. */
-async function waitReady(fd: number): Promise<void> {
+export async function waitReady(fd: number): Promise<void> {
   let buffered = "";
   const decoder = new TextDecoder();
   const deadline = Date.now() + INIT_READY_TIMEOUT_MS;

@@ -21,7 +21,7 @@
  * The init opens the fifo O_RDWR so its open never blocks and works without /proc in the
  * container; `start` opens it O_WRONLY|O_NONBLOCK, which fails with ENXIO when the init is gone.
  */
-import type { Spec } from "../../spec/config.ts";
+import type { Process, Spec } from "../../spec/config.ts";
 
 /** Everything the init needs, sent by the CLI over the bootstrap pipe. */
 export interface Bootstrap {
@@ -53,6 +53,23 @@ export interface BootstrapSeccomp {
   newListener: boolean;
   listenerPath?: string;
   listenerMetadata?: string;
+}
+
+/** What `skiff exec` sends to its init (a "tenant" of the running container). */
+export interface ExecBootstrap {
+  mode: "exec";
+  id: string;
+  bundle: string;
+  /** The process to run, complete (from --process or the container's process plus flags). */
+  process: Process;
+  /** The container's mount namespace (/proc/<init pid>/ns/mnt), joined by the tenant itself. */
+  mountNamespace: string;
+  preserveFds: number;
+  consoleSocket?: string;
+  seccomp?: BootstrapSeccomp;
+  annotations?: Record<string, string>;
+  /** cgroup.procs files of the container's cgroup, written before the identity change. */
+  cgroupProcs?: string[];
 }
 
 /** What the init reports on the sync pipe. */

@@ -1,0 +1,87 @@
+import { boolFlag, type Command, type CommandContext, stringFlag } from "./command.ts";
+import { preserveFds } from "./create.ts";
+import { execContainer } from "../container/exec.ts";
+import { relayTerminal } from "../console.ts";
+import { kill } from "../../ffi/mod.ts";
+import { SIGNALS } from "../signals.ts";
+
+function list(ctx: CommandContext, name: string): string[] {
+  const v = ctx.flags[name];
+  return Array.isArray(v) ? v : [];
+}
+
+const FORWARDED: Deno.Signal[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2"];
+
+/** `skiff exec`: run a new process inside a running container. */
+export const command: Command = {
+  name: "exec",
+  usage: "exec [command options] <container-id> <command> [command options]  || " +
+    "-p process.json <container-id>",
+  summary: "execute new process inside the container",
+  flags: [
+    { name: "process", alias: "p", type: "string", help: "path to the process.json" },
+    { name: "tty", alias: "t", type: "boolean", help: "allocate a pseudo-TTY" },
+    { name: "detach", alias: "d", type: "boolean", help: "detach from the container's process" },
+    { name: "pid-file", type: "string", help: "file to write the process id to" },
+    { name: "console-socket", type: "string", help: "unix socket that receives the pty master" },
+    { name: "cwd", type: "string", help: "current working directory in the container" },
+    { name: "env", alias: "e", type: "string", multiple: true, help: "set environment variables" },
+    { name: "user", alias: "u", type: "string", help: "UID (format: <uid>[:<gid>])" },
+    {
+      name: "additional-gids",
+      alias: "g",
+      type: "string",
+      multiple: true,
+      help: "additional gids",
+    },
+    { name: "cap", alias: "c", type: "string", multiple: true, help: "add a capability" },
+    { name: "no-new-privs", type: "boolean", help: "set no_new_privs for the process" },
+    { name: "preserve-fds", type: "string", help: "pass N extra fds to the process" },
+    {
+      name: "cgroup",
+      type: "string",
+      multiple: true,
+      help: "run in this sub-cgroup",
+      hidden: true,
+    },
+    { name: "ignore-paused", type: "boolean", help: "allow exec in a paused container" },
+    { name: "process-label", type: "string", help: "SELinux label (not supported)", hidden: true },
+    { name: "apparmor", type: "string", help: "AppArmor profile (not supported)", hidden: true },
+    { name: "pidfd-socket", type: "string", help: "not supported", hidden: true },
+  ],
+  args: [1, Infinity],
+  flagsBeforePositionals: true,
+  async run(ctx) {
+    // Everything after the container ID is the command, flags included (runc stops parsing there).
+    const [id, ...positionalArgs] = ctx.positionals;
+    const executed = await execContainer(ctx.store, id, {
+      processFile: stringFlag(ctx, "process"),
+      args: [...positionalArgs, ...ctx.rest],
+      env: list(ctx, "env"),
+      cwd: stringFlag(ctx, "cwd"),
+      user: stringFlag(ctx, "user"),
+      additionalGids: list(ctx, "additional-gids").flatMap((g) => g.split(",")),
+      caps: list(ctx, "cap"),
+      tty: boolFlag(ctx, "tty"),
+      noNewPrivs: boolFlag(ctx, "no-new-privs"),
+      detach: boolFlag(ctx, "detach"),
+      pidFile: stringFlag(ctx, "pid-file"),
+      consoleSocket: stringFlag(ctx, "console-socket"),
+      preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
+      ignorePaused: boolFlag(ctx, "ignore-paused"),
+    });
+    if (boolFlag(ctx, "detach")) return 0;
+    const forward = FORWARDED.map((signal) => {
+      const handler = () => kill(executed.pid, SIGNALS[signal] ?? 15);
+      Deno.addSignalListener(signal, handler);
+      return () => Deno.removeSignalListener(signal, handler);
+    });
+    const relay = executed.consoleMaster !== undefined
+      ? relayTerminal(executed.consoleMaster)
+      : undefined;
+    const status = await executed.child.status;
+    await relay;
+    forward.forEach((remove) => remove());
+    return status.signal ? 128 + (SIGNALS[status.signal] ?? 15) : status.code;
+  },
+};

@@ -1,0 +1,234 @@
+import type { Capabilities, Process } from "../../spec/config.ts";
+import { validateProcess } from "../../spec/validate.ts";
+import { SpecError } from "../../spec/errors.ts";
+import {
+  acceptUnix,
+  close,
+  listenUnix,
+  O_CLOEXEC,
+  pipe,
+  recvFds,
+  setCloexec,
+  writeAll,
+} from "../../ffi/mod.ts";
+import { resolve } from "../path.ts";
+import type { NamespaceType } from "../../spec/config.ts";
+import { NAMESPACE_FLAGS, type NamespacePlan, PROC_NS_NAMES } from "../namespaces.ts";
+import { spawnInNamespaces } from "../process/spawn_in_namespaces.ts";
+import { type ExecBootstrap, selfCommand } from "../process/bootstrap.ts";
+import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
+import { loadContainer } from "./container.ts";
+import { compileFilter, waitReady } from "./create.ts";
+
+/** What `skiff exec` was asked for, beyond the container. */
+export interface ExecOptions {
+  /** A process.json (`--process`); when set, args/env/cwd/user/tty/caps flags do not apply. */
+  processFile?: string;
+  args: string[];
+  env: string[];
+  cwd?: string;
+  /** `uid[:gid]`. */
+  user?: string;
+  additionalGids: string[];
+  caps: string[];
+  tty: boolean;
+  noNewPrivs: boolean;
+  detach: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
+  preserveFds: number;
+  ignorePaused: boolean;
+  /** cgroup.procs files to join instead of the container's (`--cgroup`), set by the caller. */
+  cgroupProcs?: string[];
+}
+
+/** A started exec process (a child of this CLI). */
+export interface Executed {
+  child: Deno.ChildProcess;
+  pid: number;
+  consoleMaster?: number;
+}
+
+function readProcessFile(file: string): Process {
+  let json: unknown;
+  try {
+    json = JSON.parse(Deno.readTextFileSync(file));
+  } catch (err) {
+    throw new Error(`--process ${file}: cannot read a process JSON`, { cause: err });
+  }
+  try {
+    validateProcess(json as Record<string, unknown>, "process");
+  } catch (err) {
+    if (err instanceof SpecError) err.message = `${file}: ${err.message}`;
+    throw err;
+  }
+  return json as Process;
+}
+
+function withCaps(base: Capabilities | undefined, extra: string[]): Capabilities | undefined {
+  if (extra.length === 0) return base;
+  const add = (list: string[] | undefined) => [...new Set([...(list ?? []), ...extra])];
+  return {
+    bounding: add(base?.bounding),
+    effective: add(base?.effective),
+    permitted: add(base?.permitted),
+    inheritable: add(base?.inheritable),
+    ambient: add(base?.ambient),
+  };
+}
+
+/** The process an exec runs: from --process, or the container's process with the CLI's flags. */
+export function execProcess(record: ContainerRecord, options: ExecOptions): Process {
+  if (options.processFile) return readProcessFile(options.processFile);
+  const base = record.config.process!;
+  if (options.args.length === 0) throw new Error("exec: no command given (and no --process)");
+  const env = [...(base.env ?? [])];
+  for (const entry of options.env) {
+    const key = entry.split("=")[0];
+    const i = env.findIndex((e) => e.split("=")[0] === key);
+    if (i >= 0) env[i] = entry;
+    else env.push(entry);
+  }
+  let user = { ...base.user };
+  if (options.user) {
+    const [uid, gid] = options.user.split(":");
+    if (!/^\d+$/.test(uid) || (gid !== undefined && !/^\d+$/.test(gid))) {
+      throw new Error(`--user: ${JSON.stringify(options.user)} is not uid[:gid]`);
+    }
+    user = { uid: Number(uid), gid: gid === undefined ? Number(uid) : Number(gid) };
+  }
+  if (options.additionalGids.length) {
+    user.additionalGids = options.additionalGids.map((g) => {
+      if (!/^\d+$/.test(g)) throw new Error(`--additional-gids: ${JSON.stringify(g)} is not a gid`);
+      return Number(g);
+    });
+  }
+  const process: Process = {
+    ...base,
+    args: options.args,
+    env,
+    cwd: options.cwd ?? base.cwd,
+    user,
+    terminal: options.tty,
+    capabilities: withCaps(base.capabilities, options.caps),
+    noNewPrivileges: options.noNewPrivs || base.noNewPrivileges,
+  };
+  validateProcess(process as unknown as Record<string, unknown>, "process");
+  return process;
+}
+
+/** The namespaces an exec joins: every one the container has, mount last by the tenant itself. */
+function execNamespaces(record: ContainerRecord): NamespacePlan {
+  const join: NamespacePlan["join"] = [];
+  const touched: NamespaceType[] = [];
+  (record.config.linux?.namespaces ?? []).forEach((ns, index) => {
+    // mount: joined by the tenant (see tenant.ts); time: setns(2) refuses multi-threaded callers.
+    if (ns.type === "mount" || ns.type === "time" || ns.type === "user") return;
+    const name = ns.type === "pid" ? "pid" : PROC_NS_NAMES[ns.type];
+    join.push({
+      type: ns.type,
+      path: `/proc/${record.pid}/ns/${name}`,
+      flag: NAMESPACE_FLAGS[ns.type],
+      index,
+    });
+    touched.push(ns.type);
+  });
+  return { join, create: 0, touched };
+}
+
+/**
+ * Runs a new process in container `id` (runc exec): it joins the container's namespaces, cgroup,
+ * capabilities, rlimits, no_new_privs and seccomp. A stopped container is an error, and so is a
+ * paused one unless `ignorePaused`.
+ */
+export async function execContainer(
+  store: StateStore,
+  id: string,
+  options: ExecOptions,
+): Promise<Executed> {
+  const { record, status } = loadContainer(store, id);
+  if (status === "stopped") throw new Error("cannot exec in a stopped container");
+  if (status === "paused" && !options.ignorePaused) {
+    throw new Error("cannot exec in a paused container (use --ignore-paused to override)");
+  }
+  const process = execProcess(record, options);
+  if (process.terminal && !options.consoleSocket && options.detach) {
+    throw new Error("cannot allocate tty if skiff will detach without setting console socket");
+  }
+  const seccomp = record.config.linux?.seccomp
+    ? compileFilter(record.config.linux.seccomp, `${record.bundle}/config.json`)
+    : undefined;
+  let consoleSocket = options.consoleSocket ? resolve(options.consoleSocket) : undefined;
+  let consoleListener: number | undefined;
+  const cleanup: string[] = [];
+  if (process.terminal && !consoleSocket) {
+    consoleSocket = `${store.dir(id)}/exec-${Deno.pid}.sock`;
+    consoleListener = listenUnix(consoleSocket, 1);
+    cleanup.push(consoleSocket);
+  }
+  const bootstrap: ExecBootstrap = {
+    mode: "exec",
+    id,
+    bundle: record.bundle,
+    process,
+    mountNamespace: `/proc/${record.pid}/ns/mnt`,
+    preserveFds: options.preserveFds,
+    consoleSocket: process.terminal ? consoleSocket : undefined,
+    seccomp,
+    annotations: record.annotations,
+    cgroupProcs: options.cgroupProcs,
+  };
+  const [bootRead, bootWrite] = pipe(O_CLOEXEC);
+  const [syncRead, syncWrite] = pipe(O_CLOEXEC);
+  let child: Deno.ChildProcess | undefined;
+  try {
+    try {
+      setCloexec(bootRead, false);
+      setCloexec(syncWrite, false);
+      const self = selfCommand(["init", String(bootRead), String(syncWrite)]);
+      child = spawnInNamespaces(execNamespaces(record), () =>
+        new Deno.Command(self.command, {
+          args: self.args,
+          stdin: "inherit",
+          stdout: "inherit",
+          stderr: "inherit",
+          env: { DENO_NO_UPDATE_CHECK: "1" },
+        }).spawn());
+    } finally {
+      close(bootRead);
+      close(syncWrite);
+    }
+    try {
+      writeAll(bootWrite, new TextEncoder().encode(JSON.stringify(bootstrap)));
+    } finally {
+      close(bootWrite);
+    }
+    await waitReady(syncRead);
+    let consoleMaster: number | undefined;
+    if (consoleListener !== undefined) {
+      const conn = acceptUnix(consoleListener);
+      try {
+        consoleMaster = recvFds(conn).fds[0];
+      } finally {
+        close(conn);
+      }
+    }
+    if (options.pidFile) writePidFile(resolve(options.pidFile), child.pid);
+    if (options.detach) child.unref();
+    return { child, pid: child.pid, consoleMaster };
+  } catch (err) {
+    if (child) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Gone already.
+      }
+      await child.status;
+    }
+    throw err;
+  } finally {
+    close(syncRead);
+    if (consoleListener !== undefined) close(consoleListener);
+    for (const path of cleanup) Deno.remove(path).catch(() => {});
+  }
+}

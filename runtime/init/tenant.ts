@@ -1,0 +1,94 @@
+/**
+ * The init of `skiff exec`: a process that joins a running container and execs a new process in
+ * it. The CLI spawns it inside the container's PID, network, IPC, UTS and cgroup namespaces; the
+ * mount namespace it joins itself, after it has loaded (a Deno process born inside the container's
+ * root could not even find its own binary).
+ */
+import {
+  cloexecFrom,
+  CLONE_NEWNS,
+  close,
+  execve,
+  O_CLOEXEC,
+  O_RDONLY,
+  open,
+  PR_SET_PDEATHSIG,
+  prctl,
+  setns,
+  unshare,
+} from "../../ffi/mod.ts";
+import { CLONE_FS } from "../../ffi/constants.ts";
+import type { ExecBootstrap } from "../process/bootstrap.ts";
+import { attachConsole } from "../console.ts";
+import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
+import { finalizeProcess } from "./finalize.ts";
+import { errorChain } from "../errors.ts";
+import {
+  connectConsole,
+  connectListener,
+  installFilter,
+  readHostPid,
+  send,
+  sendListener,
+  setOomScoreAdj,
+} from "./steps.ts";
+
+/** Runs the exec init to its execve; reports errors to the CLI and exits 1 before that point. */
+export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
+  let target: ReturnType<typeof finalizeProcess>;
+  try {
+    const process = boot.process;
+    const lastCap = lastCapability();
+    const masks = capabilityMasks(process.capabilities, lastCap);
+    const hostPid = readHostPid();
+    // Host paths first: the console socket, the seccomp listener, the cgroup and the namespace.
+    const consoleSocket = boot.consoleSocket ? connectConsole(boot.consoleSocket) : undefined;
+    const listener = boot.seccomp?.listenerPath
+      ? connectListener(boot.seccomp.listenerPath)
+      : undefined;
+    for (const procs of boot.cgroupProcs ?? []) {
+      try {
+        Deno.writeTextFileSync(procs, String(hostPid));
+      } catch (err) {
+        throw new Error(`cannot join the container's cgroup (${procs})`, { cause: err });
+      }
+    }
+    setOomScoreAdj(process.oomScoreAdj);
+    const mountNs = open(boot.mountNamespace, O_RDONLY | O_CLOEXEC);
+    // setns(CLONE_NEWNS) needs a thread with its own fs_struct; Deno's threads share one.
+    unshare(CLONE_FS);
+    setns(mountNs, CLONE_NEWNS, boot.mountNamespace);
+    close(mountNs);
+    if (consoleSocket !== undefined) attachConsole(consoleSocket, process.consoleSize, false);
+    let listenerFd: number | undefined;
+    if (boot.seccomp && !process.noNewPrivileges) listenerFd = installFilter(boot.seccomp);
+    target = finalizeProcess(process, masks, lastCap);
+    if (boot.seccomp && process.noNewPrivileges) listenerFd = installFilter(boot.seccomp);
+    if (listenerFd !== undefined) {
+      sendListener(listener, listenerFd, {
+        id: boot.id,
+        bundle: boot.bundle,
+        annotations: boot.annotations,
+        metadata: boot.seccomp?.listenerMetadata,
+      }, hostPid);
+    }
+    cloexecFrom(3 + boot.preserveFds);
+    // `exec --detach` leaves this process behind when the CLI exits.
+    prctl(PR_SET_PDEATHSIG, 0);
+    send(syncFd, { type: "ready" });
+    close(syncFd);
+  } catch (err) {
+    try {
+      send(syncFd, { type: "error", message: errorChain(err) });
+    } catch {
+      // The CLI is gone.
+    }
+    Deno.exit(1);
+  }
+  try {
+    execve(target.path, target.argv, target.env);
+  } catch (err) {
+    Deno.stderr.writeSync(new TextEncoder().encode(`skiff exec: ${errorChain(err)}\n`));
+    Deno.exit(127);
+  }
+}

@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import { join } from "../../runtime/path.ts";
+import { makeBundle, type TestBundle, testId } from "../_helpers/bundle.ts";
+import { acceptUnix, close, listenUnix, pollReadable, read, recvFds } from "../../ffi/mod.ts";
+
+async function running(bundle: TestBundle, edit?: (b: TestBundle) => void): Promise<string> {
+  bundle.spec.process!.args = ["sleep", "60"];
+  edit?.(bundle);
+  await bundle.writeSpec();
+  const id = testId();
+  const result = await bundle.skiff(["run", "-d", "-b", bundle.dir, id]);
+  assert.equal(result.code, 0, result.stderr);
+  return id;
+}
+
+Deno.test("exec joins every namespace of the container", async () => {
+  await using bundle = await makeBundle();
+  const id = await running(bundle);
+  const names = ["pid", "net", "ipc", "uts", "mnt", "cgroup"];
+  const script = names.map((n) =>
+    `[ "$(readlink /proc/self/ns/${n})" = "$(readlink /proc/1/ns/${n})" ] && echo ${n}-same`
+  ).join("; ");
+  const result = await bundle.skiff(["exec", id, "sh", "-c", script]);
+  assert.equal(result.stdout, names.map((n) => `${n}-same\n`).join(""), result.stderr);
+});
+
+Deno.test("exec runs with the container's capabilities and no_new_privs, as its user", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.capabilities = {
+      bounding: ["CAP_KILL", "CAP_CHOWN"],
+      effective: ["CAP_KILL", "CAP_CHOWN"],
+      permitted: ["CAP_KILL", "CAP_CHOWN"],
+    };
+    spec.process!.noNewPrivileges = true;
+  });
+  const id = await running(bundle);
+  const result = await bundle.skiff([
+    "exec",
+    id,
+    "sh",
+    "-c",
+    "grep -E '^(CapBnd|CapEff|NoNewPrivs)' /proc/self/status; id -u",
+  ]);
+  assert.equal(
+    result.stdout,
+    "CapEff:\t0000000000000021\nCapBnd:\t0000000000000021\nNoNewPrivs:\t1\n0\n",
+  );
+});
+
+Deno.test("exec takes --user, --env, --cwd and --cap, and passes the exit status", async () => {
+  await using bundle = await makeBundle();
+  const id = await running(bundle);
+  const result = await bundle.skiff([
+    "exec",
+    "--user",
+    "1000:1000",
+    "-e",
+    "XV=1",
+    "--cwd",
+    "/tmp",
+    "--cap",
+    "CAP_SYS_CHROOT",
+    id,
+    "sh",
+    "-c",
+    "echo $(id -u):$(id -g) $XV $(pwd); grep CapAmb /proc/self/status; exit 5",
+  ]);
+  assert.equal(result.stdout, "1000:1000 1 /tmp\nCapAmb:\t0000000000040000\n");
+  assert.equal(result.code, 5);
+});
+
+Deno.test("exec passes stdin through", async () => {
+  await using bundle = await makeBundle();
+  const id = await running(bundle);
+  const result = await bundle.skiff(["exec", id, "cat"], { stdin: "exec-stdin-7\n" });
+  assert.equal(result.stdout, "exec-stdin-7\n");
+});
+
+Deno.test("exec --process --detach --pid-file, as conmon and the containerd shim call it", async () => {
+  await using bundle = await makeBundle();
+  const id = await running(bundle);
+  const processFile = join(bundle.dir, "process.json");
+  await Deno.writeTextFile(
+    processFile,
+    JSON.stringify({
+      user: { uid: 0, gid: 0 },
+      args: ["sh", "-c", "echo detached > /tmp/detached; sleep 5"],
+      env: ["PATH=/bin"],
+      cwd: "/",
+    }),
+  );
+  const pidFile = join(bundle.dir, "exec.pid");
+  const result = await bundle.skiff([
+    "exec",
+    "--process",
+    processFile,
+    "--detach",
+    "--pid-file",
+    pidFile,
+    id,
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const pid = Number(await Deno.readTextFile(pidFile));
+  assert.ok(pid > 0);
+  const initPid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
+  assert.equal(
+    Deno.readLinkSync(`/proc/${pid}/ns/pid`),
+    Deno.readLinkSync(`/proc/${initPid}/ns/pid`),
+  );
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await Deno.readTextFile(join(bundle.rootfs, "tmp/detached"))) === "detached\n") break;
+    } catch {
+      // Not yet.
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(await Deno.readTextFile(join(bundle.rootfs, "tmp/detached")), "detached\n");
+});
+
+Deno.test("exec --process refuses an invalid process.json, naming the field", async () => {
+  await using bundle = await makeBundle();
+  const id = await running(bundle);
+  const processFile = join(bundle.dir, "bad.json");
+  await Deno.writeTextFile(
+    processFile,
+    JSON.stringify({ user: { uid: 0, gid: 0 }, args: [], cwd: "/" }),
+  );
+  const result = await bundle.skiff(["exec", "--process", processFile, id]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /bad\.json: process\.args: must have at least one entry/);
+});
+
+Deno.test("exec into a stopped container is refused", async () => {
+  await using bundle = await makeBundle();
+  const id = testId();
+  await bundle.skiff(["run", "--keep", "-b", bundle.dir, id]);
+  const result = await bundle.skiff(["exec", id, "true"]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /cannot exec in a stopped container/);
+});
+
+Deno.test("exec of a missing program fails with runc's message", async () => {
+  await using bundle = await makeBundle();
+  const id = await running(bundle);
+  const result = await bundle.skiff(["exec", id, "no-such-program"]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /exec: "no-such-program": executable file not found in \$PATH/);
+});
+
+Deno.test("exec --tty --console-socket sends a pty master for the new process", async () => {
+  await using bundle = await makeBundle();
+  const id = await running(bundle);
+  const socket = join(bundle.dir, "exec-console.sock");
+  const server = listenUnix(socket);
+  const fds = [server];
+  try {
+    const result = await bundle.skiff([
+      "exec",
+      "--tty",
+      "--detach",
+      "--console-socket",
+      socket,
+      id,
+      "sh",
+      "-c",
+      "tty; echo exec-tty-ok; sleep 1",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const conn = acceptUnix(server);
+    fds.push(conn);
+    const master = recvFds(conn).fds[0];
+    fds.push(master);
+    let out = "";
+    const deadline = Date.now() + 10_000;
+    while (!out.includes("exec-tty-ok") && Date.now() < deadline) {
+      if (pollReadable(master, 100)) out += new TextDecoder().decode(read(master));
+    }
+    assert.match(out, /\/dev\/pts\/\d+\r\nexec-tty-ok/);
+  } finally {
+    for (const fd of fds) close(fd);
+  }
+});
