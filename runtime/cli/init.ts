@@ -9,7 +9,7 @@ export const command: Command = {
   flags: [],
   args: [2, 2],
   hidden: true,
-  run(ctx) {
-    return initMain(ctx.positionals);
+  async run(ctx) {
+    return await initMain(ctx.positionals);
   },
 };

@@ -89,7 +89,7 @@ export const command: Command = {
     }
     const { record, child, consoleMaster } = created;
     try {
-      startContainer(ctx.store, id);
+      await startContainer(ctx.store, id);
     } catch (err) {
       await deleteContainer(ctx.store, id, true);
       throw err;

@@ -1,7 +1,8 @@
 import { resolve } from "../path.ts";
 import { loadSpec } from "../../spec/validate.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
-import { rfc3339Nano } from "../../spec/state.ts";
+import { orderedState, rfc3339Nano } from "../../spec/state.ts";
+import { runHooks } from "../hooks.ts";
 import {
   close,
   mkfifo,
@@ -133,14 +134,33 @@ export async function createContainer(
       close(syncWrite);
     }
     trace("create: init spawned");
+    const spawned = child;
     try {
-      writeAll(bootWrite, new TextEncoder().encode(JSON.stringify(bootstrap)));
+      writeAll(bootWrite, new TextEncoder().encode(JSON.stringify(bootstrap) + "\n"));
+      await waitReady(syncRead, async () => {
+        // prestart and createRuntime: the runtime's namespaces, before the init's pivot_root.
+        const state = orderedState({
+          ociVersion: OCI_VERSION,
+          id,
+          pid: spawned.pid,
+          status: "creating",
+          bundle,
+          rootfs,
+          created: "",
+          annotations: spec.annotations,
+          owner: "",
+        });
+        try {
+          await runHooks(spec.hooks, "prestart", state);
+          await runHooks(spec.hooks, "createRuntime", state);
+        } catch (err) {
+          writeAll(bootWrite, new TextEncoder().encode("abort\n"));
+          throw err;
+        }
+        writeAll(bootWrite, new TextEncoder().encode("continue\n"));
+      });
     } finally {
       close(bootWrite);
-    }
-    try {
-      await waitReady(syncRead);
-    } finally {
       close(syncRead);
     }
     trace("create: init ready");
@@ -247,7 +267,7 @@ function listenFds(): number | undefined {
 }
 
 /** Reads the init's sync messages until "ready"; throws its error or a timeout. */
-export async function waitReady(fd: number): Promise<void> {
+export async function waitReady(fd: number, onHooks?: () => Promise<void>): Promise<void> {
   let buffered = "";
   const decoder = new TextDecoder();
   const deadline = Date.now() + INIT_READY_TIMEOUT_MS;
@@ -258,6 +278,11 @@ export async function waitReady(fd: number): Promise<void> {
       buffered = buffered.slice(newline + 1);
       if (message.type === "ready") return;
       if (message.type === "error") throw new Error(message.message);
+      if (message.type === "hooks") {
+        if (!onHooks) throw new Error("the init asked for hooks that this operation does not run");
+        await onHooks();
+        continue;
+      }
       log.warn(message.message);
       continue;
     }

@@ -2,7 +2,9 @@ import { kill } from "../../ffi/mod.ts";
 import { isAlive } from "../state/liveness.ts";
 import type { StateStore } from "../state/store.ts";
 import { ContainerNotExistError } from "../errors.ts";
-import { loadContainer } from "./container.ts";
+import { loadContainer, stateOf } from "./container.ts";
+import { runHooks } from "../hooks.ts";
+import * as log from "../log.ts";
 import { releaseBundle } from "../assembler/assemble.ts";
 
 /** Waits until the init is gone (exited or a zombie), up to `timeoutMs`. */
@@ -49,4 +51,12 @@ export async function deleteContainer(store: StateStore, id: string, force = fal
   }
   store.remove(id);
   if (record.image) await releaseBundle(record.image.store, record.image.dir, id);
+  // poststop: after everything create made is gone; failures are warnings (runtime.md step 13).
+  if (record.config.hooks?.poststop?.length) {
+    try {
+      await runHooks(record.config.hooks, "poststop", stateOf({ record, status: "stopped" }));
+    } catch (err) {
+      log.warn((err as Error).message);
+    }
+  }
 }

@@ -199,7 +199,7 @@ export async function execContainer(
       close(syncWrite);
     }
     try {
-      writeAll(bootWrite, new TextEncoder().encode(JSON.stringify(bootstrap)));
+      writeAll(bootWrite, new TextEncoder().encode(JSON.stringify(bootstrap) + "\n"));
     } finally {
       close(bootWrite);
     }

@@ -8,14 +8,16 @@ import {
   writeAll,
 } from "../../ffi/mod.ts";
 import type { StateStore } from "../state/store.ts";
-import { loadContainer } from "./container.ts";
+import { loadContainer, stateOf } from "./container.ts";
+import { runHooks } from "../hooks.ts";
+import { kill } from "../../ffi/process.ts";
 
 /**
  * Starts a created container: one byte on its exec fifo releases the init, which execs
  * process.args. Removing the fifo marks the container running. Any other status is an error that
  * changes nothing (runtime.md `start`), with runc's messages.
  */
-export function startContainer(store: StateStore, id: string): void {
+export async function startContainer(store: StateStore, id: string): Promise<void> {
   using _lock = store.lock(id);
   const container = loadContainer(store, id);
   switch (container.status) {
@@ -45,4 +47,15 @@ export function startContainer(store: StateStore, id: string): void {
     close(fd);
   }
   Deno.removeSync(fifo);
+  // poststart: runtime namespace, after process.args started, before start returns. A failure
+  // stops the container and fails start (runtime.md lifecycle step 9).
+  const hooks = container.record.config.hooks;
+  if (hooks?.poststart?.length) {
+    try {
+      await runHooks(hooks, "poststart", stateOf({ record: container.record, status: "running" }));
+    } catch (err) {
+      kill(container.record.pid, 9);
+      throw err;
+    }
+  }
 }

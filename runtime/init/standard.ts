@@ -13,7 +13,7 @@ import {
   setdomainname,
   sethostname,
 } from "../../ffi/mod.ts";
-import type { Bootstrap, ExecBootstrap } from "../process/bootstrap.ts";
+import { type Bootstrap, type ExecBootstrap, LineReader } from "../process/bootstrap.ts";
 import { tenantMain } from "./tenant.ts";
 import {
   applySysctl,
@@ -27,7 +27,10 @@ import {
   setOomScoreAdj,
 } from "./steps.ts";
 import { attachConsole } from "../console.ts";
-import { finishRootfs, setupRootfs } from "../rootfs/prepare.ts";
+import { finishRootfs, mountRootfs, switchRoot } from "../rootfs/prepare.ts";
+import { runHooks } from "../hooks.ts";
+import { orderedState, type State } from "../../spec/state.ts";
+import { OCI_VERSION } from "../../spec/version.ts";
 import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
 import { finalizeProcess } from "./finalize.ts";
 import { errorChain } from "../errors.ts";
@@ -38,7 +41,7 @@ import { trace } from "../log.ts";
  * namespaces (see process/bootstrap.ts for the handshake), builds the root filesystem and the
  * process identity, reports ready, waits for `start`, and execve()s process.args. It never returns.
  */
-export function initMain(args: readonly string[]): never {
+export async function initMain(args: readonly string[]): Promise<never> {
   trace("init: main");
   const bootstrapFd = Number(args[0]);
   const syncFd = Number(args[1]);
@@ -48,19 +51,49 @@ export function initMain(args: readonly string[]): never {
   // If the CLI dies before the container is created, the init must not linger.
   prctl(PR_SET_PDEATHSIG, 9);
   let message: Bootstrap | ExecBootstrap;
+  const fromCli = new LineReader(bootstrapFd, (fd) => read(fd));
   try {
-    message = JSON.parse(new TextDecoder().decode(readAll(bootstrapFd)));
-    close(bootstrapFd);
+    message = JSON.parse(fromCli.next() ?? "");
   } catch (err) {
     send(syncFd, { type: "error", message: `cannot read the bootstrap: ${errorChain(err)}` });
     Deno.exit(1);
   }
-  if ("mode" in message && message.mode === "exec") return tenantMain(message, syncFd);
-  return standardInit(message as Bootstrap, syncFd);
+  if ("mode" in message && message.mode === "exec") {
+    close(bootstrapFd);
+    return tenantMain(message, syncFd);
+  }
+  return await standardInit(message as Bootstrap, syncFd, fromCli, bootstrapFd);
+}
+
+let hostPidCache = 0;
+
+function readHostPidAfterPivot(): number {
+  return hostPidCache;
+}
+
+/** The state hooks get while the container is being created. */
+function creatingState(boot: Bootstrap, pid: number): State {
+  hostPidCache = pid;
+  return orderedState({
+    ociVersion: OCI_VERSION,
+    id: boot.id,
+    pid,
+    status: "creating",
+    bundle: boot.bundle,
+    rootfs: boot.rootfs,
+    created: "",
+    annotations: boot.spec.annotations,
+    owner: "",
+  });
 }
 
 /** The container's first process: build the container, wait for `start`, exec process.args. */
-function standardInit(boot: Bootstrap, syncFd: number): never {
+async function standardInit(
+  boot: Bootstrap,
+  syncFd: number,
+  fromCli: LineReader,
+  bootstrapFd: number,
+): Promise<never> {
   let fifoFd: number;
   let target: ReturnType<typeof finalizeProcess>;
   try {
@@ -85,7 +118,16 @@ function standardInit(boot: Bootstrap, syncFd: number): never {
       : undefined;
     setOomScoreAdj(process.oomScoreAdj);
     if (!boot.noNewKeyring) newSessionKeyring(boot.id);
-    setupRootfs(spec, { rootfs: boot.rootfs, bundle: boot.bundle, noPivot: boot.noPivot });
+    const rootfsOptions = { rootfs: boot.rootfs, bundle: boot.bundle, noPivot: boot.noPivot };
+    mountRootfs(spec, rootfsOptions);
+    // prestart and createRuntime run in the runtime's namespaces: the CLI runs them.
+    if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length) {
+      send(syncFd, { type: "hooks" });
+      if (fromCli.next() !== "continue") throw new Error("create was aborted by a failed hook");
+    }
+    // createContainer: in the container's namespaces, before pivot_root (paths are the host's).
+    await runHooks(spec.hooks, "createContainer", creatingState(boot, hostPid));
+    switchRoot(spec, rootfsOptions);
     trace("init: rootfs ready");
     if (consoleSocket !== undefined) attachConsole(consoleSocket, process.consoleSize, true);
     if (spec.hostname) sethostname(spec.hostname);
@@ -117,6 +159,7 @@ function standardInit(boot: Bootstrap, syncFd: number): never {
     trace("init: ready");
     send(syncFd, { type: "ready" });
     close(syncFd);
+    close(bootstrapFd);
   } catch (err) {
     try {
       send(syncFd, { type: "error", message: errorChain(err) });
@@ -131,6 +174,16 @@ function standardInit(boot: Bootstrap, syncFd: number): never {
     if (got.length > 0) break;
   }
   close(fifoFd);
+  try {
+    // startContainer: in the container, after start, before process.args (paths are the container's).
+    await runHooks(boot.spec.hooks, "startContainer", {
+      ...creatingState(boot, readHostPidAfterPivot()),
+      status: "created",
+    });
+  } catch (err) {
+    Deno.stderr.writeSync(new TextEncoder().encode(`skiff init: ${errorChain(err)}\n`));
+    Deno.exit(1);
+  }
   trace("init: started, execve");
   try {
     execve(target.path, target.argv, target.env);

@@ -20,6 +20,15 @@
  * ```
  * The init opens the fifo O_RDWR so its open never blocks and works without /proc in the
  * container; `start` opens it O_WRONLY|O_NONBLOCK, which fails with ENXIO when the init is gone.
+ *
+ * With prestart or createRuntime hooks, the init stops before pivot_root and asks for them:
+ *
+ * ```
+ *   read S  <------------------------------------  {"type":"hooks"}
+ *   run prestart, createRuntime (runtime namespace)
+ *   write "continue\n" (or "abort\n") to B  ---->  createContainer hooks, then pivot_root ...
+ * ```
+ * Messages on both pipes are single lines of JSON (or a word), so B stays open until ready.
  */
 import type { Process, Spec } from "../../spec/config.ts";
 
@@ -75,6 +84,7 @@ export interface ExecBootstrap {
 /** What the init reports on the sync pipe. */
 export type SyncMessage =
   | { type: "ready" }
+  | { type: "hooks" }
   | { type: "warning"; message: string }
   | { type: "error"; message: string };
 
@@ -93,4 +103,36 @@ export function selfCommand(subcommand: string[]): { command: string; args: stri
     ? ["run", "-A", "--quiet"]
     : ["run", "-A", "--quiet", "--no-config", "--no-lock", "--no-remote", "--no-npm"];
   return { command: exec, args: [...flags, path, ...subcommand] };
+}
+
+/** Reads newline-terminated messages from a blocking fd (the bootstrap pipe, in the init). */
+export class LineReader {
+  #fd: number;
+  #buffer = "";
+  #decoder = new TextDecoder();
+  #read: (fd: number) => Uint8Array;
+
+  constructor(fd: number, read: (fd: number) => Uint8Array) {
+    this.#fd = fd;
+    this.#read = read;
+  }
+
+  /** The next line without its newline; undefined at end of file. */
+  next(): string | undefined {
+    for (;;) {
+      const newline = this.#buffer.indexOf("\n");
+      if (newline >= 0) {
+        const line = this.#buffer.slice(0, newline);
+        this.#buffer = this.#buffer.slice(newline + 1);
+        return line;
+      }
+      const chunk = this.#read(this.#fd);
+      if (chunk.length === 0) {
+        const rest = this.#buffer;
+        this.#buffer = "";
+        return rest.length ? rest : undefined;
+      }
+      this.#buffer += this.#decoder.decode(chunk, { stream: true });
+    }
+  }
 }

@@ -23,6 +23,12 @@ export interface RootfsOptions {
  * switches root. The order follows runc's prepareRootfs.
  */
 export function setupRootfs(spec: Spec, options: RootfsOptions): void {
+  mountRootfs(spec, options);
+  switchRoot(spec, options);
+}
+
+/** The first half of setupRootfs(): every mount and device, before the root changes. */
+export function mountRootfs(spec: Spec, options: RootfsOptions): void {
   const { rootfs } = options;
   // Nothing done in this namespace may propagate back to the host.
   const propagation = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
@@ -45,7 +51,12 @@ export function setupRootfs(spec: Spec, options: RootfsOptions): void {
   for (const device of spec.linux?.devices ?? []) createDevice(rootfs, device);
 
   if (spec.process?.cwd) mkdirAllInRoot(rootfs, spec.process.cwd);
+}
 
+/** The second half of setupRootfs(): pivot_root (or MS_MOVE + chroot) into the rootfs. */
+export function switchRoot(spec: Spec, options: RootfsOptions): void {
+  const { rootfs } = options;
+  const propagation = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
   if (options.noPivot) {
     moveRoot(rootfs);
   } else {
