@@ -9,7 +9,6 @@ import {
   PR_SET_PDEATHSIG,
   prctl,
   read,
-  readAll,
   setdomainname,
   sethostname,
 } from "../../ffi/mod.ts";
