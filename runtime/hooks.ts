@@ -20,6 +20,16 @@ import type { State } from "../spec/state.ts";
 /** The hook kinds, in lifecycle order. */
 export type HookKind = keyof Hooks;
 
+/** Every hook kind Skiff runs (for `features`). */
+export const HOOK_KINDS: readonly HookKind[] = [
+  "prestart",
+  "createRuntime",
+  "createContainer",
+  "startContainer",
+  "poststart",
+  "poststop",
+];
+
 /** A hook that failed: names the kind, position, path and why. */
 export class HookError extends Error {
   constructor(kind: HookKind, index: number, hook: Hook, reason: string) {

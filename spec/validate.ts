@@ -15,6 +15,9 @@ export const NAMESPACE_TYPES = [
   "time",
 ] as const;
 
+/** Namespace types Skiff cannot create or join yet (each refused with a clear error). */
+export const UNSUPPORTED_NAMESPACES: readonly string[] = ["user"];
+
 const ROOTFS_PROPAGATIONS = [
   "shared",
   "slave",
@@ -180,7 +183,7 @@ function validateLinux(l: Json, spec: Json): void {
     seen.add(type);
     types.add(type);
     if (ns.path !== undefined) absolute(ns.path, `${at}.path`);
-    if (type === "user") {
+    if (UNSUPPORTED_NAMESPACES.includes(type)) {
       throw new SpecError(
         `${at}.type`,
         "user namespaces are not supported yet by skiff (planned: a single-threaded helper)",

@@ -16,6 +16,7 @@ import { command as init } from "./init.ts";
 import { command as image } from "./image.ts";
 import { command as bundle } from "./bundle.ts";
 import { command as exec } from "./exec.ts";
+import { command as features } from "./features.ts";
 
 /** Every sub-command, by name. */
 export const COMMANDS: readonly Command[] = [
@@ -28,6 +29,7 @@ export const COMMANDS: readonly Command[] = [
   exec,
   list,
   spec,
+  features,
   image,
   bundle,
   init,

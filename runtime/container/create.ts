@@ -3,6 +3,7 @@ import { loadSpec } from "../../spec/validate.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
 import { orderedState, rfc3339Nano } from "../../spec/state.ts";
 import { runHooks } from "../hooks.ts";
+import { checkLsm } from "../security/lsm.ts";
 import {
   close,
   mkfifo,
@@ -82,6 +83,7 @@ export async function createContainer(
   }
   const plan = planNamespaces(spec.linux?.namespaces ?? []);
   const seccomp = spec.linux?.seccomp ? compileFilter(spec.linux.seccomp, configFile) : undefined;
+  checkLsm(spec, configFile);
 
   store.createDir(id);
   let child: Deno.ChildProcess | undefined;

@@ -19,6 +19,7 @@ import { type ExecBootstrap, selfCommand } from "../process/bootstrap.ts";
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
 import { compileFilter, waitReady } from "./create.ts";
+import { checkLsm } from "../security/lsm.ts";
 
 /** What `skiff exec` was asked for, beyond the container. */
 export interface ExecOptions {
@@ -152,6 +153,7 @@ export async function execContainer(
     throw new Error("cannot exec in a paused container (use --ignore-paused to override)");
   }
   const process = execProcess(record, options);
+  checkLsm(record.config, options.processFile ?? `${record.bundle}/config.json`, process);
   if (process.terminal && !options.consoleSocket && options.detach) {
     throw new Error("cannot allocate tty if skiff will detach without setting console socket");
   }

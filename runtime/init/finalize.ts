@@ -18,6 +18,7 @@ import {
   dropBoundingSet,
 } from "../security/capabilities.ts";
 import { homeOf, lookPath } from "./exec_path.ts";
+import { applyExecLabels } from "../security/lsm.ts";
 
 /** What finalizeProcess() prepares for execve. */
 export interface ExecTarget {
@@ -51,6 +52,8 @@ export function finalizeProcess(
   lastCap: number,
 ): ExecTarget {
   applyRlimits(process);
+  // The labels take effect at execve; /proc/thread-self is this (the execve-ing) thread.
+  applyExecLabels(process);
   dropBoundingSet(masks, lastCap);
   prctl(PR_SET_KEEPCAPS, 1);
   const { uid, gid } = process.user;

@@ -1,0 +1,82 @@
+/**
+ * AppArmor and SELinux: Skiff applies process.apparmorProfile and process.selinuxLabel the way
+ * runc does (the exec attribute of the init, so the label takes effect at execve), and refuses
+ * them clearly on a host where the LSM is off, as runc does.
+ */
+import type { Process, Spec } from "../../spec/config.ts";
+
+function readFile(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when AppArmor is enabled on the host. */
+export function appArmorEnabled(): boolean {
+  return readFile("/sys/module/apparmor/parameters/enabled") === "Y";
+}
+
+/** True when SELinux is enabled on the host (selinuxfs mounted). */
+export function selinuxEnabled(): boolean {
+  try {
+    return Deno.statSync("/sys/fs/selinux/enforce").isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Refuses LSM settings the host cannot apply; errors name the file and the field. */
+export function checkLsm(
+  spec: Spec,
+  file: string,
+  process: Process | undefined = spec.process,
+): void {
+  if (process?.apparmorProfile && !appArmorEnabled()) {
+    throw new Error(
+      `${file}: process.apparmorProfile: apparmor profile ${
+        JSON.stringify(process.apparmorProfile)
+      } is specified, but AppArmor is not enabled on the host`,
+    );
+  }
+  if (process?.selinuxLabel && !selinuxEnabled()) {
+    throw new Error(
+      `${file}: process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported`,
+    );
+  }
+  if (spec.linux?.mountLabel && !selinuxEnabled()) {
+    throw new Error(
+      `${file}: linux.mountLabel: selinux label is specified in config, but selinux is disabled or not supported`,
+    );
+  }
+}
+
+/**
+ * Sets the labels the process gets at execve: AppArmor's "exec <profile>" and SELinux's context,
+ * written to this thread's exec attribute (the thread that will execve). Needs /proc.
+ */
+export function applyExecLabels(process: Process): void {
+  if (process.apparmorProfile) {
+    const files = ["/proc/thread-self/attr/apparmor/exec", "/proc/thread-self/attr/exec"];
+    writeAttr(files, `exec ${process.apparmorProfile}`, "process.apparmorProfile");
+  }
+  if (process.selinuxLabel) {
+    writeAttr(["/proc/thread-self/attr/exec"], process.selinuxLabel, "process.selinuxLabel");
+  }
+}
+
+function writeAttr(files: string[], value: string, field: string): void {
+  let last: unknown;
+  for (const file of files) {
+    try {
+      Deno.writeTextFileSync(file, value);
+      return;
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw new Error(`${field}: cannot write ${JSON.stringify(value)} to ${files.join(" or ")}`, {
+    cause: last,
+  });
+}

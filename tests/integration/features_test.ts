@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { join } from "../../runtime/path.ts";
+import { runSkiff } from "../_helpers/skiff.ts";
+import { makeBundle, testId } from "../_helpers/bundle.ts";
+import { exists } from "../_helpers/host.ts";
+import { appArmorEnabled, selinuxEnabled } from "../../runtime/security/lsm.ts";
+
+Deno.test("features prints the runtime-spec features document of what Skiff implements", async () => {
+  const result = await runSkiff(["features"]);
+  assert.equal(result.code, 0);
+  const f = JSON.parse(result.stdout);
+  assert.equal(f.ociVersionMin, "1.0.0");
+  assert.equal(f.ociVersionMax, "1.3.0");
+  assert.deepEqual(f.hooks, [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+  ]);
+  // containerd's CRI enables recursive read-only mounts when "rro" is listed.
+  assert.ok(f.mountOptions.includes("rro"));
+  assert.ok(f.mountOptions.includes("rbind"));
+  // User namespaces are not implemented, so they are not advertised (CRI would use them otherwise).
+  assert.deepEqual(f.linux.namespaces.sort(), [
+    "cgroup",
+    "ipc",
+    "mount",
+    "network",
+    "pid",
+    "time",
+    "uts",
+  ]);
+  assert.equal(f.linux.mountExtensions.idmap.enabled, false);
+  assert.ok(f.linux.capabilities.includes("CAP_SYS_ADMIN"));
+  assert.equal(f.linux.seccomp.enabled, true);
+  assert.ok(f.linux.seccomp.actions.includes("SCMP_ACT_NOTIFY"));
+  assert.ok(f.linux.seccomp.operators.includes("SCMP_CMP_MASKED_EQ"));
+  assert.ok(f.linux.seccomp.archs.includes("SCMP_ARCH_X86_64"));
+  assert.ok(
+    f.linux.seccomp.supportedFlags.includes("SECCOMP_FILTER_FLAG_TSYNC"),
+    "probed from the kernel",
+  );
+  assert.deepEqual(f.linux.cgroup, {
+    v1: true,
+    v2: true,
+    systemd: false,
+    systemdUser: false,
+    rdma: true,
+  });
+});
+
+Deno.test({
+  name: "an AppArmor profile is refused clearly when AppArmor is off, as runc does",
+  ignore: appArmorEnabled(),
+  async fn() {
+    await using bundle = await makeBundle((spec) => {
+      spec.process!.apparmorProfile = "containers-default";
+    });
+    const id = testId();
+    const result = await bundle.skiff(["create", "-b", bundle.dir, id]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      /process\.apparmorProfile: apparmor profile "containers-default" is specified, but AppArmor is not enabled on the host/,
+    );
+    assert.equal(exists(join(bundle.root, id)), false);
+  },
+});
+
+Deno.test({
+  name: "an SELinux label or mount label is refused clearly when SELinux is off, as runc does",
+  ignore: selinuxEnabled(),
+  async fn() {
+    await using bundle = await makeBundle((spec) => {
+      spec.process!.selinuxLabel = "system_u:system_r:container_t:s0";
+    });
+    const result = await bundle.skiff(["create", "-b", bundle.dir, testId()]);
+    assert.match(
+      result.stderr,
+      /process\.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported/,
+    );
+    await using mount = await makeBundle((spec) => {
+      spec.linux!.mountLabel = "system_u:object_r:container_file_t:s0";
+    });
+    const mounted = await mount.skiff(["create", "-b", mount.dir, testId()]);
+    assert.match(mounted.stderr, /linux\.mountLabel: selinux label is specified/);
+  },
+});
