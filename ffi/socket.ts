@@ -7,6 +7,7 @@ import { check } from "./errno.ts";
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
+const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
@@ -123,4 +124,53 @@ export function recvFds(fd: number, maxBytes = 65536): { data: Uint8Array; fds: 
     offset += (len + 7) & ~7;
   }
   return { data: payload.slice(0, Number(n)), fds };
+}
+
+/** Binds a new unix datagram socket (close-on-exec) to `path`, replacing a stale socket file. */
+export function bindUnixDatagram(path: string): number {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // Nothing there.
+  }
+  const fd = check(
+    "socket",
+    () => "domain=AF_UNIX, type=SOCK_DGRAM|SOCK_CLOEXEC",
+    () => libc().socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0),
+  );
+  const addr = sockaddrUn(path);
+  try {
+    check("bind", () => `fd=${fd}, path=${path}`, () => libc().bind(fd, addr, addr.length));
+  } catch (err) {
+    libc().close(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/** Sends one datagram to the unix datagram socket at `path` (sd_notify's transport). */
+export function sendUnixDatagram(path: string, data: Uint8Array): void {
+  const fd = check(
+    "socket",
+    () => "domain=AF_UNIX, type=SOCK_DGRAM|SOCK_CLOEXEC",
+    () => libc().socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0),
+  );
+  try {
+    const addr = sockaddrUn(path);
+    const payload = new Uint8Array(Math.max(data.length, 1));
+    payload.set(data);
+    const iov = new BigUint64Array([ptr(payload), BigInt(data.length)]);
+    const msg = new BigUint64Array(7);
+    msg[0] = ptr(addr);
+    msg[1] = BigInt(addr.length);
+    msg[2] = ptr(iov);
+    msg[3] = 1n;
+    check(
+      "sendmsg",
+      () => `path=${path}, bytes=${data.length}`,
+      () => libc().sendmsg(fd, new Uint8Array(msg.buffer), 0),
+    );
+  } finally {
+    libc().close(fd);
+  }
 }

@@ -4,6 +4,7 @@ import { OCI_VERSION } from "../../spec/version.ts";
 import { orderedState, rfc3339Nano } from "../../spec/state.ts";
 import { runHooks } from "../hooks.ts";
 import { checkLsm } from "../security/lsm.ts";
+import { setupNotifySocket } from "../notify_socket.ts";
 import {
   close,
   mkfifo,
@@ -91,6 +92,7 @@ export async function createContainer(
     using _lock = store.lock(id);
     const fifo = store.fifoPath(id);
     mkfifo(fifo, 0o622);
+    setupNotifySocket(spec, store.dir(id));
     // `skiff run -t` without --console-socket receives the pty master itself.
     let consoleSocket = options.consoleSocket ? resolve(options.consoleSocket) : undefined;
     let consoleListener: number | undefined;

@@ -10,6 +10,7 @@ import {
 import type { StateStore } from "../state/store.ts";
 import { loadContainer, stateOf } from "./container.ts";
 import { runHooks } from "../hooks.ts";
+import { forwardReady, listenNotifySocket } from "../notify_socket.ts";
 import { kill } from "../../ffi/process.ts";
 
 /**
@@ -31,6 +32,7 @@ export async function startContainer(store: StateStore, id: string): Promise<voi
       throw new Error(`cannot start a container in the ${container.status} state`);
   }
   const fifo = store.fifoPath(id);
+  const notify = listenNotifySocket(store.dir(id));
   let fd: number;
   try {
     // Non-blocking: fails with ENXIO instead of hanging when the init is gone.
@@ -47,6 +49,7 @@ export async function startContainer(store: StateStore, id: string): Promise<voi
     close(fd);
   }
   Deno.removeSync(fifo);
+  if (notify !== undefined) await forwardReady(notify, container.record);
   // poststart: runtime namespace, after process.args started, before start returns. A failure
   // stops the container and fails start (runtime.md lifecycle step 9).
   const hooks = container.record.config.hooks;
