@@ -5,24 +5,15 @@ import { orderedState, rfc3339Nano } from "../../spec/state.ts";
 import { runHooks } from "../hooks.ts";
 import { checkLsm } from "../security/lsm.ts";
 import { setupNotifySocket } from "../notify_socket.ts";
-import {
-  close,
-  mkfifo,
-  O_CLOEXEC,
-  pipe,
-  pollReadable,
-  read,
-  setCloexec,
-  writeAll,
-} from "../../ffi/mod.ts";
+import { close, mkfifo, pollReadable, read, writeAll } from "../../ffi/mod.ts";
 import { planNamespaces } from "../namespaces.ts";
-import { spawnInNamespaces } from "../process/spawn_in_namespaces.ts";
-import { type Bootstrap, selfCommand, type SyncMessage } from "../process/bootstrap.ts";
+import type { Bootstrap, SyncMessage } from "../process/bootstrap.ts";
+import { killInit, receiveConsole, spawnInit } from "../process/spawn_init.ts";
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
 import { processStartTime } from "../state/liveness.ts";
 import * as log from "../log.ts";
 import { compileSeccomp } from "../security/seccomp/compile.ts";
-import { acceptUnix, listenUnix, recvFds } from "../../ffi/socket.ts";
+import { listenUnix } from "../../ffi/socket.ts";
 import { SpecError } from "../../spec/errors.ts";
 import type { Seccomp } from "../../spec/config.ts";
 import type { BootstrapSeccomp } from "../process/bootstrap.ts";
@@ -100,8 +91,6 @@ export async function createContainer(
       consoleSocket = `${store.dir(id)}/console.sock`;
       consoleListener = listenUnix(consoleSocket, 1);
     }
-    const [bootRead, bootWrite] = pipe(O_CLOEXEC);
-    const [syncRead, syncWrite] = pipe(O_CLOEXEC);
     const bootstrap: Bootstrap = {
       id,
       bundle,
@@ -116,32 +105,12 @@ export async function createContainer(
       seccomp,
       debug: log.logOptions().debug,
     };
-    try {
-      // The init's ends must survive exec; ours stay close-on-exec.
-      setCloexec(bootRead, false);
-      setCloexec(syncWrite, false);
-      const self = selfCommand(["init", String(bootRead), String(syncWrite)]);
-      child = spawnInNamespaces(
-        plan,
-        () =>
-          new Deno.Command(self.command, {
-            args: self.args,
-            stdin: "inherit",
-            stdout: "inherit",
-            stderr: "inherit",
-            env: { DENO_NO_UPDATE_CHECK: "1" },
-          }).spawn(),
-        spec.linux?.timeOffsets,
-      );
-    } finally {
-      close(bootRead);
-      close(syncWrite);
-    }
+    const init = spawnInit(plan, bootstrap, spec.linux?.timeOffsets);
+    child = init.child;
     trace("create: init spawned");
     const spawned = child;
     try {
-      writeAll(bootWrite, new TextEncoder().encode(JSON.stringify(bootstrap) + "\n"));
-      await waitReady(syncRead, async () => {
+      await waitReady(init.fromInit, async () => {
         // prestart and createRuntime: the runtime's namespaces, before the init's pivot_root.
         const state = orderedState({
           ociVersion: OCI_VERSION,
@@ -158,26 +127,23 @@ export async function createContainer(
           await runHooks(spec.hooks, "prestart", state);
           await runHooks(spec.hooks, "createRuntime", state);
         } catch (err) {
-          writeAll(bootWrite, new TextEncoder().encode("abort\n"));
+          writeAll(init.toInit, new TextEncoder().encode("abort\n"));
           throw err;
         }
-        writeAll(bootWrite, new TextEncoder().encode("continue\n"));
+        writeAll(init.toInit, new TextEncoder().encode("continue\n"));
       });
     } finally {
-      close(bootWrite);
-      close(syncRead);
+      close(init.toInit);
+      close(init.fromInit);
     }
     trace("create: init ready");
     let consoleMaster: number | undefined;
     if (consoleListener !== undefined) {
-      const conn = acceptUnix(consoleListener);
       try {
-        consoleMaster = recvFds(conn).fds[0];
+        consoleMaster = receiveConsole(consoleListener);
       } finally {
-        close(conn);
         close(consoleListener);
       }
-      if (consoleMaster === undefined) throw new Error("the container sent no terminal");
     }
     const startTime = processStartTime(child.pid);
     if (startTime === undefined) throw new Error("container init exited during create");
@@ -199,14 +165,7 @@ export async function createContainer(
     if (!options.foreground) child.unref();
     return { record, child, consoleMaster };
   } catch (err) {
-    if (child) {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-      await child.status;
-    }
+    if (child) await killInit(child);
     store.remove(id);
     throw err;
   }

@@ -1,21 +1,12 @@
 import type { Capabilities, Process } from "../../spec/config.ts";
 import { validateProcess } from "../../spec/validate.ts";
 import { SpecError } from "../../spec/errors.ts";
-import {
-  acceptUnix,
-  close,
-  listenUnix,
-  O_CLOEXEC,
-  pipe,
-  recvFds,
-  setCloexec,
-  writeAll,
-} from "../../ffi/mod.ts";
+import { close, listenUnix } from "../../ffi/mod.ts";
 import { resolve } from "../path.ts";
 import type { NamespaceType } from "../../spec/config.ts";
 import { NAMESPACE_FLAGS, type NamespacePlan, PROC_NS_NAMES } from "../namespaces.ts";
-import { spawnInNamespaces } from "../process/spawn_in_namespaces.ts";
-import { type ExecBootstrap, selfCommand } from "../process/bootstrap.ts";
+import type { ExecBootstrap } from "../process/bootstrap.ts";
+import { killInit, receiveConsole, spawnInit } from "../process/spawn_init.ts";
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
 import { compileFilter, waitReady } from "./create.ts";
@@ -180,56 +171,25 @@ export async function execContainer(
     annotations: record.annotations,
     cgroupProcs: options.cgroupProcs,
   };
-  const [bootRead, bootWrite] = pipe(O_CLOEXEC);
-  const [syncRead, syncWrite] = pipe(O_CLOEXEC);
   let child: Deno.ChildProcess | undefined;
+  let fromInit: number | undefined;
   try {
-    try {
-      setCloexec(bootRead, false);
-      setCloexec(syncWrite, false);
-      const self = selfCommand(["init", String(bootRead), String(syncWrite)]);
-      child = spawnInNamespaces(execNamespaces(record), () =>
-        new Deno.Command(self.command, {
-          args: self.args,
-          stdin: "inherit",
-          stdout: "inherit",
-          stderr: "inherit",
-          env: { DENO_NO_UPDATE_CHECK: "1" },
-        }).spawn());
-    } finally {
-      close(bootRead);
-      close(syncWrite);
-    }
-    try {
-      writeAll(bootWrite, new TextEncoder().encode(JSON.stringify(bootstrap) + "\n"));
-    } finally {
-      close(bootWrite);
-    }
-    await waitReady(syncRead);
-    let consoleMaster: number | undefined;
-    if (consoleListener !== undefined) {
-      const conn = acceptUnix(consoleListener);
-      try {
-        consoleMaster = recvFds(conn).fds[0];
-      } finally {
-        close(conn);
-      }
-    }
+    const init = spawnInit(execNamespaces(record), bootstrap);
+    child = init.child;
+    fromInit = init.fromInit;
+    close(init.toInit);
+    await waitReady(fromInit);
+    const consoleMaster = consoleListener !== undefined
+      ? receiveConsole(consoleListener)
+      : undefined;
     if (options.pidFile) writePidFile(resolve(options.pidFile), child.pid);
     if (options.detach) child.unref();
     return { child, pid: child.pid, consoleMaster };
   } catch (err) {
-    if (child) {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Gone already.
-      }
-      await child.status;
-    }
+    if (child) await killInit(child);
     throw err;
   } finally {
-    close(syncRead);
+    if (fromInit !== undefined) close(fromInit);
     if (consoleListener !== undefined) close(consoleListener);
     for (const path of cleanup) Deno.remove(path).catch(() => {});
   }

@@ -18,11 +18,10 @@ import {
   applySysctl,
   connectConsole,
   connectListener,
-  installFilter,
+  finalizeWithSeccomp,
   newSessionKeyring,
   readHostPid,
   send,
-  sendListener,
   setOomScoreAdj,
 } from "./steps.ts";
 import { attachConsole } from "../console.ts";
@@ -31,7 +30,7 @@ import { runHooks } from "../hooks.ts";
 import { orderedState, type State } from "../../spec/state.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
 import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
-import { finalizeProcess } from "./finalize.ts";
+import type { ExecTarget } from "./finalize.ts";
 import { errorChain } from "../errors.ts";
 import { trace } from "../log.ts";
 
@@ -94,7 +93,7 @@ async function standardInit(
   bootstrapFd: number,
 ): Promise<never> {
   let fifoFd: number;
-  let target: ReturnType<typeof finalizeProcess>;
+  let target: ExecTarget;
   try {
     const spec = boot.spec;
     const process = spec.process!;
@@ -136,18 +135,12 @@ async function standardInit(
     finishRootfs(spec);
     // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs it goes in while the
     // init still has every capability; with it, as late as possible (runc's order).
-    let listenerFd: number | undefined;
-    if (boot.seccomp && !process.noNewPrivileges) listenerFd = installFilter(boot.seccomp);
-    target = finalizeProcess(process, masks, lastCap);
-    if (boot.seccomp && process.noNewPrivileges) listenerFd = installFilter(boot.seccomp);
-    if (listenerFd !== undefined) {
-      sendListener(listener, listenerFd, {
-        id: boot.id,
-        bundle: boot.bundle,
-        annotations: spec.annotations,
-        metadata: boot.seccomp?.listenerMetadata,
-      }, hostPid);
-    }
+    target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {
+      id: boot.id,
+      bundle: boot.bundle,
+      annotations: spec.annotations,
+      metadata: boot.seccomp?.listenerMetadata,
+    }, hostPid);
     if (boot.listenFds) {
       target.env = target.env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e));
       target.env.push(`LISTEN_FDS=${boot.listenFds}`, "LISTEN_PID=1");

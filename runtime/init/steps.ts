@@ -4,6 +4,9 @@ import type { BootstrapSeccomp, SyncMessage } from "../process/bootstrap.ts";
 import { loadSeccompFilter } from "../../ffi/seccomp.ts";
 import { connectUnix, sendFds } from "../../ffi/socket.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
+import type { Process } from "../../spec/config.ts";
+import type { CapabilityMasks } from "../security/capabilities.ts";
+import { type ExecTarget, finalizeProcess } from "./finalize.ts";
 
 const encoder = new TextEncoder();
 
@@ -129,4 +132,35 @@ export function newSessionKeyring(id: string): void {
     });
   }
   setKeyPermissions(serial, 0x3f3f0000);
+}
+
+/** Who a seccomp listener is told about (the container process state's fields). */
+export interface ListenerContainer {
+  id: string;
+  bundle: string;
+  annotations?: Record<string, string>;
+  metadata?: string;
+}
+
+/**
+ * Turns this process into the container process's identity (finalize.ts) with the seccomp filter
+ * placed as runc places it: without no_new_privs while the process still has CAP_SYS_ADMIN
+ * (seccomp(2) needs one of the two), with it as late as possible. A listener fd goes to
+ * `listener` (connected to linux.seccomp.listenerPath) with the container's state.
+ */
+export function finalizeWithSeccomp(
+  process: Process,
+  masks: CapabilityMasks,
+  lastCap: number,
+  seccomp: BootstrapSeccomp | undefined,
+  listener: number | undefined,
+  container: ListenerContainer,
+  hostPid: number,
+): ExecTarget {
+  let listenerFd: number | undefined;
+  if (seccomp && !process.noNewPrivileges) listenerFd = installFilter(seccomp);
+  const target = finalizeProcess(process, masks, lastCap);
+  if (seccomp && process.noNewPrivileges) listenerFd = installFilter(seccomp);
+  if (listenerFd !== undefined) sendListener(listener, listenerFd, container, hostPid);
+  return target;
 }

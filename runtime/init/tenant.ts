@@ -21,21 +21,20 @@ import { CLONE_FS } from "../../ffi/constants.ts";
 import type { ExecBootstrap } from "../process/bootstrap.ts";
 import { attachConsole } from "../console.ts";
 import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
-import { finalizeProcess } from "./finalize.ts";
+import type { ExecTarget } from "./finalize.ts";
 import { errorChain } from "../errors.ts";
 import {
   connectConsole,
   connectListener,
-  installFilter,
+  finalizeWithSeccomp,
   readHostPid,
   send,
-  sendListener,
   setOomScoreAdj,
 } from "./steps.ts";
 
 /** Runs the exec init to its execve; reports errors to the CLI and exits 1 before that point. */
 export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
-  let target: ReturnType<typeof finalizeProcess>;
+  let target: ExecTarget;
   try {
     const process = boot.process;
     const lastCap = lastCapability();
@@ -60,18 +59,12 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
     setns(mountNs, CLONE_NEWNS, boot.mountNamespace);
     close(mountNs);
     if (consoleSocket !== undefined) attachConsole(consoleSocket, process.consoleSize, false);
-    let listenerFd: number | undefined;
-    if (boot.seccomp && !process.noNewPrivileges) listenerFd = installFilter(boot.seccomp);
-    target = finalizeProcess(process, masks, lastCap);
-    if (boot.seccomp && process.noNewPrivileges) listenerFd = installFilter(boot.seccomp);
-    if (listenerFd !== undefined) {
-      sendListener(listener, listenerFd, {
-        id: boot.id,
-        bundle: boot.bundle,
-        annotations: boot.annotations,
-        metadata: boot.seccomp?.listenerMetadata,
-      }, hostPid);
-    }
+    target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {
+      id: boot.id,
+      bundle: boot.bundle,
+      annotations: boot.annotations,
+      metadata: boot.seccomp?.listenerMetadata,
+    }, hostPid);
     cloexecFrom(3 + boot.preserveFds);
     // `exec --detach` leaves this process behind when the CLI exits.
     prctl(PR_SET_PDEATHSIG, 0);

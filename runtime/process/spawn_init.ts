@@ -1,0 +1,92 @@
+/** Starting a `skiff init` (the container's, or an exec's) and talking to it. */
+import {
+  acceptUnix,
+  close,
+  O_CLOEXEC,
+  pipe,
+  recvFds,
+  setCloexec,
+  writeAll,
+} from "../../ffi/mod.ts";
+import type { NamespacePlan } from "../namespaces.ts";
+import { spawnInNamespaces, type TimeOffsets } from "./spawn_in_namespaces.ts";
+import { type Bootstrap, type ExecBootstrap, selfCommand } from "./bootstrap.ts";
+
+/** A spawned init: the child, the pipe to it (bootstrap, then answers) and the pipe from it. */
+export interface SpawnedInit {
+  child: Deno.ChildProcess;
+  /** Write end of the bootstrap pipe (the CLI keeps it for "continue"/"abort"). */
+  toInit: number;
+  /** Read end of the sync pipe (ready, hooks, warnings, errors). */
+  fromInit: number;
+}
+
+/**
+ * Spawns `skiff init` inside the namespaces of `plan` with the caller's stdio, and sends it
+ * `bootstrap` as its first line. The init inherits only its two pipe ends.
+ */
+export function spawnInit(
+  plan: NamespacePlan,
+  bootstrap: Bootstrap | ExecBootstrap,
+  timeOffsets?: TimeOffsets,
+): SpawnedInit {
+  const [bootRead, bootWrite] = pipe(O_CLOEXEC);
+  const [syncRead, syncWrite] = pipe(O_CLOEXEC);
+  let child: Deno.ChildProcess;
+  try {
+    // The init's ends must survive exec; ours stay close-on-exec.
+    setCloexec(bootRead, false);
+    setCloexec(syncWrite, false);
+    const self = selfCommand(["init", String(bootRead), String(syncWrite)]);
+    child = spawnInNamespaces(
+      plan,
+      () =>
+        new Deno.Command(self.command, {
+          args: self.args,
+          stdin: "inherit",
+          stdout: "inherit",
+          stderr: "inherit",
+          env: { DENO_NO_UPDATE_CHECK: "1" },
+        }).spawn(),
+      timeOffsets,
+    );
+  } catch (err) {
+    close(bootWrite);
+    close(syncRead);
+    throw err;
+  } finally {
+    close(bootRead);
+    close(syncWrite);
+  }
+  try {
+    writeAll(bootWrite, new TextEncoder().encode(JSON.stringify(bootstrap) + "\n"));
+  } catch (err) {
+    close(bootWrite);
+    close(syncRead);
+    child.kill("SIGKILL");
+    throw err;
+  }
+  return { child, toInit: bootWrite, fromInit: syncRead };
+}
+
+/** Kills an init that did not get ready and reaps it. */
+export async function killInit(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // Already gone.
+  }
+  await child.status;
+}
+
+/** Accepts the init's connection on a console listener and returns the pty master it sent. */
+export function receiveConsole(listener: number): number {
+  const conn = acceptUnix(listener);
+  try {
+    const master = recvFds(conn).fds[0];
+    if (master === undefined) throw new Error("the container sent no terminal");
+    return master;
+  } finally {
+    close(conn);
+  }
+}
