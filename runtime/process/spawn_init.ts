@@ -22,14 +22,17 @@ export interface SpawnedInit {
 }
 
 /**
- * Spawns `skiff init` inside the namespaces of `plan` with the caller's stdio, and sends it
- * `bootstrap` as its first line. The init inherits only its two pipe ends.
+ * Spawns `skiff init` inside the namespaces of `plan` and sends it `bootstrap` as its first line.
+ * The init inherits only its two pipe ends and, without a terminal, the caller's stdio. With a
+ * terminal its stdio is /dev/null until it switches to the pty: a caller that reads our output to
+ * EOF (go-runc does for `create --console-socket`) must not wait for the container.
  */
 export function spawnInit(
   plan: NamespacePlan,
   bootstrap: Bootstrap | ExecBootstrap,
   timeOffsets?: TimeOffsets,
 ): SpawnedInit {
+  const stdio = bootstrap.consoleSocket ? "null" : "inherit";
   const [bootRead, bootWrite] = pipe(O_CLOEXEC);
   const [syncRead, syncWrite] = pipe(O_CLOEXEC);
   let child: Deno.ChildProcess;
@@ -43,9 +46,9 @@ export function spawnInit(
       () =>
         new Deno.Command(self.command, {
           args: self.args,
-          stdin: "inherit",
-          stdout: "inherit",
-          stderr: "inherit",
+          stdin: stdio,
+          stdout: stdio,
+          stderr: stdio,
           env: { DENO_NO_UPDATE_CHECK: "1" },
         }).spawn(),
       timeOffsets,

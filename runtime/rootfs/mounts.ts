@@ -13,6 +13,7 @@ import {
 } from "../../ffi/mod.ts";
 import { parseMountOptions } from "./mount_options.ts";
 import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
+import { mountTmpfsCopyUp } from "./tmpcopyup.ts";
 
 /** A cgroup hierarchy mounted on the host, read from /proc/self/mountinfo. */
 interface HostCgroupMount {
@@ -91,7 +92,12 @@ export function mountEntry(rootfs: string, bundle: string, m: Mount, index: numb
       return;
     }
     const target = ensureMountpoint(rootfs, m, true);
-    mount(m.source ?? type, target, type, opts.flags, opts.data.join(","));
+    if (type === "tmpfs" && opts.data.includes("tmpcopyup")) {
+      const data = opts.data.filter((d) => d !== "tmpcopyup").join(",");
+      mountTmpfsCopyUp(m.source ?? "tmpfs", target, opts.flags, data);
+    } else {
+      mount(m.source ?? type, target, type, opts.flags, opts.data.join(","));
+    }
     applyAfter(target, opts);
   } catch (err) {
     throw new Error(

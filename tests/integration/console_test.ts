@@ -111,3 +111,29 @@ Deno.test("skiff run -t relays the pty to its own terminal and passes the exit s
   assert.doesNotMatch(text, /\r\r\n/, "output is raw: no second \\n -> \\r\\n translation");
   assert.equal(result.code, 3);
 });
+
+Deno.test("create --console-socket does not hold the caller's stdout open (go-runc reads it to EOF)", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.terminal = true;
+    spec.process!.args = ["sleep", "30"];
+  });
+  const socket = join(bundle.dir, "eof.sock");
+  const server = listenUnix(socket);
+  try {
+    const id = testId();
+    bundle.ids.add(id);
+    // output() returns only when stdout and stderr reach EOF, as go-runc's cmdOutput does.
+    const out = await new Deno.Command(SKIFF, {
+      args: ["--root", bundle.root, "create", "--console-socket", socket, "-b", bundle.dir, id],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(20_000),
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const conn = acceptUnix(server);
+    close(recvFds(conn).fds[0]);
+    close(conn);
+  } finally {
+    close(server);
+  }
+});

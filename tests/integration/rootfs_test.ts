@@ -224,3 +224,25 @@ Deno.test("a container run leaves no mount behind on the host", async () => {
   await runIn(bundle, ["true"]);
   assert.deepEqual(hostMounts(), before);
 });
+
+Deno.test("tmpcopyup fills a new tmpfs with what the image had there (Podman --read-only)", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.root!.readonly = true;
+  });
+  await Deno.mkdir(join(bundle.rootfs, "data/sub"), { recursive: true });
+  await Deno.writeTextFile(join(bundle.rootfs, "data/sub/seed"), "from-image\n");
+  await Deno.chmod(join(bundle.rootfs, "data"), 0o1777);
+  bundle.spec.mounts!.push({
+    destination: "/data",
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["rw", "nosuid", "nodev", "tmpcopyup"],
+  });
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "cat /data/sub/seed; stat -c %a /data; echo new > /data/x && echo writable; grep ' /data ' /proc/self/mountinfo | grep -c tmpfs",
+  ]);
+  assert.equal(result.stdout, "from-image\n1777\nwritable\n1\n", result.stderr);
+  assert.equal(exists(join(bundle.rootfs, "data/x")), false, "writes stay in the tmpfs");
+});

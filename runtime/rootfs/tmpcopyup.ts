@@ -1,0 +1,59 @@
+/**
+ * The `tmpcopyup` mount option (runc and crun extension, sent by Podman for tmpfs mounts such as
+ * /tmp with --read-only): the new tmpfs starts with a copy of what the image had at that path.
+ */
+import { join } from "../path.ts";
+import { lchown, mount, MS_MOVE } from "../../ffi/mod.ts";
+
+/** Copies the tree under `src` into `dst` (an existing directory): modes, owners, symlinks. */
+export function copyTree(src: string, dst: string): void {
+  for (const entry of Deno.readDirSync(src)) {
+    const from = join(src, entry.name);
+    const to = join(dst, entry.name);
+    const info = Deno.lstatSync(from);
+    if (info.isSymlink) {
+      Deno.symlinkSync(Deno.readLinkSync(from), to);
+    } else if (info.isDirectory) {
+      Deno.mkdirSync(to);
+      copyTree(from, to);
+    } else if (info.isFile) {
+      Deno.copyFileSync(from, to);
+    } else {
+      continue; // Devices, fifos and sockets are not copied up (runc copies regular trees only).
+    }
+    lchown(to, info.uid ?? 0, info.gid ?? 0);
+    if (!info.isSymlink) Deno.chmodSync(to, (info.mode ?? 0o755) & 0o7777);
+  }
+}
+
+/**
+ * Mounts a tmpfs at `target` holding a copy of what `target` contains now: the tmpfs is mounted
+ * on a scratch directory, filled, and moved over `target` (runc's order).
+ */
+export function mountTmpfsCopyUp(
+  source: string,
+  target: string,
+  flags: number,
+  data: string,
+): void {
+  const scratch = Deno.makeTempDirSync({ prefix: "skiff-tmpcopyup-" });
+  try {
+    mount(source || "tmpfs", scratch, "tmpfs", flags, data);
+    try {
+      copyTree(target, scratch);
+      const info = Deno.statSync(target);
+      lchown(scratch, info.uid ?? 0, info.gid ?? 0);
+      Deno.chmodSync(scratch, (info.mode ?? 0o755) & 0o7777);
+      mount(scratch, target, "", MS_MOVE);
+    } catch (err) {
+      Deno.removeSync(scratch, { recursive: false });
+      throw err;
+    }
+  } finally {
+    try {
+      Deno.removeSync(scratch);
+    } catch {
+      // Still a mount point after a failure: it dies with the mount namespace.
+    }
+  }
+}
