@@ -50,8 +50,9 @@ export const O_NOCTTY = 0o400;
 export const O_TRUNC = 0o1000;
 export const O_APPEND = 0o2000;
 export const O_NONBLOCK = 0o4000;
-export const O_DIRECTORY = 0o200000;
-export const O_NOFOLLOW = 0o400000;
+// O_DIRECTORY and O_NOFOLLOW are the two open(2) flags whose values differ on aarch64.
+export const O_DIRECTORY = Deno.build.arch === "aarch64" ? 0o40000 : 0o200000;
+export const O_NOFOLLOW = Deno.build.arch === "aarch64" ? 0o100000 : 0o400000;
 export const O_CLOEXEC = 0o2000000;
 export const O_PATH = 0o10000000;
 

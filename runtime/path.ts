@@ -49,3 +49,12 @@ export function basename(path: string): string {
   const trimmed = path.replace(/\/+$/, "");
   return trimmed.slice(trimmed.lastIndexOf("/") + 1);
 }
+
+/** The path from `from` to `to` (both made absolute), like node:path's relative. */
+export function relative(from: string, to: string): string {
+  const a = resolve(from).split("/").filter(Boolean);
+  const b = resolve(to).split("/").filter(Boolean);
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return [...a.slice(i).map(() => ".."), ...b.slice(i)].join("/");
+}

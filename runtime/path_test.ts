@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as nodePath from "node:path";
-import { basename, dirname, join, normalize, resolve } from "./path.ts";
+import { basename, dirname, join, normalize, relative, resolve } from "./path.ts";
 
 const CASES = ["/", "//a//b/", "/a/./b/../c", "a/../../b", "/../x", ".", "", "a/b/", "/a/b/.."];
 
@@ -20,4 +20,15 @@ Deno.test("resolve() resolves right to left against the current directory", () =
   assert.equal(resolve("/a", "b", "/c", "d"), "/c/d");
   assert.equal(resolve("x"), nodePath.resolve("x"));
   assert.equal(resolve("/a/b", ".."), "/a");
+});
+
+Deno.test("relative() agrees with node:path", () => {
+  for (
+    const [a, b] of [["/a/b", "/a/b/c"], ["/a/b", "/a/x"], ["/", "/x/y"], ["/a", "/a"], [
+      "/a/b/c",
+      "/",
+    ]]
+  ) {
+    assert.equal(relative(a, b), nodePath.posix.relative(a, b), `${a} -> ${b}`);
+  }
 });

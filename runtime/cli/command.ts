@@ -8,6 +8,8 @@ export interface CommandContext {
   positionals: string[];
   /** Arguments after `--`. */
   rest: string[];
+  /** The global --systemd-cgroup flag. */
+  systemdCgroup: boolean;
 }
 
 /** A CLI sub-command: name, usage, flags, and what it does. Returns the exit code. */

@@ -39,6 +39,7 @@ export const command: Command = {
       noPivot: boolFlag(ctx, "no-pivot"),
       noNewKeyring: boolFlag(ctx, "no-new-keyring"),
       preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
+      systemdCgroup: ctx.systemdCgroup,
     });
     return 0;
   },

@@ -17,6 +17,11 @@ import { command as image } from "./image.ts";
 import { command as bundle } from "./bundle.ts";
 import { command as exec } from "./exec.ts";
 import { command as features } from "./features.ts";
+import { command as pause } from "./pause.ts";
+import { command as resume } from "./resume.ts";
+import { command as update } from "./update.ts";
+import { command as ps } from "./ps.ts";
+import { command as events } from "./events.ts";
 
 /** Every sub-command, by name. */
 export const COMMANDS: readonly Command[] = [
@@ -27,6 +32,11 @@ export const COMMANDS: readonly Command[] = [
   kill,
   del,
   exec,
+  pause,
+  resume,
+  ps,
+  events,
+  update,
   list,
   spec,
   features,
@@ -124,5 +134,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     flags: parsed.flags,
     positionals: parsed.positionals,
     rest: parsed.rest,
+    systemdCgroup: global.flags["systemd-cgroup"] === true,
   });
 }

@@ -1,6 +1,7 @@
 import type { ContainerStatus, State } from "../../spec/state.ts";
 import { orderedState } from "../../spec/state.ts";
 import { isAlive } from "../state/liveness.ts";
+import { isPaused } from "./paused.ts";
 import type { ContainerRecord, StateStore } from "../state/store.ts";
 
 /** A container as found in the state store, with its live status. */
@@ -11,10 +12,12 @@ export interface Container {
 
 /**
  * Computes a container's status: `stopped` when its init is gone (or the pid was reused),
- * `created` while the exec fifo still exists (the init waits on it), `running` otherwise.
+ * `paused` while its cgroup is frozen, `created` while the exec fifo still exists (the init waits
+ * on it), `running` otherwise.
  */
 export function containerStatus(store: StateStore, record: ContainerRecord): ContainerStatus {
   if (!isAlive(record.pid, record.initStartTime)) return "stopped";
+  if (isPaused(record)) return "paused";
   try {
     Deno.lstatSync(store.fifoPath(record.id));
     return "created";

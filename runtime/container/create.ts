@@ -5,6 +5,9 @@ import { orderedState, rfc3339Nano } from "../../spec/state.ts";
 import { runHooks } from "../hooks.ts";
 import { checkLsm } from "../security/lsm.ts";
 import { setupNotifySocket } from "../notify_socket.ts";
+import { type CgroupManager, cgroupManager } from "../cgroups/manager.ts";
+import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
+import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
 import { close, mkfifo, pollReadable, read, writeAll } from "../../ffi/mod.ts";
 import { planNamespaces } from "../namespaces.ts";
 import type { Bootstrap, SyncMessage } from "../process/bootstrap.ts";
@@ -15,7 +18,7 @@ import * as log from "../log.ts";
 import { compileSeccomp } from "../security/seccomp/compile.ts";
 import { listenUnix } from "../../ffi/socket.ts";
 import { SpecError } from "../../spec/errors.ts";
-import type { Seccomp } from "../../spec/config.ts";
+import type { Seccomp, Spec } from "../../spec/config.ts";
 import type { BootstrapSeccomp } from "../process/bootstrap.ts";
 import { trace } from "../log.ts";
 
@@ -33,6 +36,8 @@ export interface CreateOptions {
   foreground?: boolean;
   /** The image bundle `run --image` assembled, released again by delete. */
   image?: { store: string; dir: string };
+  /** `--systemd-cgroup`: linux.cgroupsPath is slice:prefix:name. */
+  systemdCgroup?: boolean;
 }
 
 /** A freshly created container and its init process (a child of this process). */
@@ -74,13 +79,19 @@ export async function createContainer(
     );
   }
   const plan = planNamespaces(spec.linux?.namespaces ?? []);
+  // A new cgroup namespace is made by the init itself, once it is in the container's cgroup, so
+  // that the namespace's root is that cgroup (runc's order).
+  const newCgroupNamespace = (plan.create & CLONE_NEWCGROUP) !== 0;
+  plan.create &= ~CLONE_NEWCGROUP;
   const seccomp = spec.linux?.seccomp ? compileFilter(spec.linux.seccomp, configFile) : undefined;
   checkLsm(spec, configFile);
 
   store.createDir(id);
   let child: Deno.ChildProcess | undefined;
+  let cgroup: CgroupManager | undefined;
   try {
     using _lock = store.lock(id);
+    cgroup = createCgroup(id, spec, configFile, options.systemdCgroup ?? false);
     const fifo = store.fifoPath(id);
     mkfifo(fifo, 0o622);
     setupNotifySocket(spec, store.dir(id));
@@ -101,6 +112,7 @@ export async function createContainer(
       noNewKeyring: options.noNewKeyring ?? false,
       preserveFds: options.preserveFds ?? 0,
       listenFds: listenFds(),
+      cgroup: { procs: cgroup.procsFiles(), dirs: cgroup.dirs(), newNamespace: newCgroupNamespace },
       consoleSocket: spec.process?.terminal ? consoleSocket : undefined,
       seccomp,
       debug: log.logOptions().debug,
@@ -159,6 +171,11 @@ export async function createContainer(
       annotations: spec.annotations,
       config: spec,
       image: options.image,
+      cgroup: {
+        cgroupsPath: spec.linux?.cgroupsPath ?? "",
+        systemd: options.systemdCgroup ?? false,
+        paths: cgroup.dirs(),
+      },
     };
     store.write(record);
     if (options.pidFile) writePidFile(resolve(options.pidFile), child.pid);
@@ -166,9 +183,39 @@ export async function createContainer(
     return { record, child, consoleMaster };
   } catch (err) {
     if (child) await killInit(child);
+    await cgroup?.destroy().catch(() => {});
     store.remove(id);
     throw err;
   }
+}
+
+/**
+ * Makes the container's cgroup and applies linux.resources with runc's default device rules;
+ * warnings (fields the host ignores) are logged, errors name the file and the field.
+ */
+function createCgroup(id: string, spec: Spec, configFile: string, systemd: boolean): CgroupManager {
+  const resources = spec.linux?.resources;
+  let cgroup: CgroupManager;
+  try {
+    cgroup = cgroupManager({ id, cgroupsPath: spec.linux?.cgroupsPath, systemd });
+    cgroup.create();
+  } catch (err) {
+    throw new Error(`${configFile}: linux.cgroupsPath: cannot create the container's cgroup`, {
+      cause: err,
+    });
+  }
+  try {
+    const warnings = cgroup.set({
+      ...resources,
+      devices: withDefaultDeviceRules(resources?.devices, spec.linux?.devices),
+    });
+    for (const warning of warnings) log.warn(warning);
+  } catch (err) {
+    cgroup.destroy().catch(() => {});
+    if (err instanceof SpecError) err.message = `${configFile}: ${err.message}`;
+    throw err;
+  }
+  return cgroup;
 }
 
 /** Compiles linux.seccomp for the init; errors name the file and the JSON path. */

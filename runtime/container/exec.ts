@@ -11,6 +11,7 @@ import { type ContainerRecord, type StateStore, writePidFile } from "../state/st
 import { loadContainer } from "./container.ts";
 import { compileFilter, waitReady } from "./create.ts";
 import { checkLsm } from "../security/lsm.ts";
+import { containerCgroup } from "./paused.ts";
 
 /** What `skiff exec` was asked for, beyond the container. */
 export interface ExecOptions {
@@ -169,7 +170,7 @@ export async function execContainer(
     consoleSocket: process.terminal ? consoleSocket : undefined,
     seccomp,
     annotations: record.annotations,
-    cgroupProcs: options.cgroupProcs,
+    cgroupProcs: options.cgroupProcs ?? (record.cgroup ? containerCgroup(record).procsFiles() : []),
   };
   let child: Deno.ChildProcess | undefined;
   let fromInit: number | undefined;

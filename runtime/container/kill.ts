@@ -1,8 +1,9 @@
 import { kill } from "../../ffi/mod.ts";
 import type { StateStore } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
+import { containerCgroup } from "./paused.ts";
 
-/** Host pids of every process in the container's mount namespace except its init. */
+/** Host pids of every process in the container's mount namespace except its init (no cgroup). */
 function otherProcesses(initPid: number): number[] {
   let ns: string;
   try {
@@ -38,7 +39,10 @@ export function killContainer(store: StateStore, id: string, signal: number, all
   }
   const pid = container.record.pid;
   if (all) {
-    for (const other of otherProcesses(pid)) kill(other, signal);
+    const others = container.record.cgroup
+      ? containerCgroup(container.record).pids().filter((p) => p !== pid)
+      : otherProcesses(pid);
+    for (const other of others) kill(other, signal);
   }
   if (!kill(pid, signal)) throw new Error("container not running");
 }

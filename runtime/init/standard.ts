@@ -1,9 +1,11 @@
 import {
   cloexecFrom,
+  CLONE_NEWCGROUP,
   close,
   execve,
   O_CLOEXEC,
   O_RDWR,
+  O_WRONLY,
   open,
   PR_SET_DUMPABLE,
   PR_SET_PDEATHSIG,
@@ -11,6 +13,8 @@ import {
   read,
   setdomainname,
   sethostname,
+  unshare,
+  writeAll,
 } from "../../ffi/mod.ts";
 import { type Bootstrap, type ExecBootstrap, LineReader } from "../process/bootstrap.ts";
 import { tenantMain } from "./tenant.ts";
@@ -61,6 +65,23 @@ export async function initMain(args: readonly string[]): Promise<never> {
     return tenantMain(message, syncFd);
   }
   return await standardInit(message as Bootstrap, syncFd, fromCli, bootstrapFd);
+}
+
+/**
+ * Moves this process into the container's cgroup (every hierarchy) through fds opened before
+ * pivot_root. Only what the init allocates from here on is charged to the container.
+ */
+function joinCgroup(procs: { file: string; fd: number }[]): void {
+  for (const { file, fd } of procs) {
+    try {
+      // "0" is the writer itself: a pid would be read in this process's own PID namespace.
+      writeAll(fd, new TextEncoder().encode("0"));
+    } catch (err) {
+      throw new Error(`cannot join the container's cgroup (${file})`, { cause: err });
+    } finally {
+      close(fd);
+    }
+  }
 }
 
 let hostPidCache = 0;
@@ -116,7 +137,18 @@ async function standardInit(
       : undefined;
     setOomScoreAdj(process.oomScoreAdj);
     if (!boot.noNewKeyring) newSessionKeyring(boot.id);
-    const rootfsOptions = { rootfs: boot.rootfs, bundle: boot.bundle, noPivot: boot.noPivot };
+    // cgroup.procs is a host path too; opened now, written once the rootfs is built, so that the
+    // init's own (Deno) memory stays charged where it was (docs/cgroups.md "memory floor").
+    const cgroupProcs = (boot.cgroup?.procs ?? []).map((file) => ({
+      file,
+      fd: open(file, O_WRONLY | O_CLOEXEC),
+    }));
+    const rootfsOptions = {
+      rootfs: boot.rootfs,
+      bundle: boot.bundle,
+      noPivot: boot.noPivot,
+      cgroupDirs: boot.cgroup?.dirs,
+    };
     mountRootfs(spec, rootfsOptions);
     // prestart and createRuntime run in the runtime's namespaces: the CLI runs them.
     if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length) {
@@ -133,6 +165,8 @@ async function standardInit(
     // Before readonlyPaths, which usually include /proc/sys (runc's order).
     applySysctl(spec.linux?.sysctl ?? {});
     finishRootfs(spec);
+    joinCgroup(cgroupProcs);
+    if (boot.cgroup?.newNamespace) unshare(CLONE_NEWCGROUP);
     // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs it goes in while the
     // init still has every capability; with it, as late as possible (runc's order).
     target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {

@@ -47,7 +47,8 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
       : undefined;
     for (const procs of boot.cgroupProcs ?? []) {
       try {
-        Deno.writeTextFileSync(procs, String(hostPid));
+        // "0" is the writer itself: a pid would be read in this process's own PID namespace.
+        Deno.writeTextFileSync(procs, "0");
       } catch (err) {
         throw new Error(`cannot join the container's cgroup (${procs})`, { cause: err });
       }

@@ -68,7 +68,13 @@ function isBind(m: Mount): boolean {
  * Mounts one config.json `mounts[]` entry inside `rootfs` (before pivot_root).
  * @param bundle the bundle directory, against which relative bind sources resolve.
  */
-export function mountEntry(rootfs: string, bundle: string, m: Mount, index: number): void {
+export function mountEntry(
+  rootfs: string,
+  bundle: string,
+  m: Mount,
+  index: number,
+  cgroupDirs?: Record<string, string>,
+): void {
   const opts = parseMountOptions(m.options);
   const type = m.type ?? (isBind(m) ? "bind" : "");
   try {
@@ -88,7 +94,11 @@ export function mountEntry(rootfs: string, bundle: string, m: Mount, index: numb
       return;
     }
     if (type === "cgroup" || type === "cgroup2") {
-      mountCgroup(rootfs, m, opts.flags);
+      if (cgroupDirs && Object.keys(cgroupDirs).length) {
+        bindContainerCgroup(rootfs, m, opts.flags, cgroupDirs);
+      } else {
+        mountCgroup(rootfs, m, opts.flags);
+      }
       return;
     }
     const target = ensureMountpoint(rootfs, m, true);
@@ -114,6 +124,49 @@ function applyAfter(target: string, opts: ReturnType<typeof parseMountOptions>):
   if (opts.recursiveSet !== 0 || opts.recursiveClear !== 0) {
     mountSetattrRecursive(target, opts.recursiveSet, opts.recursiveClear);
   }
+}
+
+const CGROUP_ROOT = "/sys/fs/cgroup";
+
+/**
+ * Mounts the container's own cgroup at `m.destination`: bind mounts of its cgroup directories
+ * (`dirs`, from the cgroup manager), so the container sees its cgroup as the root of each
+ * hierarchy, with or without a cgroup namespace (what runc does on v1). On a unified host that is
+ * one bind; on a hybrid or v1 host a tmpfs with one bind per hierarchy, plus the host's symlinks
+ * (cpu -> cpu,cpuacct). Read-only when the mount asks for it.
+ */
+function bindContainerCgroup(
+  rootfs: string,
+  m: Mount,
+  flags: number,
+  dirs: Record<string, string>,
+): void {
+  const target = ensureMountpoint(rootfs, m, true);
+  const baseFlags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  const readonly = flags & MS_RDONLY;
+  const bind = (dir: string, at: string) => {
+    mount(dir, at, "", MS_BIND | MS_REC);
+    mount("", at, "", MS_REMOUNT | MS_BIND | baseFlags | readonly);
+  };
+  if ("" in dirs) {
+    bind(dirs[""], target);
+    return;
+  }
+  mount("tmpfs", target, "tmpfs", baseFlags, "mode=755");
+  const done = new Set<string>();
+  for (const dir of Object.values(dirs)) {
+    if (!dir.startsWith(`${CGROUP_ROOT}/`)) continue;
+    const name = dir.slice(CGROUP_ROOT.length + 1).split("/")[0];
+    if (done.has(name)) continue;
+    done.add(name);
+    Deno.mkdirSync(`${target}/${name}`, { recursive: true });
+    bind(dir, `${target}/${name}`);
+  }
+  for (const entry of Deno.readDirSync(CGROUP_ROOT)) {
+    if (!entry.isSymlink || !done.has(Deno.readLinkSync(`${CGROUP_ROOT}/${entry.name}`))) continue;
+    Deno.symlinkSync(Deno.readLinkSync(`${CGROUP_ROOT}/${entry.name}`), `${target}/${entry.name}`);
+  }
+  if (readonly) mount("", target, "", MS_REMOUNT | MS_RDONLY | baseFlags, "mode=755");
 }
 
 /**

@@ -15,6 +15,8 @@ export interface RootfsOptions {
   bundle: string;
   /** `--no-pivot`: MS_MOVE + chroot instead of pivot_root. */
   noPivot: boolean;
+  /** The container's cgroup directories: a cgroup mount shows these (see mounts.ts). */
+  cgroupDirs?: Record<string, string>;
 }
 
 /**
@@ -38,7 +40,7 @@ export function mountRootfs(spec: Spec, options: RootfsOptions): void {
   mount(rootfs, rootfs, "", MS_BIND | MS_REC);
 
   const mounts = spec.mounts ?? [];
-  mounts.forEach((m, i) => mountEntry(rootfs, options.bundle, m, i));
+  mounts.forEach((m, i) => mountEntry(rootfs, options.bundle, m, i, options.cgroupDirs));
 
   const devMount = mounts.find((m) => m.destination.replace(/\/+$/, "") === "/dev");
   const devIsBind = devMount !== undefined &&

@@ -19,7 +19,7 @@ export interface ContainerRecord {
   /** The config.json as it was at create (later edits of the bundle have no effect). */
   config: Spec;
   /** The container's cgroup: linux.cgroupsPath (or the default) and the --systemd-cgroup choice. */
-  cgroup?: { cgroupsPath: string; systemd: boolean };
+  cgroup?: { cgroupsPath: string; systemd: boolean; paths?: Record<string, string> };
   /** Set when `run --image` assembled the bundle: delete releases its root and read/write layer. */
   image?: { store: string; dir: string };
 }

@@ -1,0 +1,57 @@
+import { type Command, stringFlag } from "./command.ts";
+import { loadContainer } from "../container/container.ts";
+import { containerCgroup } from "../container/paused.ts";
+
+/**
+ * Keeps the header of `ps` output and the rows whose PID column is one of `pids` (runc ps.go).
+ * @throws when the header has no PID column.
+ */
+export function filterPsOutput(output: string, pids: readonly number[]): string {
+  const lines = output.split("\n");
+  const pidIndex = lines[0].trim().split(/\s+/).indexOf("PID");
+  if (pidIndex < 0) throw new Error("couldn't find PID field in ps output");
+  const out = [lines[0]];
+  for (const line of lines.slice(1)) {
+    if (!line) continue;
+    const pid = Number(line.trim().split(/\s+/)[pidIndex]);
+    if (pids.includes(pid)) out.push(line);
+  }
+  return out.join("\n");
+}
+
+/** `skiff ps`: the processes in the container's cgroup. */
+export const command: Command = {
+  name: "ps",
+  usage: "ps [command options] <container-id> [ps options]",
+  summary: "ps displays the processes running inside a container",
+  flags: [{ name: "format", alias: "f", type: "string", help: "table or json" }],
+  args: [1, Number.MAX_SAFE_INTEGER],
+  async run(ctx) {
+    const [id, ...psArgs] = ctx.positionals;
+    const format = stringFlag(ctx, "format") ?? "table";
+    if (format !== "table" && format !== "json") throw new Error("invalid format option");
+    const { record } = loadContainer(ctx.store, id);
+    const pids = containerCgroup(record).pids().sort((a, b) => a - b);
+    if (format === "json") {
+      // runc encodes a nil slice as null.
+      console.log(pids.length ? JSON.stringify(pids) : "null");
+      return 0;
+    }
+    const args = [...psArgs, ...ctx.rest];
+    const output = await new Deno.Command("ps", {
+      args: args.length ? args : ["-ef"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(output.stdout);
+    if (!output.success) {
+      throw new Error(
+        `ps ${args.join(" ")}: exit status ${output.code}: ${
+          new TextDecoder().decode(output.stderr).trim()
+        }`,
+      );
+    }
+    console.log(filterPsOutput(text, pids));
+    return 0;
+  },
+};
