@@ -144,6 +144,8 @@ export async function createContainer(
         }
         writeAll(init.toInit, new TextEncoder().encode("continue\n"));
       });
+    } catch (err) {
+      throw explainOom(err, cgroup, spec, configFile);
     } finally {
       close(init.toInit);
       close(init.fromInit);
@@ -187,6 +189,26 @@ export async function createContainer(
     store.remove(id);
     throw err;
   }
+}
+
+/**
+ * An init that died during create because its cgroup ran out of memory gets an error that says so
+ * and names the limit (runc#2736: "exited before it was ready" alone leaves people guessing).
+ */
+function explainOom(err: unknown, cgroup: CgroupManager, spec: Spec, configFile: string): unknown {
+  let kills = 0;
+  try {
+    kills = cgroup.oomKillCount();
+  } catch {
+    return err;
+  }
+  if (kills === 0) return err;
+  const limit = spec.linux?.resources?.memory?.limit;
+  return new Error(
+    `${configFile}: linux.resources.memory.limit: the container was OOM-killed while it was being ` +
+      `created; the limit (${limit} bytes) is too low (Skiff's init needs about 512 KiB)`,
+    { cause: err },
+  );
 }
 
 /**

@@ -1,0 +1,300 @@
+import assert from "node:assert/strict";
+import { join } from "../../runtime/path.ts";
+import type { DeviceCgroupRule } from "../../spec/config.ts";
+import { makeBundle, type TestBundle, testId } from "../_helpers/bundle.ts";
+import { detectCgroups } from "../../runtime/cgroups/detect.ts";
+import { exists } from "../_helpers/host.ts";
+import { SKIFF } from "../_helpers/paths.ts";
+
+const host = detectCgroups();
+const v1 = host.layout !== "unified";
+/** Where a controller's files are inside the container (its cgroup is bound at /sys/fs/cgroup). */
+const inside = (controller: string) => (v1 ? `/sys/fs/cgroup/${controller}` : "/sys/fs/cgroup");
+
+async function waitFor(check: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function startDetached(
+  bundle: TestBundle,
+  args: string[],
+): Promise<{ id: string; pid: number }> {
+  bundle.spec.process!.args = args;
+  await bundle.writeSpec();
+  const id = testId();
+  const run = await bundle.skiff(["run", "-d", "-b", bundle.dir, id]);
+  assert.equal(run.code, 0, run.stderr);
+  const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
+  return { id, pid };
+}
+
+function cgroupDirOf(pid: number, controller: string): string {
+  const lines = Deno.readTextFileSync(`/proc/${pid}/cgroup`).trim().split("\n");
+  const line = v1
+    ? lines.find((l) => l.split(":")[1].split(",").includes(controller))!
+    : lines.find((l) => l.startsWith("0::"))!;
+  const path = line.split(":").slice(2).join(":");
+  return v1 ? `/sys/fs/cgroup/${controller}${path}` : `/sys/fs/cgroup${path}`;
+}
+
+Deno.test("the container runs in its own cgroup, and the cgroup namespace makes it the root", async () => {
+  await using bundle = await makeBundle();
+  const { id, pid } = await startDetached(bundle, ["sleep", "30"]);
+  const dir = cgroupDirOf(pid, "memory");
+  assert.ok(dir.endsWith(`/${id}`), dir);
+  const result = await bundle.skiff(["exec", id, "cat", "/proc/self/cgroup"]);
+  for (const line of result.stdout.trim().split("\n")) {
+    if (line.includes(":name=") || line.split(":")[1] === "") continue;
+    assert.equal(line.split(":")[2], "/", line);
+  }
+});
+
+Deno.test("a memory limit OOM-kills an allocator, and events reports the oom", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.resources = {
+      ...spec.linux!.resources,
+      memory: { limit: 16 << 20, swap: 16 << 20 },
+    };
+  });
+  const { id } = await startDetached(bundle, [
+    "sh",
+    "-c",
+    "sleep 1; head -c 64m /dev/zero | tail > /dev/null; sleep 30",
+  ]);
+  const events = new Deno.Command(SKIFF, {
+    args: ["--root", bundle.root, "events", "--interval", "100ms", id],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  let text = "";
+  const reader = events.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const deadline = Date.now() + 15_000;
+  while (!text.includes('"type":"oom"') && Date.now() < deadline) {
+    const next = await Promise.race([
+      reader.read(),
+      new Promise<null>((r) => setTimeout(() => r(null), 500)),
+    ]);
+    if (next && !next.done) text += next.value;
+  }
+  events.kill();
+  await reader.cancel().catch(() => {});
+  await events.status;
+  assert.match(text, new RegExp(`\\{"type":"oom","id":"${id}"`));
+  const stats = JSON.parse((await bundle.skiff(["events", "--stats", id])).stdout);
+  assert.equal(stats.type, "stats");
+  assert.ok(stats.data.memory.usage.limit <= 16 << 20);
+});
+
+Deno.test("a container with a 4 MiB memory limit runs true and echo (the init is not charged)", async () => {
+  for (const limit of [4 << 20, 1 << 20]) {
+    await using bundle = await makeBundle((spec) => {
+      spec.linux!.resources = { ...spec.linux!.resources, memory: { limit, swap: limit } };
+      spec.process!.args = ["echo", `hello within ${limit}`];
+    });
+    const echo = await bundle.skiff(["run", "-b", bundle.dir, testId()]);
+    assert.equal(echo.stdout, `hello within ${limit}\n`, echo.stderr);
+    bundle.spec.process!.args = ["true"];
+    await bundle.writeSpec();
+    assert.equal((await bundle.skiff(["run", "-b", bundle.dir, testId()])).code, 0);
+  }
+});
+
+Deno.test("a pids limit makes fork fail", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.resources = { ...spec.linux!.resources, pids: { limit: 8 } };
+    spec.process!.args = [
+      "sh",
+      "-c",
+      `cat ${
+        inside("pids")
+      }/pids.max; for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done 2>&1 | head -1`,
+    ];
+  });
+  const result = await bundle.skiff(["run", "-b", bundle.dir, testId()]);
+  assert.match(result.stdout, /^8\n/);
+  assert.match(result.stdout + result.stderr, /can't fork|Resource temporarily unavailable/);
+});
+
+Deno.test("the device cgroup denies a device that no rule allows, and allows it once a rule does", async () => {
+  // Char 240:0 has no driver: past the cgroup, open(2) fails with ENXIO instead of EPERM.
+  const cases: [DeviceCgroupRule[], RegExp][] = [
+    [[{ allow: false, access: "rwm" }], /Operation not permitted/],
+    [
+      [{ allow: false, access: "rwm" }, {
+        allow: true,
+        type: "c",
+        major: 240,
+        minor: 0,
+        access: "rw",
+      }],
+      /No such device or address/,
+    ],
+  ];
+  for (const [rules, expected] of cases) {
+    await using bundle = await makeBundle((spec) => {
+      // The node exists (linux.devices) either way: only the cgroup decides whether it opens.
+      spec.linux!.devices = [{
+        type: "c",
+        path: "/dev/nodriver",
+        major: 240,
+        minor: 0,
+        fileMode: 0o600,
+      }];
+      spec.linux!.resources = { devices: rules };
+      spec.process!.args = ["cat", "/dev/nodriver"];
+    });
+    const result = await bundle.skiff(["run", "-b", bundle.dir, testId()]);
+    assert.match(result.stderr, expected);
+  }
+});
+
+Deno.test("a cpu quota shows in the cgroup and throttles a busy loop", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.resources = {
+      ...spec.linux!.resources,
+      cpu: { quota: 10000, period: 100000, shares: 512 },
+    };
+  });
+  const { id } = await startDetached(bundle, ["sh", "-c", "while :; do :; done"]);
+  const files = v1
+    ? `cat ${inside("cpu")}/cpu.cfs_quota_us ${inside("cpu")}/cpu.cfs_period_us ${
+      inside("cpu")
+    }/cpu.shares`
+    : "cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpu.weight";
+  const seen = await bundle.skiff(["exec", id, "sh", "-c", files]);
+  assert.equal(seen.stdout, v1 ? "10000\n100000\n512\n" : "10000 100000\n20\n", seen.stderr);
+  await new Promise((r) => setTimeout(r, 600));
+  const stats = JSON.parse((await bundle.skiff(["events", "--stats", id])).stdout);
+  assert.ok(
+    stats.data.cpu.throttling.throttledPeriods > 0,
+    JSON.stringify(stats.data.cpu.throttling),
+  );
+});
+
+Deno.test("pause freezes the container (status paused) and resume thaws it", async () => {
+  await using bundle = await makeBundle();
+  const { id } = await startDetached(bundle, [
+    "sh",
+    "-c",
+    "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.02; done",
+  ]);
+  const count = async () =>
+    Number(await Deno.readTextFile(join(bundle.rootfs, "tmp/count")).catch(() => "0"));
+  await waitFor(async () => (await count()) > 3);
+  assert.equal((await bundle.skiff(["pause", id])).code, 0);
+  assert.equal(JSON.parse((await bundle.skiff(["state", id])).stdout).status, "paused");
+  const frozen = await count();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(await count(), frozen, "no progress while paused");
+  const exec = await bundle.skiff(["exec", id, "true"]);
+  assert.match(exec.stderr, /cannot exec in a paused container/);
+  assert.equal((await bundle.skiff(["resume", id])).code, 0);
+  assert.equal(JSON.parse((await bundle.skiff(["state", id])).stdout).status, "running");
+  await waitFor(async () => (await count()) > frozen + 3);
+  assert.match((await bundle.skiff(["resume", id])).stderr, /container not paused/);
+});
+
+Deno.test("update changes a running container's limits, from flags and from --resources", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.resources = {
+      ...spec.linux!.resources,
+      memory: { limit: 64 << 20 },
+      pids: { limit: 100 },
+    };
+  });
+  const { id } = await startDetached(bundle, ["sleep", "30"]);
+  const read = async () =>
+    (await bundle.skiff([
+      "exec",
+      id,
+      "sh",
+      "-c",
+      v1
+        ? `cat ${inside("memory")}/memory.limit_in_bytes ${inside("pids")}/pids.max`
+        : "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max",
+    ])).stdout;
+  assert.equal(await read(), `${64 << 20}\n100\n`);
+  assert.equal((await bundle.skiff(["update", "--memory", "128m", id])).code, 0);
+  assert.equal(await read(), `${128 << 20}\n100\n`);
+  const file = join(bundle.dir, "resources.json");
+  await Deno.writeTextFile(file, JSON.stringify({ pids: { limit: 42 } }));
+  assert.equal((await bundle.skiff(["update", "--resources", file, id])).code, 0);
+  assert.equal(await read(), `${128 << 20}\n42\n`, "the earlier update is kept");
+});
+
+Deno.test("ps --format json lists the container's host pids; kill --all signals every one", async () => {
+  await using bundle = await makeBundle();
+  const { id, pid } = await startDetached(bundle, ["sh", "-c", "sleep 30 & sleep 30 & wait"]);
+  let pids: number[] = [];
+  await waitFor(async () => {
+    pids = JSON.parse((await bundle.skiff(["ps", "--format", "json", id])).stdout);
+    return pids.length === 3;
+  });
+  assert.ok(pids.includes(pid));
+  const table = await bundle.skiff(["ps", id]);
+  assert.match(table.stdout, /PID/);
+  assert.equal((await bundle.skiff(["kill", "--all", id, "KILL"])).code, 0);
+  await waitFor(async () =>
+    (JSON.parse((await bundle.skiff(["ps", "--format", "json", id])).stdout) ?? []).length === 0
+  );
+});
+
+Deno.test("delete removes the container's cgroup", async () => {
+  await using bundle = await makeBundle();
+  const { id, pid } = await startDetached(bundle, ["sleep", "30"]);
+  const dir = cgroupDirOf(pid, "memory");
+  assert.ok(exists(dir));
+  assert.equal((await bundle.skiff(["delete", "--force", id])).code, 0);
+  assert.equal(exists(dir), false);
+});
+
+Deno.test("an absolute cgroupsPath is used as it is", async () => {
+  const path = `/skiff-test-${Deno.pid}/abs`;
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.cgroupsPath = path;
+  });
+  try {
+    const { pid } = await startDetached(bundle, ["sleep", "30"]);
+    assert.equal(
+      cgroupDirOf(pid, "memory"),
+      `${v1 ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup"}${path}`,
+    );
+  } finally {
+    for (const id of bundle.ids) await bundle.skiff(["delete", "--force", id]);
+    for (const base of v1 ? Object.values(host.v1).map((m) => m.mountPoint) : ["/sys/fs/cgroup"]) {
+      await Deno.remove(`${base}/skiff-test-${Deno.pid}`).catch(() => {});
+    }
+  }
+});
+
+Deno.test("a limit the host cannot apply fails create, names the field, and leaves no cgroup", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.resources = {
+      ...spec.linux!.resources,
+      hugepageLimits: [{ pageSize: "3MB", limit: 1 << 20 }],
+    };
+  });
+  const id = testId();
+  const result = await bundle.skiff(["create", "-b", bundle.dir, id]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /config\.json: linux\.resources\.hugepageLimits\[0\]\.pageSize/);
+  assert.equal(exists(v1 ? `/sys/fs/cgroup/memory/${id}` : `/sys/fs/cgroup/${id}`), false);
+  assert.equal(exists(join(bundle.root, id)), false);
+});
+
+Deno.test("--systemd-cgroup is refused clearly where systemd is not running", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.cgroupsPath = "system.slice:skiff:test";
+  });
+  const id = testId();
+  const result = await bundle.skiff(["create", "-b", bundle.dir, id], {
+    global: ["--systemd-cgroup"],
+  });
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /systemd/);
+  assert.equal(exists(join(bundle.root, id)), false);
+});
