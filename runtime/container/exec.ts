@@ -115,8 +115,9 @@ function execNamespaces(record: ContainerRecord): NamespacePlan {
   const join: NamespacePlan["join"] = [];
   const touched: NamespaceType[] = [];
   (record.config.linux?.namespaces ?? []).forEach((ns, index) => {
-    // mount: joined by the tenant (see tenant.ts); time: setns(2) refuses multi-threaded callers.
-    if (ns.type === "mount" || ns.type === "time" || ns.type === "user") return;
+    // mount and cgroup: joined by the tenant itself (see tenant.ts); time: setns(2) refuses
+    // multi-threaded callers.
+    if (["mount", "cgroup", "time", "user"].includes(ns.type)) return;
     const name = ns.type === "pid" ? "pid" : PROC_NS_NAMES[ns.type];
     join.push({
       type: ns.type,
@@ -166,6 +167,9 @@ export async function execContainer(
     bundle: record.bundle,
     process,
     mountNamespace: `/proc/${record.pid}/ns/mnt`,
+    cgroupNamespace: record.config.linux?.namespaces?.some((n) => n.type === "cgroup")
+      ? `/proc/${record.pid}/ns/cgroup`
+      : undefined,
     preserveFds: options.preserveFds,
     consoleSocket: process.terminal ? consoleSocket : undefined,
     seccomp,

@@ -6,6 +6,7 @@
  */
 import {
   cloexecFrom,
+  CLONE_NEWCGROUP,
   CLONE_NEWNS,
   close,
   execve,
@@ -52,6 +53,11 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
       } catch (err) {
         throw new Error(`cannot join the container's cgroup (${procs})`, { cause: err });
       }
+    }
+    if (boot.cgroupNamespace) {
+      const cgroupNs = open(boot.cgroupNamespace, O_RDONLY | O_CLOEXEC);
+      setns(cgroupNs, CLONE_NEWCGROUP, boot.cgroupNamespace);
+      close(cgroupNs);
     }
     setOomScoreAdj(process.oomScoreAdj);
     const mountNs = open(boot.mountNamespace, O_RDONLY | O_CLOEXEC);

@@ -75,6 +75,11 @@ export interface ExecBootstrap {
   process: Process;
   /** The container's mount namespace (/proc/<init pid>/ns/mnt), joined by the tenant itself. */
   mountNamespace: string;
+  /**
+   * The container's cgroup namespace, joined by the tenant after it has joined the cgroup: cgroup
+   * v2 refuses a move whose source cgroup lies outside the mover's cgroup namespace (ENOENT).
+   */
+  cgroupNamespace?: string;
   preserveFds: number;
   consoleSocket?: string;
   seccomp?: BootstrapSeccomp;
