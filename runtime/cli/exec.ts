@@ -41,12 +41,11 @@ export const command: Command = {
       name: "cgroup",
       type: "string",
       multiple: true,
-      help: "run in this sub-cgroup",
-      hidden: true,
+      help: "run in a sub-cgroup of the container: PATH, or CONTROLLER[,CONTROLLER]:PATH (v1)",
     },
     { name: "ignore-paused", type: "boolean", help: "allow exec in a paused container" },
-    { name: "process-label", type: "string", help: "SELinux label (not supported)", hidden: true },
-    { name: "apparmor", type: "string", help: "AppArmor profile (not supported)", hidden: true },
+    { name: "process-label", type: "string", help: "set the SELinux process label" },
+    { name: "apparmor", type: "string", help: "set the AppArmor profile" },
     { name: "pidfd-socket", type: "string", help: "not supported", hidden: true },
   ],
   args: [1, Infinity],
@@ -69,6 +68,9 @@ export const command: Command = {
       consoleSocket: stringFlag(ctx, "console-socket"),
       preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
       ignorePaused: boolFlag(ctx, "ignore-paused"),
+      subCgroups: list(ctx, "cgroup"),
+      apparmorProfile: stringFlag(ctx, "apparmor"),
+      selinuxLabel: stringFlag(ctx, "process-label"),
     });
     if (boolFlag(ctx, "detach")) return 0;
     const forward = FORWARDED.map((signal) => {

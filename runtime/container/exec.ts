@@ -31,8 +31,13 @@ export interface ExecOptions {
   consoleSocket?: string;
   preserveFds: number;
   ignorePaused: boolean;
-  /** cgroup.procs files to join instead of the container's (`--cgroup`), set by the caller. */
+  /** cgroup.procs files to join instead of the container's, for callers that know better. */
   cgroupProcs?: string[];
+  /** `--cgroup`: sub-cgroups of the container's cgroup, "PATH" or "CONTROLLERS:PATH" (v1). */
+  subCgroups?: string[];
+  /** `--apparmor`, `--process-label`. */
+  apparmorProfile?: string;
+  selinuxLabel?: string;
 }
 
 /** A started exec process (a child of this CLI). */
@@ -105,9 +110,50 @@ export function execProcess(record: ContainerRecord, options: ExecOptions): Proc
     terminal: options.tty,
     capabilities: withCaps(base.capabilities, options.caps),
     noNewPrivileges: options.noNewPrivs || base.noNewPrivileges,
+    apparmorProfile: options.apparmorProfile ?? base.apparmorProfile,
+    selinuxLabel: options.selinuxLabel ?? base.selinuxLabel,
   };
   validateProcess(process as unknown as Record<string, unknown>, "process");
   return process;
+}
+
+/**
+ * The cgroup.procs files an exec joins: the container's, or with `--cgroup` a sub-cgroup of it
+ * (runc exec --cgroup). A sub-cgroup must exist and must stay inside the container's cgroup.
+ */
+export function execCgroupProcs(record: ContainerRecord, subCgroups: readonly string[]): string[] {
+  if (!record.cgroup) return [];
+  const dirs = containerCgroup(record).dirs();
+  if (subCgroups.length === 0) return containerCgroup(record).procsFiles();
+  const chosen = new Map<string, string>();
+  for (const spec of subCgroups) {
+    const colon = spec.lastIndexOf(":");
+    const controllers = colon >= 0 ? spec.slice(0, colon).split(",") : Object.keys(dirs);
+    const path = colon >= 0 ? spec.slice(colon + 1) : spec;
+    if (path.split("/").includes("..")) {
+      throw new Error(
+        `--cgroup ${JSON.stringify(spec)}: the path must stay inside the container's cgroup`,
+      );
+    }
+    for (const controller of controllers) {
+      const dir = dirs[controller];
+      if (dir === undefined) {
+        throw new Error(`--cgroup ${JSON.stringify(spec)}: no controller ${controller}`);
+      }
+      chosen.set(controller, `${dir}/${path.replace(/^\/+/, "")}`);
+    }
+  }
+  for (const [controller, dir] of Object.entries(dirs)) {
+    if (!chosen.has(controller)) chosen.set(controller, dir);
+  }
+  return [...new Set(chosen.values())].map((dir) => {
+    try {
+      Deno.statSync(dir);
+    } catch {
+      throw new Error(`--cgroup: ${dir} does not exist`);
+    }
+    return `${dir}/cgroup.procs`;
+  });
 }
 
 /** The namespaces an exec joins: every one the container has, mount last by the tenant itself. */
@@ -174,7 +220,7 @@ export async function execContainer(
     consoleSocket: process.terminal ? consoleSocket : undefined,
     seccomp,
     annotations: record.annotations,
-    cgroupProcs: options.cgroupProcs ?? (record.cgroup ? containerCgroup(record).procsFiles() : []),
+    cgroupProcs: options.cgroupProcs ?? execCgroupProcs(record, options.subCgroups ?? []),
   };
   let child: Deno.ChildProcess | undefined;
   let fromInit: number | undefined;

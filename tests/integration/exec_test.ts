@@ -181,3 +181,39 @@ Deno.test("exec --tty --console-socket sends a pty master for the new process", 
     for (const fd of fds) close(fd);
   }
 });
+
+Deno.test("exec --cgroup runs the process in a sub-cgroup of the container", async () => {
+  await using bundle = await makeBundle();
+  const id = await running(bundle);
+  const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
+  const line = (await Deno.readTextFile(`/proc/${pid}/cgroup`)).split("\n").find((l) =>
+    l.split(":")[1].split(",").includes("memory") || l.startsWith("0::")
+  )!;
+  const v2 = line.startsWith("0::");
+  const dir = `${v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory"}${line.split(":")[2]}/sub`;
+  await Deno.mkdir(dir);
+  try {
+    const spec = v2 ? "sub" : "memory:sub";
+    const result = await bundle.skiff(["exec", "--cgroup", spec, id, "cat", "/proc/self/cgroup"]);
+    assert.match(result.stdout, v2 ? /^0::\/sub$/m : /:memory:\/sub$/m, result.stderr);
+    const escape = await bundle.skiff(["exec", "--cgroup", "../x", id, "true"]);
+    assert.match(escape.stderr, /must stay inside the container's cgroup/);
+  } finally {
+    await bundle.skiff(["delete", "--force", id]);
+    await Deno.remove(dir).catch(() => {});
+  }
+});
+
+Deno.test({
+  name: "exec --apparmor is refused clearly when AppArmor is off",
+  ignore: appArmorEnabled(),
+}, async () => {
+  await using bundle = await makeBundle();
+  const id = await running(bundle);
+  const result = await bundle.skiff(["exec", "--apparmor", "unconfined", id, "true"]);
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    /process\.apparmorProfile: apparmor profile "unconfined" is specified, but AppArmor is not enabled/,
+  );
+});
