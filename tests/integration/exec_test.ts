@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
 import { makeBundle, type TestBundle, testId } from "../_helpers/bundle.ts";
+import { appArmorEnabled } from "../../runtime/security/lsm.ts";
 import { acceptUnix, close, listenUnix, pollReadable, read, recvFds } from "../../ffi/mod.ts";
 
 async function running(bundle: TestBundle, edit?: (b: TestBundle) => void): Promise<string> {
