@@ -3,6 +3,7 @@ import { join } from "../../runtime/path.ts";
 import type { DeviceCgroupRule } from "../../spec/config.ts";
 import { makeBundle, type TestBundle, testId } from "../_helpers/bundle.ts";
 import { detectCgroups } from "../../runtime/cgroups/detect.ts";
+import { cpuSharesToWeight } from "../../runtime/cgroups/resources.ts";
 import { exists } from "../_helpers/host.ts";
 import { SKIFF } from "../_helpers/paths.ts";
 
@@ -60,11 +61,7 @@ Deno.test("a memory limit OOM-kills an allocator, and events reports the oom", a
       memory: { limit: 16 << 20, swap: 16 << 20 },
     };
   });
-  const { id } = await startDetached(bundle, [
-    "sh",
-    "-c",
-    "sleep 1; head -c 64m /dev/zero | tail > /dev/null; sleep 30",
-  ]);
+  const { id } = await startDetached(bundle, ["sleep", "300"]);
   const events = new Deno.Command(SKIFF, {
     args: ["--root", bundle.root, "events", "--interval", "100ms", id],
     stdout: "piped",
@@ -74,7 +71,12 @@ Deno.test("a memory limit OOM-kills an allocator, and events reports the oom", a
   const reader = events.stdout.pipeThrough(new TextDecoderStream()).getReader();
   // Generous: under the cgroup v2 test VM (software emulation) the allocation alone takes seconds.
   const deadline = Date.now() + 90_000;
+  let hog: Promise<unknown> | undefined;
   while (!text.includes('"type":"oom"') && Date.now() < deadline) {
+    // events counts OOM kills from its start: allocate only once it is watching.
+    if (!hog && text.includes('"type":"stats"')) {
+      hog = bundle.skiff(["exec", id, "sh", "-c", "head -c 64m /dev/zero | tail > /dev/null"]);
+    }
     const next = await Promise.race([
       reader.read(),
       new Promise<null>((r) => setTimeout(() => r(null), 500)),
@@ -84,6 +86,7 @@ Deno.test("a memory limit OOM-kills an allocator, and events reports the oom", a
   events.kill();
   await reader.cancel().catch(() => {});
   await events.status;
+  await hog;
   assert.match(text, new RegExp(`\\{"type":"oom","id":"${id}"`));
   const stats = JSON.parse((await bundle.skiff(["events", "--stats", id])).stdout);
   assert.equal(stats.type, "stats");
@@ -167,7 +170,8 @@ Deno.test("a cpu quota shows in the cgroup and throttles a busy loop", async () 
     }/cpu.shares`
     : "cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpu.weight";
   const seen = await bundle.skiff(["exec", id, "sh", "-c", files]);
-  assert.equal(seen.stdout, v1 ? "10000\n100000\n512\n" : "10000 100000\n20\n", seen.stderr);
+  const weight = cpuSharesToWeight(512);
+  assert.equal(seen.stdout, v1 ? "10000\n100000\n512\n" : `10000 100000\n${weight}\n`, seen.stderr);
   await new Promise((r) => setTimeout(r, 600));
   const stats = JSON.parse((await bundle.skiff(["events", "--stats", id])).stdout);
   assert.ok(
