@@ -28,7 +28,7 @@ export const SECCOMP_GET_ACTION_AVAIL = 2;
 const SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3;
 
 /** The flags seccomp(2) may accept, by name (linux/seccomp.h). */
-const FLAG_NAMES: Readonly<Record<string, number>> = {
+export const SECCOMP_FILTER_FLAGS: Readonly<Record<string, number>> = {
   SECCOMP_FILTER_FLAG_TSYNC: 1 << 0,
   SECCOMP_FILTER_FLAG_LOG: 1 << 1,
   SECCOMP_FILTER_FLAG_SPEC_ALLOW: 1 << 2,
@@ -38,7 +38,9 @@ const FLAG_NAMES: Readonly<Record<string, number>> = {
 };
 
 function flagNames(flags: number): string {
-  const names = Object.entries(FLAG_NAMES).filter(([, bit]) => flags & bit).map(([n]) => n);
+  const names = Object.entries(SECCOMP_FILTER_FLAGS).filter(([, bit]) => flags & bit).map(([n]) =>
+    n
+  );
   return names.length ? names.join("|") : "0";
 }
 
@@ -101,12 +103,12 @@ export function loadSeccompFilter(program: Uint8Array, flags: number): number | 
  */
 export function supportedSeccompFlags(): string[] {
   const supported: string[] = [];
-  for (const [name, bit] of Object.entries(FLAG_NAMES)) {
+  for (const [name, bit] of Object.entries(SECCOMP_FILTER_FLAGS)) {
     // WAIT_KILLABLE_RECV is only valid together with NEW_LISTENER.
     const flags = name === "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
       ? bit | SECCOMP_FILTER_FLAG_NEW_LISTENER
       : name === "SECCOMP_FILTER_FLAG_TSYNC_ESRCH"
-      ? bit | FLAG_NAMES.SECCOMP_FILTER_FLAG_TSYNC
+      ? bit | SECCOMP_FILTER_FLAGS.SECCOMP_FILTER_FLAG_TSYNC
       : bit;
     const result = lib().syscall(
       BigInt(SYS_SECCOMP),

@@ -16,19 +16,13 @@
  */
 import type { Hook, Hooks } from "../spec/config.ts";
 import type { State } from "../spec/state.ts";
+import { HOOK_KINDS as SPEC_HOOK_KINDS } from "../spec/validate.ts";
 
 /** The hook kinds, in lifecycle order. */
 export type HookKind = keyof Hooks;
 
-/** Every hook kind Skiff runs (for `features`). */
-export const HOOK_KINDS: readonly HookKind[] = [
-  "prestart",
-  "createRuntime",
-  "createContainer",
-  "startContainer",
-  "poststart",
-  "poststop",
-];
+/** Every hook kind Skiff runs (for `features`): all that config.md defines. */
+export const HOOK_KINDS: readonly HookKind[] = SPEC_HOOK_KINDS;
 
 /** A hook that failed: names the kind, position, path and why. */
 export class HookError extends Error {

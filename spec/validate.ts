@@ -281,17 +281,19 @@ function validateSysctl(key: string, types: Set<string>): void {
   throw new SpecError(at, "sysctl is not in a separate kernel namespace");
 }
 
+/** The hook kinds of config.md, in lifecycle order. */
+export const HOOK_KINDS = [
+  "prestart",
+  "createRuntime",
+  "createContainer",
+  "startContainer",
+  "poststart",
+  "poststop",
+] as const;
+
 function validateHooks(h: Json): void {
-  const kinds = [
-    "prestart",
-    "createRuntime",
-    "createContainer",
-    "startContainer",
-    "poststart",
-    "poststop",
-  ];
   for (const kind of Object.keys(h)) {
-    oneOf(kind, kinds, `hooks.${kind}`);
+    oneOf(kind, HOOK_KINDS, `hooks.${kind}`);
     optArray(h[kind], `hooks.${kind}`).forEach((item, i) => {
       const at = `hooks.${kind}[${i}]`;
       const hook = object(item, at);

@@ -1,6 +1,6 @@
 import type { FlagSpec } from "./args.ts";
-import { boolFlag, type Command, stringFlag } from "./command.ts";
-import { createContainer } from "../container/create.ts";
+import { boolFlag, type Command, type CommandContext, stringFlag } from "./command.ts";
+import { createContainer, type CreateOptions } from "../container/create.ts";
 
 /** Flags shared by `create` and `run`. */
 export const CREATE_FLAGS: FlagSpec[] = [
@@ -13,6 +13,19 @@ export const CREATE_FLAGS: FlagSpec[] = [
   { name: "pidfd-socket", type: "string", help: "unix socket that receives a pidfd", hidden: true },
   { name: "no-subreaper", type: "boolean", help: "ignored, for runc compatibility", hidden: true },
 ];
+
+/** The create options every command that creates takes from its flags (create, run). */
+export function createOptionsFromFlags(ctx: CommandContext): CreateOptions {
+  return {
+    bundle: stringFlag(ctx, "bundle") ?? Deno.cwd(),
+    pidFile: stringFlag(ctx, "pid-file"),
+    consoleSocket: stringFlag(ctx, "console-socket"),
+    noPivot: boolFlag(ctx, "no-pivot"),
+    noNewKeyring: boolFlag(ctx, "no-new-keyring"),
+    preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
+    systemdCgroup: ctx.systemdCgroup,
+  };
+}
 
 /** Parses --preserve-fds. */
 export function preserveFds(value: string | undefined): number {
@@ -32,15 +45,7 @@ export const command: Command = {
   flags: CREATE_FLAGS,
   args: [1, 1],
   async run(ctx) {
-    await createContainer(ctx.store, ctx.positionals[0], {
-      bundle: stringFlag(ctx, "bundle") ?? Deno.cwd(),
-      pidFile: stringFlag(ctx, "pid-file"),
-      consoleSocket: stringFlag(ctx, "console-socket"),
-      noPivot: boolFlag(ctx, "no-pivot"),
-      noNewKeyring: boolFlag(ctx, "no-new-keyring"),
-      preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
-      systemdCgroup: ctx.systemdCgroup,
-    });
+    await createContainer(ctx.store, ctx.positionals[0], createOptionsFromFlags(ctx));
     return 0;
   },
 };

@@ -8,7 +8,7 @@ import {
 } from "../assembler/assemble.ts";
 import { validateId } from "../state/store.ts";
 import { boolFlag, type Command, stringFlag } from "./command.ts";
-import { CREATE_FLAGS, preserveFds } from "./create.ts";
+import { CREATE_FLAGS, createOptionsFromFlags } from "./create.ts";
 import { createContainer } from "../container/create.ts";
 import { startContainer } from "../container/start.ts";
 import { deleteContainer } from "../container/delete.ts";
@@ -73,14 +73,9 @@ export const command: Command = {
     let created;
     try {
       created = await createContainer(ctx.store, id, {
+        ...createOptionsFromFlags(ctx),
         bundle: image?.dir ?? stringFlag(ctx, "bundle") ?? (config ? dirname(config) : Deno.cwd()),
         configFile: config,
-        pidFile: stringFlag(ctx, "pid-file"),
-        consoleSocket: stringFlag(ctx, "console-socket"),
-        noPivot: boolFlag(ctx, "no-pivot"),
-        noNewKeyring: boolFlag(ctx, "no-new-keyring"),
-        preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
-        systemdCgroup: ctx.systemdCgroup,
         foreground: !detach,
         image,
       });

@@ -34,3 +34,13 @@ export function exists(path: string): boolean {
     return false;
   }
 }
+
+/** True when `command` runs (`command --version` succeeds), for skip conditions. */
+export function hasCommand(command: string): boolean {
+  try {
+    return new Deno.Command(command, { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}

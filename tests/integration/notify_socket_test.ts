@@ -1,17 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
 import { REPO } from "../_helpers/paths.ts";
+import { hasCommand } from "../_helpers/host.ts";
 import { makeBundle, testId } from "../_helpers/bundle.ts";
 import { runSkiff } from "../_helpers/skiff.ts";
 import { bindUnixDatagram, close, pollReadable, recvFds } from "../../ffi/mod.ts";
 
-const gcc = (() => {
-  try {
-    return new Deno.Command("gcc", { args: ["--version"], stdout: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-})();
+const gcc = hasCommand("gcc");
 
 Deno.test({
   name: "NOTIFY_SOCKET: start waits for the container's READY=1 and forwards it with MAINPID",

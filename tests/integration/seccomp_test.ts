@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Seccomp } from "../../spec/config.ts";
 import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
-import { exists } from "../_helpers/host.ts";
+import { exists, hasCommand } from "../_helpers/host.ts";
 import { REPO } from "../_helpers/paths.ts";
 import {
   dockerProfileToSeccomp,
@@ -177,20 +177,8 @@ Deno.test("SCMP_ACT_NOTIFY without listenerPath is refused at create", async () 
 });
 
 const podman = readPodmanProfile();
-const runc = (() => {
-  try {
-    return new Deno.Command("runc", { args: ["--version"], stdout: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-})();
-const gcc = (() => {
-  try {
-    return new Deno.Command("gcc", { args: ["--version"], stdout: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-})();
+const runc = hasCommand("runc");
+const gcc = hasCommand("gcc");
 
 const PROBES = [
   "acct",

@@ -7,6 +7,7 @@
  *   are `ret <action>` or, for rules with argument conditions, the conditions then `ret`.
  */
 import type { Seccomp, SeccompAction, SeccompOperator } from "../../../spec/config.ts";
+import { SECCOMP_FILTER_FLAGS } from "../../../ffi/seccomp.ts";
 import { show, SpecError } from "../../../spec/errors.ts";
 import {
   type ArchInfo,
@@ -73,15 +74,8 @@ const OPERATORS: readonly SeccompOperator[] = [
   "SCMP_CMP_MASKED_EQ",
 ];
 
-/** SECCOMP_FILTER_FLAG_* values (linux/seccomp.h). */
-export const SECCOMP_FILTER_FLAGS: Readonly<Record<string, number>> = {
-  SECCOMP_FILTER_FLAG_TSYNC: 1 << 0,
-  SECCOMP_FILTER_FLAG_LOG: 1 << 1,
-  SECCOMP_FILTER_FLAG_SPEC_ALLOW: 1 << 2,
-  SECCOMP_FILTER_FLAG_NEW_LISTENER: 1 << 3,
-  SECCOMP_FILTER_FLAG_TSYNC_ESRCH: 1 << 4,
-  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: 1 << 5,
-};
+/** SECCOMP_FILTER_FLAG_* values (linux/seccomp.h), shared with the loader. */
+export { SECCOMP_FILTER_FLAGS };
 
 /** What the compiler supports, for the `features` command (runtime-spec features.md). */
 export const SECCOMP_FEATURES: {
