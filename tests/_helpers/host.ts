@@ -44,3 +44,8 @@ export function hasCommand(command: string): boolean {
     return false;
   }
 }
+
+/** Skiff inits alive now that were not in `before` (other runs' containers may come and go). */
+export function newInits(before: readonly number[]): number[] {
+  return skiffInits().filter((pid) => !before.includes(pid));
+}
