@@ -165,7 +165,9 @@ async function standardInit(
     // Before readonlyPaths, which usually include /proc/sys (runc's order).
     applySysctl(spec.linux?.sysctl ?? {});
     finishRootfs(spec);
+    trace("init: rootfs finished");
     joinCgroup(cgroupProcs);
+    trace("init: cgroup joined");
     if (boot.cgroup?.newNamespace) unshare(CLONE_NEWCGROUP);
     // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs it goes in while the
     // init still has every capability; with it, as late as possible (runc's order).
