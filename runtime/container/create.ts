@@ -11,7 +11,7 @@ import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
 import { close, mkfifo, pollReadable, read, writeAll } from "../../ffi/mod.ts";
 import { planNamespaces } from "../namespaces.ts";
 import type { Bootstrap, SyncMessage } from "../process/bootstrap.ts";
-import { killInit, receiveConsole, spawnInit } from "../process/spawn_init.ts";
+import { killInit, receiveConsole, sendBootstrap, spawnInit } from "../process/spawn_init.ts";
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
 import { processStartTime } from "../state/liveness.ts";
 import * as log from "../log.ts";
@@ -91,12 +91,18 @@ export async function createContainer(
   let cgroup: CgroupManager | undefined;
   try {
     using _lock = store.lock(id);
+    trace("create: state dir locked");
+    // The init starts first: while its Deno boots, this process makes the cgroup and the rest.
+    let consoleSocket = options.consoleSocket ? resolve(options.consoleSocket) : undefined;
+    const init = spawnInit(plan, spec.process?.terminal === true, spec.linux?.timeOffsets);
+    child = init.child;
+    trace("create: init spawned");
     cgroup = createCgroup(id, spec, configFile, options.systemdCgroup ?? false);
+    trace("create: cgroup ready");
     const fifo = store.fifoPath(id);
     mkfifo(fifo, 0o622);
     setupNotifySocket(spec, store.dir(id));
     // `skiff run -t` without --console-socket receives the pty master itself.
-    let consoleSocket = options.consoleSocket ? resolve(options.consoleSocket) : undefined;
     let consoleListener: number | undefined;
     if (spec.process?.terminal && !consoleSocket) {
       consoleSocket = `${store.dir(id)}/console.sock`;
@@ -117,9 +123,7 @@ export async function createContainer(
       seccomp,
       debug: log.logOptions().debug,
     };
-    const init = spawnInit(plan, bootstrap, spec.linux?.timeOffsets);
-    child = init.child;
-    trace("create: init spawned");
+    sendBootstrap(init, bootstrap);
     const spawned = child;
     try {
       await waitReady(init.fromInit, async () => {

@@ -6,7 +6,7 @@ import { resolve } from "../path.ts";
 import type { NamespaceType } from "../../spec/config.ts";
 import { NAMESPACE_FLAGS, type NamespacePlan, PROC_NS_NAMES } from "../namespaces.ts";
 import type { ExecBootstrap } from "../process/bootstrap.ts";
-import { killInit, receiveConsole, spawnInit } from "../process/spawn_init.ts";
+import { killInit, receiveConsole, sendBootstrap, spawnInit } from "../process/spawn_init.ts";
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
 import { compileFilter, waitReady } from "./create.ts";
@@ -225,10 +225,14 @@ export async function execContainer(
   let child: Deno.ChildProcess | undefined;
   let fromInit: number | undefined;
   try {
-    const init = spawnInit(execNamespaces(record), bootstrap);
+    const init = spawnInit(execNamespaces(record), process.terminal === true);
     child = init.child;
     fromInit = init.fromInit;
-    close(init.toInit);
+    try {
+      sendBootstrap(init, bootstrap);
+    } finally {
+      close(init.toInit);
+    }
     await waitReady(fromInit);
     const consoleMaster = consoleListener !== undefined
       ? receiveConsole(consoleListener)

@@ -22,17 +22,18 @@ export interface SpawnedInit {
 }
 
 /**
- * Spawns `skiff init` inside the namespaces of `plan` and sends it `bootstrap` as its first line.
+ * Spawns `skiff init` inside the namespaces of `plan`; send it its bootstrap with sendBootstrap()
+ * (the caller may do more work first: the init takes tens of milliseconds to start anyway).
  * The init inherits only its two pipe ends and, without a terminal, the caller's stdio. With a
  * terminal its stdio is /dev/null until it switches to the pty: a caller that reads our output to
  * EOF (go-runc does for `create --console-socket`) must not wait for the container.
  */
 export function spawnInit(
   plan: NamespacePlan,
-  bootstrap: Bootstrap | ExecBootstrap,
+  terminal: boolean,
   timeOffsets?: TimeOffsets,
 ): SpawnedInit {
-  const stdio = bootstrap.consoleSocket ? "null" : "inherit";
+  const stdio = terminal ? "null" : "inherit";
   const [bootRead, bootWrite] = pipe(O_CLOEXEC);
   const [syncRead, syncWrite] = pipe(O_CLOEXEC);
   let child: Deno.ChildProcess;
@@ -61,15 +62,12 @@ export function spawnInit(
     close(bootRead);
     close(syncWrite);
   }
-  try {
-    writeAll(bootWrite, new TextEncoder().encode(JSON.stringify(bootstrap) + "\n"));
-  } catch (err) {
-    close(bootWrite);
-    close(syncRead);
-    child.kill("SIGKILL");
-    throw err;
-  }
   return { child, toInit: bootWrite, fromInit: syncRead };
+}
+
+/** Sends the init its bootstrap, as the first line on the bootstrap pipe. */
+export function sendBootstrap(init: SpawnedInit, bootstrap: Bootstrap | ExecBootstrap): void {
+  writeAll(init.toInit, new TextEncoder().encode(JSON.stringify(bootstrap) + "\n"));
 }
 
 /** Kills an init that did not get ready and reaps it. */
