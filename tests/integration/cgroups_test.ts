@@ -229,6 +229,12 @@ Deno.test("update changes a running container's limits, from flags and from --re
   await Deno.writeTextFile(file, JSON.stringify({ pids: { limit: 42 } }));
   assert.equal((await bundle.skiff(["update", "--resources", file, id])).code, 0);
   assert.equal(await read(), `${128 << 20}\n42\n`, "the earlier update is kept");
+  // containerd sends LinuxResources JSON on stdin: --resources -.
+  const stdin = await bundle.skiff(["update", "--resources", "-", id], {
+    stdin: JSON.stringify({ memory: { limit: 96 << 20 } }),
+  });
+  assert.equal(stdin.code, 0, stdin.stderr);
+  assert.equal(await read(), `${96 << 20}\n42\n`);
 });
 
 Deno.test("ps --format json lists the container's host pids; kill --all signals every one", async () => {
