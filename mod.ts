@@ -5,7 +5,7 @@
  * @module
  */
 import { main } from "./runtime/cli/mod.ts";
-import { errorChain, ExitError, UsageError } from "./runtime/errors.ts";
+import { errorChain, ExitError } from "./runtime/errors.ts";
 import { fatal, trace } from "./runtime/log.ts";
 
 if (import.meta.main) {
@@ -13,8 +13,8 @@ if (import.meta.main) {
   try {
     code = await main(Deno.args);
   } catch (err) {
-    fatal(errorChain(err));
-    code = err instanceof ExitError ? err.code : err instanceof UsageError ? 1 : 1;
+    if (!(err instanceof ExitError && err.message === "")) fatal(errorChain(err));
+    code = err instanceof ExitError ? err.code : 1;
   }
   trace("exit");
   Deno.exit(code);

@@ -16,7 +16,10 @@ export class UsageError extends Error {
   }
 }
 
-/** An error whose message is complete and that selects the exit code. */
+/**
+ * An error that selects the exit code. An empty message means it was already reported (the
+ * container's init tells the CLI over its sync pipe), so mod.ts logs nothing.
+ */
 export class ExitError extends Error {
   constructor(message: string, readonly code: number) {
     super(message);

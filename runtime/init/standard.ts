@@ -35,7 +35,7 @@ import { orderedState, type State } from "../../spec/state.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
 import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
 import type { ExecTarget } from "./finalize.ts";
-import { errorChain } from "../errors.ts";
+import { errorChain, ExitError } from "../errors.ts";
 import { trace } from "../log.ts";
 
 /**
@@ -58,7 +58,7 @@ export async function initMain(args: readonly string[]): Promise<never> {
     message = JSON.parse(fromCli.next() ?? "");
   } catch (err) {
     send(syncFd, { type: "error", message: `cannot read the bootstrap: ${errorChain(err)}` });
-    Deno.exit(1);
+    throw new ExitError("", 1);
   }
   if ("mode" in message && message.mode === "exec") {
     close(bootstrapFd);
@@ -194,7 +194,7 @@ async function standardInit(
     } catch {
       // The CLI is gone; nobody to tell.
     }
-    Deno.exit(1);
+    throw new ExitError("", 1);
   }
   // Block until `skiff start` writes a byte.
   for (;;) {
@@ -209,14 +209,12 @@ async function standardInit(
       status: "created",
     });
   } catch (err) {
-    Deno.stderr.writeSync(new TextEncoder().encode(`skiff init: ${errorChain(err)}\n`));
-    Deno.exit(1);
+    throw new ExitError(errorChain(err), 1);
   }
   trace("init: started, execve");
   try {
     execve(target.path, target.argv, target.env);
   } catch (err) {
-    Deno.stderr.writeSync(new TextEncoder().encode(`skiff init: ${errorChain(err)}\n`));
-    Deno.exit(127);
+    throw new ExitError(errorChain(err), 127);
   }
 }

@@ -23,7 +23,7 @@ import type { ExecBootstrap } from "../process/bootstrap.ts";
 import { attachConsole } from "../console.ts";
 import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
 import type { ExecTarget } from "./finalize.ts";
-import { errorChain } from "../errors.ts";
+import { errorChain, ExitError } from "../errors.ts";
 import {
   connectConsole,
   connectListener,
@@ -83,12 +83,11 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
     } catch {
       // The CLI is gone.
     }
-    Deno.exit(1);
+    throw new ExitError("", 1);
   }
   try {
     execve(target.path, target.argv, target.env);
   } catch (err) {
-    Deno.stderr.writeSync(new TextEncoder().encode(`skiff exec: ${errorChain(err)}\n`));
-    Deno.exit(127);
+    throw new ExitError(errorChain(err), 127);
   }
 }
