@@ -4,6 +4,25 @@ import { defaultSpec } from "../../spec/defaults.ts";
 import { BUSYBOX_BUNDLE } from "./paths.ts";
 import { runSkiff, type SkiffOptions, type SkiffResult } from "./skiff.ts";
 import { skiffInits } from "./host.ts";
+import { detectCgroups } from "../../runtime/cgroups/detect.ts";
+
+/** Removes leftover default-path cgroups (`<hierarchy>/<id>`) of the given container IDs. */
+export function removeCgroupsNamed(ids: Iterable<string>): void {
+  const host = detectCgroups();
+  const mounts = [
+    ...Object.values(host.v1).map((m) => m.mountPoint),
+    ...(host.unified ? [host.unified.mountPoint] : []),
+  ];
+  for (const id of ids) {
+    for (const mount of new Set(mounts)) {
+      try {
+        Deno.removeSync(`${mount}/${id}`);
+      } catch {
+        // Not there (the normal case), or still busy.
+      }
+    }
+  }
+}
 
 /** Skiff inits whose root filesystem lies under `dir`. */
 export function initsUnder(dir: string): number[] {
@@ -75,7 +94,9 @@ export async function makeBundle(edit: (spec: Spec) => void = () => {}): Promise
     },
     async [Symbol.asyncDispose]() {
       for (const id of ids) await runSkiff(["delete", "--force", id], { root });
-      // Safety net: no init whose root filesystem is in this bundle may outlive the test.
+      // Safety nets: no cgroup named after one of its containers and no init whose root
+      // filesystem is in this bundle may outlive the test.
+      removeCgroupsNamed(ids);
       for (const pid of initsUnder(dir)) {
         try {
           Deno.kill(pid, "SIGKILL");

@@ -276,7 +276,10 @@ Deno.test("an absolute cgroupsPath is used as it is", async () => {
     );
   } finally {
     for (const id of bundle.ids) await bundle.skiff(["delete", "--force", id]);
-    for (const base of v1 ? Object.values(host.v1).map((m) => m.mountPoint) : ["/sys/fs/cgroup"]) {
+    const bases = v1
+      ? [...Object.values(host.v1).map((m) => m.mountPoint), host.unified?.mountPoint]
+      : ["/sys/fs/cgroup"];
+    for (const base of bases.filter((b): b is string => b !== undefined)) {
       await Deno.remove(`${base}/skiff-test-${Deno.pid}`).catch(() => {});
     }
   }
