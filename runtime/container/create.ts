@@ -97,7 +97,7 @@ export async function createContainer(
     const init = spawnInit(plan, spec.process?.terminal === true, spec.linux?.timeOffsets);
     child = init.child;
     trace("create: init spawned");
-    cgroup = createCgroup(id, spec, configFile, options.systemdCgroup ?? false);
+    cgroup = await createCgroup(id, spec, configFile, options.systemdCgroup ?? false);
     trace("create: cgroup ready");
     const fifo = store.fifoPath(id);
     mkfifo(fifo, 0o622);
@@ -219,7 +219,12 @@ function explainOom(err: unknown, cgroup: CgroupManager, spec: Spec, configFile:
  * Makes the container's cgroup and applies linux.resources with runc's default device rules;
  * warnings (fields the host ignores) are logged, errors name the file and the field.
  */
-function createCgroup(id: string, spec: Spec, configFile: string, systemd: boolean): CgroupManager {
+async function createCgroup(
+  id: string,
+  spec: Spec,
+  configFile: string,
+  systemd: boolean,
+): Promise<CgroupManager> {
   const resources = spec.linux?.resources;
   let cgroup: CgroupManager;
   try {
@@ -237,7 +242,8 @@ function createCgroup(id: string, spec: Spec, configFile: string, systemd: boole
     });
     for (const warning of warnings) log.warn(warning);
   } catch (err) {
-    cgroup.destroy().catch(() => {});
+    // Awaited: the process exits right after the error is reported.
+    await cgroup.destroy().catch(() => {});
     if (err instanceof SpecError) err.message = `${configFile}: ${err.message}`;
     throw err;
   }

@@ -296,7 +296,12 @@ Deno.test("a limit the host cannot apply fails create, names the field, and leav
   const result = await bundle.skiff(["create", "-b", bundle.dir, id]);
   assert.equal(result.code, 1);
   assert.match(result.stderr, /config\.json: linux\.resources\.hugepageLimits\[0\]\.pageSize/);
-  assert.equal(exists(v1 ? `/sys/fs/cgroup/memory/${id}` : `/sys/fs/cgroup/${id}`), false);
+  const mounts = v1
+    ? [...Object.values(host.v1).map((m) => m.mountPoint), host.unified?.mountPoint]
+    : ["/sys/fs/cgroup"];
+  for (const mount of mounts.filter((m): m is string => m !== undefined)) {
+    assert.equal(exists(`${mount}/${id}`), false, `${mount}/${id} is left`);
+  }
   assert.equal(exists(join(bundle.root, id)), false);
 });
 
