@@ -65,3 +65,27 @@ export function parseSignal(text: string): number {
 export function signalName(n: number): string {
   return Object.entries(SIGNALS).find(([, v]) => v === n)?.[0] ?? String(n);
 }
+
+/**
+ * Passes `signals` received by this process on to `pid` (what `runc run` and `runc exec` do for
+ * the process they wait on). Returns a function that stops forwarding.
+ */
+export function forwardSignals(pid: number, signals: readonly Deno.Signal[]): () => void {
+  const removers = signals.map((signal) => {
+    const handler = () => {
+      try {
+        Deno.kill(pid, signal);
+      } catch {
+        // Already gone.
+      }
+    };
+    Deno.addSignalListener(signal, handler);
+    return () => Deno.removeSignalListener(signal, handler);
+  });
+  return () => removers.forEach((remove) => remove());
+}
+
+/** The exit code that reports `status` as a shell does: the code, or 128 + the signal number. */
+export function exitStatus(status: Deno.CommandStatus): number {
+  return status.signal ? 128 + (SIGNALS[status.signal] ?? 15) : status.code;
+}

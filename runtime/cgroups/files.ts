@@ -141,7 +141,9 @@ export function allPids(dir: string): number[] {
   return out;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Sends SIGKILL to every process in `dir` until it is empty (new ones may be forked meanwhile).

@@ -19,6 +19,7 @@ import {
   readNumber,
   removeCgroup,
   runWrites,
+  sleep,
   writeCgroupFile,
 } from "./files.ts";
 import type { CgroupManager, SetOptions } from "./manager.ts";
@@ -30,8 +31,6 @@ import {
   type MemoryEntry,
   parseCpuList,
 } from "./stats.ts";
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** USER_HZ: cpuacct.stat counts in these ticks (always 100 on Linux's user ABI). */
 const USER_HZ = 100;

@@ -31,13 +31,12 @@ import {
   readNumber,
   removeCgroup,
   runWrites,
+  sleep,
   writeCgroupFile,
 } from "./files.ts";
 import type { CgroupManager, SetOptions } from "./manager.ts";
 import { type HostFacts, planV2 } from "./resources.ts";
 import { type CgroupStats, emptyStats, type MemoryEntry, parseCpuList } from "./stats.ts";
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A container cgroup on cgroup v2. */
 export class CgroupV2Manager implements CgroupManager {

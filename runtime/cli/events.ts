@@ -2,6 +2,7 @@ import { boolFlag, type Command, stringFlag } from "./command.ts";
 import { UsageError } from "../errors.ts";
 import type { CgroupManager } from "../cgroups/manager.ts";
 import { statsData, toJson } from "../cgroups/stats.ts";
+import { sleep } from "../cgroups/files.ts";
 import { loadContainer } from "../container/container.ts";
 import { containerCgroup } from "../container/paused.ts";
 import type { StateStore } from "../state/store.ts";
@@ -56,8 +57,6 @@ export interface EventsOptions {
   /** Milliseconds between OOM checks. */
   pollMs?: number;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Prints container `id`'s events as runc does: a stats event every interval and an oom event each

@@ -2,8 +2,7 @@ import { boolFlag, type Command, type CommandContext, stringFlag } from "./comma
 import { preserveFds } from "./create.ts";
 import { execContainer } from "../container/exec.ts";
 import { relayTerminal } from "../console.ts";
-import { kill } from "../../ffi/mod.ts";
-import { SIGNALS } from "../signals.ts";
+import { exitStatus, forwardSignals } from "../signals.ts";
 
 function list(ctx: CommandContext, name: string): string[] {
   const v = ctx.flags[name];
@@ -73,17 +72,13 @@ export const command: Command = {
       selinuxLabel: stringFlag(ctx, "process-label"),
     });
     if (boolFlag(ctx, "detach")) return 0;
-    const forward = FORWARDED.map((signal) => {
-      const handler = () => kill(executed.pid, SIGNALS[signal] ?? 15);
-      Deno.addSignalListener(signal, handler);
-      return () => Deno.removeSignalListener(signal, handler);
-    });
+    const stopForwarding = forwardSignals(executed.pid, FORWARDED);
     const relay = executed.consoleMaster !== undefined
       ? relayTerminal(executed.consoleMaster)
       : undefined;
     const status = await executed.child.status;
     await relay;
-    forward.forEach((remove) => remove());
-    return status.signal ? 128 + (SIGNALS[status.signal] ?? 15) : status.code;
+    stopForwarding();
+    return exitStatus(status);
   },
 };

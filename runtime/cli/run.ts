@@ -12,8 +12,7 @@ import { CREATE_FLAGS, createOptionsFromFlags } from "./create.ts";
 import { createContainer } from "../container/create.ts";
 import { startContainer } from "../container/start.ts";
 import { deleteContainer } from "../container/delete.ts";
-import { kill } from "../../ffi/mod.ts";
-import { SIGNALS } from "../signals.ts";
+import { exitStatus, forwardSignals } from "../signals.ts";
 import { relayTerminal } from "../console.ts";
 import { trace } from "../log.ts";
 
@@ -92,23 +91,13 @@ export const command: Command = {
     }
     if (detach) return 0;
     // Signals sent to `skiff run` go to the container, as with runc run.
-    const forward = FORWARDED.map((signal) => {
-      const handler = () => {
-        kill(record.pid, signalNumber(signal));
-      };
-      Deno.addSignalListener(signal, handler);
-      return () => Deno.removeSignalListener(signal, handler);
-    });
+    const stopForwarding = forwardSignals(record.pid, FORWARDED);
     const relay = consoleMaster !== undefined ? relayTerminal(consoleMaster) : undefined;
     const status = await child.status;
     trace("run: container exited");
     await relay;
-    forward.forEach((remove) => remove());
+    stopForwarding();
     if (!boolFlag(ctx, "keep")) await deleteContainer(ctx.store, id, true);
-    return status.signal ? 128 + signalNumber(status.signal) : status.code;
+    return exitStatus(status);
   },
 };
-
-function signalNumber(signal: Deno.Signal): number {
-  return SIGNALS[signal] ?? 15;
-}
