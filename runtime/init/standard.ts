@@ -84,15 +84,8 @@ function joinCgroup(procs: { file: string; fd: number }[]): void {
   }
 }
 
-let hostPidCache = 0;
-
-function readHostPidAfterPivot(): number {
-  return hostPidCache;
-}
-
 /** The state hooks get while the container is being created. */
 function creatingState(boot: Bootstrap, pid: number): State {
-  hostPidCache = pid;
   return orderedState({
     ociVersion: OCI_VERSION,
     id: boot.id,
@@ -113,6 +106,8 @@ async function standardInit(
   fromCli: LineReader,
   bootstrapFd: number,
 ): Promise<never> {
+  // Read from the host's /proc before pivot_root; the startContainer hooks need it after.
+  let hostPid = 0;
   let fifoFd: number;
   let target: ExecTarget;
   try {
@@ -129,7 +124,7 @@ async function standardInit(
     }
     trace("init: bootstrap read");
     fifoFd = open(boot.fifo, O_RDWR | O_CLOEXEC);
-    const hostPid = readHostPid();
+    hostPid = readHostPid();
     const consoleSocket = boot.consoleSocket ? connectConsole(boot.consoleSocket) : undefined;
     // The listener socket is on the host: connect before pivot_root hides it.
     const listener = boot.seccomp?.listenerPath
@@ -205,7 +200,7 @@ async function standardInit(
   try {
     // startContainer: in the container, after start, before process.args (paths are the container's).
     await runHooks(boot.spec.hooks, "startContainer", {
-      ...creatingState(boot, readHostPidAfterPivot()),
+      ...creatingState(boot, hostPid),
       status: "created",
     });
   } catch (err) {
