@@ -134,7 +134,7 @@ async function standardInit(
     if (!boot.noNewKeyring) newSessionKeyring(boot.id);
     // cgroup.procs is a host path too; opened now, written once the rootfs is built, so that the
     // init's own (Deno) memory stays charged where it was (docs/cgroups.md "memory floor").
-    const cgroupProcs = (boot.cgroup?.procs ?? []).map((file) => ({
+    const cgroupProcs = boot.cgroup.procs.map((file) => ({
       file,
       fd: open(file, O_WRONLY | O_CLOEXEC),
     }));
@@ -142,7 +142,7 @@ async function standardInit(
       rootfs: boot.rootfs,
       bundle: boot.bundle,
       noPivot: boot.noPivot,
-      cgroupDirs: boot.cgroup?.dirs,
+      cgroupDirs: boot.cgroup.dirs,
     };
     mountRootfs(spec, rootfsOptions);
     // prestart and createRuntime run in the runtime's namespaces: the CLI runs them.
@@ -163,7 +163,7 @@ async function standardInit(
     trace("init: rootfs finished");
     joinCgroup(cgroupProcs);
     trace("init: cgroup joined");
-    if (boot.cgroup?.newNamespace) unshare(CLONE_NEWCGROUP);
+    if (boot.cgroup.newNamespace) unshare(CLONE_NEWCGROUP);
     // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs it goes in while the
     // init still has every capability; with it, as late as possible (runc's order).
     target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {

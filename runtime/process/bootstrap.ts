@@ -47,7 +47,7 @@ export interface Bootstrap {
   listenFds?: number;
   debug: boolean;
   /** The container's cgroup: the init joins it (then unshares the cgroup namespace if asked). */
-  cgroup?: { procs: string[]; dirs: Record<string, string>; newNamespace: boolean };
+  cgroup: { procs: string[]; dirs: Record<string, string>; newNamespace: boolean };
   /** The --console-socket path (absolute), when process.terminal is set. */
   consoleSocket?: string;
   /** linux.seccomp compiled by the CLI (errors surface before anything is spawned). */

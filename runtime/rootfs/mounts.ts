@@ -15,27 +15,6 @@ import { parseMountOptions } from "./mount_options.ts";
 import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
 import { mountTmpfsCopyUp } from "./tmpcopyup.ts";
 
-/** A cgroup hierarchy mounted on the host, read from /proc/self/mountinfo. */
-interface HostCgroupMount {
-  mountPoint: string;
-  fstype: "cgroup" | "cgroup2";
-  superOptions: string;
-}
-
-/** Reads the host's cgroup mounts (must run before pivot_root). */
-export function hostCgroupMounts(): HostCgroupMount[] {
-  const out: HostCgroupMount[] = [];
-  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
-    const sep = line.indexOf(" - ");
-    if (sep < 0) continue;
-    const left = line.slice(0, sep).split(" ");
-    const [fstype, , superOptions] = line.slice(sep + 3).split(" ");
-    if (fstype !== "cgroup" && fstype !== "cgroup2") continue;
-    out.push({ mountPoint: left[4], fstype, superOptions });
-  }
-  return out;
-}
-
 function ensureMountpoint(rootfs: string, m: Mount, sourceIsDir: boolean): string {
   const target = secureJoin(rootfs, m.destination);
   let exists = false;
@@ -73,7 +52,7 @@ export function mountEntry(
   bundle: string,
   m: Mount,
   index: number,
-  cgroupDirs?: Record<string, string>,
+  cgroupDirs: Record<string, string>,
 ): void {
   const opts = parseMountOptions(m.options);
   const type = m.type ?? (isBind(m) ? "bind" : "");
@@ -94,11 +73,7 @@ export function mountEntry(
       return;
     }
     if (type === "cgroup" || type === "cgroup2") {
-      if (cgroupDirs && Object.keys(cgroupDirs).length) {
-        bindContainerCgroup(rootfs, m, opts.flags, cgroupDirs);
-      } else {
-        mountCgroup(rootfs, m, opts.flags);
-      }
+      bindContainerCgroup(rootfs, m, opts.flags, cgroupDirs);
       return;
     }
     const target = ensureMountpoint(rootfs, m, true);
@@ -167,35 +142,4 @@ function bindContainerCgroup(
     Deno.symlinkSync(Deno.readLinkSync(`${CGROUP_ROOT}/${entry.name}`), `${target}/${entry.name}`);
   }
   if (readonly) mount("", target, "", MS_REMOUNT | MS_RDONLY | baseFlags, "mode=755");
-}
-
-/**
- * Mounts the cgroup filesystem at `m.destination`. On a unified host this is cgroup2; on a hybrid
- * or v1 host a tmpfs holding one mount per host hierarchy (as runc does), read-only when asked.
- */
-function mountCgroup(rootfs: string, m: Mount, flags: number): void {
-  const target = ensureMountpoint(rootfs, m, true);
-  const hierarchies = hostCgroupMounts();
-  const unified = hierarchies.find((h) =>
-    h.mountPoint === "/sys/fs/cgroup" && h.fstype === "cgroup2"
-  );
-  if (unified || m.type === "cgroup2") {
-    mount("cgroup2", target, "cgroup2", flags);
-    return;
-  }
-  const baseFlags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-  mount("tmpfs", target, "tmpfs", baseFlags, "mode=755");
-  for (const h of hierarchies) {
-    if (!h.mountPoint.startsWith("/sys/fs/cgroup/")) continue;
-    const name = h.mountPoint.slice("/sys/fs/cgroup/".length);
-    if (name.includes("/")) continue;
-    const dir = `${target}/${name}`;
-    Deno.mkdirSync(dir, { recursive: true });
-    const data = h.fstype === "cgroup"
-      ? h.superOptions.split(",").filter((o) => o !== "rw" && o !== "ro").join(",")
-      : "";
-    mount(h.fstype, dir, h.fstype, (flags & ~MS_RDONLY) | baseFlags, data);
-    if (flags & MS_RDONLY) mount("", dir, "", MS_REMOUNT | MS_BIND | MS_RDONLY | baseFlags);
-  }
-  if (flags & MS_RDONLY) mount("", target, "", MS_REMOUNT | MS_RDONLY | baseFlags, "mode=755");
 }

@@ -16,7 +16,7 @@ export interface RootfsOptions {
   /** `--no-pivot`: MS_MOVE + chroot instead of pivot_root. */
   noPivot: boolean;
   /** The container's cgroup directories: a cgroup mount shows these (see mounts.ts). */
-  cgroupDirs?: Record<string, string>;
+  cgroupDirs: Record<string, string>;
 }
 
 /**

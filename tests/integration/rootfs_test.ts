@@ -205,7 +205,7 @@ Deno.test("rootfsPropagation shared is applied to the container's root", async (
   assert.match(result.stdout, / \/ rw[^ ]* shared:\d+ /);
 });
 
-Deno.test("the cgroup mount shows the host's hierarchies read-only", async () => {
+Deno.test("the cgroup mount shows the container's own cgroup in each hierarchy, read-only", async () => {
   await using bundle = await makeBundle();
   const result = await runIn(bundle, [
     "sh",
