@@ -46,15 +46,15 @@ export async function deleteContainer(store: StateStore, id: string, force = fal
   if ((status === "running" || status === "paused") && !force) {
     throw new Error(`cannot delete container ${id} that is not stopped: ${status}`);
   }
-  const cgroup = record.cgroup ? containerCgroup(record) : undefined;
+  const cgroup = containerCgroup(record);
   if (status !== "stopped") {
     kill(record.pid, 9);
     // A frozen process only dies once thawed (runc thaws before it kills, too).
-    if (status === "paused") cgroup?.thaw();
+    if (status === "paused") cgroup.thaw();
     await waitGone(record.pid, record.initStartTime);
   }
   // Whatever is left in the cgroup (exec'd processes, children of a shared PID namespace) goes too.
-  await cgroup?.destroy();
+  await cgroup.destroy();
   store.remove(id);
   if (record.image) await releaseBundle(record.image.store, record.image.dir, id);
   // poststop: after everything create made is gone; failures are warnings (runtime.md step 13).

@@ -122,7 +122,6 @@ export function execProcess(record: ContainerRecord, options: ExecOptions): Proc
  * (runc exec --cgroup). A sub-cgroup must exist and must stay inside the container's cgroup.
  */
 export function execCgroupProcs(record: ContainerRecord, subCgroups: readonly string[]): string[] {
-  if (!record.cgroup) return [];
   const dirs = containerCgroup(record).dirs();
   if (subCgroups.length === 0) return containerCgroup(record).procsFiles();
   const chosen = new Map<string, string>();

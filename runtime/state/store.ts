@@ -18,8 +18,11 @@ export interface ContainerRecord {
   annotations?: Record<string, string>;
   /** The config.json as it was at create (later edits of the bundle have no effect). */
   config: Spec;
-  /** The container's cgroup: linux.cgroupsPath (or the default) and the --systemd-cgroup choice. */
-  cgroup?: { cgroupsPath: string; systemd: boolean; paths?: Record<string, string> };
+  /**
+   * The container's cgroup: linux.cgroupsPath (or the default), the --systemd-cgroup choice, and
+   * the directories create made (later commands may run under another parent cgroup).
+   */
+  cgroup: { cgroupsPath: string; systemd: boolean; paths?: Record<string, string> };
   /** Set when `run --image` assembled the bundle: delete releases its root and read/write layer. */
   image?: { store: string; dir: string };
 }
