@@ -329,11 +329,8 @@ export async function waitReady(fd: number, onHooks?: () => Promise<void>): Prom
       continue;
     }
     if (Date.now() > deadline) throw new Error("timed out waiting for the container init");
-    // Block in short slices so a timer or signal handler could still run between them.
-    if (!pollReadable(fd, 100)) {
-      await Promise.resolve();
-      continue;
-    }
+    // Poll in short slices so the deadline above is checked while the init works.
+    if (!pollReadable(fd, 100)) continue;
     const chunk = read(fd);
     if (chunk.length === 0) {
       throw new Error("container init exited before it was ready");
