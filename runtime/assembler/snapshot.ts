@@ -35,7 +35,7 @@ import {
 import { fsetxattr, lgetxattr, llistxattr, lsetxattr } from "../../ffi/xattr.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 import { O_CLOEXEC, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } from "../../ffi/constants.ts";
-import { SafeTree } from "./unpack.ts";
+import { forgetSubtree, SafeTree } from "./unpack.ts";
 import {
   isOpaqueValue,
   isOverlayWhiteout,
@@ -178,9 +178,7 @@ class RootCopier {
 
   #remove(parent: number, name: string, rel: string): void {
     this.#tree.remove(parent, name, rel);
-    for (const key of this.#dirTimes.keys()) {
-      if (key === rel || key.startsWith(rel + "/")) this.#dirTimes.delete(key);
-    }
+    forgetSubtree(this.#dirTimes, rel);
   }
 
   #xattrs(src: string, set: (name: string, value: Uint8Array) => void): void {

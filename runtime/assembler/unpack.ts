@@ -209,6 +209,13 @@ interface DirTimes {
 
 const encoder = new TextEncoder();
 
+/** Drops the entries of `map` for `rel` and everything under it (pending directory times). */
+export function forgetSubtree<V>(map: Map<string, V>, rel: string): void {
+  for (const key of map.keys()) {
+    if (key === rel || key.startsWith(rel + "/")) map.delete(key);
+  }
+}
+
 class Unpacker {
   #tree: SafeTree;
   #dirTimes = new Map<string, DirTimes>();
@@ -221,9 +228,7 @@ class Unpacker {
   /** Removes what is at `rel` and forgets its pending directory times. */
   #clear(parent: number, name: string, rel: string): void {
     this.#tree.remove(parent, name, rel);
-    for (const key of this.#dirTimes.keys()) {
-      if (key === rel || key.startsWith(rel + "/")) this.#dirTimes.delete(key);
-    }
+    forgetSubtree(this.#dirTimes, rel);
   }
 
   /** Runs `create`; on EEXIST clears the old entry (unless `keep` says to keep it) and retries. */
