@@ -7,7 +7,6 @@ import {
   FD_CLOEXEC,
   LOCK_EX,
   LOCK_NB,
-  O_CLOEXEC,
   POLLHUP,
   POLLIN,
 } from "./constants.ts";
@@ -188,9 +187,4 @@ export function cloexecFrom(first: number): void {
     () => `first=${first}, last=~0, flags=CLOSE_RANGE_CLOEXEC`,
     () => libc().syscall(BigInt(SYS.close_range), BigInt(first), 0xffffffffn, 4n, 0n, 0n, 0n),
   );
-}
-
-/** Opens `path` with O_CLOEXEC (a private fd that no child inherits). */
-export function openPrivate(path: string, flags: number, mode = 0): number {
-  return open(path, flags | O_CLOEXEC, mode);
 }

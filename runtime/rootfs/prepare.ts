@@ -20,16 +20,11 @@ export interface RootfsOptions {
 }
 
 /**
- * Builds the container's root filesystem in the calling process's (new) mount namespace: makes the
- * host mounts slaves, binds the rootfs, mounts config.json's mounts in order, creates /dev, and
- * switches root. The order follows runc's prepareRootfs.
+ * Builds the container's root filesystem in the calling process's (new) mount namespace, up to
+ * the root switch: makes the host mounts slaves, binds the rootfs, mounts config.json's mounts in
+ * order, creates /dev. The order follows runc's prepareRootfs; createContainer hooks run between
+ * this and switchRoot().
  */
-export function setupRootfs(spec: Spec, options: RootfsOptions): void {
-  mountRootfs(spec, options);
-  switchRoot(spec, options);
-}
-
-/** The first half of setupRootfs(): every mount and device, before the root changes. */
 export function mountRootfs(spec: Spec, options: RootfsOptions): void {
   const { rootfs } = options;
   // Nothing done in this namespace may propagate back to the host.
@@ -55,7 +50,7 @@ export function mountRootfs(spec: Spec, options: RootfsOptions): void {
   if (spec.process?.cwd) mkdirAllInRoot(rootfs, spec.process.cwd);
 }
 
-/** The second half of setupRootfs(): pivot_root (or MS_MOVE + chroot) into the rootfs. */
+/** After mountRootfs(): pivot_root (or MS_MOVE + chroot) into the rootfs. */
 export function switchRoot(spec: Spec, options: RootfsOptions): void {
   const { rootfs } = options;
   const propagation = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
