@@ -1,15 +1,7 @@
 import { libc } from "./_libc.ts";
 import { check } from "./errno.ts";
 import { cString } from "./c_string.ts";
-import {
-  F_GETFD,
-  F_SETFD,
-  FD_CLOEXEC,
-  LOCK_EX,
-  LOCK_NB,
-  POLLHUP,
-  POLLIN,
-} from "./constants.ts";
+import { F_GETFD, F_SETFD, FD_CLOEXEC, LOCK_EX, LOCK_NB, POLLHUP, POLLIN } from "./constants.ts";
 import { SYS } from "./arch.ts";
 
 /** open(2). Unlike Deno's own files, the fd is inheritable unless `flags` has O_CLOEXEC. */
