@@ -1,5 +1,5 @@
 import { libc } from "./_libc.ts";
-import { check } from "./errno.ts";
+import { check, SyscallError } from "./errno.ts";
 import { cString } from "./c_string.ts";
 import { F_GETFD, F_SETFD, FD_CLOEXEC, LOCK_EX, LOCK_NB, POLLHUP, POLLIN } from "./constants.ts";
 import { SYS } from "./arch.ts";
@@ -172,11 +172,36 @@ export function umask(mask: number): number {
   return libc().umask(mask);
 }
 
-/** Marks every fd from `first` upwards close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC). */
+/**
+ * Marks every fd from `first` upwards close-on-exec. close_range(2) with CLOSE_RANGE_CLOEXEC does it
+ * in one call; where it is missing (kernels before 5.11: ENOSYS/EINVAL) or refused (a seccomp
+ * profile older than the syscall: EPERM), each fd listed in /proc/self/fd is marked with fcntl(2),
+ * as runc 1.1 does.
+ */
 export function cloexecFrom(first: number): void {
-  check(
-    "close_range",
-    () => `first=${first}, last=~0, flags=CLOSE_RANGE_CLOEXEC`,
-    () => libc().syscall(BigInt(SYS.close_range), BigInt(first), 0xffffffffn, 4n, 0n, 0n, 0n),
-  );
+  try {
+    check(
+      "close_range",
+      () => `first=${first}, last=~0, flags=CLOSE_RANGE_CLOEXEC`,
+      () => libc().syscall(BigInt(SYS.close_range), BigInt(first), 0xffffffffn, 4n, 0n, 0n, 0n),
+    );
+    return;
+  } catch (err) {
+    if (!(err instanceof SyscallError) || !["ENOSYS", "EINVAL", "EPERM"].includes(err.code)) {
+      throw err;
+    }
+  }
+  const fds: number[] = [];
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(entry.name);
+    if (fd >= first) fds.push(fd);
+  }
+  for (const fd of fds) {
+    try {
+      setCloexec(fd, true);
+    } catch (err) {
+      // The directory's own fd is listed too, and is closed by now.
+      if (!(err instanceof SyscallError) || err.code !== "EBADF") throw err;
+    }
+  }
 }

@@ -116,12 +116,7 @@ async function standardInit(
     // Read what the host knows before the host disappears behind pivot_root.
     const lastCap = lastCapability();
     const masks = capabilityMasks(process.capabilities, lastCap);
-    for (const name of masks.unsupported) {
-      send(syncFd, {
-        type: "warning",
-        message: `capability ${name} is not supported by the kernel`,
-      });
-    }
+    for (const message of masks.warnings) send(syncFd, { type: "warning", message });
     trace("init: bootstrap read");
     fifoFd = open(boot.fifo, O_RDWR | O_CLOEXEC);
     hostPid = readHostPid();
@@ -164,6 +159,9 @@ async function standardInit(
     joinCgroup(cgroupProcs);
     trace("init: cgroup joined");
     if (boot.cgroup.newNamespace) unshare(CLONE_NEWCGROUP);
+    // Only fds 0-2, LISTEN_FDS and the preserved ones reach the container process (CVE-2024-21626).
+    // Before the seccomp filter, which may refuse close_range (profiles older than the syscall).
+    cloexecFrom(3 + (boot.listenFds ?? 0) + (boot.preserveFds ?? 0));
     // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs it goes in while the
     // init still has every capability; with it, as late as possible (runc's order).
     target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {
@@ -177,8 +175,6 @@ async function standardInit(
       target.env.push(`LISTEN_FDS=${boot.listenFds}`, "LISTEN_PID=1");
     }
     prctl(PR_SET_PDEATHSIG, 0);
-    // Only fds 0-2, LISTEN_FDS and the preserved ones reach the container process (CVE-2024-21626).
-    cloexecFrom(3 + (boot.listenFds ?? 0) + (boot.preserveFds ?? 0));
     trace("init: ready");
     send(syncFd, { type: "ready" });
     close(syncFd);

@@ -40,6 +40,7 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
     const process = boot.process;
     const lastCap = lastCapability();
     const masks = capabilityMasks(process.capabilities, lastCap);
+    for (const message of masks.warnings) send(syncFd, { type: "warning", message });
     const hostPid = readHostPid();
     // Host paths first: the console socket, the seccomp listener, the cgroup and the namespace.
     const consoleSocket = boot.consoleSocket ? connectConsole(boot.consoleSocket) : undefined;
@@ -66,13 +67,14 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
     setns(mountNs, CLONE_NEWNS, boot.mountNamespace);
     close(mountNs);
     if (consoleSocket !== undefined) attachConsole(consoleSocket, process.consoleSize, false);
+    // Before the seccomp filter, which may refuse close_range (profiles older than the syscall).
+    cloexecFrom(3 + boot.preserveFds);
     target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {
       id: boot.id,
       bundle: boot.bundle,
       annotations: boot.annotations,
       metadata: boot.seccomp?.listenerMetadata,
     }, hostPid);
-    cloexecFrom(3 + boot.preserveFds);
     // `exec --detach` leaves this process behind when the CLI exits.
     prctl(PR_SET_PDEATHSIG, 0);
     send(syncFd, { type: "ready" });

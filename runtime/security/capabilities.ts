@@ -15,9 +15,14 @@ export interface CapabilityMasks {
   effective: bigint;
   permitted: bigint;
   inheritable: bigint;
+  /** Only those also in permitted and inheritable: the kernel refuses to raise any other. */
   ambient: number[];
-  /** Names the kernel does not know (above cap_last_cap): skipped with a warning, per the spec. */
-  unsupported: string[];
+  /**
+   * What cannot be granted, skipped: names the kernel does not know (above cap_last_cap) and ambient
+   * capabilities outside permitted or inheritable. config.md: such values MUST be logged as a
+   * warning, and SHOULD NOT fail the container (runc 1.1 runs `runc spec`'s ambient set this way).
+   */
+  warnings: string[];
 }
 
 /** Reads the highest capability number the kernel supports. */
@@ -44,16 +49,32 @@ export function capabilityMasks(caps: Capabilities | undefined, lastCap: number)
     }
     return out;
   };
-  const ambient = (caps?.ambient ?? [])
-    .map(capabilityNumber)
-    .filter((n) => n >= 0 && n <= lastCap);
+  const permitted = mask(caps?.permitted);
+  const inheritable = mask(caps?.inheritable);
+  const ambient: number[] = [];
+  const notRaised: string[] = [];
+  for (const name of caps?.ambient ?? []) {
+    const n = capabilityNumber(name);
+    if (n < 0 || n > lastCap) {
+      unsupported.add(name);
+      continue;
+    }
+    const bit = 1n << BigInt(n);
+    if ((permitted & bit) !== 0n && (inheritable & bit) !== 0n) ambient.push(n);
+    else notRaised.push(name);
+  }
   return {
     bounding: mask(caps?.bounding),
     effective: mask(caps?.effective),
-    permitted: mask(caps?.permitted),
-    inheritable: mask(caps?.inheritable),
+    permitted,
+    inheritable,
     ambient,
-    unsupported: [...unsupported],
+    warnings: [
+      ...[...unsupported].map((name) => `capability ${name} is not supported by the kernel`),
+      ...notRaised.map((name) =>
+        `ambient capability ${name} is not raised: it is not in both permitted and inheritable`
+      ),
+    ],
   };
 }
 
