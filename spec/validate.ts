@@ -1,6 +1,5 @@
 import type { Spec } from "./config.ts";
 import { show, SpecError } from "./errors.ts";
-import { CAPABILITIES } from "./capabilities.ts";
 import { RLIMITS } from "./rlimits.ts";
 
 /** Namespace types the spec defines. */
@@ -126,16 +125,10 @@ export function validateProcess(p: Json, path: string): void {
   });
   absolute(p.cwd, `${path}.cwd`);
   if (p.capabilities !== undefined) {
+    // Unknown names are not an error: config.md wants a warning (the init logs it) and runc runs them.
     const caps = object(p.capabilities, `${path}.capabilities`);
     for (const set of ["bounding", "effective", "inheritable", "permitted", "ambient"]) {
-      strings(caps[set], `${path}.capabilities.${set}`).forEach((name, i) => {
-        if (!CAPABILITIES.includes(name)) {
-          throw new SpecError(
-            `${path}.capabilities.${set}[${i}]`,
-            `${show(name)} is not a known capability (CAP_CHOWN ... CAP_CHECKPOINT_RESTORE)`,
-          );
-        }
-      });
+      strings(caps[set], `${path}.capabilities.${set}`);
     }
   }
   const seen = new Set<string>();

@@ -33,7 +33,11 @@ import { finishRootfs, mountRootfs, switchRoot } from "../rootfs/prepare.ts";
 import { runHooks } from "../hooks.ts";
 import { orderedState, type State } from "../../spec/state.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
-import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
+import {
+  capabilityMasks,
+  grantableCapabilities,
+  lastCapability,
+} from "../security/capabilities.ts";
 import type { ExecTarget } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
 import { trace } from "../log.ts";
@@ -115,7 +119,7 @@ async function standardInit(
     const process = spec.process!;
     // Read what the host knows before the host disappears behind pivot_root.
     const lastCap = lastCapability();
-    const masks = capabilityMasks(process.capabilities, lastCap);
+    const masks = capabilityMasks(process.capabilities, lastCap, grantableCapabilities());
     for (const message of masks.warnings) send(syncFd, { type: "warning", message });
     trace("init: bootstrap read");
     fifoFd = open(boot.fifo, O_RDWR | O_CLOEXEC);

@@ -21,7 +21,11 @@ import {
 import { CLONE_FS } from "../../ffi/constants.ts";
 import type { ExecBootstrap } from "../process/bootstrap.ts";
 import { attachConsole } from "../console.ts";
-import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
+import {
+  capabilityMasks,
+  grantableCapabilities,
+  lastCapability,
+} from "../security/capabilities.ts";
 import type { ExecTarget } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
 import {
@@ -39,7 +43,7 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
   try {
     const process = boot.process;
     const lastCap = lastCapability();
-    const masks = capabilityMasks(process.capabilities, lastCap);
+    const masks = capabilityMasks(process.capabilities, lastCap, grantableCapabilities());
     for (const message of masks.warnings) send(syncFd, { type: "warning", message });
     const hostPid = readHostPid();
     // Host paths first: the console socket, the seccomp listener, the cgroup and the namespace.

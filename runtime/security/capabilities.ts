@@ -18,8 +18,8 @@ export interface CapabilityMasks {
   /** Only those also in permitted and inheritable: the kernel refuses to raise any other. */
   ambient: number[];
   /**
-   * What cannot be granted, skipped: names the kernel does not know (above cap_last_cap) and ambient
-   * capabilities outside permitted or inheritable. config.md: such values MUST be logged as a
+   * What cannot be granted, skipped: unknown names, names the kernel or the runtime's own bounding
+   * set lacks, and ambient capabilities outside permitted or inheritable. config.md: such values MUST be logged as a
    * warning, and SHOULD NOT fail the container (runc 1.1 runs `runc spec`'s ambient set this way).
    */
   warnings: string[];
@@ -34,34 +34,53 @@ export function lastCapability(): number {
   }
 }
 
-/** Turns the spec's capability names into masks (pure). */
-export function capabilityMasks(caps: Capabilities | undefined, lastCap: number): CapabilityMasks {
-  const unsupported = new Set<string>();
-  const mask = (names: string[] | undefined): bigint => {
-    let out = 0n;
+/**
+ * The capabilities this process could grant: its own bounding set (CapBnd in /proc/self/status),
+ * which caps every set of a process it execs. Read before pivot_root.
+ */
+export function grantableCapabilities(): bigint {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const hex = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  return hex === undefined ? -1n : BigInt(`0x${hex}`);
+}
+
+/**
+ * Turns the spec's capability names into masks (pure). A name that is unknown, above `lastCap`, or
+ * outside `grantable` is left out with a warning, as is an ambient capability outside permitted or
+ * inheritable (the kernel refuses to raise it).
+ */
+export function capabilityMasks(
+  caps: Capabilities | undefined,
+  lastCap: number,
+  grantable = -1n,
+): CapabilityMasks {
+  const warnings = new Set<string>();
+  const bits = (names: string[] | undefined): [string, bigint][] => {
+    const out: [string, bigint][] = [];
     for (const name of names ?? []) {
       const n = capabilityNumber(name);
-      if (n < 0 || n > lastCap) {
-        unsupported.add(name);
-        continue;
-      }
-      out |= 1n << BigInt(n);
+      if (n < 0) warnings.add(`capability ${name} is not known: ignored`);
+      else if (n > lastCap) {
+        warnings.add(`capability ${name} is not supported by the kernel: ignored`);
+      } else if ((grantable & (1n << BigInt(n))) === 0n) {
+        warnings.add(`capability ${name} is not in the runtime's bounding set: ignored`);
+      } else out.push([name, 1n << BigInt(n)]);
     }
     return out;
   };
+  const mask = (names: string[] | undefined): bigint =>
+    bits(names).reduce((acc, [, bit]) => acc | bit, 0n);
   const permitted = mask(caps?.permitted);
   const inheritable = mask(caps?.inheritable);
   const ambient: number[] = [];
-  const notRaised: string[] = [];
-  for (const name of caps?.ambient ?? []) {
-    const n = capabilityNumber(name);
-    if (n < 0 || n > lastCap) {
-      unsupported.add(name);
-      continue;
+  for (const [name, bit] of bits(caps?.ambient)) {
+    if ((permitted & bit) !== 0n && (inheritable & bit) !== 0n) {
+      ambient.push(capabilityNumber(name));
+    } else {
+      warnings.add(
+        `ambient capability ${name} is not raised: it is not in both permitted and inheritable`,
+      );
     }
-    const bit = 1n << BigInt(n);
-    if ((permitted & bit) !== 0n && (inheritable & bit) !== 0n) ambient.push(n);
-    else notRaised.push(name);
   }
   return {
     bounding: mask(caps?.bounding),
@@ -69,12 +88,7 @@ export function capabilityMasks(caps: Capabilities | undefined, lastCap: number)
     permitted,
     inheritable,
     ambient,
-    warnings: [
-      ...[...unsupported].map((name) => `capability ${name} is not supported by the kernel`),
-      ...notRaised.map((name) =>
-        `ambient capability ${name} is not raised: it is not in both permitted and inheritable`
-      ),
-    ],
+    warnings: [...warnings],
   };
 }
 

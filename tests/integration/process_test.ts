@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
+import { hasCommand } from "../_helpers/host.ts";
 
 function statusField(status: string, field: string): string {
   return status.split("\n").find((l) => l.startsWith(`${field}:`))?.split(/\s+/)[1] ?? "";
@@ -113,6 +114,54 @@ Deno.test("root in the container gets the configured capability sets", async () 
   const status = (await runIn(bundle, ["cat", "/proc/self/status"])).stdout;
   assert.equal(statusField(status, "CapBnd"), "0000000000040020");
   assert.equal(statusField(status, "CapEff"), "0000000000040020");
+});
+
+Deno.test("capabilities that cannot be granted are logged as warnings and left out (config.md)", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.capabilities = {
+      bounding: ["CAP_KILL", "CAP_FLY"],
+      effective: ["CAP_KILL"],
+      permitted: ["CAP_KILL"],
+      // Ambient without inheritable, as `runc spec` writes it: the kernel would refuse the raise.
+      ambient: ["CAP_KILL"],
+    };
+  });
+  const result = await runIn(bundle, ["cat", "/proc/self/status"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /capability CAP_FLY is not known: ignored/);
+  assert.match(result.stderr, /ambient capability CAP_KILL is not raised/);
+  assert.equal(statusField(result.stdout, "CapBnd"), "0000000000000020");
+  assert.equal(statusField(result.stdout, "CapAmb"), "0000000000000000");
+});
+
+Deno.test("a bundle written by `runc spec` runs unchanged but for its args", {
+  ignore: !hasCommand("runc"),
+}, async () => {
+  await using bundle = await makeBundle();
+  await Deno.remove(join(bundle.dir, "config.json"));
+  const spec = await new Deno.Command("runc", { args: ["spec"], cwd: bundle.dir }).output();
+  assert.ok(spec.success, new TextDecoder().decode(spec.stderr));
+  const config = JSON.parse(await Deno.readTextFile(join(bundle.dir, "config.json")));
+  config.process.terminal = false;
+  config.process.args = ["sh", "-c", "grep -E '^(CapEff|CapAmb)' /proc/self/status"];
+  await Deno.writeTextFile(join(bundle.dir, "config.json"), JSON.stringify(config));
+  const result = await bundle.skiff(["run", "--bundle", bundle.dir, testId()]);
+  assert.equal(result.code, 0, result.stderr);
+  // runc spec: effective = permitted = bounding = AUDIT_WRITE, KILL, NET_BIND_SERVICE; no ambient.
+  assert.equal(result.stdout, "CapEff:\t0000000020000420\nCapAmb:\t0000000000000000\n");
+});
+
+Deno.test("fds are closed on exec even under a seccomp profile that refuses close_range", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.seccomp = {
+      defaultAction: "SCMP_ACT_ALLOW",
+      architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+      syscalls: [{ names: ["close_range"], action: "SCMP_ACT_ERRNO" }],
+    };
+  });
+  const result = await runIn(bundle, ["ls", "/proc/self/fd"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(result.stdout.trim().split("\n").map(Number).sort(), [0, 1, 2, 3]);
 });
 
 Deno.test("process.oomScoreAdj is set on the container process", async () => {
