@@ -1,4 +1,4 @@
-import type { Namespace, NamespaceType } from "../spec/config.ts";
+import type { Namespace, NamespaceType, Spec } from "../spec/config.ts";
 import {
   CLONE_NEWCGROUP,
   CLONE_NEWIPC,
@@ -71,4 +71,9 @@ export function planNamespaces(namespaces: readonly Namespace[]): NamespacePlan 
   });
   join.sort((a, b) => JOIN_ORDER.indexOf(a.type) - JOIN_ORDER.indexOf(b.type));
   return { join, create, touched };
+}
+
+/** True when config.json lists no mount namespace: the container keeps the runtime's. */
+export function sharesHostMounts(spec: Spec): boolean {
+  return !(spec.linux?.namespaces ?? []).some((ns) => ns.type === "mount");
 }

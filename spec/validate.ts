@@ -188,9 +188,6 @@ function validateLinux(l: Json, spec: Json): void {
       throw new SpecError("linux.uidMappings", "id mappings need a user namespace");
     }
   }
-  if (!types.has("mount")) {
-    throw new SpecError("linux.namespaces", "a mount namespace is required");
-  }
   if (spec.hostname !== undefined && spec.hostname !== "" && !types.has("uts")) {
     throw new SpecError("hostname", "unable to set hostname without a private UTS namespace");
   }

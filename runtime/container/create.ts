@@ -9,7 +9,8 @@ import { type CgroupManager, cgroupManager } from "../cgroups/manager.ts";
 import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
 import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
 import { close, mkfifo, pollReadable, read, writeAll } from "../../ffi/mod.ts";
-import { planNamespaces } from "../namespaces.ts";
+import { planNamespaces, sharesHostMounts } from "../namespaces.ts";
+import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import type { Bootstrap, SyncMessage } from "../process/bootstrap.ts";
 import { killInit, receiveConsole, sendBootstrap, spawnInit } from "../process/spawn_init.ts";
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
@@ -86,6 +87,9 @@ export async function createContainer(
   const seccomp = spec.linux?.seccomp ? compileFilter(spec.linux.seccomp, configFile) : undefined;
   checkLsm(spec, configFile);
 
+  const hostMountNamespace = sharesHostMounts(spec);
+  // A failed create must take back what its init mounted in the host's namespace, and only that.
+  const mountsBefore = hostMountNamespace ? mountsAt(rootfs) : 0;
   store.createDir(id);
   let child: Deno.ChildProcess | undefined;
   let cgroup: CgroupManager | undefined;
@@ -115,6 +119,7 @@ export async function createContainer(
       fifo,
       spec,
       noPivot: options.noPivot ?? false,
+      hostMountNamespace,
       noNewKeyring: options.noNewKeyring ?? false,
       preserveFds: options.preserveFds ?? 0,
       listenFds: listenFds(),
@@ -189,6 +194,7 @@ export async function createContainer(
     return { record, child, consoleMaster };
   } catch (err) {
     if (child) await killInit(child);
+    if (hostMountNamespace) releaseHostRootfs(rootfs, mountsBefore);
     await cgroup?.destroy().catch(() => {});
     store.remove(id);
     throw err;

@@ -5,6 +5,8 @@ import { ContainerNotExistError } from "../errors.ts";
 import { loadContainer, stateOf } from "./container.ts";
 import { containerCgroup } from "./paused.ts";
 import { runHooks } from "../hooks.ts";
+import { sharesHostMounts } from "../namespaces.ts";
+import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import * as log from "../log.ts";
 import { releaseBundle } from "../assembler/assemble.ts";
 
@@ -55,6 +57,10 @@ export async function deleteContainer(store: StateStore, id: string, force = fal
   }
   // Whatever is left in the cgroup (exec'd processes, children of a shared PID namespace) goes too.
   await cgroup.destroy();
+  // Without a mount namespace the init's rootfs bind lives in the host's: detach it (one mount).
+  if (sharesHostMounts(record.config) && mountsAt(record.rootfs) > 0) {
+    releaseHostRootfs(record.rootfs, mountsAt(record.rootfs) - 1);
+  }
   store.remove(id);
   if (record.image) await releaseBundle(record.image.store, record.image.dir, id);
   // poststop: after everything create made is gone; failures are warnings (runtime.md step 13).

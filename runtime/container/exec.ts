@@ -4,7 +4,12 @@ import { SpecError } from "../../spec/errors.ts";
 import { close, listenUnix } from "../../ffi/mod.ts";
 import { resolve } from "../path.ts";
 import type { NamespaceType } from "../../spec/config.ts";
-import { NAMESPACE_FLAGS, type NamespacePlan, PROC_NS_NAMES } from "../namespaces.ts";
+import {
+  NAMESPACE_FLAGS,
+  type NamespacePlan,
+  PROC_NS_NAMES,
+  sharesHostMounts,
+} from "../namespaces.ts";
 import type { ExecBootstrap } from "../process/bootstrap.ts";
 import { killInit, receiveConsole, sendBootstrap, spawnInit } from "../process/spawn_init.ts";
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
@@ -212,6 +217,7 @@ export async function execContainer(
     bundle: record.bundle,
     process,
     mountNamespace: `/proc/${record.pid}/ns/mnt`,
+    chrootTo: sharesHostMounts(record.config) ? `/proc/${record.pid}/root` : undefined,
     cgroupNamespace: record.config.linux?.namespaces?.some((n) => n.type === "cgroup")
       ? `/proc/${record.pid}/ns/cgroup`
       : undefined,

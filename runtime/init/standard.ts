@@ -142,6 +142,7 @@ async function standardInit(
       bundle: boot.bundle,
       noPivot: boot.noPivot,
       cgroupDirs: boot.cgroup.dirs,
+      hostMountNamespace: boot.hostMountNamespace,
     };
     mountRootfs(spec, rootfsOptions);
     // prestart and createRuntime run in the runtime's namespaces: the CLI runs them.

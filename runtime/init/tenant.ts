@@ -5,6 +5,8 @@
  * root could not even find its own binary).
  */
 import {
+  chdir,
+  chroot,
   cloexecFrom,
   CLONE_NEWCGROUP,
   CLONE_NEWNS,
@@ -70,6 +72,11 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
     unshare(CLONE_FS);
     setns(mountNs, CLONE_NEWNS, boot.mountNamespace);
     close(mountNs);
+    if (boot.chrootTo) {
+      chdir(boot.chrootTo);
+      chroot(".");
+      chdir("/");
+    }
     if (consoleSocket !== undefined) attachConsole(consoleSocket, process.consoleSize, false);
     // Before the seccomp filter, which may refuse close_range (profiles older than the syscall).
     cloexecFrom(3 + boot.preserveFds);

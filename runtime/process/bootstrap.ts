@@ -40,6 +40,8 @@ export interface Bootstrap {
   fifo: string;
   spec: Spec;
   noPivot: boolean;
+  /** No mount namespace in the config: the rootfs is prepared in the host's (prepare.ts). */
+  hostMountNamespace: boolean;
   noNewKeyring: boolean;
   /** Extra fds (3..3+n-1) passed to the container process. */
   preserveFds: number;
@@ -75,6 +77,11 @@ export interface ExecBootstrap {
   process: Process;
   /** The container's mount namespace (/proc/<init pid>/ns/mnt), joined by the tenant itself. */
   mountNamespace: string;
+  /**
+   * Set when the container shares the host's mount namespace: the init's root (/proc/<pid>/root),
+   * which setns(CLONE_NEWNS) does not give, so the tenant chroots into it.
+   */
+  chrootTo?: string;
   /**
    * The container's cgroup namespace, joined by the tenant after it has joined the cgroup: cgroup
    * v2 refuses a move whose source cgroup lies outside the mover's cgroup namespace (ENOENT).

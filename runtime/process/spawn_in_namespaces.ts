@@ -1,4 +1,5 @@
 import {
+  CLONE_FS,
   CLONE_NEWTIME,
   close,
   ioctlNsGetType,
@@ -52,6 +53,10 @@ export function spawnInNamespaces(
     });
     let child: Deno.ChildProcess;
     try {
+      // setns(2) into a mount namespace (joining one, and restoring the saved one) is EINVAL for a
+      // thread that shares its fs_struct with others, as Deno's threads do. unshare(CLONE_NEWNS)
+      // implies CLONE_FS; a join needs it said.
+      if (saved.has("mount")) unshare(CLONE_FS);
       for (const t of targets) setns(t.fd, t.flag, t.path);
       if (plan.create) unshare(plan.create);
       if ((plan.create & CLONE_NEWTIME) && timeOffsets) writeTimeOffsets(timeOffsets);

@@ -1,5 +1,14 @@
 import type { Spec } from "../../spec/config.ts";
-import { mount, MS_BIND, MS_PRIVATE, MS_REC, MS_SLAVE } from "../../ffi/mod.ts";
+import {
+  chdir,
+  chroot,
+  mount,
+  MS_BIND,
+  MS_PRIVATE,
+  MS_REC,
+  MS_SLAVE,
+  umount,
+} from "../../ffi/mod.ts";
 import { mountEntry } from "./mounts.ts";
 import { createDevice, createDevSymlinks, DEFAULT_DEVICES } from "./devices.ts";
 import { moveRoot, pivotRoot } from "./pivot_root.ts";
@@ -17,6 +26,13 @@ export interface RootfsOptions {
   noPivot: boolean;
   /** The container's cgroup directories: a cgroup mount shows these (see mounts.ts). */
   cgroupDirs: Record<string, string>;
+  /**
+   * No `mount` in linux.namespaces: the container inherits the runtime's mount namespace
+   * (config-linux.md). Its mounts are then made under a private bind of the rootfs on the host,
+   * and the init chroots into it (runc does the same, but first turns the host's "/" into an
+   * rslave mount; Skiff leaves the host's propagation alone). delete detaches the bind.
+   */
+  hostMountNamespace?: boolean;
 }
 
 /**
@@ -27,12 +43,19 @@ export interface RootfsOptions {
  */
 export function mountRootfs(spec: Spec, options: RootfsOptions): void {
   const { rootfs } = options;
-  // Nothing done in this namespace may propagate back to the host.
-  const propagation = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
-  mount("", "/", "", propagation || MS_SLAVE | MS_REC);
-  // pivot_root needs the new root to be a mount point whose parent mount is not shared.
-  makeParentMountPrivate(rootfs);
-  mount(rootfs, rootfs, "", MS_BIND | MS_REC);
+  if (options.hostMountNamespace) {
+    // The host's namespace: only the rootfs bind itself is new there, and nothing below it may
+    // propagate to the host's mounts.
+    mount(rootfs, rootfs, "", MS_BIND | MS_REC);
+    mount("", rootfs, "", MS_PRIVATE | MS_REC);
+  } else {
+    // Nothing done in this namespace may propagate back to the host.
+    const propagation = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
+    mount("", "/", "", propagation || MS_SLAVE | MS_REC);
+    // pivot_root needs the new root to be a mount point whose parent mount is not shared.
+    makeParentMountPrivate(rootfs);
+    mount(rootfs, rootfs, "", MS_BIND | MS_REC);
+  }
 
   const mounts = spec.mounts ?? [];
   mounts.forEach((m, i) => mountEntry(rootfs, options.bundle, m, i, options.cgroupDirs));
@@ -54,6 +77,13 @@ export function mountRootfs(spec: Spec, options: RootfsOptions): void {
 export function switchRoot(spec: Spec, options: RootfsOptions): void {
   const { rootfs } = options;
   const propagation = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
+  if (options.hostMountNamespace) {
+    // pivot_root or MS_MOVE would change the host's root: chroot is all there is (runc's chroot()).
+    chdir(rootfs);
+    chroot(".");
+    chdir("/");
+    return;
+  }
   if (options.noPivot) {
     moveRoot(rootfs);
   } else {
@@ -87,4 +117,18 @@ export function finishRootfs(spec: Spec): void {
   if (spec.root?.readonly) readonlyRoot();
   readonlyPaths(spec.linux?.readonlyPaths ?? []);
   maskPaths(spec.linux?.maskedPaths ?? []);
+}
+
+/** How many mounts sit on `path` in the calling process's mount namespace. */
+export function mountsAt(path: string): number {
+  return Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
+    .filter((line) => line.split(" ")[4] === path).length;
+}
+
+/**
+ * Undoes mountRootfs() of a container that shares the host's mount namespace: detaches the rootfs
+ * binds (and everything mounted below them) until `keep` mounts are left on `rootfs`.
+ */
+export function releaseHostRootfs(rootfs: string, keep: number): void {
+  for (let left = mountsAt(rootfs); left > keep; left--) umount(rootfs);
 }

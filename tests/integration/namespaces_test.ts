@@ -118,3 +118,72 @@ Deno.test("user namespaces are refused with a clear not-supported-yet error", as
   );
   assert.equal(exists(join(bundle.root, id)), false);
 });
+
+/** Mount points at or below `dir` in the host's mount table. */
+function hostMountsUnder(dir: string): string[] {
+  return Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
+    .map((line) => line.split(" ")[4])
+    .filter((point) => point === dir || point?.startsWith(`${dir}/`));
+}
+
+Deno.test("without a mount namespace the container keeps the host's, chrooted into its rootfs; delete unmounts", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.namespaces = spec.linux!.namespaces!.filter((n) => n.type !== "mount");
+    spec.process!.args = ["sleep", "30"];
+  });
+  await Deno.writeTextFile(join(bundle.rootfs, "marker"), "inside\n");
+  const id = testId();
+  const created = await bundle.skiff(["run", "-d", "-b", bundle.dir, id]);
+  assert.equal(created.code, 0, created.stderr);
+  await waitRunning(bundle.skiff, id);
+  // The container's /proc is mounted in the host's namespace, below the rootfs.
+  assert.ok(hostMountsUnder(bundle.rootfs).includes(`${bundle.rootfs}/proc`));
+  const exec = await bundle.skiff([
+    "exec",
+    id,
+    "sh",
+    "-c",
+    "readlink /proc/self/ns/mnt; cat /marker",
+  ]);
+  assert.equal(exec.code, 0, exec.stderr);
+  assert.equal(exec.stdout, `${HOST_NS("mnt")}\ninside\n`);
+  const deleted = await bundle.skiff(["delete", "--force", id]);
+  assert.equal(deleted.code, 0, deleted.stderr);
+  assert.deepEqual(hostMountsUnder(bundle.rootfs), []);
+});
+
+Deno.test("a failed create without a mount namespace leaves no mount on the host", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.namespaces = spec.linux!.namespaces!.filter((n) => n.type !== "mount");
+    spec.process!.args = ["/no/such/program"];
+  });
+  const result = await bundle.skiff(["create", "-b", bundle.dir, testId()]);
+  assert.notEqual(result.code, 0);
+  assert.deepEqual(hostMountsUnder(bundle.rootfs), []);
+});
+
+Deno.test("a mount namespace with a path is joined (runtime-tools linux_ns_path)", async () => {
+  const holder = new Deno.Command("unshare", { args: ["--mount", "sleep", "30"] }).spawn();
+  try {
+    let nsPath = "";
+    for (let i = 0; i < 100; i++) {
+      const children = Deno.readTextFileSync(`/proc/${holder.pid}/task/${holder.pid}/children`)
+        .trim();
+      const pid = children ? Number(children.split(" ")[0]) : holder.pid;
+      nsPath = `/proc/${pid}/ns/mnt`;
+      if (Deno.readLinkSync(nsPath) !== HOST_NS("mnt")) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await using bundle = await makeBundle((spec) => {
+      spec.linux!.namespaces = spec.linux!.namespaces!.map((n) =>
+        n.type === "mount" ? { type: "mount", path: nsPath } : n
+      );
+    });
+    const result = await runIn(bundle, ["readlink", "/proc/self/ns/mnt"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.trim(), Deno.readLinkSync(nsPath));
+  } finally {
+    holder.kill("SIGKILL");
+    await holder.status;
+  }
+});
