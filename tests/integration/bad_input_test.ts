@@ -28,13 +28,6 @@ const CASES: BadCase[] = [
     message: /linux\.namespaces\[6\]\.type: duplicate namespace "uts"/,
   },
   {
-    name: "no mount namespace",
-    edit: (s) => {
-      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "mount");
-    },
-    message: /linux\.namespaces: a mount namespace is required/,
-  },
-  {
     name: "empty process.args",
     edit: (s) => {
       s.process!.args = [];
