@@ -37,6 +37,7 @@ import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
 import type { ExecTarget } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
 import { trace } from "../log.ts";
+import { applyFinalAffinity, applyProcessAttrs } from "./process_attrs.ts";
 
 /**
  * `skiff init BOOTSTRAP_FD SYNC_FD`: the container's first process. It is born in the container's
@@ -164,6 +165,10 @@ async function standardInit(
     joinCgroup(cgroupProcs);
     trace("init: cgroup joined");
     if (boot.cgroup.newNamespace) unshare(CLONE_NEWCGROUP);
+    // execCPUAffinity is for exec only (config.md); like runc, the init drops the affinity it
+    // inherited from the CLI so that it gets every CPU of its cpuset.
+    applyFinalAffinity(undefined, "process.execCPUAffinity");
+    applyProcessAttrs(process, spec.linux);
     // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs it goes in while the
     // init still has every capability; with it, as late as possible (runc's order).
     target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {

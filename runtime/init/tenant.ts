@@ -32,6 +32,7 @@ import {
   send,
   setOomScoreAdj,
 } from "./steps.ts";
+import { applyFinalAffinity, applyProcessAttrs } from "./process_attrs.ts";
 
 /** Runs the exec init to its execve; reports errors to the CLI and exits 1 before that point. */
 export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
@@ -54,6 +55,9 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
         throw new Error(`cannot join the container's cgroup (${procs})`, { cause: err });
       }
     }
+    // `initial` was inherited from the CLI at birth; `final` applies now that the process is in
+    // the container's cgroup (runc sets it right after the move).
+    applyFinalAffinity(process.execCPUAffinity, "process.execCPUAffinity");
     if (boot.cgroupNamespace) {
       const cgroupNs = open(boot.cgroupNamespace, O_RDONLY | O_CLOEXEC);
       setns(cgroupNs, CLONE_NEWCGROUP, boot.cgroupNamespace);
@@ -66,6 +70,7 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
     setns(mountNs, CLONE_NEWNS, boot.mountNamespace);
     close(mountNs);
     if (consoleSocket !== undefined) attachConsole(consoleSocket, process.consoleSize, false);
+    applyProcessAttrs(process, boot.linux);
     target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {
       id: boot.id,
       bundle: boot.bundle,
