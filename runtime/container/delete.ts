@@ -7,6 +7,7 @@ import { containerCgroup } from "./paused.ts";
 import { runHooks } from "../hooks.ts";
 import * as log from "../log.ts";
 import { releaseBundle } from "../assembler/assemble.ts";
+import { removeIntelRdt } from "../intel_rdt.ts";
 
 /** Waits until the init is gone (exited or a zombie), up to `timeoutMs`. */
 async function waitGone(pid: number, startTime: number, timeoutMs = 10_000): Promise<void> {
@@ -55,6 +56,7 @@ export async function deleteContainer(store: StateStore, id: string, force = fal
   }
   // Whatever is left in the cgroup (exec'd processes, children of a shared PID namespace) goes too.
   await cgroup.destroy();
+  if (record.intelRdt) removeIntelRdt(record.intelRdt);
   store.remove(id);
   if (record.image) await releaseBundle(record.image.store, record.image.dir, id);
   // poststop: after everything create made is gone; failures are warnings (runtime.md step 13).

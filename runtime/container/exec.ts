@@ -13,6 +13,7 @@ import { compileFilter, waitReady } from "./create.ts";
 import { checkLsm } from "../security/lsm.ts";
 import { containerCgroup } from "./paused.ts";
 import { parseCpuList } from "../../spec/cpu_list.ts";
+import { joinIntelRdt } from "../intel_rdt.ts";
 import { schedGetaffinity, schedRestoreAffinity, schedSetaffinity } from "../../ffi/sched.ts";
 
 /** What `skiff exec` was asked for, beyond the container. */
@@ -266,6 +267,7 @@ export async function execContainer(
     );
     child = init.child;
     fromInit = init.fromInit;
+    if (record.intelRdt) joinIntelRdt(record.intelRdt, child.pid);
     try {
       sendBootstrap(init, bootstrap);
     } finally {
