@@ -52,9 +52,16 @@ function exists(path: string): boolean {
   }
 }
 
-/** Puts process `pid` of container `id` into its resctrl group, making the group as the spec says. */
-export function applyIntelRdt(rdt: IntelRdt, id: string, pid: number): RdtRecord {
-  const mount = resctrlMount();
+/**
+ * Puts process `pid` of container `id` into its resctrl group, making the group as the spec says.
+ * `mount` is the resctrl mount point (a parameter for the tests: this machine has no RDT).
+ */
+export function applyIntelRdt(
+  rdt: IntelRdt,
+  id: string,
+  pid: number,
+  mount = resctrlMount(),
+): RdtRecord {
   if (mount === undefined) throw new Error("linux.intelRdt: no resctrl filesystem is mounted");
   const lines = [
     ...(rdt.l3CacheSchema ? [rdt.l3CacheSchema] : []),
@@ -73,7 +80,8 @@ export function applyIntelRdt(rdt: IntelRdt, id: string, pid: number): RdtRecord
     }
     for (const line of lines) {
       try {
-        Deno.writeTextFileSync(`${group}/schemata`, `${line}\n`);
+        // One write per line: resctrl parses each write on its own, in order.
+        Deno.writeTextFileSync(`${group}/schemata`, `${line}\n`, { append: true });
       } catch (err) {
         throw new Error(
           `linux.intelRdt: cannot write ${JSON.stringify(line)} to ${group}/schemata`,
@@ -110,7 +118,7 @@ export function joinIntelRdt(record: RdtRecord, pid: number): void {
 
 function addTask(tasks: string, pid: number): void {
   try {
-    Deno.writeTextFileSync(tasks, String(pid));
+    Deno.writeTextFileSync(tasks, String(pid), { append: true });
   } catch (err) {
     throw new Error(`linux.intelRdt: cannot add process ${pid} to ${tasks}`, { cause: err });
   }
