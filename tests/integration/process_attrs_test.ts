@@ -10,6 +10,7 @@ import { initsUnder, makeBundle, runIn, type TestBundle, testId } from "../_help
 import { exists, hostMounts } from "../_helpers/host.ts";
 import { runSkiff } from "../_helpers/skiff.ts";
 import { resctrlMount } from "../../runtime/intel_rdt.ts";
+import { SKIFF } from "../_helpers/paths.ts";
 
 /** nice (field 19) and policy (field 41) of /proc/PID/stat; the shell's comm has no spaces. */
 const NICE_POLICY = `cut -d" " -f19,41 /proc/$$/stat`;
@@ -144,6 +145,36 @@ Deno.test({
       p.execCPUAffinity = { initial: "1" };
     });
     assert.equal(result.stdout, "1\n", result.stderr);
+  },
+});
+
+/** Runs skiff pinned to CPU 0 (as a caller started with taskset would be); returns stdout. */
+async function skiffOnCpu0(bundle: TestBundle, args: string[]): Promise<string> {
+  const out = await new Deno.Command("taskset", {
+    args: ["-c", "0", SKIFF, "--root", bundle.root, ...args],
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder();
+  assert.equal(out.code, 0, text.decode(out.stderr));
+  return text.decode(out.stdout);
+}
+
+Deno.test({
+  name: "without execCPUAffinity, the init and exec'd processes don't inherit skiff's affinity",
+  ignore: !twoCpus,
+  async fn() {
+    await using bundle = await makeBundle();
+    const all = (await Deno.readTextFile("/proc/self/status")).match(
+      /Cpus_allowed_list:\s*(\S+)/,
+    )![1];
+    bundle.spec.process!.args = ["sh", "-c", CPUS_ALLOWED];
+    await bundle.writeSpec();
+    const id = testId();
+    bundle.ids.add(id);
+    assert.equal(await skiffOnCpu0(bundle, ["run", "-b", bundle.dir, id]), `${all}\n`);
+    const other = await running(bundle);
+    const exec = await skiffOnCpu0(bundle, ["exec", other, "sh", "-c", CPUS_ALLOWED]);
+    assert.equal(exec, `${all}\n`);
   },
 });
 
