@@ -71,6 +71,12 @@ Deno.test("exec takes process.scheduler from config.json, or from process.json",
     p.scheduler = { policy: "SCHED_IDLE" };
   });
   assert.equal(own.stdout, "0 5\n", own.stderr);
+  // runc: a process.json without a scheduler gets config.json's.
+  const fallback = await execWithProcess(bundle, id, (p) => {
+    p.args = ["sh", "-c", NICE_POLICY];
+    delete p.scheduler;
+  });
+  assert.equal(fallback.stdout, "3 3\n", fallback.stderr);
 });
 
 Deno.test("process.ioPriority sets the I/O class and level, for exec too", async () => {
