@@ -11,6 +11,12 @@ export interface SyscallNumbers {
   pidfd_open: number;
   mount_setattr: number;
   keyctl: number;
+  sched_setattr: number;
+  sched_setaffinity: number;
+  sched_getaffinity: number;
+  ioprio_set: number;
+  personality: number;
+  set_mempolicy: number;
 }
 
 const X86_64: SyscallNumbers = {
@@ -25,6 +31,12 @@ const X86_64: SyscallNumbers = {
   pidfd_open: 434,
   mount_setattr: 442,
   keyctl: 250,
+  sched_setattr: 314,
+  sched_setaffinity: 203,
+  sched_getaffinity: 204,
+  ioprio_set: 251,
+  personality: 135,
+  set_mempolicy: 238,
 };
 
 // asm-generic/unistd.h numbering.
@@ -40,6 +52,12 @@ const AARCH64: SyscallNumbers = {
   pidfd_open: 434,
   mount_setattr: 442,
   keyctl: 219,
+  sched_setattr: 274,
+  sched_setaffinity: 122,
+  sched_getaffinity: 123,
+  ioprio_set: 30,
+  personality: 92,
+  set_mempolicy: 237,
 };
 
 /** The system call numbers of the machine Skiff runs on. */

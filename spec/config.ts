@@ -44,9 +44,20 @@ export interface Process {
   apparmorProfile?: string;
   oomScoreAdj?: number;
   selinuxLabel?: string;
-  scheduler?: Record<string, unknown>;
+  scheduler?: Scheduler;
   ioPriority?: { class: string; priority?: number };
   execCPUAffinity?: { initial?: string; final?: string };
+}
+
+/** process.scheduler: the attributes of sched_setattr(2). */
+export interface Scheduler {
+  policy: string;
+  nice?: number;
+  priority?: number;
+  flags?: string[];
+  runtime?: number;
+  deadline?: number;
+  period?: number;
 }
 
 export interface User {
@@ -249,7 +260,16 @@ export interface Linux {
   readonlyPaths?: string[];
   mountLabel?: string;
   personality?: { domain: string; flags?: string[] };
-  intelRdt?: Record<string, unknown>;
-  memoryPolicy?: Record<string, unknown>;
+  intelRdt?: IntelRdt;
+  memoryPolicy?: { mode: string; nodes?: string; flags?: string[] };
   netDevices?: Record<string, { name?: string }>;
+}
+
+/** linux.intelRdt: the container's resctrl group. */
+export interface IntelRdt {
+  closID?: string;
+  l3CacheSchema?: string;
+  memBwSchema?: string;
+  schemata?: string[];
+  enableMonitoring?: boolean;
 }

@@ -7,6 +7,8 @@ import { HOOK_KINDS } from "../hooks.ts";
 import { SECCOMP_FEATURES } from "../security/seccomp/compile.ts";
 import { supportedSeccompFlags } from "../../ffi/seccomp.ts";
 import { CGROUP_FEATURES } from "../cgroups/features.ts";
+import { MPOL_FLAGS, MPOL_MODES } from "../../ffi/sched.ts";
+import { resctrlMount } from "../intel_rdt.ts";
 
 /**
  * The runtime-spec features document (features.md), built from the code: what the validator
@@ -33,8 +35,15 @@ export function features(): Record<string, unknown> {
       },
       apparmor: { enabled: true },
       selinux: { enabled: true },
-      intelRdt: { enabled: false },
+      // runc reports these as what it implements; Skiff reports intelRdt only where it can work,
+      // since the spec makes linux.intelRdt an error without a mounted resctrl.
+      intelRdt: { enabled: resctrlMount() !== undefined, schemata: true, monitoring: true },
+      memoryPolicy: {
+        modes: Object.keys(MPOL_MODES).sort(),
+        flags: Object.keys(MPOL_FLAGS).sort(),
+      },
       mountExtensions: { idmap: { enabled: false } },
+      netDevices: { enabled: true },
     },
     annotations: {
       "io.github.skiff.version": SKIFF_VERSION,

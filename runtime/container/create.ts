@@ -22,6 +22,8 @@ import { SpecError } from "../../spec/errors.ts";
 import type { Seccomp, Spec } from "../../spec/config.ts";
 import type { BootstrapSeccomp } from "../process/bootstrap.ts";
 import { trace } from "../log.ts";
+import { moveNetDevices } from "../net_devices.ts";
+import { applyIntelRdt, checkIntelRdt, type RdtRecord, removeIntelRdt } from "../intel_rdt.ts";
 
 /** Options of `skiff create` (and the create half of `skiff run`). */
 export interface CreateOptions {
@@ -86,6 +88,7 @@ export async function createContainer(
   plan.create &= ~CLONE_NEWCGROUP;
   const seccomp = spec.linux?.seccomp ? compileFilter(spec.linux.seccomp, configFile) : undefined;
   checkLsm(spec, configFile);
+  checkIntelRdt(spec.linux?.intelRdt, configFile);
 
   const hostMountNamespace = sharesHostMounts(spec);
   // A failed create must take back what its init mounted in the host's namespace, and only that.
@@ -93,6 +96,7 @@ export async function createContainer(
   store.createDir(id);
   let child: Deno.ChildProcess | undefined;
   let cgroup: CgroupManager | undefined;
+  let rdt: RdtRecord | undefined;
   try {
     using _lock = store.lock(id);
     trace("create: state dir locked");
@@ -101,6 +105,9 @@ export async function createContainer(
     const init = spawnInit(plan, spec.process?.terminal === true, spec.linux?.timeOffsets);
     child = init.child;
     trace("create: init spawned");
+    // Before the init builds anything: hooks and the process find the devices in place.
+    if (spec.linux?.netDevices) moveNetDevices(spec.linux.netDevices, child.pid);
+    if (spec.linux?.intelRdt) rdt = applyIntelRdt(spec.linux.intelRdt, id, child.pid);
     cgroup = await createCgroup(id, spec, configFile, options.systemdCgroup ?? false);
     trace("create: cgroup ready");
     const fifo = store.fifoPath(id);
@@ -182,6 +189,7 @@ export async function createContainer(
       annotations: spec.annotations,
       config: spec,
       image: options.image,
+      intelRdt: rdt,
       cgroup: {
         cgroupsPath: spec.linux?.cgroupsPath ?? "",
         systemd: options.systemdCgroup ?? false,
@@ -196,6 +204,7 @@ export async function createContainer(
     if (child) await killInit(child);
     if (hostMountNamespace) releaseHostRootfs(rootfs, mountsBefore);
     await cgroup?.destroy().catch(() => {});
+    if (rdt) removeIntelRdt(rdt);
     store.remove(id);
     throw err;
   }

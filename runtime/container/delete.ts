@@ -9,6 +9,7 @@ import { sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import * as log from "../log.ts";
 import { releaseBundle } from "../assembler/assemble.ts";
+import { removeIntelRdt } from "../intel_rdt.ts";
 
 /** Waits until the init is gone (exited or a zombie), up to `timeoutMs`. */
 async function waitGone(pid: number, startTime: number, timeoutMs = 10_000): Promise<void> {
@@ -61,6 +62,7 @@ export async function deleteContainer(store: StateStore, id: string, force = fal
   if (sharesHostMounts(record.config) && mountsAt(record.rootfs) > 0) {
     releaseHostRootfs(record.rootfs, mountsAt(record.rootfs) - 1);
   }
+  if (record.intelRdt) removeIntelRdt(record.intelRdt);
   store.remove(id);
   if (record.image) await releaseBundle(record.image.store, record.image.dir, id);
   // poststop: after everything create made is gone; failures are warnings (runtime.md step 13).

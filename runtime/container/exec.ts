@@ -17,6 +17,9 @@ import { loadContainer } from "./container.ts";
 import { compileFilter, waitReady } from "./create.ts";
 import { checkLsm } from "../security/lsm.ts";
 import { containerCgroup } from "./paused.ts";
+import { parseCpuList } from "../../spec/cpu_list.ts";
+import { joinIntelRdt } from "../intel_rdt.ts";
+import { schedGetaffinity, schedRestoreAffinity, schedSetaffinity } from "../../ffi/sched.ts";
 
 /** What `skiff exec` was asked for, beyond the container. */
 export interface ExecOptions {
@@ -82,8 +85,15 @@ function withCaps(base: Capabilities | undefined, extra: string[]): Capabilities
 
 /** The process an exec runs: from --process, or the container's process with the CLI's flags. */
 export function execProcess(record: ContainerRecord, options: ExecOptions): Process {
-  if (options.processFile) return readProcessFile(options.processFile);
   const base = record.config.process!;
+  if (options.processFile) {
+    const process = readProcessFile(options.processFile);
+    // runc takes these three from config.json when process.json leaves them out.
+    process.scheduler ??= base.scheduler;
+    process.ioPriority ??= base.ioPriority;
+    process.execCPUAffinity ??= base.execCPUAffinity;
+    return process;
+  }
   if (options.args.length === 0) throw new Error("exec: no command given (and no --process)");
   const env = [...(base.env ?? [])];
   for (const entry of options.env) {
@@ -181,6 +191,29 @@ function execNamespaces(record: ContainerRecord): NamespacePlan {
 }
 
 /**
+ * Runs `spawn` with this thread's CPU affinity set to execCPUAffinity.initial, so that the exec's
+ * init is born with it and keeps it until it is in the container's cgroup (runc sets it on the
+ * thread that starts `runc init`). The CLI's own affinity is restored afterwards.
+ */
+function withInitialAffinity<T>(initial: string | undefined, spawn: () => T): T {
+  const cpus = initial ? parseCpuList(initial) : [];
+  if (cpus.length === 0) return spawn();
+  const saved = schedGetaffinity();
+  try {
+    schedSetaffinity(cpus, () => `pid=0, cpus=${initial}`);
+  } catch (err) {
+    throw new Error(`process.execCPUAffinity.initial: cannot run on CPUs ${initial}`, {
+      cause: err,
+    });
+  }
+  try {
+    return spawn();
+  } finally {
+    schedRestoreAffinity(saved);
+  }
+}
+
+/**
  * Runs a new process in container `id` (runc exec): it joins the container's namespaces, cgroup,
  * capabilities, rlimits, no_new_privs and seccomp. A stopped container is an error, and so is a
  * paused one unless `ignorePaused`.
@@ -226,13 +259,21 @@ export async function execContainer(
     seccomp,
     annotations: record.annotations,
     cgroupProcs: options.cgroupProcs ?? execCgroupProcs(record, options.subCgroups ?? []),
+    linux: {
+      personality: record.config.linux?.personality,
+      memoryPolicy: record.config.linux?.memoryPolicy,
+    },
   };
   let child: Deno.ChildProcess | undefined;
   let fromInit: number | undefined;
   try {
-    const init = spawnInit(execNamespaces(record), process.terminal === true);
+    const init = withInitialAffinity(
+      process.execCPUAffinity?.initial,
+      () => spawnInit(execNamespaces(record), process.terminal === true),
+    );
     child = init.child;
     fromInit = init.fromInit;
+    if (record.intelRdt) joinIntelRdt(record.intelRdt, child.pid);
     try {
       sendBootstrap(init, bootstrap);
     } finally {

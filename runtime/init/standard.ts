@@ -41,6 +41,7 @@ import {
 import type { ExecTarget } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
 import { trace } from "../log.ts";
+import { applyFinalAffinity, applyProcessAttrs } from "./process_attrs.ts";
 
 /**
  * `skiff init BOOTSTRAP_FD SYNC_FD`: the container's first process. It is born in the container's
@@ -164,6 +165,10 @@ async function standardInit(
     joinCgroup(cgroupProcs);
     trace("init: cgroup joined");
     if (boot.cgroup.newNamespace) unshare(CLONE_NEWCGROUP);
+    // execCPUAffinity is for exec only (config.md); like runc, the init drops the affinity it
+    // inherited from the CLI so that it gets every CPU of its cpuset.
+    applyFinalAffinity(undefined, "process.execCPUAffinity");
+    applyProcessAttrs(process, spec.linux);
     // Only fds 0-2, LISTEN_FDS and the preserved ones reach the container process (CVE-2024-21626).
     // Before the seccomp filter, which may refuse close_range (profiles older than the syscall).
     cloexecFrom(3 + (boot.listenFds ?? 0) + (boot.preserveFds ?? 0));

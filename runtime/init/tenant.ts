@@ -38,6 +38,7 @@ import {
   send,
   setOomScoreAdj,
 } from "./steps.ts";
+import { applyFinalAffinity, applyProcessAttrs } from "./process_attrs.ts";
 
 /** Runs the exec init to its execve; reports errors to the CLI and exits 1 before that point. */
 export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
@@ -61,6 +62,9 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
         throw new Error(`cannot join the container's cgroup (${procs})`, { cause: err });
       }
     }
+    // `initial` was inherited from the CLI at birth; `final` applies now that the process is in
+    // the container's cgroup (runc sets it right after the move).
+    applyFinalAffinity(process.execCPUAffinity, "process.execCPUAffinity");
     if (boot.cgroupNamespace) {
       const cgroupNs = open(boot.cgroupNamespace, O_RDONLY | O_CLOEXEC);
       setns(cgroupNs, CLONE_NEWCGROUP, boot.cgroupNamespace);
@@ -78,6 +82,7 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
       chdir("/");
     }
     if (consoleSocket !== undefined) attachConsole(consoleSocket, process.consoleSize, false);
+    applyProcessAttrs(process, boot.linux);
     // Before the seccomp filter, which may refuse close_range (profiles older than the syscall).
     cloexecFrom(3 + boot.preserveFds);
     target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {

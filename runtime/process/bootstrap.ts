@@ -30,7 +30,7 @@
  * ```
  * Messages on both pipes are single lines of JSON (or a word), so B stays open until ready.
  */
-import type { Process, Spec } from "../../spec/config.ts";
+import type { Linux, Process, Spec } from "../../spec/config.ts";
 
 /** Everything the init needs, sent by the CLI over the bootstrap pipe. */
 export interface Bootstrap {
@@ -93,6 +93,8 @@ export interface ExecBootstrap {
   annotations?: Record<string, string>;
   /** cgroup.procs files of the container's cgroup, written before the identity change. */
   cgroupProcs?: string[];
+  /** The container's linux.personality and linux.memoryPolicy, which exec'd processes get too. */
+  linux?: Pick<Linux, "personality" | "memoryPolicy">;
 }
 
 /** What the init reports on the sync pipe. */

@@ -1,3 +1,4 @@
+import type { RdtRecord } from "../intel_rdt.ts";
 import { join } from "../path.ts";
 import type { Spec } from "../../spec/config.ts";
 import { close, lockExclusive, O_CLOEXEC, O_DIRECTORY, O_RDONLY, open } from "../../ffi/mod.ts";
@@ -25,6 +26,8 @@ export interface ContainerRecord {
   cgroup: { cgroupsPath: string; systemd: boolean; paths?: Record<string, string> };
   /** Set when `run --image` assembled the bundle: delete releases its root and read/write layer. */
   image?: { store: string; dir: string };
+  /** The resctrl group create put the container in (linux.intelRdt). */
+  intelRdt?: RdtRecord;
 }
 
 const ID_PATTERN = /^[A-Za-z0-9_+.-]+$/;
