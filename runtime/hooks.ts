@@ -91,3 +91,23 @@ export async function runHooks(
   const list = hooks?.[kind] ?? [];
   for (let i = 0; i < list.length; i++) await runHook(kind, i, list[i], state);
 }
+
+/**
+ * Runs every hook of `kind`, also after one fails: each failure goes to `warn` (runtime.md: a
+ * failed poststop hook is logged as a warning and the remaining hooks and lifecycle continue).
+ */
+export async function runHooksWarning(
+  hooks: Hooks | undefined,
+  kind: HookKind,
+  state: State,
+  warn: (message: string) => void,
+): Promise<void> {
+  const list = hooks?.[kind] ?? [];
+  for (let i = 0; i < list.length; i++) {
+    try {
+      await runHook(kind, i, list[i], state);
+    } catch (err) {
+      warn((err as Error).message);
+    }
+  }
+}

@@ -4,7 +4,7 @@ import type { StateStore } from "../state/store.ts";
 import { ContainerNotExistError } from "../errors.ts";
 import { loadContainer, stateOf } from "./container.ts";
 import { containerCgroup } from "./paused.ts";
-import { runHooks } from "../hooks.ts";
+import { runHooksWarning } from "../hooks.ts";
 import { sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import * as log from "../log.ts";
@@ -66,11 +66,10 @@ export async function deleteContainer(store: StateStore, id: string, force = fal
   store.remove(id);
   if (record.image) await releaseBundle(record.image.store, record.image.dir, id);
   // poststop: after everything create made is gone; failures are warnings (runtime.md step 13).
-  if (record.config.hooks?.poststop?.length) {
-    try {
-      await runHooks(record.config.hooks, "poststop", stateOf({ record, status: "stopped" }));
-    } catch (err) {
-      log.warn((err as Error).message);
-    }
-  }
+  await runHooksWarning(
+    record.config.hooks,
+    "poststop",
+    stateOf({ record, status: "stopped" }),
+    log.warn,
+  );
 }

@@ -6,7 +6,9 @@ import {
   MS_BIND,
   MS_PRIVATE,
   MS_REC,
+  MS_SHARED,
   MS_SLAVE,
+  MS_UNBINDABLE,
   umount,
 } from "../../ffi/mod.ts";
 import { mountEntry } from "./mounts.ts";
@@ -49,9 +51,12 @@ export function mountRootfs(spec: Spec, options: RootfsOptions): void {
     mount(rootfs, rootfs, "", MS_BIND | MS_REC);
     mount("", rootfs, "", MS_PRIVATE | MS_REC);
   } else {
-    // Nothing done in this namespace may propagate back to the host.
+    // Nothing done in this namespace may propagate back to the host. A shared root would send the
+    // mounts below to the host's peers, and an unbindable one refuses the rootfs bind (EINVAL):
+    // both wait for switchRoot(), after pivot_root (runc#4724).
     const propagation = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
-    mount("", "/", "", propagation || MS_SLAVE | MS_REC);
+    const deferred = propagation & (MS_SHARED | MS_UNBINDABLE);
+    mount("", "/", "", deferred || !propagation ? MS_SLAVE | MS_REC : propagation);
     // pivot_root needs the new root to be a mount point whose parent mount is not shared.
     makeParentMountPrivate(rootfs);
     mount(rootfs, rootfs, "", MS_BIND | MS_REC);

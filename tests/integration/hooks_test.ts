@@ -155,13 +155,20 @@ Deno.test("a failing poststart hook fails start and stops the container", async 
 });
 
 Deno.test("a failing poststop hook is only a warning: delete succeeds", async () => {
-  await using bundle = await makeBundle((spec) => {
-    spec.hooks = { poststop: [{ path: "/bin/false" }] };
-  });
+  await using bundle = await makeBundle();
+  // The hook after the failing one still runs (runtime.md: the remaining hooks continue).
+  bundle.spec.hooks = {
+    poststop: [{ path: "/bin/false" }, {
+      path: "/bin/sh",
+      args: ["sh", "-c", `touch ${join(bundle.dir, "second-ran")}`],
+    }],
+  };
+  await bundle.writeSpec();
   const id = testId();
   await bundle.skiff(["run", "--keep", "-b", bundle.dir, id]);
   const result = await bundle.skiff(["delete", id]);
   assert.equal(result.code, 0);
   assert.match(result.stderr, /level=warning msg=".*poststop hook #0 \(\/bin\/false\) failed/);
   assert.equal(exists(join(bundle.root, id)), false);
+  assert.ok(exists(join(bundle.dir, "second-ran")), "the second poststop hook ran");
 });

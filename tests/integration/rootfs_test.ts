@@ -205,6 +205,15 @@ Deno.test("rootfsPropagation shared is applied to the container's root", async (
   assert.match(result.stdout, / \/ rw[^ ]* shared:\d+ /);
 });
 
+Deno.test("rootfsPropagation unbindable is applied after the rootfs bind, which it would refuse", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.rootfsPropagation = "unbindable";
+  });
+  const result = await runIn(bundle, ["sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, / \/ rw[^ ]* unbindable /);
+});
+
 Deno.test("the cgroup mount shows the container's own cgroup in each hierarchy, read-only", async () => {
   await using bundle = await makeBundle();
   const result = await runIn(bundle, [
