@@ -36,7 +36,7 @@ import { OCI_VERSION } from "../../spec/version.ts";
 import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
 import type { ExecTarget } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
-import { trace } from "../log.ts";
+import { forwardDebug, trace } from "../log.ts";
 
 /**
  * `skiff init BOOTSTRAP_FD SYNC_FD`: the container's first process. It is born in the container's
@@ -59,6 +59,13 @@ export async function initMain(args: readonly string[]): Promise<never> {
   } catch (err) {
     send(syncFd, { type: "error", message: `cannot read the bootstrap: ${errorChain(err)}` });
     throw new ExitError("", 1);
+  }
+  if (message.debug) {
+    // The trace labels say "init: ..." already; runc's lines look like "nsexec-2[1]: ...".
+    const prefix = `init[${Deno.pid}]: `;
+    forwardDebug((msg) =>
+      send(syncFd, { type: "debug", message: prefix + msg.replace(/^init: /, "") })
+    );
   }
   if ("mode" in message && message.mode === "exec") {
     close(bootstrapFd);
@@ -180,6 +187,7 @@ async function standardInit(
     // Only fds 0-2, LISTEN_FDS and the preserved ones reach the container process (CVE-2024-21626).
     cloexecFrom(3 + (boot.listenFds ?? 0) + (boot.preserveFds ?? 0));
     trace("init: ready");
+    forwardDebug(undefined);
     send(syncFd, { type: "ready" });
     close(syncFd);
     close(bootstrapFd);

@@ -24,6 +24,7 @@ import { attachConsole } from "../console.ts";
 import { capabilityMasks, lastCapability } from "../security/capabilities.ts";
 import type { ExecTarget } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
+import { debug, forwardDebug } from "../log.ts";
 import {
   connectConsole,
   connectListener,
@@ -54,6 +55,7 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
         throw new Error(`cannot join the container's cgroup (${procs})`, { cause: err });
       }
     }
+    debug(`joined the cgroup (${(boot.cgroupProcs ?? []).join(", ")})`);
     if (boot.cgroupNamespace) {
       const cgroupNs = open(boot.cgroupNamespace, O_RDONLY | O_CLOEXEC);
       setns(cgroupNs, CLONE_NEWCGROUP, boot.cgroupNamespace);
@@ -65,6 +67,7 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
     unshare(CLONE_FS);
     setns(mountNs, CLONE_NEWNS, boot.mountNamespace);
     close(mountNs);
+    debug(`joined the mount namespace ${boot.mountNamespace}`);
     if (consoleSocket !== undefined) attachConsole(consoleSocket, process.consoleSize, false);
     target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {
       id: boot.id,
@@ -73,8 +76,10 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
       metadata: boot.seccomp?.listenerMetadata,
     }, hostPid);
     cloexecFrom(3 + boot.preserveFds);
+    debug("identity set: about to exec");
     // `exec --detach` leaves this process behind when the CLI exits.
     prctl(PR_SET_PDEATHSIG, 0);
+    forwardDebug(undefined);
     send(syncFd, { type: "ready" });
     close(syncFd);
   } catch (err) {

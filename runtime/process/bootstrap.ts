@@ -86,6 +86,8 @@ export interface ExecBootstrap {
   annotations?: Record<string, string>;
   /** cgroup.procs files of the container's cgroup, written before the identity change. */
   cgroupProcs?: string[];
+  /** --debug: the tenant reports its steps as "debug" messages. */
+  debug?: boolean;
 }
 
 /** What the init reports on the sync pipe. */
@@ -93,6 +95,8 @@ export type SyncMessage =
   | { type: "ready" }
   | { type: "hooks" }
   | { type: "warning"; message: string }
+  /** With --debug: one step of the init, logged by the CLI as a debug line. */
+  | { type: "debug"; message: string }
   | { type: "error"; message: string };
 
 /**
