@@ -123,6 +123,11 @@ export function kill(pid: number, signal: number): boolean {
   throw new SyscallError("kill", value, `pid=${pid}, sig=${signal}`);
 }
 
+/** pidfd_open(2) with no flags: a close-on-exec fd that refers to process `pid`. */
+export function pidfdOpen(pid: number): number {
+  return Number(raw("pidfd_open", () => `pid=${pid}, flags=0`, BigInt(pid), 0n));
+}
+
 /** setsid(2). */
 export function setsid(): void {
   check("setsid", () => "", () => libc().setsid());

@@ -57,9 +57,29 @@ function write(level: string, msg: string): void {
   Deno.stderr.writeSync(data);
 }
 
+let forward: ((msg: string) => void) | undefined;
+
+/**
+ * In the init, whose stderr is the container's: sends debug lines to the CLI (over the sync pipe)
+ * instead of writing them. `undefined` stops debug output, e.g. before that pipe is closed.
+ */
+export function forwardDebug(to: ((msg: string) => void) | undefined): void {
+  forward = to;
+  options = { ...options, debug: to !== undefined };
+}
+
 /** Logs a debug line (only with --debug). */
 export function debug(msg: string): void {
-  if (options.debug) write("debug", msg);
+  if (!options.debug) return;
+  if (forward) {
+    try {
+      forward(msg);
+    } catch {
+      // The CLI is gone: nobody to tell.
+    }
+    return;
+  }
+  write("debug", msg);
 }
 
 /** Logs a warning line. */
@@ -89,9 +109,12 @@ const tracing = (() => {
 
 /**
  * With SKIFF_TRACE=1, prints `skiff[pid] +12.3ms label` to stderr: milliseconds since this Deno
- * process started, to see where a container start spends its time (docs/benchmarks.md).
+ * process started, to see where a container start spends its time (docs/benchmarks.md). With
+ * --debug, `label` is also a debug line.
  */
 export function trace(label: string): void {
+  // The trace points are the main steps: --debug logs them too.
+  debug(label);
   if (!tracing) return;
   const ms = performance.now().toFixed(1);
   Deno.stderr.writeSync(new TextEncoder().encode(`skiff[${Deno.pid}] +${ms}ms ${label}\n`));

@@ -25,12 +25,39 @@ function run(args: string[], env: Record<string, string> = {}): void {
   if (!result.success) throw new Error(`deno ${args.join(" ")} failed with ${result.code}`);
 }
 
+const COMMIT_MARKER = '"@@SKIFF_GIT_COMMIT@@"';
+
+/** The commit being built (`git rev-parse HEAD`, "-dirty" with local changes), "" without git. */
+function gitCommit(): string {
+  const git = (args: string[]) => {
+    try {
+      const out = new Deno.Command("git", { args, cwd: root, stdout: "piped", stderr: "null" })
+        .outputSync();
+      return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
+    } catch {
+      return undefined; // No git on this machine.
+    }
+  };
+  const head = git(["rev-parse", "HEAD"]);
+  if (!head) return "";
+  const dirty = git(["status", "--porcelain", "--untracked-files=no"]);
+  return dirty ? `${head}-dirty` : head;
+}
+
+/** Records the commit in the bundle for `skiff --version` (spec/version.ts holds the marker). */
+function withCommit(body: string): string {
+  const count = body.split(COMMIT_MARKER).length - 1;
+  if (count !== 1) throw new Error(`expected one ${COMMIT_MARKER} in the bundle, found ${count}`);
+  const commit = gitCommit();
+  return commit ? body.replace(COMMIT_MARKER, JSON.stringify(commit)) : body;
+}
+
 /** Builds dist/skiff with deno bundle and returns its path. */
 export function buildBundle(): string {
   Deno.mkdirSync(dist, { recursive: true });
   const js = join(dist, "skiff.js");
   run(["bundle", "--quiet", "--platform", "deno", "--output", js, "mod.ts"]);
-  const body = Deno.readTextFileSync(js).replace(/^#!.*\n/, "");
+  const body = withCommit(Deno.readTextFileSync(js).replace(/^#!.*\n/, ""));
   const shebang = `#!/usr/bin/env -S DENO_NO_UPDATE_CHECK=1 ${deno} run -A --quiet --no-config ` +
     "--no-lock --no-remote --no-npm";
   const out = join(dist, "skiff");

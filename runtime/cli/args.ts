@@ -1,4 +1,5 @@
 import { UsageError } from "../errors.ts";
+import { resolve } from "../path.ts";
 
 /** One flag of a command: `--name`, optionally `-alias`; strings take a value. */
 export interface FlagSpec {
@@ -10,6 +11,11 @@ export interface FlagSpec {
   help: string;
   /** Hidden flags are accepted but not listed in --help. */
   hidden?: boolean;
+  /**
+   * A host path: made absolute against the caller's cwd while parsing, as runc does. Later the
+   * CLI's main thread may setns() into a mount namespace, which moves its cwd to that root.
+   */
+  path?: boolean;
 }
 
 /** Parsed flags and positional arguments. */
@@ -21,7 +27,7 @@ export interface ParsedArgs {
 /**
  * Parses `argv` against `specs`, runc-style: flags may come in any order and after positionals,
  * long flags may use one or two dashes (`-no-subreaper` from go-runc), `--flag=value` and
- * `--flag value` both work, and `--` ends flag parsing.
+ * `--flag value` both work, and `--` ends flag parsing. Values of `path` flags come back absolute.
  * @param stopAtFirstPositional stop at the first positional (for a sub-command's arguments).
  */
 export function parseArgs(
@@ -70,6 +76,8 @@ export function parseArgs(
       if (i + 1 >= argv.length) throw new UsageError(`flag needs an argument: -${name}`);
       value = argv[++i];
     }
+    // An empty path stays empty: "not set", as runc treats `--pid-file ""`.
+    if (spec.path && value !== "") value = resolve(value);
     if (spec.multiple) {
       const list = (flags[spec.name] as string[] | undefined) ?? [];
       list.push(value);

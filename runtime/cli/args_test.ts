@@ -26,3 +26,10 @@ Deno.test("parseArgs() refuses unknown flags and missing values", () => {
   assert.throws(() => parseArgs(["--bundle"], FLAGS), /flag needs an argument: -bundle/);
   assert.throws(() => parseArgs(["--detach=maybe"], FLAGS), /invalid boolean value/);
 });
+
+Deno.test("parseArgs() makes path flags absolute against the cwd at parse time", () => {
+  const specs: FlagSpec[] = [{ name: "pid-file", type: "string", help: "", path: true }];
+  assert.equal(parseArgs(["--pid-file", "x/pid"], specs).flags["pid-file"], `${Deno.cwd()}/x/pid`);
+  assert.equal(parseArgs(["--pid-file=/abs"], specs).flags["pid-file"], "/abs");
+  assert.equal(parseArgs(["--pid-file", ""], specs).flags["pid-file"], "");
+});

@@ -23,7 +23,12 @@ export const command: Command = {
       type: "string",
       help: "image: a stored name or ID, or an OCI layout/archive path",
     },
-    { name: "store", type: "string", help: "layer store (default $SKIFF_STORE or /var/lib/skiff)" },
+    {
+      name: "store",
+      type: "string",
+      path: true,
+      help: "layer store (default $SKIFF_STORE or /var/lib/skiff)",
+    },
     { name: "copy", type: "boolean", help: "copy the layers instead of mounting an overlay" },
   ],
   args: [2, 2],

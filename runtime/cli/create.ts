@@ -4,13 +4,34 @@ import { createContainer, type CreateOptions } from "../container/create.ts";
 
 /** Flags shared by `create` and `run`. */
 export const CREATE_FLAGS: FlagSpec[] = [
-  { name: "bundle", alias: "b", type: "string", help: "path to the root of the bundle directory" },
-  { name: "console-socket", type: "string", help: "unix socket that receives the pty master" },
-  { name: "pid-file", type: "string", help: "file to write the container init's host pid to" },
+  {
+    name: "bundle",
+    alias: "b",
+    type: "string",
+    path: true,
+    help: "path to the root of the bundle directory",
+  },
+  {
+    name: "console-socket",
+    type: "string",
+    path: true,
+    help: "unix socket that receives the pty master",
+  },
+  {
+    name: "pid-file",
+    type: "string",
+    path: true,
+    help: "file to write the container init's host pid to",
+  },
   { name: "no-pivot", type: "boolean", help: "use MS_MOVE + chroot instead of pivot_root" },
   { name: "no-new-keyring", type: "boolean", help: "do not create a new session keyring" },
   { name: "preserve-fds", type: "string", help: "pass N extra fds (3..3+N-1) to the container" },
-  { name: "pidfd-socket", type: "string", help: "unix socket that receives a pidfd", hidden: true },
+  {
+    name: "pidfd-socket",
+    type: "string",
+    path: true,
+    help: "unix socket that receives a pidfd of the container's init (SCM_RIGHTS)",
+  },
   { name: "no-subreaper", type: "boolean", help: "ignored, for runc compatibility", hidden: true },
 ];
 
@@ -19,7 +40,8 @@ export function createOptionsFromFlags(ctx: CommandContext): CreateOptions {
   return {
     bundle: stringFlag(ctx, "bundle") ?? Deno.cwd(),
     pidFile: stringFlag(ctx, "pid-file"),
-    consoleSocket: stringFlag(ctx, "console-socket"),
+    consoleSocket: stringFlag(ctx, "console-socket") || undefined,
+    pidfdSocket: stringFlag(ctx, "pidfd-socket") || undefined,
     noPivot: boolFlag(ctx, "no-pivot"),
     noNewKeyring: boolFlag(ctx, "no-new-keyring"),
     preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),

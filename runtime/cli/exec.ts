@@ -1,6 +1,7 @@
 import { boolFlag, type Command, type CommandContext, stringFlag } from "./command.ts";
 import { preserveFds } from "./create.ts";
-import { execContainer } from "../container/exec.ts";
+import { execContainer, type Executed } from "../container/exec.ts";
+import { errorChain, ExitError } from "../errors.ts";
 import { relayTerminal } from "../console.ts";
 import { exitStatus, forwardSignals } from "../signals.ts";
 
@@ -18,11 +19,16 @@ export const command: Command = {
     "-p process.json <container-id>",
   summary: "execute new process inside the container",
   flags: [
-    { name: "process", alias: "p", type: "string", help: "path to the process.json" },
+    { name: "process", alias: "p", type: "string", path: true, help: "path to the process.json" },
     { name: "tty", alias: "t", type: "boolean", help: "allocate a pseudo-TTY" },
     { name: "detach", alias: "d", type: "boolean", help: "detach from the container's process" },
-    { name: "pid-file", type: "string", help: "file to write the process id to" },
-    { name: "console-socket", type: "string", help: "unix socket that receives the pty master" },
+    { name: "pid-file", type: "string", path: true, help: "file to write the process id to" },
+    {
+      name: "console-socket",
+      type: "string",
+      path: true,
+      help: "unix socket that receives the pty master",
+    },
     { name: "cwd", type: "string", help: "current working directory in the container" },
     { name: "env", alias: "e", type: "string", multiple: true, help: "set environment variables" },
     { name: "user", alias: "u", type: "string", help: "UID (format: <uid>[:<gid>])" },
@@ -45,32 +51,23 @@ export const command: Command = {
     { name: "ignore-paused", type: "boolean", help: "allow exec in a paused container" },
     { name: "process-label", type: "string", help: "set the SELinux process label" },
     { name: "apparmor", type: "string", help: "set the AppArmor profile" },
-    { name: "pidfd-socket", type: "string", help: "not supported", hidden: true },
+    {
+      name: "pidfd-socket",
+      type: "string",
+      path: true,
+      help: "unix socket that receives a pidfd of the new process (SCM_RIGHTS)",
+    },
   ],
   args: [1, Infinity],
   flagsBeforePositionals: true,
   async run(ctx) {
-    // Everything after the container ID is the command, flags included (runc stops parsing there).
-    const [id, ...positionalArgs] = ctx.positionals;
-    const executed = await execContainer(ctx.store, id, {
-      processFile: stringFlag(ctx, "process"),
-      args: [...positionalArgs, ...ctx.rest],
-      env: list(ctx, "env"),
-      cwd: stringFlag(ctx, "cwd"),
-      user: stringFlag(ctx, "user"),
-      additionalGids: list(ctx, "additional-gids").flatMap((g) => g.split(",")),
-      caps: list(ctx, "cap"),
-      tty: boolFlag(ctx, "tty"),
-      noNewPrivs: boolFlag(ctx, "no-new-privs"),
-      detach: boolFlag(ctx, "detach"),
-      pidFile: stringFlag(ctx, "pid-file"),
-      consoleSocket: stringFlag(ctx, "console-socket"),
-      preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
-      ignorePaused: boolFlag(ctx, "ignore-paused"),
-      subCgroups: list(ctx, "cgroup"),
-      apparmorProfile: stringFlag(ctx, "apparmor"),
-      selinuxLabel: stringFlag(ctx, "process-label"),
-    });
+    let executed;
+    try {
+      executed = await execute(ctx);
+    } catch (err) {
+      // runc exits 255 when exec itself fails, so callers can tell it from the process's status.
+      throw new ExitError(`exec failed: ${errorChain(err)}`, 255);
+    }
     if (boolFlag(ctx, "detach")) return 0;
     const stopForwarding = forwardSignals(executed.pid, FORWARDED);
     const relay = executed.consoleMaster !== undefined
@@ -82,3 +79,28 @@ export const command: Command = {
     return exitStatus(status);
   },
 };
+
+function execute(ctx: CommandContext): Promise<Executed> {
+  // Everything after the container ID is the command, flags included (runc stops parsing there).
+  const [id, ...positionalArgs] = ctx.positionals;
+  return execContainer(ctx.store, id, {
+    processFile: stringFlag(ctx, "process") || undefined,
+    args: [...positionalArgs, ...ctx.rest],
+    env: list(ctx, "env"),
+    cwd: stringFlag(ctx, "cwd"),
+    user: stringFlag(ctx, "user"),
+    additionalGids: list(ctx, "additional-gids").flatMap((g) => g.split(",")),
+    caps: list(ctx, "cap"),
+    tty: boolFlag(ctx, "tty"),
+    noNewPrivs: boolFlag(ctx, "no-new-privs"),
+    detach: boolFlag(ctx, "detach"),
+    pidFile: stringFlag(ctx, "pid-file") || undefined,
+    consoleSocket: stringFlag(ctx, "console-socket") || undefined,
+    pidfdSocket: stringFlag(ctx, "pidfd-socket") || undefined,
+    preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
+    ignorePaused: boolFlag(ctx, "ignore-paused"),
+    subCgroups: list(ctx, "cgroup"),
+    apparmorProfile: stringFlag(ctx, "apparmor"),
+    selinuxLabel: stringFlag(ctx, "process-label"),
+  });
+}

@@ -14,7 +14,12 @@ export const command: Command = {
   usage: USAGE,
   summary: "import, list and remove OCI images in Skiff's layer store",
   flags: [
-    { name: "store", type: "string", help: "layer store (default $SKIFF_STORE or /var/lib/skiff)" },
+    {
+      name: "store",
+      type: "string",
+      path: true,
+      help: "layer store (default $SKIFF_STORE or /var/lib/skiff)",
+    },
     { name: "ref", type: "string", help: "import: the ref name to select" },
     { name: "format", alias: "f", type: "string", help: "ls: table or json" },
     { name: "quiet", alias: "q", type: "boolean", help: "ls: image IDs only" },

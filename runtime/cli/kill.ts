@@ -15,7 +15,10 @@ export const command: Command = {
   }],
   args: [1, 2],
   run(ctx) {
-    const signal = parseSignal(ctx.positionals[1] ?? "SIGTERM");
+    const text = ctx.positionals[1] ?? "SIGTERM";
+    // Signal 0 only checks that the init exists (kill(2)); runc accepts it, and so do scripts
+    // that poll a container with `kill ID 0`.
+    const signal = /^0+$/.test(text) ? 0 : parseSignal(text);
     killContainer(ctx.store, ctx.positionals[0], signal, boolFlag(ctx, "all"));
     return 0;
   },

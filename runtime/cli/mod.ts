@@ -1,9 +1,9 @@
 import { flagHelp, type FlagSpec, parseArgs } from "./args.ts";
 import type { Command } from "./command.ts";
-import { UsageError } from "../errors.ts";
-import { configureLog, type LogFormat } from "../log.ts";
+import { ExitError, UsageError } from "../errors.ts";
+import { configureLog, debug, type LogFormat } from "../log.ts";
 import { defaultRoot, StateStore } from "../state/store.ts";
-import { OCI_VERSION, SKIFF_VERSION } from "../../spec/version.ts";
+import { OCI_VERSION, SKIFF_COMMIT, SKIFF_VERSION } from "../../spec/version.ts";
 import { command as create } from "./create.ts";
 import { command as start } from "./start.ts";
 import { command as run } from "./run.ts";
@@ -47,25 +47,40 @@ export const COMMANDS: readonly Command[] = [
 
 /** The global flags, placed before the sub-command (runc's). */
 export const GLOBAL_FLAGS: FlagSpec[] = [
-  { name: "root", type: "string", help: "root directory for container state" },
-  { name: "log", type: "string", help: "log file (default: stderr)" },
+  { name: "root", type: "string", path: true, help: "root directory for container state" },
+  { name: "log", type: "string", path: true, help: "log file (default: stderr)" },
   { name: "log-format", type: "string", help: "log format: text or json" },
   { name: "debug", type: "boolean", help: "enable debug logging" },
   { name: "systemd-cgroup", type: "boolean", help: "use systemd cgroups (slice:prefix:name)" },
   {
     name: "rootless",
     type: "string",
-    help: "ignored: rootless mode is not supported",
+    help: "rootless mode: true, false or auto (only false, or auto as root, is supported)",
+  },
+  {
+    name: "criu",
+    type: "string",
+    help: "path to criu (refused: checkpoint and restore are not supported)",
     hidden: true,
   },
-  { name: "criu", type: "string", help: "ignored", hidden: true },
   { name: "version", alias: "v", type: "boolean", help: "print the version" },
   { name: "help", alias: "h", type: "boolean", help: "show help" },
 ];
 
-/** The text of `skiff --version`, in the shape Docker and go-runc parse. */
+/** Every command takes --help/-h (urfave/cli's, which runc uses). */
+const HELP_FLAG: FlagSpec = { name: "help", alias: "h", type: "boolean", help: "show help" };
+
+/**
+ * The text of `skiff --version`, in runc's line shape (Docker and go-runc parse it): the commit line
+ * only when the build recorded one, as runc leaves it out when its build had none.
+ */
 export function versionText(): string {
-  return `skiff version ${SKIFF_VERSION}\ncommit: ${SKIFF_VERSION}\nspec: ${OCI_VERSION}\ndeno: ${Deno.version.deno}`;
+  return [
+    `skiff version ${SKIFF_VERSION}`,
+    ...(SKIFF_COMMIT ? [`commit: ${SKIFF_COMMIT}`] : []),
+    `spec: ${OCI_VERSION}`,
+    `deno: ${Deno.version.deno}`,
+  ].join("\n");
 }
 
 function mainHelp(): string {
@@ -85,11 +100,65 @@ function commandHelp(c: Command): string {
 }
 
 /**
+ * Prints a usage error's stdout half as runc does: "Incorrect Usage" and the help. The error itself
+ * is thrown on and logged by mod.ts (exit code 1).
+ */
+function printIncorrectUsage(help: string, reason?: string): void {
+  console.log(`Incorrect Usage${reason ? `: ${reason}` : "."}\n\n${help}\n`);
+}
+
+/** Parses `argv`; a usage error also prints "Incorrect Usage" and `help` first. */
+function parseOrExplain(
+  argv: readonly string[],
+  specs: readonly FlagSpec[],
+  stopAtFirstPositional: boolean,
+  help: () => string,
+): ReturnType<typeof parseArgs> {
+  try {
+    return parseArgs(argv, specs, stopAtFirstPositional);
+  } catch (err) {
+    if (err instanceof UsageError) printIncorrectUsage(help(), err.message);
+    throw err;
+  }
+}
+
+/** runc's check of the number of arguments; its messages are "skiff: "kill" requires ...". */
+function checkArgCount(command: Command, count: number): void {
+  const [min, max] = command.args;
+  let requirement: string | undefined;
+  if (count < min) requirement = min === max ? `exactly ${min}` : `a minimum of ${min}`;
+  else if (count > max) requirement = min === max ? `exactly ${max}` : `a maximum of ${max}`;
+  if (requirement === undefined) return;
+  printIncorrectUsage(commandHelp(command));
+  throw new UsageError(`skiff: "${command.name}" requires ${requirement} argument(s)`);
+}
+
+/**
+ * --rootless: runc's values are true, false and auto (auto: rootless when not root). Skiff has no
+ * rootless mode, so true, and auto for a caller that is not root, are refused here rather than
+ * failing later on a cgroup or a mount.
+ */
+function checkRootless(value: string | undefined): void {
+  if (value === undefined || value === "false") return;
+  if (value !== "true" && value !== "auto") {
+    throw new UsageError(
+      `invalid --rootless value ${JSON.stringify(value)}: expected true, false or auto`,
+    );
+  }
+  if (value === "auto" && Deno.uid() === 0) return;
+  throw new UsageError(
+    `--rootless=${value}: rootless mode is not supported by skiff${
+      value === "auto" ? ` (the caller's uid is ${Deno.uid()}, not 0)` : ""
+    }; run skiff as root`,
+  );
+}
+
+/**
  * Runs the CLI with `argv` and returns the exit code. Errors propagate to mod.ts, which logs them;
  * help and version output go to stdout.
  */
 export async function main(argv: readonly string[]): Promise<number> {
-  const global = parseArgs(argv, GLOBAL_FLAGS, true);
+  const global = parseOrExplain(argv, GLOBAL_FLAGS, true, mainHelp);
   const format = (global.flags["log-format"] as string | undefined) ?? "text";
   if (format !== "text" && format !== "json") {
     throw new UsageError(`invalid log format ${JSON.stringify(format)}: expected text or json`);
@@ -99,36 +168,52 @@ export async function main(argv: readonly string[]): Promise<number> {
     format: format as LogFormat,
     debug: global.flags.debug === true,
   });
+  checkRootless(global.flags.rootless as string | undefined);
+  if (global.flags.criu !== undefined) {
+    throw new UsageError("--criu: skiff has no checkpoint or restore, so it never runs criu");
+  }
   if (global.flags.version) {
     console.log(versionText());
     return 0;
   }
-  const [name, ...rest] = global.rest;
-  if (!name || global.flags.help || name === "help") {
-    const target = name === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
-    console.log(target ? commandHelp(target) : mainHelp());
+  let [name, ...rest] = global.rest;
+  if (!name || global.flags.help) {
+    console.log(mainHelp());
     return 0;
   }
+  const helpTopic = name === "help" || name === "h";
+  if (helpTopic) {
+    if (rest.length === 0) {
+      console.log(mainHelp());
+      return 0;
+    }
+    name = rest[0];
+  }
   const command = COMMANDS.find((c) => c.name === name);
-  if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}: see skiff --help`);
-  if (rest.includes("--help") || rest.includes("-h")) {
+  // urfave/cli's answer to an unknown command, and runc's exit code for it.
+  if (!command) throw new ExitError(`No help topic for '${name}'`, 3);
+  if (helpTopic) {
     console.log(commandHelp(command));
     return 0;
   }
-  const parsed = parseArgs(rest, command.flags, command.flagsBeforePositionals);
+  const parsed = parseOrExplain(
+    rest,
+    [...command.flags, HELP_FLAG],
+    command.flagsBeforePositionals ?? false,
+    () => commandHelp(command),
+  );
+  // After the ID of exec and ps, --help belongs to the process's command line.
+  if (parsed.flags.help) {
+    console.log(commandHelp(command));
+    return 0;
+  }
   if (command.flagsBeforePositionals) {
     parsed.positionals = [...parsed.positionals, ...parsed.rest];
     parsed.rest = [];
   }
-  const [min, max] = command.args;
-  const count = parsed.positionals.length;
-  if (count < min || count > max) {
-    const expected = min === max ? `exactly ${min}` : `${min} to ${max}`;
-    throw new UsageError(
-      `"${command.name}" requires ${expected} argument(s), got ${count}\nUsage: skiff ${command.usage}`,
-    );
-  }
+  checkArgCount(command, parsed.positionals.length);
   const root = (global.flags.root as string | undefined) ?? defaultRoot();
+  debug(`${command.name} ${[...parsed.positionals, ...parsed.rest].join(" ")} (root ${root})`);
   return await command.run({
     store: new StateStore(root),
     flags: parsed.flags,

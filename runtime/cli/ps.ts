@@ -1,4 +1,5 @@
 import { type Command, stringFlag } from "./command.ts";
+import { UsageError } from "../errors.ts";
 import { loadContainer } from "../container/container.ts";
 import { containerCgroup } from "../container/paused.ts";
 
@@ -26,18 +27,30 @@ export const command: Command = {
   summary: "ps displays the processes running inside a container",
   flags: [{ name: "format", alias: "f", type: "string", help: "table or json" }],
   args: [1, Number.MAX_SAFE_INTEGER],
+  // As runc: everything after the ID goes to ps(1), flags included (`skiff ps ID -e -x`).
+  flagsBeforePositionals: true,
   async run(ctx) {
-    const [id, ...psArgs] = ctx.positionals;
+    const [id, ...after] = ctx.positionals;
+    // `skiff ps ID -- -e -x` too: the "--" only ends skiff's flags (runc hands it to ps(1),
+    // which then fails with "garbage option").
+    const psArgs = after[0] === "--" ? after.slice(1) : after;
     const format = stringFlag(ctx, "format") ?? "table";
     if (format !== "table" && format !== "json") throw new Error("invalid format option");
     const { record } = loadContainer(ctx.store, id);
     const pids = containerCgroup(record).pids().sort((a, b) => a - b);
     if (format === "json") {
+      if (psArgs.length) {
+        throw new UsageError(
+          `ps options (${
+            psArgs.join(" ")
+          }) cannot be used with --format json, which prints pids only`,
+        );
+      }
       // runc encodes a nil slice as null.
       console.log(pids.length ? JSON.stringify(pids) : "null");
       return 0;
     }
-    const args = [...psArgs, ...ctx.rest];
+    const args = psArgs;
     const output = await new Deno.Command("ps", {
       args: args.length ? args : ["-ef"],
       stdout: "piped",

@@ -46,10 +46,16 @@ export const command: Command = {
       type: "string",
       help: "run an image: a stored name or ID, or an OCI layout/archive path[:REF]; ARGS after --",
     },
-    { name: "store", type: "string", help: "layer store for --image (default /var/lib/skiff)" },
+    {
+      name: "store",
+      type: "string",
+      path: true,
+      help: "layer store for --image (default /var/lib/skiff)",
+    },
     {
       name: "config",
       type: "string",
+      path: true,
       help: "a config.json file; its root.path is relative to the file's directory",
     },
   ],

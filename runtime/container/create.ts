@@ -24,6 +24,7 @@ import type { BootstrapSeccomp } from "../process/bootstrap.ts";
 import { trace } from "../log.ts";
 import { moveNetDevices } from "../net_devices.ts";
 import { applyIntelRdt, checkIntelRdt, type RdtRecord, removeIntelRdt } from "../intel_rdt.ts";
+import { connectPidfdSocket, sendPidfd } from "../pidfd_socket.ts";
 
 /** Options of `skiff create` (and the create half of `skiff run`). */
 export interface CreateOptions {
@@ -32,6 +33,8 @@ export interface CreateOptions {
   configFile?: string;
   pidFile?: string;
   consoleSocket?: string;
+  /** `--pidfd-socket`: a unix socket that receives a pidfd of the init once it is ready. */
+  pidfdSocket?: string;
   noPivot?: boolean;
   noNewKeyring?: boolean;
   preserveFds?: number;
@@ -81,6 +84,16 @@ export async function createContainer(
       "process.terminal: cannot allocate tty if skiff will detach without setting console socket",
     );
   }
+  // runc's check too: a socket nobody sends a pty to would leave the caller waiting, and the
+  // container would hold the caller's stdio instead.
+  if (options.consoleSocket && (!spec.process?.terminal || options.foreground)) {
+    throw new Error(
+      "--console-socket: cannot use console socket if skiff will not detach or allocate tty " +
+        `(process.terminal is ${spec.process?.terminal === true}${
+          options.foreground ? ", and run is not detached" : ""
+        })`,
+    );
+  }
   const plan = planNamespaces(spec.linux?.namespaces ?? []);
   // A new cgroup namespace is made by the init itself, once it is in the container's cgroup, so
   // that the namespace's root is that cgroup (runc's order).
@@ -93,7 +106,14 @@ export async function createContainer(
   const hostMountNamespace = sharesHostMounts(spec);
   // A failed create must take back what its init mounted in the host's namespace, and only that.
   const mountsBefore = hostMountNamespace ? mountsAt(rootfs) : 0;
-  store.createDir(id);
+  // Dialled before anything exists, as runc does: a wrong path leaves nothing to clean up.
+  const pidfdSocket = options.pidfdSocket ? connectPidfdSocket(options.pidfdSocket) : undefined;
+  try {
+    store.createDir(id);
+  } catch (err) {
+    if (pidfdSocket !== undefined) close(pidfdSocket);
+    throw err;
+  }
   let child: Deno.ChildProcess | undefined;
   let cgroup: CgroupManager | undefined;
   let rdt: RdtRecord | undefined;
@@ -175,6 +195,10 @@ export async function createContainer(
         close(consoleListener);
       }
     }
+    if (pidfdSocket !== undefined) {
+      sendPidfd(pidfdSocket, child.pid, "standard");
+      log.debug(`create: sent a pidfd of ${child.pid} to ${options.pidfdSocket}`);
+    }
     const startTime = processStartTime(child.pid);
     if (startTime === undefined) throw new Error("container init exited during create");
     const record: ContainerRecord = {
@@ -207,6 +231,8 @@ export async function createContainer(
     if (rdt) removeIntelRdt(rdt);
     store.remove(id);
     throw err;
+  } finally {
+    if (pidfdSocket !== undefined) close(pidfdSocket);
   }
 }
 
@@ -335,6 +361,10 @@ export async function waitReady(fd: number, onHooks?: () => Promise<void>): Prom
       buffered = buffered.slice(newline + 1);
       if (message.type === "ready") return;
       if (message.type === "error") throw new Error(message.message);
+      if (message.type === "debug") {
+        log.debug(message.message);
+        continue;
+      }
       if (message.type === "hooks") {
         if (!onHooks) throw new Error("the init asked for hooks that this operation does not run");
         await onHooks();

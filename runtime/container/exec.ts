@@ -3,6 +3,8 @@ import { validateProcess } from "../../spec/validate.ts";
 import { SpecError } from "../../spec/errors.ts";
 import { close, listenUnix } from "../../ffi/mod.ts";
 import { resolve } from "../path.ts";
+import { debug, logOptions } from "../log.ts";
+import { connectPidfdSocket, sendPidfd } from "../pidfd_socket.ts";
 import type { NamespaceType } from "../../spec/config.ts";
 import {
   NAMESPACE_FLAGS,
@@ -23,7 +25,7 @@ import { schedGetaffinity, schedRestoreAffinity, schedSetaffinity } from "../../
 
 /** What `skiff exec` was asked for, beyond the container. */
 export interface ExecOptions {
-  /** A process.json (`--process`); when set, args/env/cwd/user/tty/caps flags do not apply. */
+  /** A process.json (`--process`); the other fields, when set, override its fields. */
   processFile?: string;
   args: string[];
   env: string[];
@@ -37,6 +39,8 @@ export interface ExecOptions {
   detach: boolean;
   pidFile?: string;
   consoleSocket?: string;
+  /** `--pidfd-socket`: a unix socket that receives a pidfd of the new process. */
+  pidfdSocket?: string;
   preserveFds: number;
   ignorePaused: boolean;
   /** cgroup.procs files to join instead of the container's, for callers that know better. */
@@ -83,18 +87,24 @@ function withCaps(base: Capabilities | undefined, extra: string[]): Capabilities
   };
 }
 
-/** The process an exec runs: from --process, or the container's process with the CLI's flags. */
+/**
+ * The process an exec runs: the --process file, or else the container's process.args etc., with
+ * the CLI's flags on top. A process file without `user` runs as uid 0, gid 0 (runc's zero value);
+ * `-u UID` alone keeps the gid the process had (runc).
+ */
 export function execProcess(record: ContainerRecord, options: ExecOptions): Process {
-  const base = record.config.process!;
-  if (options.processFile) {
-    const process = readProcessFile(options.processFile);
+  const fromFile = options.processFile !== undefined;
+  const config = record.config.process!;
+  const base = fromFile ? readProcessFile(options.processFile!) : config;
+  if (fromFile) {
     // runc takes these three from config.json when process.json leaves them out.
-    process.scheduler ??= base.scheduler;
-    process.ioPriority ??= base.ioPriority;
-    process.execCPUAffinity ??= base.execCPUAffinity;
-    return process;
+    base.scheduler ??= config.scheduler;
+    base.ioPriority ??= config.ioPriority;
+    base.execCPUAffinity ??= config.execCPUAffinity;
   }
-  if (options.args.length === 0) throw new Error("exec: no command given (and no --process)");
+  if (options.args.length === 0 && !fromFile) {
+    throw new Error("exec: no command given (and no --process)");
+  }
   const env = [...(base.env ?? [])];
   for (const entry of options.env) {
     const key = entry.split("=")[0];
@@ -102,13 +112,14 @@ export function execProcess(record: ContainerRecord, options: ExecOptions): Proc
     if (i >= 0) env[i] = entry;
     else env.push(entry);
   }
-  let user = { ...base.user };
+  const user = { ...base.user, uid: base.user?.uid ?? 0, gid: base.user?.gid ?? 0 };
   if (options.user) {
     const [uid, gid] = options.user.split(":");
     if (!/^\d+$/.test(uid) || (gid !== undefined && !/^\d+$/.test(gid))) {
       throw new Error(`--user: ${JSON.stringify(options.user)} is not uid[:gid]`);
     }
-    user = { uid: Number(uid), gid: gid === undefined ? Number(uid) : Number(gid) };
+    user.uid = Number(uid);
+    if (gid !== undefined) user.gid = Number(gid);
   }
   if (options.additionalGids.length) {
     user.additionalGids = options.additionalGids.map((g) => {
@@ -118,11 +129,12 @@ export function execProcess(record: ContainerRecord, options: ExecOptions): Proc
   }
   const process: Process = {
     ...base,
-    args: options.args,
+    args: options.args.length ? options.args : base.args,
     env,
     cwd: options.cwd ?? base.cwd,
     user,
-    terminal: options.tty,
+    // With a process file, its `terminal` stands unless --tty asks for one.
+    terminal: options.tty || (fromFile && base.terminal === true),
     capabilities: withCaps(base.capabilities, options.caps),
     noNewPrivileges: options.noNewPrivs || base.noNewPrivileges,
     apparmorProfile: options.apparmorProfile ?? base.apparmorProfile,
@@ -233,6 +245,12 @@ export async function execContainer(
   if (process.terminal && !options.consoleSocket && options.detach) {
     throw new Error("cannot allocate tty if skiff will detach without setting console socket");
   }
+  if (options.consoleSocket && (!process.terminal || !options.detach)) {
+    throw new Error(
+      "--console-socket: cannot use console socket if skiff will not detach or allocate tty " +
+        `(${process.terminal ? "no --detach" : "no --tty and process.terminal is false"})`,
+    );
+  }
   const seccomp = record.config.linux?.seccomp
     ? compileFilter(record.config.linux.seccomp, `${record.bundle}/config.json`)
     : undefined;
@@ -263,15 +281,23 @@ export async function execContainer(
       personality: record.config.linux?.personality,
       memoryPolicy: record.config.linux?.memoryPolicy,
     },
+    debug: logOptions().debug,
   };
   let child: Deno.ChildProcess | undefined;
   let fromInit: number | undefined;
+  const pidfdSocket = options.pidfdSocket ? connectPidfdSocket(options.pidfdSocket) : undefined;
   try {
+    const namespaces = execNamespaces(record);
     const init = withInitialAffinity(
       process.execCPUAffinity?.initial,
-      () => spawnInit(execNamespaces(record), process.terminal === true),
+      () => spawnInit(namespaces, process.terminal === true),
     );
     child = init.child;
+    debug(
+      `exec: spawned init ${child.pid} in the namespaces of ${record.pid} (${
+        namespaces.join.map((ns) => ns.type).join(",")
+      }; mount and cgroup joined by the init)`,
+    );
     fromInit = init.fromInit;
     if (record.intelRdt) joinIntelRdt(record.intelRdt, child.pid);
     try {
@@ -283,6 +309,8 @@ export async function execContainer(
     const consoleMaster = consoleListener !== undefined
       ? receiveConsole(consoleListener)
       : undefined;
+    debug(`exec: process ${child.pid} is ready: execve ${JSON.stringify(process.args)}`);
+    if (pidfdSocket !== undefined) sendPidfd(pidfdSocket, child.pid, "setns");
     if (options.pidFile) writePidFile(resolve(options.pidFile), child.pid);
     if (options.detach) child.unref();
     return { child, pid: child.pid, consoleMaster };
@@ -291,6 +319,7 @@ export async function execContainer(
     throw err;
   } finally {
     if (fromInit !== undefined) close(fromInit);
+    if (pidfdSocket !== undefined) close(pidfdSocket);
     if (consoleListener !== undefined) close(consoleListener);
     for (const path of cleanup) Deno.remove(path).catch(() => {});
   }

@@ -40,7 +40,7 @@ import {
 } from "../security/capabilities.ts";
 import type { ExecTarget } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
-import { trace } from "../log.ts";
+import { forwardDebug, trace } from "../log.ts";
 import { applyFinalAffinity, applyProcessAttrs } from "./process_attrs.ts";
 
 /**
@@ -64,6 +64,13 @@ export async function initMain(args: readonly string[]): Promise<never> {
   } catch (err) {
     send(syncFd, { type: "error", message: `cannot read the bootstrap: ${errorChain(err)}` });
     throw new ExitError("", 1);
+  }
+  if (message.debug) {
+    // The trace labels say "init: ..." already; runc's lines look like "nsexec-2[1]: ...".
+    const prefix = `init[${Deno.pid}]: `;
+    forwardDebug((msg) =>
+      send(syncFd, { type: "debug", message: prefix + msg.replace(/^init: /, "") })
+    );
   }
   if ("mode" in message && message.mode === "exec") {
     close(bootstrapFd);
@@ -186,6 +193,7 @@ async function standardInit(
     }
     prctl(PR_SET_PDEATHSIG, 0);
     trace("init: ready");
+    forwardDebug(undefined);
     send(syncFd, { type: "ready" });
     close(syncFd);
     close(bootstrapFd);

@@ -30,6 +30,7 @@ import {
 } from "../security/capabilities.ts";
 import type { ExecTarget } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
+import { debug, forwardDebug } from "../log.ts";
 import {
   connectConsole,
   connectListener,
@@ -65,6 +66,7 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
     // `initial` was inherited from the CLI at birth; `final` applies now that the process is in
     // the container's cgroup (runc sets it right after the move).
     applyFinalAffinity(process.execCPUAffinity, "process.execCPUAffinity");
+    debug(`joined the cgroup (${(boot.cgroupProcs ?? []).join(", ")})`);
     if (boot.cgroupNamespace) {
       const cgroupNs = open(boot.cgroupNamespace, O_RDONLY | O_CLOEXEC);
       setns(cgroupNs, CLONE_NEWCGROUP, boot.cgroupNamespace);
@@ -76,6 +78,7 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
     unshare(CLONE_FS);
     setns(mountNs, CLONE_NEWNS, boot.mountNamespace);
     close(mountNs);
+    debug(`joined the mount namespace ${boot.mountNamespace}`);
     if (boot.chrootTo) {
       chdir(boot.chrootTo);
       chroot(".");
@@ -91,8 +94,10 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
       annotations: boot.annotations,
       metadata: boot.seccomp?.listenerMetadata,
     }, hostPid);
+    debug("identity set: about to exec");
     // `exec --detach` leaves this process behind when the CLI exits.
     prctl(PR_SET_PDEATHSIG, 0);
+    forwardDebug(undefined);
     send(syncFd, { type: "ready" });
     close(syncFd);
   } catch (err) {

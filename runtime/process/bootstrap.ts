@@ -95,6 +95,8 @@ export interface ExecBootstrap {
   cgroupProcs?: string[];
   /** The container's linux.personality and linux.memoryPolicy, which exec'd processes get too. */
   linux?: Pick<Linux, "personality" | "memoryPolicy">;
+  /** --debug: the tenant reports its steps as "debug" messages. */
+  debug?: boolean;
 }
 
 /** What the init reports on the sync pipe. */
@@ -102,6 +104,8 @@ export type SyncMessage =
   | { type: "ready" }
   | { type: "hooks" }
   | { type: "warning"; message: string }
+  /** With --debug: one step of the init, logged by the CLI as a debug line. */
+  | { type: "debug"; message: string }
   | { type: "error"; message: string };
 
 /**

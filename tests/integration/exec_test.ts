@@ -128,7 +128,7 @@ Deno.test("exec --process refuses an invalid process.json, naming the field", as
     JSON.stringify({ user: { uid: 0, gid: 0 }, args: [], cwd: "/" }),
   );
   const result = await bundle.skiff(["exec", "--process", processFile, id]);
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 255, "runc exits 255 when exec fails");
   assert.match(result.stderr, /bad\.json: process\.args: must have at least one entry/);
 });
 
@@ -137,7 +137,7 @@ Deno.test("exec into a stopped container is refused", async () => {
   const id = testId();
   await bundle.skiff(["run", "--keep", "-b", bundle.dir, id]);
   const result = await bundle.skiff(["exec", id, "true"]);
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 255);
   assert.match(result.stderr, /cannot exec in a stopped container/);
 });
 
@@ -145,7 +145,7 @@ Deno.test("exec of a missing program fails with runc's message", async () => {
   await using bundle = await makeBundle();
   const id = await running(bundle);
   const result = await bundle.skiff(["exec", id, "no-such-program"]);
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 255);
   assert.match(result.stderr, /exec: "no-such-program": executable file not found in \$PATH/);
 });
 
@@ -212,7 +212,7 @@ Deno.test({
   await using bundle = await makeBundle();
   const id = await running(bundle);
   const result = await bundle.skiff(["exec", "--apparmor", "unconfined", id, "true"]);
-  assert.equal(result.code, 1);
+  assert.equal(result.code, 255);
   assert.match(
     result.stderr,
     /process\.apparmorProfile: apparmor profile "unconfined" is specified, but AppArmor is not enabled/,
