@@ -1,5 +1,5 @@
 import { libc } from "./_libc.ts";
-import { check, SyscallError } from "./errno.ts";
+import { check, errno, SyscallError } from "./errno.ts";
 import { cString } from "./c_string.ts";
 import { F_GETFD, F_SETFD, FD_CLOEXEC, LOCK_EX, LOCK_NB, POLLHUP, POLLIN } from "./constants.ts";
 import { SYS } from "./arch.ts";
@@ -158,11 +158,14 @@ export function chroot(path: string): void {
   check("chroot", () => `path=${path}`, () => libc().chroot(cString(path)));
 }
 
-/** getcwd(3) of the calling thread (may start with "(unreachable)" when outside the root). */
+/**
+ * getcwd(3) of the calling thread. A cwd outside the root (or deleted) comes back as a path that
+ * does not start with "/" ("(unreachable)/..."), or as ENOENT; other failures throw their errno.
+ */
 export function getcwd(): string {
   const buf = new Uint8Array(4096);
   const ptr = libc().getcwd(buf, 4096n);
-  if (ptr === null) return "(unreachable)";
+  if (ptr === null) throw new SyscallError("getcwd", errno(), "size=4096");
   const end = buf.indexOf(0);
   return new TextDecoder().decode(buf.subarray(0, end < 0 ? buf.length : end));
 }

@@ -10,6 +10,7 @@ import {
   setresgid,
   setresuid,
   setrlimit,
+  SyscallError,
   umask,
 } from "../../ffi/mod.ts";
 import {
@@ -37,6 +38,25 @@ export function applyRlimits(process: Process): void {
         cause: err,
       });
     }
+  }
+}
+
+/**
+ * Refuses a working directory outside the container's root (CVE-2024-21626: a leaked host fd as
+ * process.cwd). getcwd(2) says so with ENOENT or an "(unreachable)" path. A seccomp profile may
+ * refuse getcwd itself (EPERM or its errnoRet): that says nothing about the cwd, so it passes, as
+ * runc's containers run under such profiles (runtime-tools linux_seccomp).
+ */
+function checkCwdInsideRoot(wanted: string): void {
+  let cwd: string;
+  try {
+    cwd = getcwd();
+  } catch (err) {
+    if (err instanceof SyscallError && err.code !== "ENOENT") return;
+    cwd = "(unreachable)";
+  }
+  if (!cwd.startsWith("/")) {
+    throw new Error(`process.cwd: ${wanted} is outside the container root (${cwd})`);
   }
 }
 
@@ -73,10 +93,7 @@ export function finalizeProcess(
   } catch (err) {
     throw new Error(`process.cwd: cannot change to ${process.cwd}`, { cause: err });
   }
-  const cwd = getcwd();
-  if (!cwd.startsWith("/")) {
-    throw new Error(`process.cwd: ${process.cwd} is outside the container root (${cwd})`);
-  }
+  checkCwdInsideRoot(process.cwd);
   const env = [...(process.env ?? [])];
   if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${homeOf(uid)}`);
   const argv = process.args ?? [];

@@ -292,3 +292,17 @@ Deno.test("SCMP_ACT_NOTIFY on write is refused: the init still writes after load
     /linux\.seccomp\.syscalls\[0\]\.names: .*SCMP_ACT_NOTIFY cannot be used for write/,
   );
 });
+
+Deno.test("a profile that refuses getcwd still runs the container (runtime-tools linux_seccomp)", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.noNewPrivileges = false;
+    spec.linux!.seccomp = {
+      defaultAction: "SCMP_ACT_ALLOW",
+      architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+      syscalls: [{ names: ["getcwd"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+    };
+  });
+  const result = await runIn(bundle, ["echo", "ran"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "ran\n");
+});
