@@ -18,6 +18,8 @@ command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
   need_apt+=(libc6-dev)
 # Tests: archives written by skopeo itself; script(1) for the progress display on a terminal.
 command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
+# Tests: the OCI runtime-tools suite (../shared/conformance/build.sh) is Go.
+command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"

@@ -6,12 +6,14 @@
 #      (`deno task test:cgroup2`; skipped with a note when that script is missing).
 #   3. The engine battery, ../shared/engines/smoke.sh, against Podman and containerd
 #      (`deno task test:engines`; skipped with a note when that script is missing).
-# Run scripts/setup.sh once first. SKIFF_TEST_PARTS="unit vm engines" selects parts.
+#   4. The OCI runtime-tools validation suite, ../shared/conformance, one test per program
+#      (`deno task test:conformance`; tests/conformance/expected_failures.ts says what may fail).
+# Run scripts/setup.sh once first. SKIFF_TEST_PARTS="unit vm engines conformance" selects parts.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
 DENO=.tools/node_modules/deno/deno
-parts=${SKIFF_TEST_PARTS:-"unit vm engines"}
+parts=${SKIFF_TEST_PARTS:-"unit vm engines conformance"}
 passed=0
 failed=0
 status=0
@@ -66,6 +68,13 @@ if [[ " $parts " == *" engines "* ]]; then
   else
     echo "== engine battery skipped: ../shared/engines/smoke.sh is not there"
   fi
+fi
+
+if [[ " $parts " == *" conformance "* ]]; then
+  echo "== OCI runtime-tools validation suite"
+  "$DENO" task test:conformance 2>&1 | tee "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  deno_totals "$log"
 fi
 
 echo "${passed} passed, ${failed} failed"
