@@ -159,3 +159,15 @@ export function rootfsPropagationFlags(value: string | undefined): number {
   if (!value) return 0;
   return PROPAGATION[value] ?? 0;
 }
+
+/** Filesystems that take no SELinux `context=` option (runc mounts them without the label). */
+const UNLABELLED = new Set(["proc", "sysfs", "mqueue", "cgroup", "cgroup2", "bind"]);
+
+/**
+ * Adds linux.mountLabel to a mount's data as SELinux's `context="<label>"` option, as runc does
+ * for every mount but binds, proc, sysfs, mqueue and cgroups (pure; `label` empty: unchanged).
+ */
+export function withMountLabel(type: string, data: string[], label: string | undefined): string[] {
+  if (!label || UNLABELLED.has(type) || data.some((d) => d.startsWith("context="))) return data;
+  return [...data, `context="${label}"`];
+}

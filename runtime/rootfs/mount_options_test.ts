@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseMountOptions, rootfsPropagationFlags } from "./mount_options.ts";
+import { parseMountOptions, rootfsPropagationFlags, withMountLabel } from "./mount_options.ts";
 import {
   MS_BIND,
   MS_NODEV,
@@ -42,4 +42,17 @@ Deno.test("rootfsPropagationFlags() follows runc's table and is 0 when unset", (
   assert.equal(rootfsPropagationFlags(undefined), 0);
   assert.equal(rootfsPropagationFlags("rslave"), MS_SLAVE | MS_REC);
   assert.equal(rootfsPropagationFlags("shared"), MS_SHARED);
+});
+
+Deno.test("withMountLabel() adds SELinux's context= to tmpfs and devpts, not to binds, proc or sysfs", () => {
+  const label = "system_u:object_r:container_file_t:s0:c1,c2";
+  assert.deepEqual(withMountLabel("tmpfs", ["size=64k"], label), [
+    "size=64k",
+    `context="${label}"`,
+  ]);
+  assert.deepEqual(withMountLabel("devpts", [], label), [`context="${label}"`]);
+  for (const type of ["bind", "proc", "sysfs", "mqueue", "cgroup2"]) {
+    assert.deepEqual(withMountLabel(type, ["ro"], label), ["ro"]);
+  }
+  assert.deepEqual(withMountLabel("tmpfs", ["size=64k"], undefined), ["size=64k"]);
 });

@@ -11,7 +11,7 @@ import {
   MS_REC,
   MS_REMOUNT,
 } from "../../ffi/mod.ts";
-import { parseMountOptions } from "./mount_options.ts";
+import { parseMountOptions, withMountLabel } from "./mount_options.ts";
 import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
 import { mountTmpfsCopyUp } from "./tmpcopyup.ts";
 
@@ -53,9 +53,11 @@ export function mountEntry(
   m: Mount,
   index: number,
   cgroupDirs: Record<string, string>,
+  mountLabel?: string,
 ): void {
   const opts = parseMountOptions(m.options);
   const type = m.type ?? (isBind(m) ? "bind" : "");
+  opts.data = withMountLabel(type, opts.data, mountLabel);
   try {
     if (type === "bind" || isBind(m)) {
       let source = m.source ?? "";

@@ -63,7 +63,9 @@ export function mountRootfs(spec: Spec, options: RootfsOptions): void {
   }
 
   const mounts = spec.mounts ?? [];
-  mounts.forEach((m, i) => mountEntry(rootfs, options.bundle, m, i, options.cgroupDirs));
+  mounts.forEach((m, i) =>
+    mountEntry(rootfs, options.bundle, m, i, options.cgroupDirs, spec.linux?.mountLabel)
+  );
 
   const devMount = mounts.find((m) => m.destination.replace(/\/+$/, "") === "/dev");
   const devIsBind = devMount !== undefined &&
