@@ -79,12 +79,31 @@ Deno.test("a bind mount of a file creates the file mount point", async () => {
 
 Deno.test("recursive mount attributes (rro) make a whole bind tree read-only", async () => {
   await using bundle = await makeBundle();
+  // /tree is a tmpfs with another tmpfs at /tree/sub (both writable); /view binds that tree with
+  // rbind + rro. The mounts are made in the container's namespace before pivot_root, so the host
+  // path of /tree inside the rootfs reaches them. A non-recursive ro would leave /view/sub writable.
   bundle.spec.mounts!.push(
     { destination: "/tree", type: "tmpfs", source: "tmpfs" },
-    { destination: "/view", type: "bind", source: bundle.dir, options: ["rbind", "rro"] },
+    { destination: "/tree/sub", type: "tmpfs", source: "tmpfs" },
+    {
+      destination: "/view",
+      type: "bind",
+      source: join(bundle.rootfs, "tree"),
+      options: ["rbind", "rro"],
+    },
   );
-  const result = await runIn(bundle, ["sh", "-c", "touch /view/x 2>&1 || echo refused"]);
-  assert.match(result.stdout, /refused/);
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "touch /tree/a /tree/sub/b && echo tree-rw; " +
+    "for f in /view/x /view/sub/y; do touch $f 2>/dev/null && echo $f-written || echo $f-refused; done; " +
+    "grep -E ' /view(/sub)? ' /proc/self/mountinfo | cut -d' ' -f5,6",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const lines = result.stdout.trim().split("\n");
+  assert.deepEqual(lines.slice(0, 3), ["tree-rw", "/view/x-refused", "/view/sub/y-refused"]);
+  assert.match(lines[3], /^\/view ro,/);
+  assert.match(lines[4], /^\/view\/sub ro,/);
 });
 
 Deno.test("a mount destination that is a symlink out of the rootfs stays inside the rootfs", async () => {
