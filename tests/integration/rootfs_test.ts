@@ -207,13 +207,35 @@ Deno.test("linux.sysctl is written inside the container's namespaces only", asyn
   assert.equal(Deno.readTextFileSync("/proc/sys/net/ipv4/ip_forward"), hostForward);
 });
 
-Deno.test("--no-pivot switches root with MS_MOVE and chroot", async () => {
-  await using bundle = await makeBundle((spec) => {
-    spec.process!.args = ["sh", "-c", "ls /; cat /proc/self/mountinfo | wc -l"];
-  });
-  const result = await bundle.skiff(["run", "--no-pivot", "-b", bundle.dir, testId()]);
-  assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, /\bbin\b/);
+Deno.test("--no-pivot switches root with MS_MOVE and chroot, which leaves the old root under it", async () => {
+  // pivot_root detaches the old root, so the mount namespace holds only the container's mounts;
+  // MS_MOVE + chroot leaves the host's root under the moved rootfs. A process with CAP_SYS_ADMIN
+  // shows the difference: unmount the container's root, then setns into its own mount namespace,
+  // which sets root and cwd to the namespace's root, where a host file is visible only under
+  // --no-pivot. (cwd in /proc keeps a path to the namespace file after the unmount.)
+  const marker = await Deno.makeTempFile({ prefix: "skiff-no-pivot-" });
+  await Deno.writeTextFile(marker, "host root reachable\n");
+  try {
+    await using bundle = await makeBundle((spec) => {
+      const caps = spec.process!.capabilities!;
+      for (const set of [caps.bounding!, caps.effective!, caps.permitted!]) {
+        set.push("CAP_SYS_ADMIN", "CAP_SYS_CHROOT");
+      }
+      spec.process!.args = [
+        "sh",
+        "-c",
+        `ls / | grep -qx bin && cd /proc && umount -l / && nsenter --mount=self/ns/mnt cat ${marker}`,
+      ];
+    });
+    const moved = await bundle.skiff(["run", "--no-pivot", "-b", bundle.dir, testId()]);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.equal(moved.stdout, "host root reachable\n");
+    const pivoted = await bundle.skiff(["run", "-b", bundle.dir, testId()]);
+    assert.notEqual(pivoted.code, 0, "the host's root is not left in a pivoted namespace");
+    assert.equal(pivoted.stdout, "");
+  } finally {
+    await Deno.remove(marker);
+  }
 });
 
 Deno.test("rootfsPropagation shared is applied to the container's root", async () => {
