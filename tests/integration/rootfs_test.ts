@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
 import { exists, hostMounts } from "../_helpers/host.ts";
+import { detectCgroups } from "../../runtime/cgroups/detect.ts";
 
 Deno.test("mounts are applied in order with their mount(8) flags and fs data", async () => {
   await using bundle = await makeBundle((spec) => {
@@ -248,13 +249,22 @@ Deno.test("rootfsPropagation shared is applied to the container's root", async (
 
 Deno.test("the cgroup mount shows the container's own cgroup in each hierarchy, read-only", async () => {
   await using bundle = await makeBundle();
+  // kernfs refuses touch(1) even on a writable cgroup mount, so the probe is mkdir of a child
+  // cgroup, which works on a writable mount and fails with EROFS on a read-only one (and is
+  // removed again if it was made). The mount flags in mountinfo must say ro too.
+  const unified = detectCgroups().layout === "unified";
+  const dir = unified ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
   const result = await runIn(bundle, [
     "sh",
     "-c",
-    "ls /sys/fs/cgroup; touch /sys/fs/cgroup/memory/x 2>/dev/null || echo ro",
+    `ls /sys/fs/cgroup; grep ' ${dir} ' /proc/self/mountinfo | cut -d' ' -f6; ` +
+    `mkdir ${dir}/probe 2>&1 && rmdir ${dir}/probe && echo made`,
   ]);
-  assert.match(result.stdout, /\bmemory\b/);
-  assert.match(result.stdout, /\bro\n$/);
+  assert.equal(result.code, 1, "mkdir is refused");
+  const lines = result.stdout.trim().split("\n");
+  assert.ok(lines.includes(unified ? "cgroup.procs" : "memory"), result.stdout);
+  assert.match(lines.at(-2)!, /^ro,/);
+  assert.match(lines.at(-1)!, /Read-only file system/);
 });
 
 Deno.test("a container run leaves no mount behind on the host", async () => {
