@@ -272,7 +272,9 @@ Deno.test("a container run leaves no mount behind on the host", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.mounts!.push({ destination: "/bind", type: "bind", source: "/tmp", options: ["rbind"] });
   });
-  await runIn(bundle, ["true"]);
+  const result = await runIn(bundle, ["sh", "-c", "grep -c ' /bind ' /proc/self/mountinfo"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "1\n", "the bind mount was there while the container ran");
   assert.deepEqual(hostMounts(), before);
 });
 
