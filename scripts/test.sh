@@ -29,19 +29,19 @@ add_totals() {
   skipped=$((skipped + $4))
 }
 
-# cannot_run PART WHY: a selected part that cannot run is a failure, said out loud.
+# cannot_run PART WHY: a selected part that cannot run (or not to its end) is a failure, said out loud.
 cannot_run() {
-  echo "== $1 CANNOT RUN: $2 (counted as 1 failed; leave \"$1\" out of SKIFF_TEST_PARTS to skip it)"
+  echo "== $1 FAILED TO RUN: $2 (counted as 1 failed; leave \"$1\" out of SKIFF_TEST_PARTS to skip it)"
   failed=$((failed + 1))
   status=1
 }
 
-# deno_totals PART LOG: adds the "ok | N passed | N failed | N ignored" summary of `deno test`.
+# deno_totals PART LOG RC: adds the "ok | N passed | N failed | N ignored" summary of `deno test`.
 deno_totals() {
   local summary ignored=0
   summary=$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$2" | tail -1)
   if [ -z "$summary" ]; then
-    cannot_run "$1" "deno test printed no summary"
+    cannot_run "$1" "it ended (exit status $3) without a deno test summary"
     return
   fi
   [[ "$summary" =~ \|\ ([0-9]+)\ ignored ]] && ignored=${BASH_REMATCH[1]}
@@ -62,16 +62,18 @@ done
 if [[ " $parts " == *" unit "* ]]; then
   echo "== unit: unit and integration tests"
   "$DENO" task test 2>&1 | tee "$log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-  deno_totals unit "$log"
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || status=1
+  deno_totals unit "$log" "$rc"
 fi
 
 if [[ " $parts " == *" vm "* ]]; then
   if [ -x ../shared/vm/run-in-vm.sh ]; then
     echo "== vm: cgroup v2 tests in the VM"
     "$DENO" task test:cgroup2 2>&1 | tee "$log"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-    deno_totals vm "$log"
+    rc=${PIPESTATUS[0]} # 124: the VM timed out, 125: it failed to boot
+    [ "$rc" -eq 0 ] || status=1
+    deno_totals vm "$log" "$rc"
   else
     cannot_run vm "../shared/vm/run-in-vm.sh is not there"
   fi
