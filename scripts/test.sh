@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Runs Skiff's whole test suite as root (the tests run real containers) and ends with one line,
-# "N passed, N failed", summing three parts:
+# "N passed, N failed, N skipped", summing three parts:
 #   1. `deno task test`: unit and integration tests on this host (hybrid cgroups here).
 #   2. The cgroup tests on a pure cgroup v2 kernel, in the QEMU VM of ../shared/vm/run-in-vm.sh
-#      (`deno task test:cgroup2`; skipped with a note when that script is missing).
+#      (`deno task test:cgroup2`).
 #   3. The engine battery, ../shared/engines/smoke.sh, against Podman and containerd
 #      (`deno task test:engines`).
 # Run scripts/setup.sh once first. SKIFF_TEST_PARTS="unit vm engines" selects parts. A selected
-# part that cannot run (its script is missing) says so and counts as one failure; leave it out of
-# SKIFF_TEST_PARTS to skip it. Each part prints its own counts, ignored tests included; the last
-# line adds ", N skipped" (the ignored tests).
+# part that cannot run (its script is missing, or it ends without a summary) says so and counts
+# as one failure; leave it out of SKIFF_TEST_PARTS to skip it. Each part prints its own counts,
+# ignored tests included; ", N skipped" on the last line is the ignored tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
@@ -29,9 +29,10 @@ add_totals() {
   skipped=$((skipped + $4))
 }
 
-# cannot_run PART WHY: a selected part that cannot run (or not to its end) is a failure, said out loud.
+# cannot_run PART WHY: a selected part that cannot run (to its end) is a failure, said out loud.
 cannot_run() {
-  echo "== $1 FAILED TO RUN: $2 (counted as 1 failed; leave \"$1\" out of SKIFF_TEST_PARTS to skip it)"
+  echo "== $1 FAILED TO RUN: $2" \
+    "(counted as 1 failed; leave \"$1\" out of SKIFF_TEST_PARTS to skip it)"
   failed=$((failed + 1))
   status=1
 }
