@@ -21,6 +21,10 @@ command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 # Tests: the OCI runtime-tools suite (../shared/conformance/build.sh) is Go.
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
+# Tests: setfattr for GNU tar's xattr records (the tar reader); ps(1), which `skiff ps` runs.
+# Neither is in a minimal Debian 12 (debootstrap --variant=minbase, the debian:12 image).
+command -v setfattr >/dev/null 2>&1 || need_apt+=(attr)
+command -v ps >/dev/null 2>&1 || need_apt+=(procps)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   apt-get update -qq

@@ -1,82 +1,115 @@
 #!/usr/bin/env bash
 # Runs Skiff's whole test suite as root (the tests run real containers) and ends with one line,
-# "N passed, N failed", summing three parts:
+# "N passed, N failed, N skipped", summing four parts:
 #   1. `deno task test`: unit and integration tests on this host (hybrid cgroups here).
 #   2. The cgroup tests on a pure cgroup v2 kernel, in the QEMU VM of ../shared/vm/run-in-vm.sh
-#      (`deno task test:cgroup2`; skipped with a note when that script is missing).
+#      (`deno task test:cgroup2`).
 #   3. The engine battery, ../shared/engines/smoke.sh, against Podman and containerd
-#      (`deno task test:engines`; skipped with a note when that script is missing).
+#      (`deno task test:engines`).
 #   4. The OCI runtime-tools validation suite, ../shared/conformance, one test per program
 #      (`deno task test:conformance`; tests/conformance/expected_failures.ts says what may fail).
-# Run scripts/setup.sh once first. SKIFF_TEST_PARTS="unit vm engines conformance" selects parts.
+# Run scripts/setup.sh once first. SKIFF_TEST_PARTS="unit vm engines conformance" selects parts. A selected
+# part that cannot run (its script is missing, or it ends without a summary) says so and counts
+# as one failure; leave it out of SKIFF_TEST_PARTS to skip it. Each part prints its own counts,
+# ignored tests included; ", N skipped" on the last line is the ignored tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
 DENO=.tools/node_modules/deno/deno
-parts=${SKIFF_TEST_PARTS:-"unit vm engines conformance"}
+all_parts="unit vm engines conformance"
+parts=${SKIFF_TEST_PARTS:-$all_parts}
 passed=0
 failed=0
+skipped=0
 status=0
 
-# deno_totals LOG: adds the "ok | N passed | N failed" summary of `deno test` in LOG.
+# add_totals PART PASSED FAILED IGNORED: prints one part's counts and adds them to the totals.
+add_totals() {
+  echo "== $1: $2 passed, $3 failed, $4 ignored"
+  passed=$((passed + $2))
+  failed=$((failed + $3))
+  skipped=$((skipped + $4))
+}
+
+# cannot_run PART WHY: a selected part that cannot run (to its end) is a failure, said out loud.
+cannot_run() {
+  echo "== $1 FAILED TO RUN: $2" \
+    "(counted as 1 failed; leave \"$1\" out of SKIFF_TEST_PARTS to skip it)"
+  failed=$((failed + 1))
+  status=1
+}
+
+# deno_totals PART LOG RC: adds the "ok | N passed | N failed | N ignored" summary of `deno test`.
 deno_totals() {
-  local summary p f
-  summary=$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$1" | tail -1)
+  local summary ignored=0
+  summary=$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$2" | tail -1)
   if [ -z "$summary" ]; then
-    failed=$((failed + 1)) # the runner itself failed before its summary
+    cannot_run "$1" "it ended (exit status $3) without a deno test summary"
     return
   fi
-  p=$(echo "$summary" | sed -E 's/.*\| ([0-9]+) passed.*/\1/')
-  f=$(echo "$summary" | sed -E 's/.*\| ([0-9]+) failed.*/\1/')
-  passed=$((passed + p))
-  failed=$((failed + f))
+  [[ "$summary" =~ \|\ ([0-9]+)\ ignored ]] && ignored=${BASH_REMATCH[1]}
+  add_totals "$1" "$(echo "$summary" | sed -E 's/.*\| ([0-9]+) passed.*/\1/')" \
+    "$(echo "$summary" | sed -E 's/.*\| ([0-9]+) failed.*/\1/')" "$ignored"
 }
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+for part in $all_parts; do
+  [[ " $parts " == *" $part "* ]] || echo "== $part: not selected (SKIFF_TEST_PARTS=\"$parts\")"
+done
+for part in $parts; do
+  [[ " $all_parts " == *" $part "* ]] || cannot_run "$part" "no such part (parts: $all_parts)"
+done
+
 if [[ " $parts " == *" unit "* ]]; then
-  echo "== unit and integration tests"
+  echo "== unit: unit and integration tests"
   "$DENO" task test 2>&1 | tee "$log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-  deno_totals "$log"
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || status=1
+  deno_totals unit "$log" "$rc"
 fi
 
 if [[ " $parts " == *" vm "* ]]; then
   if [ -x ../shared/vm/run-in-vm.sh ]; then
-    echo "== cgroup v2 tests in the VM"
+    echo "== vm: cgroup v2 tests in the VM"
     "$DENO" task test:cgroup2 2>&1 | tee "$log"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-    deno_totals "$log"
+    rc=${PIPESTATUS[0]} # 124: the VM timed out, 125: it failed to boot
+    [ "$rc" -eq 0 ] || status=1
+    deno_totals vm "$log" "$rc"
   else
-    echo "== cgroup v2 tests skipped: ../shared/vm/run-in-vm.sh is not there"
+    cannot_run vm "../shared/vm/run-in-vm.sh is not there"
   fi
 fi
 
 if [[ " $parts " == *" engines "* ]]; then
   if [ -r ../shared/engines/smoke.sh ]; then
-    echo "== engine battery (Podman, containerd)"
+    echo "== engines: engine battery (Podman, containerd)"
     "$DENO" task test:engines 2>&1 | tee "$log"
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
     if [ -n "$line" ]; then
-      passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
-      failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
+      add_totals engines "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)" 0
     else
-      failed=$((failed + 1))
+      cannot_run engines "smoke.sh printed no \"N passed, N failed\" line"
     fi
   else
-    echo "== engine battery skipped: ../shared/engines/smoke.sh is not there"
+    cannot_run engines "../shared/engines/smoke.sh is not there"
   fi
 fi
 
 if [[ " $parts " == *" conformance "* ]]; then
-  echo "== OCI runtime-tools validation suite"
-  "$DENO" task test:conformance 2>&1 | tee "$log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-  deno_totals "$log"
+  if [ -r ../shared/conformance/run.sh ]; then
+    echo "== conformance: OCI runtime-tools validation suite"
+    "$DENO" task test:conformance 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] || status=1
+    deno_totals conformance "$log" "$rc"
+  else
+    cannot_run conformance "../shared/conformance/run.sh is not there"
+  fi
 fi
 
-echo "${passed} passed, ${failed} failed"
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$failed" -eq 0 ] || status=1
 exit "$status"

@@ -55,14 +55,19 @@ export function checkLsm(
 /**
  * Sets the labels the process gets at execve: AppArmor's "exec <profile>" and SELinux's context,
  * written to this thread's exec attribute (the thread that will execve). Needs /proc.
+ * @param attrDir the thread's attr directory; tests pass a directory of their own.
  */
-export function applyExecLabels(process: Process): void {
+export function applyExecLabels(
+  process: Process,
+  attrDir = "/proc/thread-self/attr",
+): void {
   if (process.apparmorProfile) {
-    const files = ["/proc/thread-self/attr/apparmor/exec", "/proc/thread-self/attr/exec"];
+    // Kernels 5.1+ have AppArmor's own attr/apparmor/exec; older ones only the shared attr/exec.
+    const files = [`${attrDir}/apparmor/exec`, `${attrDir}/exec`];
     writeAttr(files, `exec ${process.apparmorProfile}`, "process.apparmorProfile");
   }
   if (process.selinuxLabel) {
-    writeAttr(["/proc/thread-self/attr/exec"], process.selinuxLabel, "process.selinuxLabel");
+    writeAttr([`${attrDir}/exec`], process.selinuxLabel, "process.selinuxLabel");
   }
 }
 
@@ -70,7 +75,8 @@ function writeAttr(files: string[], value: string, field: string): void {
   let last: unknown;
   for (const file of files) {
     try {
-      Deno.writeTextFileSync(file, value);
+      // Only an attribute the kernel (or a test) provides: never create a file in its place.
+      Deno.writeTextFileSync(file, value, { create: false });
       return;
     } catch (err) {
       last = err;

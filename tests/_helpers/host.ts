@@ -1,4 +1,6 @@
 /** Observations of the host, to check that failures leave nothing behind. */
+import { join } from "node:path";
+import { REPO, SKIFF } from "./paths.ts";
 
 /** The host's mount table (mount points only). */
 export function hostMounts(): string[] {
@@ -8,15 +10,20 @@ export function hostMounts(): string[] {
     .map((line) => line.split(" ")[4]);
 }
 
-/** Pids of skiff init processes still alive (cmdline contains "init" after the skiff script). */
+/**
+ * Pids of this checkout's skiff init processes still alive (cmdline has "init" after this
+ * checkout's dist/skiff or mod.ts). Inits of other checkouts, e.g. another test run on the same
+ * machine, are not ours to count.
+ */
 export function skiffInits(): number[] {
+  const scripts = [SKIFF, join(REPO, "mod.ts")];
   const out: number[] = [];
   for (const entry of Deno.readDirSync("/proc")) {
     const pid = Number(entry.name);
     if (!Number.isInteger(pid)) continue;
     try {
       const argv = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
-      const script = argv.findIndex((a) => a.endsWith("/skiff") || a.endsWith("/mod.ts"));
+      const script = argv.findIndex((a) => scripts.includes(a));
       if (script >= 0 && argv[script + 1] === "init") out.push(pid);
     } catch {
       // Gone.

@@ -48,9 +48,20 @@ Deno.test("the container runs in its own cgroup, and the cgroup namespace makes 
   const dir = cgroupDirOf(pid, "memory");
   assert.ok(dir.endsWith(`/${id}`), dir);
   const result = await bundle.skiff(["exec", id, "cat", "/proc/self/cgroup"]);
-  for (const line of result.stdout.trim().split("\n")) {
-    if (line.includes(":name=") || line.split(":")[1] === "") continue;
-    assert.equal(line.split(":")[2], "/", line);
+  assert.equal(result.code, 0, result.stderr);
+  // cgroups(7): "hierarchy-ID:controller-list:path", one line per hierarchy the process is in.
+  const lines = result.stdout.trim().split("\n").map((l) => l.split(":"));
+  if (v1) {
+    // Every controller hierarchy shows the container's cgroup as its root (named hierarchies such
+    // as name=systemd are the host's business); so does the cgroup2 line of a hybrid host.
+    const controllers = lines.filter(([, list]) => list !== "" && !list.startsWith("name="));
+    assert.ok(controllers.some(([, list]) => list.split(",").includes("memory")), result.stdout);
+    for (const [, list, path] of controllers) assert.equal(path, "/", `${list}: ${path}`);
+    const unified = lines.filter(([hid]) => hid === "0");
+    assert.deepEqual(unified.map(([, , path]) => path), host.unified ? ["/"] : []);
+  } else {
+    // Pure cgroup v2: a single "0::" line, whose path the cgroup namespace makes "/".
+    assert.deepEqual(lines, [["0", "", "/"]], result.stdout);
   }
 });
 

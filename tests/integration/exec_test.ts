@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
 import { makeBundle, type TestBundle, testId } from "../_helpers/bundle.ts";
-import { appArmorEnabled } from "../../runtime/security/lsm.ts";
+import { appArmorEnabled, selinuxEnabled } from "../../runtime/security/lsm.ts";
 import { acceptUnix, close, listenUnix, pollReadable, read, recvFds } from "../../ffi/mod.ts";
 
 async function running(bundle: TestBundle, edit?: (b: TestBundle) => void): Promise<string> {
@@ -216,5 +216,25 @@ Deno.test({
   assert.match(
     result.stderr,
     /process\.apparmorProfile: apparmor profile "unconfined" is specified, but AppArmor is not enabled/,
+  );
+});
+
+Deno.test({
+  name: "exec --process-label is refused clearly when SELinux is off",
+  ignore: selinuxEnabled(),
+}, async () => {
+  await using bundle = await makeBundle();
+  const id = await running(bundle);
+  const result = await bundle.skiff([
+    "exec",
+    "--process-label",
+    "system_u:system_r:container_t:s0",
+    id,
+    "true",
+  ]);
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    /process\.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported/,
   );
 });

@@ -4,6 +4,8 @@ import { runSkiff } from "../_helpers/skiff.ts";
 import { makeBundle, testId } from "../_helpers/bundle.ts";
 import { exists } from "../_helpers/host.ts";
 import { appArmorEnabled, selinuxEnabled } from "../../runtime/security/lsm.ts";
+import { detectCgroups, systemdRunning } from "../../runtime/cgroups/detect.ts";
+import { type Plan, planV1, planV2 } from "../../runtime/cgroups/resources.ts";
 
 Deno.test("features prints the runtime-spec features document of what Skiff implements", async () => {
   const result = await runSkiff(["features"]);
@@ -42,13 +44,52 @@ Deno.test("features prints the runtime-spec features document of what Skiff impl
     f.linux.seccomp.supportedFlags.includes("SECCOMP_FILTER_FLAG_TSYNC"),
     "probed from the kernel",
   );
-  assert.deepEqual(f.linux.cgroup, {
-    v1: true,
-    v2: true,
-    systemd: false,
-    systemdUser: false,
-    rdma: true,
+  assert.deepEqual(Object.keys(f.linux.cgroup).sort(), [
+    "rdma",
+    "systemd",
+    "systemdUser",
+    "v1",
+    "v2",
+  ]);
+});
+
+Deno.test("features' cgroup block claims what the cgroup code does", async () => {
+  const { cgroup } = JSON.parse((await runSkiff(["features"])).stdout).linux;
+  const files = (plan: Plan) => plan.writes.map((w) => `${w.file}=${w.value}`);
+  // v1 and v2: each version's planner turns linux.resources into its files...
+  const pids = { pids: { limit: 8 } };
+  assert.equal(cgroup.v1, files(planV1(pids, { controllers: ["pids"] })).includes("pids.max=8"));
+  assert.equal(cgroup.v2, files(planV2(pids, { controllers: ["pids"] })).includes("pids.max=8"));
+  // ...and this host's version limits a real container.
+  const v2Host = detectCgroups().layout === "unified";
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.resources = { ...spec.linux!.resources, pids: { limit: 8 } };
+    spec.process!.args = [
+      "cat",
+      v2Host ? "/sys/fs/cgroup/pids.max" : "/sys/fs/cgroup/pids/pids.max",
+    ];
   });
+  const run = await bundle.skiff(["run", "-b", bundle.dir, testId()]);
+  assert.equal(v2Host ? cgroup.v2 : cgroup.v1, run.code === 0 && run.stdout === "8\n", run.stderr);
+  // rdma: linux.resources.rdma becomes rdma.max on both versions.
+  const rdma = { rdma: { mlx5_0: { hcaHandles: 3, hcaObjects: 100 } } };
+  const rdmaMax = "rdma.max=mlx5_0 hca_handle=3 hca_object=100";
+  assert.equal(
+    cgroup.rdma,
+    files(planV1(rdma, { controllers: ["rdma"] })).includes(rdmaMax) &&
+      files(planV2(rdma, { controllers: ["rdma"] })).includes(rdmaMax),
+  );
+  // systemd: Skiff has no D-Bus client to create units. Without a running systemd,
+  // --systemd-cgroup is refused rather than served by something else.
+  assert.equal(cgroup.systemd, false);
+  assert.equal(cgroup.systemdUser, false);
+  if (!systemdRunning()) {
+    const refused = await bundle.skiff(["run", "-b", bundle.dir, testId()], {
+      global: ["--systemd-cgroup"],
+    });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /systemd is not running/);
+  }
 });
 
 Deno.test({

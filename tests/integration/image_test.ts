@@ -114,9 +114,24 @@ Deno.test("image import stores each layer once; ls, rm and gc manage the store",
   assert.ok(listed.length >= 2);
   assert.equal((await env.skiff(["image", "rm", "base"])).code, 0);
   const gc = await env.skiff(["image", "gc"]);
-  assert.equal(gc.code, 0);
+  assert.equal(gc.code, 0, gc.stderr);
   // base's only layer is app's bottom layer too: nothing to collect.
+  assert.equal(gc.stdout, "");
   assert.equal([...Deno.readDirSync(join(env.store, "layers/sha256"))].length, 3);
+  // Once no image uses them, gc removes app's three layers and names each.
+  for (const image of JSON.parse((await env.skiff(["image", "ls", "--format", "json"])).stdout)) {
+    const rm = await env.skiff(["image", "rm", image.id]);
+    assert.equal(rm.code, 0, rm.stderr);
+  }
+  assert.equal(
+    [...Deno.readDirSync(join(env.store, "layers/sha256"))].length,
+    3,
+    "rm leaves layers",
+  );
+  const collected = await env.skiff(["image", "gc"]);
+  assert.equal(collected.code, 0, collected.stderr);
+  assert.equal(collected.stdout.match(/^removed layer sha256:[0-9a-f]{64}$/gm)?.length, 3);
+  assert.deepEqual([...Deno.readDirSync(join(env.store, "layers/sha256"))], []);
 });
 
 Deno.test("image rm refuses an image that a container uses", async () => {

@@ -261,8 +261,12 @@ Deno.test("the container gets its own session keyring _ses.<id>, unless --no-new
   });
   const id = testId();
   const result = await bundle.skiff(["run", "-b", bundle.dir, id]);
+  assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, new RegExp(`keyring\\s+_ses\\.${id.replaceAll(".", "\\.")}: `));
   const without = testId();
   const plain = await bundle.skiff(["run", "--no-new-keyring", "-b", bundle.dir, without]);
+  assert.equal(plain.code, 0, plain.stderr);
+  // /proc/keys was read (root sees at least the kernel's keyrings) and has no keyring for this ID.
+  assert.match(plain.stdout, /^[0-9a-f]{8} \S+ +\d+ \S+ [0-9a-f]{8} +\d+ +\d+ keyring /m);
   assert.doesNotMatch(plain.stdout, new RegExp(`_ses\\.${without}`));
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
 import { exists, hostMounts } from "../_helpers/host.ts";
+import { detectCgroups } from "../../runtime/cgroups/detect.ts";
 
 Deno.test("mounts are applied in order with their mount(8) flags and fs data", async () => {
   await using bundle = await makeBundle((spec) => {
@@ -79,12 +80,31 @@ Deno.test("a bind mount of a file creates the file mount point", async () => {
 
 Deno.test("recursive mount attributes (rro) make a whole bind tree read-only", async () => {
   await using bundle = await makeBundle();
+  // /tree is a tmpfs with another tmpfs at /tree/sub (both writable); /view binds that tree with
+  // rbind + rro. The mounts are made in the container's namespace before pivot_root, so the host
+  // path of /tree inside the rootfs reaches them. A non-recursive ro would leave /view/sub writable.
   bundle.spec.mounts!.push(
     { destination: "/tree", type: "tmpfs", source: "tmpfs" },
-    { destination: "/view", type: "bind", source: bundle.dir, options: ["rbind", "rro"] },
+    { destination: "/tree/sub", type: "tmpfs", source: "tmpfs" },
+    {
+      destination: "/view",
+      type: "bind",
+      source: join(bundle.rootfs, "tree"),
+      options: ["rbind", "rro"],
+    },
   );
-  const result = await runIn(bundle, ["sh", "-c", "touch /view/x 2>&1 || echo refused"]);
-  assert.match(result.stdout, /refused/);
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "touch /tree/a /tree/sub/b && echo tree-rw; " +
+    "for f in /view/x /view/sub/y; do touch $f 2>/dev/null && echo $f-written || echo $f-refused; done; " +
+    "grep -E ' /view(/sub)? ' /proc/self/mountinfo | cut -d' ' -f5,6",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const lines = result.stdout.trim().split("\n");
+  assert.deepEqual(lines.slice(0, 3), ["tree-rw", "/view/x-refused", "/view/sub/y-refused"]);
+  assert.match(lines[3], /^\/view ro,/);
+  assert.match(lines[4], /^\/view\/sub ro,/);
 });
 
 Deno.test("a mount destination that is a symlink out of the rootfs stays inside the rootfs", async () => {
@@ -188,13 +208,35 @@ Deno.test("linux.sysctl is written inside the container's namespaces only", asyn
   assert.equal(Deno.readTextFileSync("/proc/sys/net/ipv4/ip_forward"), hostForward);
 });
 
-Deno.test("--no-pivot switches root with MS_MOVE and chroot", async () => {
-  await using bundle = await makeBundle((spec) => {
-    spec.process!.args = ["sh", "-c", "ls /; cat /proc/self/mountinfo | wc -l"];
-  });
-  const result = await bundle.skiff(["run", "--no-pivot", "-b", bundle.dir, testId()]);
-  assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, /\bbin\b/);
+Deno.test("--no-pivot switches root with MS_MOVE and chroot, which leaves the old root under it", async () => {
+  // pivot_root detaches the old root, so the mount namespace holds only the container's mounts;
+  // MS_MOVE + chroot leaves the host's root under the moved rootfs. A process with CAP_SYS_ADMIN
+  // shows the difference: unmount the container's root, then setns into its own mount namespace,
+  // which sets root and cwd to the namespace's root, where a host file is visible only under
+  // --no-pivot. (cwd in /proc keeps a path to the namespace file after the unmount.)
+  const marker = await Deno.makeTempFile({ prefix: "skiff-no-pivot-" });
+  await Deno.writeTextFile(marker, "host root reachable\n");
+  try {
+    await using bundle = await makeBundle((spec) => {
+      const caps = spec.process!.capabilities!;
+      for (const set of [caps.bounding!, caps.effective!, caps.permitted!]) {
+        set.push("CAP_SYS_ADMIN", "CAP_SYS_CHROOT");
+      }
+      spec.process!.args = [
+        "sh",
+        "-c",
+        `ls / | grep -qx bin && cd /proc && umount -l / && nsenter --mount=self/ns/mnt cat ${marker}`,
+      ];
+    });
+    const moved = await bundle.skiff(["run", "--no-pivot", "-b", bundle.dir, testId()]);
+    assert.equal(moved.code, 0, moved.stderr);
+    assert.equal(moved.stdout, "host root reachable\n");
+    const pivoted = await bundle.skiff(["run", "-b", bundle.dir, testId()]);
+    assert.notEqual(pivoted.code, 0, "the host's root is not left in a pivoted namespace");
+    assert.equal(pivoted.stdout, "");
+  } finally {
+    await Deno.remove(marker);
+  }
 });
 
 Deno.test("rootfsPropagation shared is applied to the container's root", async () => {
@@ -216,13 +258,22 @@ Deno.test("rootfsPropagation unbindable is applied after the rootfs bind, which 
 
 Deno.test("the cgroup mount shows the container's own cgroup in each hierarchy, read-only", async () => {
   await using bundle = await makeBundle();
+  // kernfs refuses touch(1) even on a writable cgroup mount, so the probe is mkdir of a child
+  // cgroup, which works on a writable mount and fails with EROFS on a read-only one (and is
+  // removed again if it was made). The mount flags in mountinfo must say ro too.
+  const unified = detectCgroups().layout === "unified";
+  const dir = unified ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
   const result = await runIn(bundle, [
     "sh",
     "-c",
-    "ls /sys/fs/cgroup; touch /sys/fs/cgroup/memory/x 2>/dev/null || echo ro",
+    `ls /sys/fs/cgroup; grep ' ${dir} ' /proc/self/mountinfo | cut -d' ' -f6; ` +
+    `mkdir ${dir}/probe 2>&1 && rmdir ${dir}/probe && echo made`,
   ]);
-  assert.match(result.stdout, /\bmemory\b/);
-  assert.match(result.stdout, /\bro\n$/);
+  assert.equal(result.code, 1, "mkdir is refused");
+  const lines = result.stdout.trim().split("\n");
+  assert.ok(lines.includes(unified ? "cgroup.procs" : "memory"), result.stdout);
+  assert.match(lines.at(-2)!, /^ro,/);
+  assert.match(lines.at(-1)!, /Read-only file system/);
 });
 
 Deno.test("a container run leaves no mount behind on the host", async () => {
@@ -230,7 +281,9 @@ Deno.test("a container run leaves no mount behind on the host", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.mounts!.push({ destination: "/bind", type: "bind", source: "/tmp", options: ["rbind"] });
   });
-  await runIn(bundle, ["true"]);
+  const result = await runIn(bundle, ["sh", "-c", "grep -c ' /bind ' /proc/self/mountinfo"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "1\n", "the bind mount was there while the container ran");
   assert.deepEqual(hostMounts(), before);
 });
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the engine battery (../shared/engines/smoke.sh: Podman and containerd) against dist/skiff,
+# from a scratch directory: conmon creates an empty file named "oom" in its working directory
+# whenever a container is OOM-killed (the oom_kill_137 checks do that on purpose), and Podman
+# starts conmon in the caller's directory, which was the repository. Arguments and environment
+# (ENGINES, KEEP_TMP, VERBOSE, ...) pass through to smoke.sh.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+scratch=$(mktemp -d /tmp/skiff-engines.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+cd "$scratch"
+RUNTIME=$repo/dist/skiff RUNTIME_STATE_DIRS=${RUNTIME_STATE_DIRS:-/run/skiff} PODMAN_JSON_LOG=1 \
+  bash "$repo/../shared/engines/smoke.sh" "$@"
