@@ -1,7 +1,7 @@
 import { libc } from "./_libc.ts";
 import { check, errno, SyscallError } from "./errno.ts";
 import { cString, cStringArray } from "./c_string.ts";
-import { SYS } from "./arch.ts";
+import { rawSyscall } from "./syscall.ts";
 
 /** prctl(2); returns the call's result. */
 export function prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): number {
@@ -12,26 +12,17 @@ export function prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): n
   );
 }
 
-function raw(name: keyof typeof SYS, detail: () => string, ...args: bigint[]): bigint {
-  const a = [...args, 0n, 0n, 0n, 0n, 0n, 0n];
-  return check(
-    name,
-    detail,
-    () => libc().syscall(BigInt(SYS[name]), a[0], a[1], a[2], a[3], a[4], a[5]),
-  );
-}
-
 /**
  * setresuid(2) as a raw system call: it changes only the calling thread, which is what a process
  * about to execve wants (glibc's wrapper would signal every Deno worker thread).
  */
 export function setresuid(uid: number): void {
-  raw("setresuid", () => `ruid=euid=suid=${uid}`, BigInt(uid), BigInt(uid), BigInt(uid));
+  rawSyscall("setresuid", () => `ruid=euid=suid=${uid}`, BigInt(uid), BigInt(uid), BigInt(uid));
 }
 
 /** setresgid(2), raw and per-thread like setresuid. */
 export function setresgid(gid: number): void {
-  raw("setresgid", () => `rgid=egid=sgid=${gid}`, BigInt(gid), BigInt(gid), BigInt(gid));
+  rawSyscall("setresgid", () => `rgid=egid=sgid=${gid}`, BigInt(gid), BigInt(gid), BigInt(gid));
 }
 
 /** setgroups(2), raw and per-thread. */
@@ -39,7 +30,7 @@ export function setgroups(gids: readonly number[]): void {
   const list = new Uint32Array(Math.max(gids.length, 1));
   list.set(gids);
   const ptr = Deno.UnsafePointer.value(Deno.UnsafePointer.of(list));
-  raw(
+  rawSyscall(
     "setgroups",
     () => `size=${gids.length}, list=[${gids.join(",")}]`,
     BigInt(gids.length),
@@ -64,7 +55,7 @@ export function capset(sets: CapabilitySets): void {
   const hi = (v: bigint) => Number((v >> 32n) & 0xffffffffn);
   data.set([lo(sets.effective), lo(sets.permitted), lo(sets.inheritable)], 0);
   data.set([hi(sets.effective), hi(sets.permitted), hi(sets.inheritable)], 3);
-  raw(
+  rawSyscall(
     "capset",
     () =>
       `effective=0x${sets.effective.toString(16)}, permitted=0x${
@@ -79,7 +70,7 @@ export function capset(sets: CapabilitySets): void {
 export function capget(): CapabilitySets {
   const header = new Uint32Array([LINUX_CAPABILITY_VERSION_3, 0]);
   const data = new Uint32Array(6);
-  raw(
+  rawSyscall(
     "capget",
     () => "pid=0",
     BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(header))),
@@ -125,7 +116,7 @@ export function kill(pid: number, signal: number): boolean {
 
 /** pidfd_open(2) with no flags: a close-on-exec fd that refers to process `pid`. */
 export function pidfdOpen(pid: number): number {
-  return Number(raw("pidfd_open", () => `pid=${pid}, flags=0`, BigInt(pid), 0n));
+  return Number(rawSyscall("pidfd_open", () => `pid=${pid}, flags=0`, BigInt(pid), 0n));
 }
 
 /** setsid(2). */
@@ -156,7 +147,7 @@ const KEYCTL_SETPERM = 5;
 export function joinSessionKeyring(name: string): number {
   const buf = cString(name);
   return Number(
-    raw(
+    rawSyscall(
       "keyctl",
       () => `op=KEYCTL_JOIN_SESSION_KEYRING, name=${name}`,
       BigInt(KEYCTL_JOIN_SESSION_KEYRING),
@@ -167,7 +158,7 @@ export function joinSessionKeyring(name: string): number {
 
 /** keyctl(KEYCTL_SETPERM, serial, perm). */
 export function setKeyPermissions(serial: number, perm: number): void {
-  raw(
+  rawSyscall(
     "keyctl",
     () => `op=KEYCTL_SETPERM, key=${serial}, perm=0x${perm.toString(16)}`,
     BigInt(KEYCTL_SETPERM),

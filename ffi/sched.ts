@@ -3,18 +3,7 @@
  * thread. Every call here acts on the calling thread only (pid/who 0): the init's main thread is
  * the one that execve()s, and the new program keeps what that thread had.
  */
-import { libc } from "./_libc.ts";
-import { check } from "./errno.ts";
-import { SYS } from "./arch.ts";
-
-function raw(name: keyof typeof SYS, detail: () => string, ...args: bigint[]): bigint {
-  const a = [...args, 0n, 0n, 0n, 0n, 0n, 0n];
-  return check(
-    name,
-    detail,
-    () => libc().syscall(BigInt(SYS[name]), a[0], a[1], a[2], a[3], a[4], a[5]),
-  );
-}
+import { rawSyscall } from "./syscall.ts";
 
 function address(buf: ArrayBufferView): bigint {
   return BigInt(
@@ -71,7 +60,7 @@ export function schedSetattr(attr: SchedAttr, detail: () => string): void {
   v.setBigUint64(24, BigInt(attr.runtime), true);
   v.setBigUint64(32, BigInt(attr.deadline), true);
   v.setBigUint64(40, BigInt(attr.period), true);
-  raw("sched_setattr", detail, 0n, address(buf), 0n);
+  rawSyscall("sched_setattr", detail, 0n, address(buf), 0n);
 }
 
 /** I/O scheduling classes of ioprio_set(2). */
@@ -86,7 +75,7 @@ const IOPRIO_CLASS_SHIFT = 13;
 
 /** ioprio_set(IOPRIO_WHO_PROCESS, 0, class|level): the calling thread's I/O priority. */
 export function ioprioSet(ioClass: number, level: number, detail: () => string): void {
-  raw(
+  rawSyscall(
     "ioprio_set",
     detail,
     BigInt(IOPRIO_WHO_PROCESS),
@@ -105,7 +94,7 @@ function bitMask(ids: readonly number[], bits: number): BigUint64Array {
 /** sched_setaffinity(2) of the calling thread to `cpus`. */
 export function schedSetaffinity(cpus: readonly number[], detail: () => string): void {
   const mask = bitMask(cpus, Math.max(...cpus, 0) + 1);
-  raw("sched_setaffinity", detail, 0n, BigInt(mask.byteLength), address(mask));
+  rawSyscall("sched_setaffinity", detail, 0n, BigInt(mask.byteLength), address(mask));
 }
 
 // 8192 CPUs: the kernel clamps a longer mask to the CPUs it supports.
@@ -117,19 +106,31 @@ const ALL_CPUS_BYTES = 1024;
  */
 export function schedResetAffinity(): void {
   const mask = new Uint8Array(ALL_CPUS_BYTES).fill(0xff);
-  raw("sched_setaffinity", () => "pid=0, mask=all", 0n, BigInt(mask.length), address(mask));
+  rawSyscall("sched_setaffinity", () => "pid=0, mask=all", 0n, BigInt(mask.length), address(mask));
 }
 
 /** sched_getaffinity(2) of the calling thread, as the raw mask (for schedRestoreAffinity). */
 export function schedGetaffinity(): Uint8Array<ArrayBuffer> {
   const mask = new Uint8Array(ALL_CPUS_BYTES);
-  const size = raw("sched_getaffinity", () => "pid=0", 0n, BigInt(mask.length), address(mask));
+  const size = rawSyscall(
+    "sched_getaffinity",
+    () => "pid=0",
+    0n,
+    BigInt(mask.length),
+    address(mask),
+  );
   return mask.slice(0, Number(size));
 }
 
 /** Sets the calling thread's affinity back to a mask read by schedGetaffinity(). */
 export function schedRestoreAffinity(mask: Uint8Array<ArrayBuffer>): void {
-  raw("sched_setaffinity", () => "pid=0, mask=saved", 0n, BigInt(mask.length), address(mask));
+  rawSyscall(
+    "sched_setaffinity",
+    () => "pid=0, mask=saved",
+    0n,
+    BigInt(mask.length),
+    address(mask),
+  );
 }
 
 /** Execution domains of personality(2) that config-linux.md allows. */
@@ -140,7 +141,7 @@ export const PERSONALITY_DOMAINS: Record<string, number> = {
 
 /** personality(2) of the calling thread; returns the previous persona. */
 export function personality(persona: number, detail: () => string): number {
-  return Number(raw("personality", detail, BigInt(persona)));
+  return Number(rawSyscall("personality", detail, BigInt(persona)));
 }
 
 /** Memory policy modes of set_mempolicy(2) (include/uapi/linux/mempolicy.h). */
@@ -164,10 +165,10 @@ export const MPOL_FLAGS: Record<string, number> = {
 /** set_mempolicy(2) of the calling thread; an empty `nodes` passes no node mask. */
 export function setMempolicy(mode: number, nodes: readonly number[], detail: () => string): void {
   if (nodes.length === 0) {
-    raw("set_mempolicy", detail, BigInt(mode), 0n, 0n);
+    rawSyscall("set_mempolicy", detail, BigInt(mode), 0n, 0n);
     return;
   }
   const mask = bitMask(nodes, Math.max(...nodes) + 1);
   // The kernel reads maxnode - 1 bits (a historical off-by-one every caller compensates for).
-  raw("set_mempolicy", detail, BigInt(mode), address(mask), BigInt(mask.length * 64 + 1));
+  rawSyscall("set_mempolicy", detail, BigInt(mode), address(mask), BigInt(mask.length * 64 + 1));
 }
