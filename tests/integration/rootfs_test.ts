@@ -246,3 +246,15 @@ Deno.test("tmpcopyup fills a new tmpfs with what the image had there (Podman --r
   assert.equal(result.stdout, "from-image\n1777\nwritable\n1\n", result.stderr);
   assert.equal(exists(join(bundle.rootfs, "data/x")), false, "writes stay in the tmpfs");
 });
+
+Deno.test("readonlyPaths add no nosuid/nodev/noexec: programs under a read-only /bin still run", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.readonlyPaths = ["/bin"];
+  });
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "grep ' /bin ' /proc/self/mountinfo | cut -d' ' -f6; touch /bin/x 2>/dev/null || echo bin-ro",
+  ]);
+  assert.equal(result.stdout, "ro,relatime\nbin-ro\n", result.stderr);
+});
