@@ -258,3 +258,13 @@ Deno.test("readonlyPaths add no nosuid/nodev/noexec: programs under a read-only 
   ]);
   assert.equal(result.stdout, "ro,relatime\nbin-ro\n", result.stderr);
 });
+
+Deno.test("a /dev/ptmx in linux.devices (--privileged) leaves the /dev/ptmx -> pts/ptmx link", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.devices = [
+      { type: "c", path: "/dev/ptmx", major: 5, minor: 2, fileMode: 0o666, uid: 0, gid: 0 },
+    ];
+  });
+  const result = await runIn(bundle, ["readlink", "/dev/ptmx"]);
+  assert.equal(result.stdout, "pts/ptmx\n", result.stderr);
+});
