@@ -28,22 +28,28 @@ export function copyTree(src: string, dst: string): void {
 
 /**
  * Mounts a tmpfs at `target` holding a copy of what `target` contains now: the tmpfs is mounted
- * on a scratch directory, filled, and moved over `target` (runc's order).
+ * on a scratch directory, filled, and moved over `target` (runc's order). The tmpfs takes the
+ * mode and owner of `target` only when the image had it (`existed`); a mount point the runtime
+ * just made keeps the tmpfs's own root mode (1777, or mode=), as under runc: Podman's --read-only
+ * /run and /var/tmp must stay writable for every user.
  */
 export function mountTmpfsCopyUp(
   source: string,
   target: string,
   flags: number,
   data: string,
+  existed = true,
 ): void {
   const scratch = Deno.makeTempDirSync({ prefix: "skiff-tmpcopyup-" });
   try {
     mount(source || "tmpfs", scratch, "tmpfs", flags, data);
     try {
       copyTree(target, scratch);
-      const info = Deno.statSync(target);
-      lchown(scratch, info.uid ?? 0, info.gid ?? 0);
-      Deno.chmodSync(scratch, (info.mode ?? 0o755) & 0o7777);
+      if (existed) {
+        const info = Deno.statSync(target);
+        lchown(scratch, info.uid ?? 0, info.gid ?? 0);
+        Deno.chmodSync(scratch, (info.mode ?? 0o755) & 0o7777);
+      }
       mount(scratch, target, "", MS_MOVE);
     } catch (err) {
       Deno.removeSync(scratch, { recursive: false });

@@ -268,3 +268,22 @@ Deno.test("a /dev/ptmx in linux.devices (--privileged) leaves the /dev/ptmx -> p
   const result = await runIn(bundle, ["readlink", "/dev/ptmx"]);
   assert.equal(result.stdout, "pts/ptmx\n", result.stderr);
 });
+
+Deno.test("tmpcopyup on a path the image lacks leaves the tmpfs world-writable (1777), as under runc", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.root!.readonly = true;
+    spec.process!.user = { uid: 1000, gid: 1000 };
+  });
+  bundle.spec.mounts!.push({
+    destination: "/var/tmp",
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["rw", "nosuid", "nodev", "tmpcopyup"],
+  });
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "stat -c %a /var/tmp; touch /var/tmp/x && echo writable",
+  ]);
+  assert.equal(result.stdout, "1777\nwritable\n", result.stderr);
+});
