@@ -11,6 +11,7 @@ export interface SyscallNumbers {
   pidfd_open: number;
   mount_setattr: number;
   keyctl: number;
+  rt_sigaction: number;
 }
 
 const X86_64: SyscallNumbers = {
@@ -25,6 +26,7 @@ const X86_64: SyscallNumbers = {
   pidfd_open: 434,
   mount_setattr: 442,
   keyctl: 250,
+  rt_sigaction: 13,
 };
 
 // asm-generic/unistd.h numbering.
@@ -40,6 +42,7 @@ const AARCH64: SyscallNumbers = {
   pidfd_open: 434,
   mount_setattr: 442,
   keyctl: 219,
+  rt_sigaction: 134,
 };
 
 /** The system call numbers of the machine Skiff runs on. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
+import { SKIFF } from "../_helpers/paths.ts";
 
 function statusField(status: string, field: string): string {
   return status.split("\n").find((l) => l.startsWith(`${field}:`))?.split(/\s+/)[1] ?? "";
@@ -121,6 +122,25 @@ Deno.test("process.oomScoreAdj is set on the container process", async () => {
   });
   const result = await runIn(bundle, ["cat", "/proc/self/oom_score_adj"]);
   assert.equal(result.stdout, "345\n");
+});
+
+Deno.test("the container process starts with no signal ignored, though Deno ignores SIGPIPE and 32", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.args = ["grep", "SigIgn", "/proc/self/status"];
+  });
+  const id = testId();
+  bundle.ids.add(id);
+  // Started with default dispositions, not with those of this test's Deno (which ignores both).
+  const run = await new Deno.Command("env", {
+    args: ["--default-signal", SKIFF, "--root", bundle.root, "run", "--bundle", bundle.dir, id],
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  assert.equal(
+    decoder.decode(run.stdout),
+    "SigIgn:\t0000000000000000\n",
+    decoder.decode(run.stderr),
+  );
 });
 
 Deno.test("no file descriptor other than 0-2 reaches the container process", async () => {
