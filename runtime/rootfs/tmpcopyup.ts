@@ -3,7 +3,18 @@
  * /tmp with --read-only): the new tmpfs starts with a copy of what the image had at that path.
  */
 import { join } from "../path.ts";
-import { lchown, mount, MS_MOVE } from "../../ffi/mod.ts";
+import {
+  lchown,
+  mount,
+  MS_BIND,
+  MS_MOVE,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_RDONLY,
+  MS_REMOUNT,
+  umount,
+} from "../../ffi/mod.ts";
 
 /** Copies the tree under `src` into `dst` (an existing directory): modes, owners, symlinks. */
 export function copyTree(src: string, dst: string): void {
@@ -42,7 +53,8 @@ export function mountTmpfsCopyUp(
 ): void {
   const scratch = Deno.makeTempDirSync({ prefix: "skiff-tmpcopyup-" });
   try {
-    mount(source || "tmpfs", scratch, "tmpfs", flags, data);
+    // Read-write while it is filled; `ro` goes on the mount once it is in place (runc's order).
+    mount(source || "tmpfs", scratch, "tmpfs", flags & ~MS_RDONLY, data);
     try {
       copyTree(target, scratch);
       if (existed) {
@@ -52,8 +64,16 @@ export function mountTmpfsCopyUp(
       }
       mount(scratch, target, "", MS_MOVE);
     } catch (err) {
-      Deno.removeSync(scratch, { recursive: false });
+      try {
+        umount(scratch);
+      } catch {
+        // The error below is the one to report.
+      }
       throw err;
+    }
+    if (flags & MS_RDONLY) {
+      const kept = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
+      mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | kept);
     }
   } finally {
     try {

@@ -287,3 +287,21 @@ Deno.test("tmpcopyup on a path the image lacks leaves the tmpfs world-writable (
   ]);
   assert.equal(result.stdout, "1777\nwritable\n", result.stderr);
 });
+
+Deno.test("tmpcopyup with ro fills the tmpfs first, then makes the mount read-only", async () => {
+  await using bundle = await makeBundle();
+  await Deno.mkdir(join(bundle.rootfs, "data"), { recursive: true });
+  await Deno.writeTextFile(join(bundle.rootfs, "data/seed"), "from-image\n");
+  bundle.spec.mounts!.push({
+    destination: "/data",
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["ro", "nosuid", "nodev", "tmpcopyup"],
+  });
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "cat /data/seed; touch /data/x 2>/dev/null || echo read-only; grep ' /data ' /proc/self/mountinfo | cut -d' ' -f6",
+  ]);
+  assert.equal(result.stdout, "from-image\nread-only\nro,nosuid,nodev,relatime\n", result.stderr);
+});
