@@ -305,3 +305,22 @@ Deno.test("tmpcopyup with ro fills the tmpfs first, then makes the mount read-on
   ]);
   assert.equal(result.stdout, "from-image\nread-only\nro,nosuid,nodev,relatime\n", result.stderr);
 });
+
+Deno.test("a mount's own propagation outlives a recursive rootfsPropagation", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.rootfsPropagation = "rprivate";
+  });
+  await Deno.mkdir(join(bundle.dir, "shared-src"));
+  bundle.spec.mounts!.push({
+    destination: "/mnt/shared",
+    type: "bind",
+    source: join(bundle.dir, "shared-src"),
+    options: ["bind", "shared"],
+  });
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "grep -E ' /(mnt/shared|proc) ' /proc/self/mountinfo | cut -d' ' -f5,7",
+  ]);
+  assert.match(result.stdout, /^\/proc -\n\/mnt\/shared shared:\d+\n$/, result.stderr);
+});
