@@ -363,9 +363,10 @@ static void mounts(void) {
     out("mounts", "%s", err_name(errno));
     return;
   }
-  struct mount_line lines[512];
+  /* Static, like the other big buffers: a config may give the probe a stack of a few KiB. */
+  static struct mount_line lines[512];
   int count = 0;
-  char line[4096];
+  static char line[4096];
   while (count < 512 && fgets(line, sizeof line, f)) {
     line[strcspn(line, "\n")] = 0;
     char *fields[64];
@@ -384,9 +385,9 @@ static void mounts(void) {
       else if (!strcmp(fields[i], "unbindable")) prop = "unbindable";
     }
     unescape(fields[4]);
-    char super[1024];
+    static char super[1024];
     clean_super(fields[dash + 3], super, sizeof super);
-    char text[2048];
+    static char text[2048];
     snprintf(text, sizeof text, "%s opts=%s super=%s %s", fields[dash + 1], fields[5], super, prop);
     lines[count].point = strdup(fields[4]);
     lines[count].text = strdup(text);
@@ -398,7 +399,7 @@ static void mounts(void) {
   for (int i = 0; i < count; i++) {
     int nth = 0;
     for (int j = i - 1; j >= 0 && !strcmp(lines[j].point, lines[i].point); j--) nth++;
-    char key[4200];
+    static char key[4200];
     if (nth) snprintf(key, sizeof key, "mount.%s#%d", lines[i].point, nth);
     else snprintf(key, sizeof key, "mount.%s", lines[i].point);
     out(key, "%s", lines[i].text);
@@ -414,7 +415,7 @@ static void dev_dir(const char *dir, int depth) {
     out(key, "%s", err_name(errno));
     return;
   }
-  char *names[512];
+  char **names = calloc(512, sizeof *names);
   int n = 0;
   struct dirent *de;
   while ((de = readdir(d)) && n < 512)
@@ -447,6 +448,7 @@ static void dev_dir(const char *dir, int depth) {
     }
     free(names[i]);
   }
+  free(names);
 }
 
 /* Open descriptors other than stdio: a runtime must not leak its own into the container. */
@@ -458,7 +460,8 @@ static void fds(void) {
   }
   int self = dirfd(d), listed = 0;
   struct dirent *de;
-  char text[2048] = "";
+  static char text[2048];
+  text[0] = 0;
   while ((de = readdir(d))) {
     int fd = atoi(de->d_name);
     if (de->d_name[0] == '.' || fd <= 2 || fd == self) continue;
