@@ -74,7 +74,7 @@ if command -v go >/dev/null && [[ -f $TARBALL ]]; then
         --process-groups 10 --process-groups 20 --process-cwd /tmp \
         --env FOO=bar --hostname gen-host && save runtime-tools-user "$T/g.json"
     "$G" generate --output "$T/g.json" --process-cap-drop CAP_CHOWN --process-cap-add CAP_SYS_PTRACE \
-        --process-rlimits-add RLIMIT_NOFILE:1024:2048 --process-no-new-privileges \
+        --process-rlimits-add RLIMIT_NOFILE:2048:1024 --process-no-new-privileges \
         --linux-oom-score-adj 300 && save runtime-tools-caps "$T/g.json"
     "$G" generate --output "$T/g.json" --linux-masked-paths /proc/uptime \
         --linux-readonly-paths /etc --linux-sysctl net.ipv4.ip_forward=1 \
