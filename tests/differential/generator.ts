@@ -339,6 +339,10 @@ function generate(pick: Pick, options: GeneratorOptions): Spec {
     const sys = mounts.find((m) => m.destination === "/sys");
     if (sys) sys.options = sys.options!.filter((o) => o !== "ro");
   }
+  if (pick.chance(0.4)) {
+    const proc = mounts.find((m) => m.destination === "/proc");
+    if (proc) proc.options = pick.some(["nosuid", "noexec", "nodev"], 0.6);
+  }
   const extra = pick.int(0, 4);
   for (let k = 1; k <= extra; k++) mounts.push(extraMount(pick, k));
   spec.mounts = mounts;
