@@ -12,7 +12,8 @@ import { EXPECTED_DIFFERENCES, EXPECTED_REFUSALS } from "./expected.ts";
 import { generateConfigs } from "./generator.ts";
 
 export const CORPUS_DIR = join(REPO, "tests", "differential", "corpus");
-export const RUNC = "/usr/sbin/runc";
+/** The reference runtime: runc 1.1.5 from apt, or $SKIFF_DIFF_RUNC. */
+export const RUNC = Deno.env.get("SKIFF_DIFF_RUNC") ?? "/usr/sbin/runc";
 
 /** One config of the corpus. */
 export interface CorpusEntry {
