@@ -282,6 +282,15 @@ export async function runBoth(
         timeout,
       ),
     ]);
+    // The container IDs show in cgroup paths: one placeholder for both.
+    runc.stdout = runc.stdout.replaceAll(ids.runc, "<id>");
+    skiff.stdout = skiff.stdout.replaceAll(ids.skiff, "<id>");
+    if (options.keep) {
+      for (const [name, result] of Object.entries({ runc, skiff })) {
+        await Deno.writeTextFile(join(dir, `${name}.out`), result.stdout);
+        await Deno.writeTextFile(join(dir, `${name}.err`), result.stderr);
+      }
+    }
     return { runc, skiff, dir };
   } finally {
     await new Deno.Command(RUNC, {

@@ -451,6 +451,50 @@ static void dev_dir(const char *dir, int depth) {
   free(names);
 }
 
+/* The container's cgroup as it sees it: its path per hierarchy and a few limits. */
+static void cgroups(void) {
+  FILE *f = fopen("/proc/self/cgroup", "r");
+  if (f) {
+    static char line[1024];
+    while (fgets(line, sizeof line, f)) {
+      line[strcspn(line, "\n")] = 0;
+      char *first = strchr(line, ':');
+      char *second = first ? strchr(first + 1, ':') : NULL;
+      if (!second) continue;
+      *second = 0;
+      char key[300];
+      snprintf(key, sizeof key, "cgroup.%s", *(first + 1) ? first + 1 : "unified");
+      out(key, "%s", second + 1);
+    }
+    fclose(f);
+  }
+  static const char *files[] = {
+      "pids/pids.max", "memory/memory.limit_in_bytes", "cpu/cpu.shares", "cpu/cpu.cfs_quota_us",
+      "cpu/cpu.cfs_period_us", "cpuset/cpuset.cpus", "devices/devices.list", "pids.max",
+      "memory.max", "cpu.max", "cpu.weight", NULL};
+  for (const char **file = files; *file; file++) {
+    char path[256], key[300];
+    static char buf[4096];
+    snprintf(path, sizeof path, "/sys/fs/cgroup/%s", *file);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) continue;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    /* Lines in sorted order: devices.list lists the same rules in the order they were added. */
+    char *lines[256];
+    int count = 0;
+    for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l && count < 256;
+         l = strtok_r(NULL, "\n", &save))
+      lines[count++] = l;
+    qsort(lines, count, sizeof lines[0], cmp_str);
+    snprintf(key, sizeof key, "cgroupfs.%s", *file);
+    printf("%s=", key);
+    for (int i = 0; i < count; i++) printf("%s%s", i ? ";" : "", lines[i]);
+    putchar('\n');
+  }
+}
+
 /* Open descriptors other than stdio: a runtime must not leak its own into the container. */
 static void fds(void) {
   DIR *d = opendir("/proc/self/fd");
@@ -575,6 +619,7 @@ int main(int argc, char **argv) {
   each(path_arg, path_item);
   mounts();
   dev_dir("/dev", 0);
+  cgroups();
   fds();
   fflush(stdout); /* before fork: the children must not print the buffer again */
   syscalls();
