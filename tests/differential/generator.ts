@@ -351,6 +351,17 @@ function generate(pick: Pick, options: GeneratorOptions): Spec {
     linux.rootfsPropagation = pick.one(["private", "rprivate", "slave", "rslave"]);
   }
 
+  // Resources, visible through the cgroup mount.
+  const resources = linux.resources ??= {};
+  if (pick.chance(0.3)) resources.pids = { limit: pick.one([16, 100, 4096]) };
+  if (pick.chance(0.3)) resources.memory = { limit: pick.one([64, 256, 1024]) * 1024 * 1024 };
+  if (pick.chance(0.3)) {
+    resources.cpu = pick.chance(0.5)
+      ? { shares: pick.one([2, 512, 4096]) }
+      : { quota: pick.one([50000, 200000]), period: pick.one([100000, 250000]) };
+    if (pick.chance(0.4)) resources.cpu.cpus = pick.one(["0", "0-1", "1"]);
+  }
+
   // Devices.
   const devices = pick.some(DEVICES, 0.2);
   if (devices.length) linux.devices = structuredClone(devices);
