@@ -31,7 +31,7 @@ for (const entry of corpus) {
     ignore: reason !== undefined,
     async fn() {
       const { runc, skiff } = await runBoth(entry);
-      const c = compare(entry.name, runc, skiff);
+      const c = compare(entry.name, runc, skiff, entry.config);
       if (c.refusal) {
         assert.ok(c.refusal.ok, formatComparison(c));
         assert.equal(runc.code, 0, `runc should run ${entry.name}: ${runc.stderr}`);

@@ -347,7 +347,12 @@ export interface Comparison {
 }
 
 /** Compares the two runs of config `name`, sorting each difference into expected or not. */
-export function compare(name: string, runc: RunResult, skiff: RunResult): Comparison {
+export function compare(
+  name: string,
+  runc: RunResult,
+  skiff: RunResult,
+  config?: Spec,
+): Comparison {
   const refusal = EXPECTED_REFUSALS.find((r) => r.config.test(name));
   if (refusal) {
     const ok = skiff.code !== 0 && refusal.skiffError.test(skiff.stderr) && skiff.stdout === "";
@@ -379,7 +384,8 @@ export function compare(name: string, runc: RunResult, skiff: RunResult): Compar
       (e.runc === undefined || e.runc.test(diff.runc ?? "")) &&
       (e.skiff === undefined || e.skiff.test(diff.skiff ?? "")) &&
       (e.runcStderr === undefined || e.runcStderr.test(runc.stderr)) &&
-      (e.skiffStderr === undefined || e.skiffStderr.test(skiff.stderr))
+      (e.skiffStderr === undefined || e.skiffStderr.test(skiff.stderr)) &&
+      (e.when === undefined || (config !== undefined && e.when(config)))
     );
     if (known) expected.push({ ...diff, reason: known.reason });
     else unexpected.push(diff);

@@ -104,3 +104,11 @@ Deno.test("compare() checks that Skiff refuses the rootless config with a clear 
   const bad = compare("runc-spec-rootless", runc, { code: 0, stdout: "a=1\n", stderr: "" });
   assert.equal(bad.refusal?.ok, false);
 });
+
+Deno.test("compare() applies an entry with a config condition only to configs that meet it", () => {
+  const runc = { code: 0, stdout: "a=1\n", stderr: "" };
+  const killed = { code: 137, stdout: "", stderr: "" };
+  const withCpu = { process: { rlimits: [{ type: "RLIMIT_CPU", hard: 0, soft: 0 }] } } as Spec;
+  assert.equal(compare("gen-1-01", runc, killed, withCpu).unexpected.length, 0);
+  assert.equal(compare("gen-1-01", runc, killed, { process: {} } as Spec).unexpected.length, 1);
+});

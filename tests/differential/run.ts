@@ -43,7 +43,7 @@ const failed: string[] = [];
 const used = new Set<number>();
 for (const entry of corpus) {
   const { runc, skiff, dir } = await runBoth(entry, { keep: values.keep });
-  const c = compare(entry.name, runc, skiff);
+  const c = compare(entry.name, runc, skiff, entry.config);
   for (const d of c.expected) {
     used.add(EXPECTED_DIFFERENCES.findIndex((e) => d.reason === e.reason));
   }
