@@ -17,6 +17,7 @@ export interface SyscallNumbers {
   ioprio_set: number;
   personality: number;
   set_mempolicy: number;
+  rt_sigaction: number;
 }
 
 const X86_64: SyscallNumbers = {
@@ -37,6 +38,7 @@ const X86_64: SyscallNumbers = {
   ioprio_set: 251,
   personality: 135,
   set_mempolicy: 238,
+  rt_sigaction: 13,
 };
 
 // asm-generic/unistd.h numbering.
@@ -58,6 +60,7 @@ const AARCH64: SyscallNumbers = {
   ioprio_set: 30,
   personality: 92,
   set_mempolicy: 237,
+  rt_sigaction: 134,
 };
 
 /** The system call numbers of the machine Skiff runs on. */

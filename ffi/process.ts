@@ -129,6 +129,16 @@ export function getpid(): number {
   return libc().getpid();
 }
 
+/**
+ * Sets the disposition of `signal` back to SIG_DFL with a raw rt_sigaction(2) (a zeroed struct
+ * sigaction is SIG_DFL with no flags and an empty mask on every architecture).
+ */
+export function defaultSignalAction(signal: number): void {
+  const action = new BigUint64Array(4);
+  const ptr = Deno.UnsafePointer.value(Deno.UnsafePointer.of(action));
+  raw("rt_sigaction", () => `sig=${signal}, handler=SIG_DFL`, BigInt(signal), BigInt(ptr), 0n, 8n);
+}
+
 /** execve(2). Only returns by throwing. */
 export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
   const a = cStringArray(argv);

@@ -23,6 +23,9 @@ export const NAMESPACE_TYPES = [
   "time",
 ] as const;
 
+/** S_IFCHR, S_IFBLK and S_IFIFO by device type. */
+const DEVICE_TYPE_BITS = { c: 0o020000, u: 0o020000, b: 0o060000, p: 0o010000 } as const;
+
 /** Namespace types Skiff cannot create or join yet (each refused with a clear error). */
 export const UNSUPPORTED_NAMESPACES: readonly string[] = ["user"];
 
@@ -269,7 +272,18 @@ function validateLinux(l: Json, spec: Json): void {
       integer(dev.major, `${at}.major`, 0);
       integer(dev.minor, `${at}.minor`, 0);
     }
-    optInteger(dev.fileMode, `${at}.fileMode`, 0, 0o7777);
+    if (dev.fileMode !== undefined) {
+      // Podman writes the file type bits too (S_IFCHR | 0620); runc ORs the type in anyway, so
+      // type bits are accepted when they are the device's own.
+      const mode = integer(dev.fileMode, `${at}.fileMode`, 0, 0o177777);
+      const typeBits = mode & ~0o7777;
+      if (typeBits !== 0 && typeBits !== DEVICE_TYPE_BITS[type]) {
+        throw new SpecError(
+          `${at}.fileMode`,
+          `0o${mode.toString(8)} has file type bits that are not those of a type "${type}" device`,
+        );
+      }
+    }
     optInteger(dev.uid, `${at}.uid`, 0, UINT32);
     optInteger(dev.gid, `${at}.gid`, 0, UINT32);
   });

@@ -95,3 +95,17 @@ Deno.test("validateSpec() refuses idmapped mounts until user namespaces exist", 
     "mounts[0].uidMappings",
   );
 });
+
+Deno.test("validateSpec() accepts a device fileMode with its own file type bits, as Podman writes it", () => {
+  const spec = defaultSpec();
+  spec.linux!.devices = [
+    { type: "c", path: "/dev/fuse", major: 10, minor: 229, fileMode: 0o020666 },
+    { type: "b", path: "/dev/loop0", major: 7, minor: 0, fileMode: 0o060660 },
+  ];
+  assert.deepEqual(validateSpec(JSON.parse(JSON.stringify(spec))), spec);
+  const err = refused((s) => {
+    s.linux!.devices = [{ type: "c", path: "/dev/x", major: 1, minor: 3, fileMode: 0o060666 }];
+  });
+  assert.equal(err.path, "linux.devices[0].fileMode");
+  assert.match(err.message, /file type bits that are not those of a type "c" device/);
+});

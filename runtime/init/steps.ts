@@ -1,5 +1,11 @@
 /** Steps shared by the container's init (standard.ts) and by `exec` (tenant.ts). */
-import { close, joinSessionKeyring, setKeyPermissions, writeAll } from "../../ffi/mod.ts";
+import {
+  close,
+  defaultSignalAction,
+  joinSessionKeyring,
+  setKeyPermissions,
+  writeAll,
+} from "../../ffi/mod.ts";
 import type { BootstrapSeccomp, SyncMessage } from "../process/bootstrap.ts";
 import { loadSeccompFilter } from "../../ffi/seccomp.ts";
 import { connectUnix, sendFds } from "../../ffi/socket.ts";
@@ -9,6 +15,8 @@ import type { CapabilityMasks } from "../security/capabilities.ts";
 import { type ExecTarget, finalizeProcess } from "./finalize.ts";
 
 const encoder = new TextEncoder();
+/** SIGPIPE, and 32 (the first real-time signal, which glibc keeps for itself). */
+const DENO_IGNORED_SIGNALS = [13, 32];
 
 /** Writes one message to the CLI over the sync pipe. */
 export function send(fd: number, message: SyncMessage): void {
@@ -157,6 +165,10 @@ export function finalizeWithSeccomp(
   container: ListenerContainer,
   hostPid: number,
 ): ExecTarget {
+  // Deno ignores SIGPIPE and signal 32, and an ignored signal stays ignored across execve: the
+  // container's program must start with the default actions (runc's Go init only installs
+  // handlers, which execve resets). Before the filters, which might not allow rt_sigaction.
+  for (const signal of DENO_IGNORED_SIGNALS) defaultSignalAction(signal);
   let listenerFd: number | undefined;
   if (seccomp && !process.noNewPrivileges) listenerFd = installFilter(seccomp);
   const target = finalizeProcess(process, masks, lastCap);

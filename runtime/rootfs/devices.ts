@@ -50,6 +50,9 @@ export function createDevice(rootfs: string, device: Device): void {
   try {
     mknod(target, fileType(device.type) | (mode & 0o7777), device.major ?? 0, device.minor ?? 0);
   } catch (err) {
+    // Something that cannot be removed is there already, e.g. /dev/ptmx (a symlink into devpts
+    // by now) in a --privileged device list: runc keeps what is there too.
+    if ((err as { code?: string }).code === "EEXIST") return;
     if ((err as { code?: string }).code !== "EPERM") throw err;
     Deno.writeFileSync(target, new Uint8Array(), { mode: 0o644 });
     mount(device.path, target, "", MS_BIND);

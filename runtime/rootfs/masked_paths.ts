@@ -39,13 +39,39 @@ export function maskPaths(paths: readonly string[]): void {
   }
 }
 
-/** Makes each of `paths` read-only with a recursive bind remount (after pivot_root); skips missing ones. */
+/**
+ * The nosuid/nodev/noexec flags of the mount at exactly `path` (the last one stacked there), from
+ * `mountinfo`'s per-mount options; 0 when no mount is there.
+ */
+export function lockedFlagsAt(mountinfo: string, path: string): number {
+  let flags = 0;
+  for (const line of mountinfo.split("\n")) {
+    const fields = line.split(" ");
+    if (fields[4] === undefined || unescapeMountinfo(fields[4]) !== path) continue;
+    const options = fields[5].split(",");
+    flags = (options.includes("nosuid") ? MS_NOSUID : 0) |
+      (options.includes("nodev") ? MS_NODEV : 0) |
+      (options.includes("noexec") ? MS_NOEXEC : 0);
+  }
+  return flags;
+}
+
+function unescapeMountinfo(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/**
+ * Makes each of `paths` read-only with a recursive bind remount (after pivot_root); skips missing
+ * ones. The remount keeps the nosuid/nodev/noexec the path already had and adds none (runc's
+ * readonlyPath): a read-only /usr must still run its programs.
+ */
 export function readonlyPaths(paths: readonly string[]): void {
   for (const path of paths) {
     const info = lstatOrUndefined(path);
     if (!info || info.isSymlink) continue;
     mount(path, path, "", MS_BIND | MS_REC);
-    mount(path, path, "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    const kept = lockedFlagsAt(Deno.readTextFileSync("/proc/self/mountinfo"), path);
+    mount(path, path, "", MS_BIND | MS_REMOUNT | MS_RDONLY | kept);
   }
 }
 

@@ -39,6 +39,15 @@ function ensureMountpoint(rootfs: string, m: Mount, sourceIsDir: boolean): strin
   return secureJoin(rootfs, m.destination);
 }
 
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function isBind(m: Mount): boolean {
   return (m.options ?? []).some((o) => o === "bind" || o === "rbind");
 }
@@ -78,10 +87,11 @@ export function mountEntry(
       bindContainerCgroup(rootfs, m, opts.flags, cgroupDirs);
       return;
     }
+    const existed = exists(secureJoin(rootfs, m.destination));
     const target = ensureMountpoint(rootfs, m, true);
     if (type === "tmpfs" && opts.data.includes("tmpcopyup")) {
       const data = opts.data.filter((d) => d !== "tmpcopyup").join(",");
-      mountTmpfsCopyUp(m.source ?? "tmpfs", target, opts.flags, data);
+      mountTmpfsCopyUp(m.source ?? "tmpfs", target, opts.flags, data, existed);
     } else {
       mount(m.source ?? type, target, type, opts.flags, opts.data.join(","));
     }

@@ -15,8 +15,8 @@ import { mountEntry } from "./mounts.ts";
 import { createDevice, createDevSymlinks, DEFAULT_DEVICES } from "./devices.ts";
 import { moveRoot, pivotRoot } from "./pivot_root.ts";
 import { maskPaths, readonlyPaths, readonlyRoot } from "./masked_paths.ts";
-import { rootfsPropagationFlags } from "./mount_options.ts";
-import { mkdirAllInRoot } from "./secure_join.ts";
+import { parseMountOptions, rootfsPropagationFlags } from "./mount_options.ts";
+import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
 
 /** Where the root filesystem comes from and how to switch to it. */
 export interface RootfsOptions {
@@ -97,6 +97,21 @@ export function switchRoot(spec: Spec, options: RootfsOptions): void {
     pivotRoot(rootfs);
   }
   if (propagation) mount("", "/", "", propagation);
+  if (propagation & MS_REC) reapplyMountPropagation(spec);
+}
+
+/**
+ * A recursive rootfsPropagation has just reached every mount under "/": give back the mounts that
+ * asked for their own propagation (a bind with "shared" under "rprivate"). Under runc the mount's
+ * own option wins too.
+ */
+function reapplyMountPropagation(spec: Spec): void {
+  for (const m of spec.mounts ?? []) {
+    const { propagation } = parseMountOptions(m.options);
+    if (propagation.length === 0) continue;
+    const target = secureJoin("/", m.destination);
+    for (const flag of propagation) mount("", target, "", flag);
+  }
 }
 
 /**

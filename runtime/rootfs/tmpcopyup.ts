@@ -3,7 +3,18 @@
  * /tmp with --read-only): the new tmpfs starts with a copy of what the image had at that path.
  */
 import { join } from "../path.ts";
-import { lchown, mount, MS_MOVE } from "../../ffi/mod.ts";
+import {
+  lchown,
+  mount,
+  MS_BIND,
+  MS_MOVE,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_RDONLY,
+  MS_REMOUNT,
+  umount,
+} from "../../ffi/mod.ts";
 
 /** Copies the tree under `src` into `dst` (an existing directory): modes, owners, symlinks. */
 export function copyTree(src: string, dst: string): void {
@@ -28,26 +39,41 @@ export function copyTree(src: string, dst: string): void {
 
 /**
  * Mounts a tmpfs at `target` holding a copy of what `target` contains now: the tmpfs is mounted
- * on a scratch directory, filled, and moved over `target` (runc's order).
+ * on a scratch directory, filled, and moved over `target` (runc's order). The tmpfs takes the
+ * mode and owner of `target` only when the image had it (`existed`); a mount point the runtime
+ * just made keeps the tmpfs's own root mode (1777, or mode=), as under runc: Podman's --read-only
+ * /run and /var/tmp must stay writable for every user.
  */
 export function mountTmpfsCopyUp(
   source: string,
   target: string,
   flags: number,
   data: string,
+  existed = true,
 ): void {
   const scratch = Deno.makeTempDirSync({ prefix: "skiff-tmpcopyup-" });
   try {
-    mount(source || "tmpfs", scratch, "tmpfs", flags, data);
+    // Read-write while it is filled; `ro` goes on the mount once it is in place (runc's order).
+    mount(source || "tmpfs", scratch, "tmpfs", flags & ~MS_RDONLY, data);
     try {
       copyTree(target, scratch);
-      const info = Deno.statSync(target);
-      lchown(scratch, info.uid ?? 0, info.gid ?? 0);
-      Deno.chmodSync(scratch, (info.mode ?? 0o755) & 0o7777);
+      if (existed) {
+        const info = Deno.statSync(target);
+        lchown(scratch, info.uid ?? 0, info.gid ?? 0);
+        Deno.chmodSync(scratch, (info.mode ?? 0o755) & 0o7777);
+      }
       mount(scratch, target, "", MS_MOVE);
     } catch (err) {
-      Deno.removeSync(scratch, { recursive: false });
+      try {
+        umount(scratch);
+      } catch {
+        // The error below is the one to report.
+      }
       throw err;
+    }
+    if (flags & MS_RDONLY) {
+      const kept = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
+      mount("", target, "", MS_REMOUNT | MS_BIND | MS_RDONLY | kept);
     }
   } finally {
     try {

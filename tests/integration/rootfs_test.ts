@@ -308,3 +308,81 @@ Deno.test("tmpcopyup fills a new tmpfs with what the image had there (Podman --r
   assert.equal(result.stdout, "from-image\n1777\nwritable\n1\n", result.stderr);
   assert.equal(exists(join(bundle.rootfs, "data/x")), false, "writes stay in the tmpfs");
 });
+
+Deno.test("readonlyPaths add no nosuid/nodev/noexec: programs under a read-only /bin still run", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.readonlyPaths = ["/bin"];
+  });
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "grep ' /bin ' /proc/self/mountinfo | cut -d' ' -f6; touch /bin/x 2>/dev/null || echo bin-ro",
+  ]);
+  assert.equal(result.stdout, "ro,relatime\nbin-ro\n", result.stderr);
+});
+
+Deno.test("a /dev/ptmx in linux.devices (--privileged) leaves the /dev/ptmx -> pts/ptmx link", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.devices = [
+      { type: "c", path: "/dev/ptmx", major: 5, minor: 2, fileMode: 0o666, uid: 0, gid: 0 },
+    ];
+  });
+  const result = await runIn(bundle, ["readlink", "/dev/ptmx"]);
+  assert.equal(result.stdout, "pts/ptmx\n", result.stderr);
+});
+
+Deno.test("tmpcopyup on a path the image lacks leaves the tmpfs world-writable (1777), as under runc", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.root!.readonly = true;
+    spec.process!.user = { uid: 1000, gid: 1000 };
+  });
+  bundle.spec.mounts!.push({
+    destination: "/var/tmp",
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["rw", "nosuid", "nodev", "tmpcopyup"],
+  });
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "stat -c %a /var/tmp; touch /var/tmp/x && echo writable",
+  ]);
+  assert.equal(result.stdout, "1777\nwritable\n", result.stderr);
+});
+
+Deno.test("tmpcopyup with ro fills the tmpfs first, then makes the mount read-only", async () => {
+  await using bundle = await makeBundle();
+  await Deno.mkdir(join(bundle.rootfs, "data"), { recursive: true });
+  await Deno.writeTextFile(join(bundle.rootfs, "data/seed"), "from-image\n");
+  bundle.spec.mounts!.push({
+    destination: "/data",
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["ro", "nosuid", "nodev", "tmpcopyup"],
+  });
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "cat /data/seed; touch /data/x 2>/dev/null || echo read-only; grep ' /data ' /proc/self/mountinfo | cut -d' ' -f6",
+  ]);
+  assert.equal(result.stdout, "from-image\nread-only\nro,nosuid,nodev,relatime\n", result.stderr);
+});
+
+Deno.test("a mount's own propagation outlives a recursive rootfsPropagation", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.rootfsPropagation = "rprivate";
+  });
+  await Deno.mkdir(join(bundle.dir, "shared-src"));
+  bundle.spec.mounts!.push({
+    destination: "/mnt/shared",
+    type: "bind",
+    source: join(bundle.dir, "shared-src"),
+    options: ["bind", "shared"],
+  });
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "grep -E ' /(mnt/shared|proc) ' /proc/self/mountinfo | cut -d' ' -f5,7",
+  ]);
+  assert.match(result.stdout, /^\/proc -\n\/mnt\/shared shared:\d+\n$/, result.stderr);
+});
