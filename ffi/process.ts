@@ -136,7 +136,14 @@ export function getpid(): number {
 export function defaultSignalAction(signal: number): void {
   const action = new BigUint64Array(4);
   const ptr = Deno.UnsafePointer.value(Deno.UnsafePointer.of(action));
-  raw("rt_sigaction", () => `sig=${signal}, handler=SIG_DFL`, BigInt(signal), BigInt(ptr), 0n, 8n);
+  rawSyscall(
+    "rt_sigaction",
+    () => `sig=${signal}, handler=SIG_DFL`,
+    BigInt(signal),
+    BigInt(ptr),
+    0n,
+    8n,
+  );
 }
 
 /** execve(2). Only returns by throwing. */
