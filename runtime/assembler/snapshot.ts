@@ -9,7 +9,6 @@
 import { mount, umount } from "../../ffi/mount.ts";
 import { chdir } from "../../ffi/fs.ts";
 import {
-  AT_SYMLINK_NOFOLLOW,
   close,
   copyFileRange,
   fchmod,
@@ -34,7 +33,16 @@ import {
 } from "../../ffi/file_attrs.ts";
 import { fsetxattr, lgetxattr, llistxattr, lsetxattr } from "../../ffi/xattr.ts";
 import { SyscallError } from "../../ffi/errno.ts";
-import { O_CLOEXEC, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } from "../../ffi/constants.ts";
+import {
+  AT_FDCWD,
+  AT_SYMLINK_NOFOLLOW,
+  O_CLOEXEC,
+  O_CREAT,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_RDONLY,
+  O_WRONLY,
+} from "../../ffi/constants.ts";
 import { forgetSubtree, SafeTree } from "./unpack.ts";
 import {
   isOpaqueValue,
@@ -232,7 +240,7 @@ class RootCopier {
         const srel = rel ? `${rel}/${name}` : name;
         const src = `${srcRoot}/${srel}`;
         try {
-          const st = statx(-100, src);
+          const st = statx(AT_FDCWD, src);
           this.#entry(src, srel, rel, name, st, links, walk);
         } catch (err) {
           if (err instanceof Error && err.message.startsWith("Cannot copy")) throw err;
@@ -241,7 +249,7 @@ class RootCopier {
       }
     };
     // The layer root's own attributes apply to the target root.
-    const rootSt = statx(-100, srcRoot);
+    const rootSt = statx(AT_FDCWD, srcRoot);
     this.#attrs(this.#tree.rootFd, ".", srcRoot, rootSt);
     this.#dirTimes.set("", { atime: rootSt.atime, mtime: rootSt.mtime });
     walk("");
@@ -295,7 +303,7 @@ class RootCopier {
     if (st.nlink > 1) links.set(key, srel);
     switch (type) {
       case S_IFREG: {
-        const srcFd = openat(-100, src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        const srcFd = openat(AT_FDCWD, src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         try {
           const dstFd = openat(
             parent,
@@ -320,7 +328,7 @@ class RootCopier {
         return;
       }
       case S_IFLNK:
-        symlinkat(readlinkat(-100, src), parent, name);
+        symlinkat(readlinkat(AT_FDCWD, src), parent, name);
         break;
       case S_IFCHR:
       case S_IFBLK:

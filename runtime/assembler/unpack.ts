@@ -18,7 +18,6 @@
 import { readTar, type TarEntry, type TarHeader, type TarTime } from "./tar.ts";
 import { classifyWhiteout, isReservedXattr, OVERLAY_OPAQUE_XATTR } from "./whiteout.ts";
 import {
-  AT_SYMLINK_NOFOLLOW,
   close,
   fchmod,
   fchmodat,
@@ -38,6 +37,8 @@ import {
 import { fsetxattr, lsetxattr } from "../../ffi/xattr.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 import {
+  AT_FDCWD,
+  AT_SYMLINK_NOFOLLOW,
   O_CLOEXEC,
   O_CREAT,
   O_DIRECTORY,
@@ -102,7 +103,7 @@ export class SafeTree {
 
   constructor(root: string) {
     this.root = root;
-    this.rootFd = openat(-100, root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    this.rootFd = openat(AT_FDCWD, root, O_PATH | O_DIRECTORY | O_CLOEXEC);
   }
 
   /**
