@@ -263,6 +263,44 @@ class Unpacker {
     }
   }
 
+  /**
+   * Links `name` in `parent` (the entry `rel`) to an earlier entry of this layer. The target must
+   * be a non-directory already unpacked here, reached without following symlinks.
+   */
+  #hardlink(h: TarHeader, rel: string, parent: number, name: string): void {
+    let target: string;
+    try {
+      target = normalizeEntryPath(h.linkname);
+    } catch (err) {
+      throw new UnsafeEntryError(
+        h.name,
+        `hardlink target "${h.linkname}": ${
+          (err as UnsafeEntryError).message.replace(/^.*": /, "")
+        }`,
+      );
+    }
+    if (target === "") throw new UnsafeEntryError(h.name, "hardlink to the layer root");
+    if (target === rel || target.startsWith(rel + "/")) {
+      // Replacing `rel` would remove the target (and close its directory's fd) first.
+      throw new UnsafeEntryError(h.name, "hardlink to itself or to a path below itself");
+    }
+    const notInLayer = () =>
+      new UnsafeEntryError(h.name, `hardlink target "${h.linkname}" is not in this layer`);
+    const t = splitPath(target);
+    let tparent: number;
+    try {
+      tparent = this.#tree.dirFd(t.dir, false, h.name);
+    } catch (err) {
+      throw isErrno(err, "ENOENT") ? notInLayer() : err;
+    }
+    const st = statxIfExists(tparent, t.base);
+    if (!st) throw notInLayer();
+    if ((st.mode & S_IFMT) === S_IFDIR) {
+      throw new UnsafeEntryError(h.name, `hardlink target "${h.linkname}" is a directory`);
+    }
+    this.#createReplacing(parent, name, rel, () => linkat(tparent, t.base, parent, name, 0));
+  }
+
   async apply(entry: TarEntry): Promise<void> {
     const h = entry.header;
     const rel = normalizeEntryPath(h.name);
@@ -337,49 +375,9 @@ class Unpacker {
         utimensat(parent, name, h.atime ?? h.mtime, h.mtime, AT_SYMLINK_NOFOLLOW);
         break;
       }
-      case "hardlink": {
-        let target: string;
-        try {
-          target = normalizeEntryPath(h.linkname);
-        } catch (err) {
-          throw new UnsafeEntryError(
-            h.name,
-            `hardlink target "${h.linkname}": ${
-              (err as UnsafeEntryError).message.replace(/^.*": /, "")
-            }`,
-          );
-        }
-        if (target === "") throw new UnsafeEntryError(h.name, "hardlink to the layer root");
-        if (target === rel || target.startsWith(rel + "/")) {
-          // Replacing `rel` would remove the target (and close its directory's fd) first.
-          throw new UnsafeEntryError(h.name, "hardlink to itself or to a path below itself");
-        }
-        const t = splitPath(target);
-        let tparent: number;
-        try {
-          tparent = this.#tree.dirFd(t.dir, false, h.name);
-        } catch (err) {
-          if (isErrno(err, "ENOENT")) {
-            throw new UnsafeEntryError(
-              h.name,
-              `hardlink target "${h.linkname}" is not in this layer`,
-            );
-          }
-          throw err;
-        }
-        const st = statxIfExists(tparent, t.base);
-        if (!st) {
-          throw new UnsafeEntryError(
-            h.name,
-            `hardlink target "${h.linkname}" is not in this layer`,
-          );
-        }
-        if ((st.mode & S_IFMT) === S_IFDIR) {
-          throw new UnsafeEntryError(h.name, `hardlink target "${h.linkname}" is a directory`);
-        }
-        this.#createReplacing(parent, name, rel, () => linkat(tparent, t.base, parent, name, 0));
+      case "hardlink":
+        this.#hardlink(h, rel, parent, name);
         break;
-      }
       case "chardev":
       case "blockdev":
       case "fifo": {
