@@ -11,12 +11,7 @@ import { chdir } from "../../ffi/fs.ts";
 import {
   close,
   copyFileRange,
-  fchmod,
-  fchmodat,
-  fchown,
-  fchownat,
   ficlone,
-  futimens,
   linkat,
   mkdirat,
   mknodat,
@@ -31,7 +26,7 @@ import {
   utimensat,
   writeAll,
 } from "../../ffi/file_attrs.ts";
-import { fsetxattr, lgetxattr, llistxattr, lsetxattr } from "../../ffi/xattr.ts";
+import { lgetxattr, llistxattr } from "../../ffi/xattr.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 import {
   AT_FDCWD,
@@ -43,7 +38,7 @@ import {
   O_RDONLY,
   O_WRONLY,
 } from "../../ffi/constants.ts";
-import { forgetSubtree, SafeTree } from "./unpack.ts";
+import { type EntryAttrs, forgetSubtree, SafeTree, setAttrsAt, setAttrsOfFd } from "./unpack.ts";
 import {
   isOpaqueValue,
   isOverlayWhiteout,
@@ -250,15 +245,20 @@ class RootCopier {
     };
     // The layer root's own attributes apply to the target root.
     const rootSt = statx(AT_FDCWD, srcRoot);
-    this.#attrs(this.#tree.rootFd, ".", srcRoot, rootSt);
+    setAttrsAt(this.#tree.rootFd, ".", this.#attrsOf(srcRoot, rootSt, false));
     this.#dirTimes.set("", { atime: rootSt.atime, mtime: rootSt.mtime });
     walk("");
   }
 
-  #attrs(parent: number, name: string, src: string, st: StatxResult): void {
-    fchownat(parent, name, st.uid, st.gid, AT_SYMLINK_NOFOLLOW);
-    if ((st.mode & S_IFMT) !== S_IFLNK) fchmodat(parent, name, st.mode & 0o7777);
-    this.#xattrs(src, (n, v) => lsetxattr(this.#tree.procPath(parent, name), n, v));
+  /** The attributes of `src` to copy; its times only when `withTimes` (directories' come last). */
+  #attrsOf(src: string, st: StatxResult, withTimes: boolean): EntryAttrs {
+    return {
+      uid: st.uid,
+      gid: st.gid,
+      mode: (st.mode & S_IFMT) === S_IFLNK ? undefined : st.mode & 0o7777,
+      xattrs: (set) => this.#xattrs(src, set),
+      times: withTimes ? { atime: st.atime, mtime: st.mtime } : undefined,
+    };
   }
 
   #entry(
@@ -286,7 +286,7 @@ class RootCopier {
         if (opaque) this.stats.whiteouts++;
       }
       if (!existing || (existing.mode & S_IFMT) !== S_IFDIR || opaque) mkdirat(parent, name, 0o700);
-      this.#attrs(parent, name, src, st);
+      setAttrsAt(parent, name, this.#attrsOf(src, st, false));
       this.#dirTimes.set(srel, { atime: st.atime, mtime: st.mtime });
       walk(srel);
       return;
@@ -313,10 +313,7 @@ class RootCopier {
           );
           try {
             this.#copyData(srcFd, dstFd, st.size);
-            fchown(dstFd, st.uid, st.gid);
-            fchmod(dstFd, st.mode & 0o7777);
-            this.#xattrs(src, (n, v) => fsetxattr(dstFd, n, v));
-            futimens(dstFd, st.atime, st.mtime);
+            setAttrsOfFd(dstFd, this.#attrsOf(src, st, true));
           } finally {
             close(dstFd);
           }
@@ -338,8 +335,7 @@ class RootCopier {
       default:
         return; // sockets are not part of an image
     }
-    this.#attrs(parent, name, src, st);
-    utimensat(parent, name, st.atime, st.mtime, AT_SYMLINK_NOFOLLOW);
+    setAttrsAt(parent, name, this.#attrsOf(src, st, true));
     this.stats.files++;
   }
 

@@ -30,6 +30,7 @@ import {
   openat,
   statxIfExists,
   symlinkat,
+  type Timespec,
   unlinkat,
   utimensat,
   writeAll,
@@ -81,6 +82,11 @@ function splitPath(path: string): { dir: string; base: string } {
   return slash < 0
     ? { dir: "", base: path }
     : { dir: path.slice(0, slash), base: path.slice(slash + 1) };
+}
+
+/** A path naming `name` in the directory `dirfd` for the calls that have no *at form. */
+function procPath(dirfd: number, name: string): string {
+  return `/proc/self/fd/${dirfd}/${name}`;
 }
 
 function isErrno(err: unknown, ...codes: string[]): boolean {
@@ -139,7 +145,7 @@ export class SafeTree {
 
   /** A path naming `name` in the directory `dirfd` for the calls that have no *at form. */
   procPath(dirfd: number, name: string): string {
-    return `/proc/self/fd/${dirfd}/${name}`;
+    return procPath(dirfd, name);
   }
 
   /** Forgets cached fds of `rel` and everything below it (it is about to be replaced). */
@@ -183,6 +189,39 @@ export class SafeTree {
     this.#dropAll();
     close(this.rootFd);
   }
+}
+
+/** An entry's owner, permission bits, xattrs and times (setAttrsAt(), setAttrsOfFd()). */
+export interface EntryAttrs {
+  uid: number;
+  gid: number;
+  /** Permission bits; undefined for a symlink (Linux has no lchmod). */
+  mode?: number;
+  /** Calls `set` for each xattr to apply. */
+  xattrs: (set: (name: string, value: Uint8Array) => void) => void;
+  /** Undefined leaves the times for later (a directory's change while it is filled). */
+  times?: { atime: Timespec; mtime: Timespec };
+}
+
+// The order matters: chown clears setuid/setgid and security.capability, so chown, then chmod,
+// then xattrs; times last, as each of the others may change them.
+
+/** Sets `attrs` on `name` in the directory `parent`, never following a symlink. */
+export function setAttrsAt(parent: number, name: string, attrs: EntryAttrs): void {
+  fchownat(parent, name, attrs.uid, attrs.gid, AT_SYMLINK_NOFOLLOW);
+  if (attrs.mode !== undefined) fchmodat(parent, name, attrs.mode);
+  attrs.xattrs((n, v) => lsetxattr(procPath(parent, name), n, v));
+  if (attrs.times) {
+    utimensat(parent, name, attrs.times.atime, attrs.times.mtime, AT_SYMLINK_NOFOLLOW);
+  }
+}
+
+/** Sets `attrs` on the open file `fd`. */
+export function setAttrsOfFd(fd: number, attrs: EntryAttrs): void {
+  fchown(fd, attrs.uid, attrs.gid);
+  if (attrs.mode !== undefined) fchmod(fd, attrs.mode);
+  attrs.xattrs((n, v) => fsetxattr(fd, n, v));
+  if (attrs.times) futimens(fd, attrs.times.atime, attrs.times.mtime);
 }
 
 /** What unpackLayer() did. */
@@ -327,8 +366,9 @@ class Unpacker {
     }
     const parent = isRoot ? this.#tree.rootFd : this.#tree.dirFd(dir, true, h.name);
     const name = isRoot ? "." : base;
-    const pathOf = (): string => this.#tree.procPath(parent, name);
     const mode = h.mode & 0o7777;
+    const times = { atime: h.atime ?? h.mtime, mtime: h.mtime };
+    const xattrs = (set: (name: string, value: Uint8Array) => void) => this.#xattrs(h, set);
 
     switch (h.type) {
       case "directory": {
@@ -341,10 +381,8 @@ class Unpacker {
             (m) => (m & S_IFMT) === S_IFDIR,
           );
         }
-        fchownat(parent, name, h.uid, h.gid, AT_SYMLINK_NOFOLLOW);
-        fchmodat(parent, name, mode);
-        this.#xattrs(h, (n, v) => lsetxattr(pathOf(), n, v));
-        this.#dirTimes.set(rel, { atime: h.atime ?? h.mtime, mtime: h.mtime });
+        setAttrsAt(parent, name, { uid: h.uid, gid: h.gid, mode, xattrs });
+        this.#dirTimes.set(rel, times);
         break;
       }
       case "file": {
@@ -358,11 +396,7 @@ class Unpacker {
             writeAll(fd, chunk);
             this.stats.bytes += chunk.length;
           }
-          // chown clears setuid/setgid and security.capability, so: chown, chmod, xattrs.
-          fchown(fd, h.uid, h.gid);
-          fchmod(fd, mode);
-          this.#xattrs(h, (n, v) => fsetxattr(fd, n, v));
-          futimens(fd, h.atime ?? h.mtime, h.mtime);
+          setAttrsOfFd(fd, { uid: h.uid, gid: h.gid, mode, xattrs, times });
         } finally {
           close(fd);
         }
@@ -370,9 +404,7 @@ class Unpacker {
       }
       case "symlink": {
         this.#createReplacing(parent, name, rel, () => symlinkat(h.linkname, parent, name));
-        fchownat(parent, name, h.uid, h.gid, AT_SYMLINK_NOFOLLOW);
-        this.#xattrs(h, (n, v) => lsetxattr(pathOf(), n, v));
-        utimensat(parent, name, h.atime ?? h.mtime, h.mtime, AT_SYMLINK_NOFOLLOW);
+        setAttrsAt(parent, name, { uid: h.uid, gid: h.gid, xattrs, times });
         break;
       }
       case "hardlink":
@@ -389,10 +421,7 @@ class Unpacker {
           rel,
           () => mknodat(parent, name, type | 0o600, major, minor),
         );
-        fchownat(parent, name, h.uid, h.gid, AT_SYMLINK_NOFOLLOW);
-        fchmodat(parent, name, mode);
-        this.#xattrs(h, (n, v) => lsetxattr(pathOf(), n, v));
-        utimensat(parent, name, h.atime ?? h.mtime, h.mtime, AT_SYMLINK_NOFOLLOW);
+        setAttrsAt(parent, name, { uid: h.uid, gid: h.gid, mode, xattrs, times });
         break;
       }
       default:
