@@ -200,8 +200,3 @@ export function openCgroupDir(path: string): number {
 export function closeFd(fd: number): void {
   lib().close(fd);
 }
-
-/** True when `err` is bpf(2) missing or refused on this kernel (ENOSYS, EPERM). */
-export function bpfUnsupported(err: unknown): boolean {
-  return err instanceof SyscallError && (err.errno === ERRNO.ENOSYS || err.errno === ERRNO.EPERM);
-}

@@ -56,25 +56,6 @@ export function read(fd: number, size = 65536): Uint8Array {
   return buf.subarray(0, Number(n));
 }
 
-/** Reads `fd` until end of file. */
-export function readAll(fd: number): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const chunk = read(fd);
-    if (chunk.length === 0) break;
-    parts.push(chunk);
-    total += chunk.length;
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 /** Writes all of `data` to `fd`. */
 export function writeAll(fd: number, data: Uint8Array): void {
   let offset = 0;
