@@ -22,7 +22,13 @@ export function openat(dirfd: number, path: string, flags: number, mode = 0): nu
   );
 }
 
-/** close(2); errors other than EBADF are reported. */
+/**
+ * close(2), ignoring its errors. On Linux the fd is released even when close fails (EINTR, EIO),
+ * so there is nothing to retry, and the callers are cleanup paths (finally blocks) where a throw
+ * would hide the error that got them there. EBADF would reveal a double close, but only sometimes:
+ * Deno's other threads reuse a freed fd number at once, so a second close usually closes their fd
+ * without error. Double closes are prevented by ownership (one owner closes), not detected here.
+ */
 export function close(fd: number): void {
   libc().close(fd);
 }
