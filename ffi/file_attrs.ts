@@ -6,7 +6,7 @@
  * following symlinks (runtime/assembler/unpack.ts). All calls are synchronous: errno is per-thread.
  */
 import { lazyLibc } from "./_libc.ts";
-import { check } from "./errno.ts";
+import { check, isErrno } from "./errno.ts";
 import { cString } from "./c_string.ts";
 import { AT_SYMLINK_NOFOLLOW } from "./constants.ts";
 
@@ -303,7 +303,7 @@ export function statxIfExists(
   try {
     return statx(dirfd, path, flags);
   } catch (err) {
-    if (err instanceof Error && "code" in err && err.code === "ENOENT") return undefined;
+    if (isErrno(err, "ENOENT")) return undefined;
     throw err;
   }
 }

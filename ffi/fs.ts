@@ -1,5 +1,5 @@
 import { libc } from "./_libc.ts";
-import { check, errno, SyscallError } from "./errno.ts";
+import { check, errno, isErrno, SyscallError } from "./errno.ts";
 import { cString } from "./c_string.ts";
 import { F_GETFD, F_SETFD, FD_CLOEXEC, LOCK_EX, LOCK_NB, POLLHUP, POLLIN } from "./constants.ts";
 import { SYS } from "./arch.ts";
@@ -177,7 +177,7 @@ export function cloexecFrom(first: number): void {
     );
     return;
   } catch (err) {
-    if (!(err instanceof SyscallError) || !["ENOSYS", "EINVAL", "EPERM"].includes(err.code)) {
+    if (!isErrno(err, "ENOSYS", "EINVAL", "EPERM")) {
       throw err;
     }
   }
@@ -191,7 +191,7 @@ export function cloexecFrom(first: number): void {
       setCloexec(fd, true);
     } catch (err) {
       // The directory's own fd is listed too, and is closed by now.
-      if (!(err instanceof SyscallError) || err.code !== "EBADF") throw err;
+      if (!isErrno(err, "EBADF")) throw err;
     }
   }
 }

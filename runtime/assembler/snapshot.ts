@@ -27,7 +27,7 @@ import {
   writeAll,
 } from "../../ffi/file_attrs.ts";
 import { lgetxattr, llistxattr } from "../../ffi/xattr.ts";
-import { SyscallError } from "../../ffi/errno.ts";
+import { isErrno } from "../../ffi/errno.ts";
 import {
   AT_FDCWD,
   AT_SYMLINK_NOFOLLOW,
@@ -145,7 +145,7 @@ export async function releaseOverlayRoot(dir: string): Promise<void> {
     umount(`${dir}/rootfs`, 0);
   } catch (err) {
     // EINVAL: not a mount point (already unmounted); ENOENT: never created.
-    if (!(err instanceof SyscallError) || !["EINVAL", "ENOENT"].includes(err.code)) {
+    if (!isErrno(err, "EINVAL", "ENOENT")) {
       throw new Error(`Cannot unmount the container root ${dir}/rootfs`, { cause: err });
     }
   }
@@ -161,10 +161,6 @@ export interface CopyStats {
   /** Files whose data was shared with a reflink (FICLONE). */
   reflinked: number;
   whiteouts: number;
-}
-
-function isErrno(err: unknown, ...codes: string[]): boolean {
-  return err instanceof SyscallError && codes.includes(err.code);
 }
 
 class RootCopier {

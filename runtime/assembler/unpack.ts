@@ -36,7 +36,7 @@ import {
   writeAll,
 } from "../../ffi/file_attrs.ts";
 import { fsetxattr, lsetxattr } from "../../ffi/xattr.ts";
-import { SyscallError } from "../../ffi/errno.ts";
+import { isErrno } from "../../ffi/errno.ts";
 import {
   AT_FDCWD,
   AT_SYMLINK_NOFOLLOW,
@@ -87,10 +87,6 @@ function splitPath(path: string): { dir: string; base: string } {
 /** A path naming `name` in the directory `dirfd` for the calls that have no *at form. */
 function procPath(dirfd: number, name: string): string {
   return `/proc/self/fd/${dirfd}/${name}`;
-}
-
-function isErrno(err: unknown, ...codes: string[]): boolean {
-  return err instanceof SyscallError && codes.includes(err.code);
 }
 
 /** Keeps a few hundred directory fds open; a bigger cache would only cost fds. */
