@@ -6,21 +6,20 @@
  * Wire format (runc, conmon, go-runc): one sendmsg(2) on a SOCK_STREAM unix socket carrying the
  * master as SCM_RIGHTS and a file name as payload; no reply.
  */
+import { MS_BIND } from "../ffi/constants.ts";
+import { close, writeAll } from "../ffi/fs.ts";
+import { mount } from "../ffi/mount.ts";
+import { setsid } from "../ffi/process.ts";
+import { sendFds } from "../ffi/socket.ts";
 import {
-  close,
   dup2,
   getWindowSize,
   makeRaw,
-  mount,
-  MS_BIND,
   openPty,
   readPty,
-  sendFds,
   setControllingTerminal,
-  setsid,
   setWindowSize,
-  writeAll,
-} from "../ffi/mod.ts";
+} from "../ffi/tty.ts";
 
 /**
  * In the container (after pivot_root): opens a pty from the container's /dev/ptmx, sends the
