@@ -4,7 +4,7 @@
  * union bpf_attr layouts are from include/uapi/linux/bpf.h.
  */
 import { lazyLibc } from "./_libc.ts";
-import { check, ERRNO, SyscallError } from "./errno.ts";
+import { check, isErrno, SyscallError } from "./errno.ts";
 import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "./constants.ts";
 
 const SYMBOLS = {
@@ -96,11 +96,7 @@ export function bpfProgLoad(type: number, insns: Uint8Array, license = "Apache")
   try {
     return load();
   } catch (err) {
-    if (
-      !(err instanceof SyscallError) || err.errno !== ERRNO.EACCES && err.errno !== ERRNO.EINVAL
-    ) {
-      throw err;
-    }
+    if (!isErrno(err, "EACCES", "EINVAL")) throw err;
     // Load again with the verifier log to say why.
     const log = new Uint8Array(64 * 1024);
     try {
@@ -199,9 +195,4 @@ export function openCgroupDir(path: string): number {
 /** Closes an fd returned by this module. */
 export function closeFd(fd: number): void {
   lib().close(fd);
-}
-
-/** True when `err` is bpf(2) missing or refused on this kernel (ENOSYS, EPERM). */
-export function bpfUnsupported(err: unknown): boolean {
-  return err instanceof SyscallError && (err.errno === ERRNO.ENOSYS || err.errno === ERRNO.EPERM);
 }

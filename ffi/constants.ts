@@ -56,6 +56,20 @@ export const O_NOFOLLOW = Deno.build.arch === "aarch64" ? 0o100000 : 0o400000;
 export const O_CLOEXEC = 0o2000000;
 export const O_PATH = 0o10000000;
 
+// fcntl.h: the *at(2) family's dirfd and flags.
+/** Use the current working directory as dirfd (paths are then resolved as by open(2)). */
+export const AT_FDCWD = -100;
+/** Do not follow a symlink in the last path component. */
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+/** unlinkat(2) removes a directory. */
+export const AT_REMOVEDIR = 0x200;
+/** linkat(2) follows a symlink in oldpath. */
+export const AT_SYMLINK_FOLLOW = 0x400;
+/** An empty path names dirfd itself. */
+export const AT_EMPTY_PATH = 0x1000;
+/** mount_setattr(2): apply to the whole mount tree. */
+export const AT_RECURSIVE = 0x8000;
+
 // fcntl(2) commands.
 export const F_GETFD = 1;
 export const F_SETFD = 2;

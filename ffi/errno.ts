@@ -121,6 +121,23 @@ export class SyscallError extends Error {
 }
 
 /**
+ * The errno name ("ENOENT") an error carries: a SyscallError's code, or the one Deno puts on its
+ * I/O errors (Deno.errors.NotFound has code "ENOENT"). Undefined for any other error. This is the
+ * one way to ask which errno an error is; isErrno() is its yes/no form.
+ */
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  // Node-style codes such as ERR_INVALID_ARG_TYPE are not errno names.
+  return typeof code === "string" && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
+/** True when `err` carries one of the errno names `codes` (see errnoOf()). */
+export function isErrno(err: unknown, ...codes: string[]): boolean {
+  const code = errnoOf(err);
+  return code !== undefined && codes.includes(code);
+}
+
+/**
  * Runs `call` until it does not fail with EINTR; throws a SyscallError for -1.
  * @returns the call's non-negative result.
  */

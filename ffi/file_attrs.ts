@@ -6,19 +6,10 @@
  * following symlinks (runtime/assembler/unpack.ts). All calls are synchronous: errno is per-thread.
  */
 import { lazyLibc } from "./_libc.ts";
-import { check } from "./errno.ts";
+import { check, isErrno } from "./errno.ts";
 import { cString } from "./c_string.ts";
+import { AT_SYMLINK_NOFOLLOW } from "./constants.ts";
 
-/** fcntl.h: use the current working directory as dirfd. */
-export const AT_FDCWD = -100;
-/** fcntl.h: do not follow a symlink in the last path component. */
-export const AT_SYMLINK_NOFOLLOW = 0x100;
-/** fcntl.h: unlinkat(2) removes a directory. */
-export const AT_REMOVEDIR = 0x200;
-/** fcntl.h: linkat(2) follows a symlink in oldpath. */
-export const AT_SYMLINK_FOLLOW = 0x400;
-/** fcntl.h: an empty path names dirfd itself. */
-export const AT_EMPTY_PATH = 0x1000;
 /** stat.h: utimensat(2) leaves this time unchanged. */
 export const UTIME_OMIT = (1 << 30) - 2;
 /** linux/fs.h: FICLONE ioctl, _IOW(0x94, 9, int). */
@@ -312,7 +303,7 @@ export function statxIfExists(
   try {
     return statx(dirfd, path, flags);
   } catch (err) {
-    if (err instanceof Error && "code" in err && err.code === "ENOENT") return undefined;
+    if (isErrno(err, "ENOENT")) return undefined;
     throw err;
   }
 }

@@ -1,5 +1,5 @@
 import { libc } from "./_libc.ts";
-import { check, errno, SyscallError } from "./errno.ts";
+import { check, errno, isErrno, SyscallError } from "./errno.ts";
 import { cString } from "./c_string.ts";
 import { F_GETFD, F_SETFD, FD_CLOEXEC, LOCK_EX, LOCK_NB, POLLHUP, POLLIN } from "./constants.ts";
 import { SYS } from "./arch.ts";
@@ -22,7 +22,13 @@ export function openat(dirfd: number, path: string, flags: number, mode = 0): nu
   );
 }
 
-/** close(2); errors other than EBADF are reported. */
+/**
+ * close(2), ignoring its errors. On Linux the fd is released even when close fails (EINTR, EIO),
+ * so there is nothing to retry, and the callers are cleanup paths (finally blocks) where a throw
+ * would hide the error that got them there. EBADF would reveal a double close, but only sometimes:
+ * Deno's other threads reuse a freed fd number at once, so a second close usually closes their fd
+ * without error. Double closes are prevented by ownership (one owner closes), not detected here.
+ */
 export function close(fd: number): void {
   libc().close(fd);
 }
@@ -54,25 +60,6 @@ export function read(fd: number, size = 65536): Uint8Array {
   const buf = new Uint8Array(size);
   const n = check("read", () => `fd=${fd}`, () => libc().read(fd, buf, BigInt(size)));
   return buf.subarray(0, Number(n));
-}
-
-/** Reads `fd` until end of file. */
-export function readAll(fd: number): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const chunk = read(fd);
-    if (chunk.length === 0) break;
-    parts.push(chunk);
-    total += chunk.length;
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /** Writes all of `data` to `fd`. */
@@ -190,7 +177,7 @@ export function cloexecFrom(first: number): void {
     );
     return;
   } catch (err) {
-    if (!(err instanceof SyscallError) || !["ENOSYS", "EINVAL", "EPERM"].includes(err.code)) {
+    if (!isErrno(err, "ENOSYS", "EINVAL", "EPERM")) {
       throw err;
     }
   }
@@ -204,7 +191,7 @@ export function cloexecFrom(first: number): void {
       setCloexec(fd, true);
     } catch (err) {
       // The directory's own fd is listed too, and is closed by now.
-      if (!(err instanceof SyscallError) || err.code !== "EBADF") throw err;
+      if (!isErrno(err, "EBADF")) throw err;
     }
   }
 }

@@ -1,7 +1,7 @@
 import { libc } from "./_libc.ts";
 import { check } from "./errno.ts";
 import { cString } from "./c_string.ts";
-import { flagNames, MNT_DETACH, MOUNT_FLAG_NAMES } from "./constants.ts";
+import { AT_FDCWD, AT_RECURSIVE, flagNames, MNT_DETACH, MOUNT_FLAG_NAMES } from "./constants.ts";
 import { SYS } from "./arch.ts";
 
 /** mount(2). `source`, `fstype` and `data` may be empty (passed as NULL). */
@@ -55,9 +55,6 @@ export function pivotRoot(newRoot: string, putOld: string): void {
       ),
   );
 }
-
-const AT_FDCWD = -100;
-const AT_RECURSIVE = 0x8000;
 
 /** mount_setattr(2) with AT_RECURSIVE on `path`: sets and clears MOUNT_ATTR_* bits on the whole tree. */
 export function mountSetattrRecursive(path: string, set: number, clear: number): void {

@@ -2,7 +2,7 @@
  * Loading a seccomp filter: seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog) through
  * syscall(2), since glibc has no seccomp() wrapper. Its own small dlopen, as _libc.ts suggests.
  */
-import { lazyLibc } from "./_libc.ts";
+import { lazyLibc, libc } from "./_libc.ts";
 import { check, ERRNO, errno, SyscallError } from "./errno.ts";
 
 const SYMBOLS = {
@@ -119,4 +119,53 @@ export function supportedSeccompFlags(): string[] {
     if (result === -1n && errno() === ERRNO.EFAULT) supported.push(name);
   }
   return supported;
+}
+
+// linux/seccomp.h: _IOWR('!', 0, struct seccomp_notif) (80 bytes: u64 id, u32 pid, u32 flags, then
+// struct seccomp_data with nr first) and _IOWR('!', 1, struct seccomp_notif_resp) (24 bytes: u64 id,
+// s64 val, s32 error, u32 flags).
+const SECCOMP_IOCTL_NOTIF_RECV = 0xc0502100n;
+const SECCOMP_IOCTL_NOTIF_SEND = 0xc0182101n;
+
+/** A system call a filtered process is stopped in, waiting for the supervisor's answer. */
+export interface SeccompNotification {
+  /** The cookie the answer must carry. */
+  id: bigint;
+  /** The calling thread, in the supervisor's PID namespace. */
+  pid: number;
+  /** The system call number. */
+  nr: number;
+}
+
+/**
+ * SECCOMP_IOCTL_NOTIF_RECV: waits for the next notification on a listener fd (the supervisor's side
+ * of SCMP_ACT_NOTIFY). Throws a SyscallError when the ioctl fails, e.g. ENOENT when the caller was
+ * killed while the notification was being read (seccomp_unotify(2)).
+ */
+export function receiveSeccompNotification(listener: number): SeccompNotification {
+  const notif = new Uint8Array(80);
+  check(
+    "ioctl",
+    () => `fd=${listener}, SECCOMP_IOCTL_NOTIF_RECV`,
+    () => libc().ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, notif),
+  );
+  const view = new DataView(notif.buffer);
+  return {
+    id: view.getBigUint64(0, true),
+    pid: view.getUint32(8, true),
+    nr: view.getInt32(16, true),
+  };
+}
+
+/** SECCOMP_IOCTL_NOTIF_SEND: makes the notified system call `id` fail with `errnoValue`. */
+export function failSeccompNotification(listener: number, id: bigint, errnoValue: number): void {
+  const resp = new Uint8Array(24);
+  const view = new DataView(resp.buffer);
+  view.setBigUint64(0, id, true);
+  view.setInt32(16, -errnoValue, true);
+  check(
+    "ioctl",
+    () => `fd=${listener}, SECCOMP_IOCTL_NOTIF_SEND, id=${id}, error=-${errnoValue}`,
+    () => libc().ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, resp),
+  );
 }

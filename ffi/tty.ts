@@ -1,5 +1,5 @@
 /** Pseudo-terminals: the container's console (runtime/console.ts). */
-import { libc } from "./_libc.ts";
+import { lazyLibc, libc } from "./_libc.ts";
 import { check } from "./errno.ts";
 import { O_CLOEXEC, O_NOCTTY, O_RDWR } from "./constants.ts";
 import { open } from "./fs.ts";
@@ -90,4 +90,23 @@ export function makeRaw(fd: number): (() => void) | undefined {
   return () => {
     libc().tcsetattr(fd, TCSANOW, saved);
   };
+}
+
+// A separate binding: with nonblocking, Deno runs the call on a thread of its own pool, so
+// awaiting it leaves the event loop free (the relay also reads stdin and handles SIGWINCH).
+const blockingLibc = lazyLibc(
+  {
+    /** ssize_t read(int fd, void *buf, size_t count); */
+    read: { parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
+  } as const,
+);
+
+/**
+ * Waits for and reads the next bytes from pty master `fd` into `buf`, off the main thread.
+ * @returns the byte count; 0 or less once the terminal is gone (read(2) gives EIO when the last
+ *   holder of the slave has closed it). errno is not read: it belongs to the thread that ran the
+ *   call, so the caller only learns that the terminal ended.
+ */
+export async function readPty(fd: number, buf: Uint8Array<ArrayBuffer>): Promise<number> {
+  return Number(await blockingLibc.read(fd, buf, BigInt(buf.length)));
 }

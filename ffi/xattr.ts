@@ -3,7 +3,7 @@
  * The l* calls act on a symlink itself, never on what it points to.
  */
 import { lazyLibc } from "./_libc.ts";
-import { check } from "./errno.ts";
+import { check, isErrno } from "./errno.ts";
 import { cString } from "./c_string.ts";
 
 /** xattr.h: fail if the attribute exists. */
@@ -66,7 +66,7 @@ export function lgetxattr(path: string, name: string): Uint8Array | undefined {
         () => lib().lgetxattr(p, n, null, 0n),
       ));
     } catch (err) {
-      if (err instanceof Error && "code" in err && err.code === "ENODATA") return undefined;
+      if (isErrno(err, "ENODATA")) return undefined;
       throw err;
     }
     const buf = new Uint8Array(size);
@@ -79,8 +79,8 @@ export function lgetxattr(path: string, name: string): Uint8Array | undefined {
       return buf.subarray(0, got);
     } catch (err) {
       // ERANGE: the value grew between the two calls; ask again.
-      if (err instanceof Error && "code" in err && err.code === "ERANGE") continue;
-      if (err instanceof Error && "code" in err && err.code === "ENODATA") return undefined;
+      if (isErrno(err, "ERANGE")) continue;
+      if (isErrno(err, "ENODATA")) return undefined;
       throw err;
     }
   }
@@ -105,7 +105,7 @@ export function llistxattr(path: string): string[] {
         () => lib().llistxattr(p, buf, BigInt(size)),
       ));
     } catch (err) {
-      if (err instanceof Error && "code" in err && err.code === "ERANGE") continue;
+      if (isErrno(err, "ERANGE")) continue;
       throw err;
     }
     return decoder.decode(buf.subarray(0, got)).split("\0").filter((s) => s.length > 0);

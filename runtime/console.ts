@@ -6,21 +6,20 @@
  * Wire format (runc, conmon, go-runc): one sendmsg(2) on a SOCK_STREAM unix socket carrying the
  * master as SCM_RIGHTS and a file name as payload; no reply.
  */
+import { MS_BIND } from "../ffi/constants.ts";
+import { close, writeAll } from "../ffi/fs.ts";
+import { mount } from "../ffi/mount.ts";
+import { setsid } from "../ffi/process.ts";
+import { sendFds } from "../ffi/socket.ts";
 import {
-  close,
   dup2,
   getWindowSize,
   makeRaw,
-  mount,
-  MS_BIND,
   openPty,
-  sendFds,
+  readPty,
   setControllingTerminal,
-  setsid,
   setWindowSize,
-  writeAll,
-} from "../ffi/mod.ts";
-import { lazyLibc } from "../ffi/_libc.ts";
+} from "../ffi/tty.ts";
 
 /**
  * In the container (after pivot_root): opens a pty from the container's /dev/ptmx, sends the
@@ -56,17 +55,6 @@ export function attachConsole(
   if (pty.slave > 2) close(pty.slave);
 }
 
-const asyncLibc = lazyLibc(
-  {
-    read_async: {
-      name: "read",
-      parameters: ["i32", "buffer", "usize"],
-      result: "isize",
-      nonblocking: true,
-    },
-  } as const,
-);
-
 /**
  * `skiff run` with a terminal and no --console-socket: relays between this process's stdio and
  * the container's pty master until the container side hangs up. stdin goes raw while it lasts,
@@ -95,7 +83,7 @@ export async function relayTerminal(master: number): Promise<void> {
   try {
     const buf = new Uint8Array(65536);
     for (;;) {
-      const n = Number(await asyncLibc.read_async(master, buf, BigInt(buf.length)));
+      const n = await readPty(master, buf);
       // EIO once the last slave holder exits: the container is done with its terminal.
       if (n <= 0) break;
       await Deno.stdout.write(buf.subarray(0, n));

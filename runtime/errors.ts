@@ -10,7 +10,7 @@ export class ContainerNotExistError extends Error {
 
 /** A command was used wrongly (bad flags or arguments). */
 export class UsageError extends Error {
-  constructor(message: string, readonly usage = "") {
+  constructor(message: string) {
     super(message);
     this.name = "UsageError";
   }

@@ -15,7 +15,9 @@ import {
   RT_SCOPE_UNIVERSE,
   RtNetlink,
 } from "../ffi/netlink.ts";
-import { CLONE_NEWNET, close, O_CLOEXEC, O_RDONLY, open, setns } from "../ffi/mod.ts";
+import { CLONE_NEWNET, O_CLOEXEC, O_RDONLY } from "../ffi/constants.ts";
+import { close, open } from "../ffi/fs.ts";
+import { setns } from "../ffi/namespace.ts";
 
 /** Moves every device of `devices` into the network namespace of process `pid`. */
 export function moveNetDevices(devices: NonNullable<Linux["netDevices"]>, pid: number): void {

@@ -8,7 +8,8 @@
  *   start:  bind the datagram socket, release the init, wait for READY=1, forward it, return.
  */
 import type { Spec } from "../spec/config.ts";
-import { bindUnixDatagram, close, pollReadable, recvFds, sendUnixDatagram } from "../ffi/mod.ts";
+import { close, pollReadable } from "../ffi/fs.ts";
+import { bindUnixDatagram, recvFds, sendUnixDatagram } from "../ffi/socket.ts";
 import { isAlive } from "./state/liveness.ts";
 
 /** Where the container sees its notify socket. */

@@ -6,7 +6,9 @@
  * runc's init opens the pidfd of itself; Skiff's CLI opens it from the host with pidfd_open(2) on
  * the child it just spawned, which is the same process (a pidfd survives the later execve).
  */
-import { close, connectUnix, pidfdOpen, sendFds } from "../ffi/mod.ts";
+import { close } from "../ffi/fs.ts";
+import { pidfdOpen } from "../ffi/process.ts";
+import { connectUnix, sendFds } from "../ffi/socket.ts";
 
 /** Connects to the --pidfd-socket `path` (before anything is created, as runc dials first). */
 export function connectPidfdSocket(path: string): number {

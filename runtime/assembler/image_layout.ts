@@ -401,14 +401,14 @@ function refNames(d: Descriptor): string[] {
   return [a[REF_NAME_ANNOTATION], a["io.containerd.image.name"]].filter((n): n is string => !!n);
 }
 
-async function resolveOci(
+/** The manifest `ref` (or the only image) names for `platform`, and the index entries `ref` matched. */
+async function selectOciManifest(
+  oci: OciReader,
   src: FileSource,
   ref: string | undefined,
-  options: OpenImageOptions,
-): Promise<ResolvedImage> {
-  const oci = new OciReader(src);
+  platform: Platform,
+): Promise<{ manifest: Descriptor; candidates: Descriptor[] }> {
   const index = await oci.readIndex();
-  const platform = options.platform ?? hostPlatform();
   let candidates = index.manifests;
   if (ref !== undefined) {
     candidates = candidates.filter((d) => refNames(d).includes(ref));
@@ -435,7 +435,11 @@ async function resolveOci(
       })`,
     );
   }
-  const md = distinct[0];
+  return { manifest: distinct[0], candidates };
+}
+
+/** Reads the image manifest `md` names and checks its media types and shape. */
+async function readOciManifest(oci: OciReader, md: Descriptor): Promise<ImageManifest> {
   const mwhat = `manifest ${md.digest}`;
   const manifest = await oci.readJsonBlob<ImageManifest>(md, mwhat);
   if (manifest.mediaType !== undefined && manifest.mediaType !== md.mediaType) {
@@ -446,10 +450,19 @@ async function resolveOci(
   if (!manifest.config || !Array.isArray(manifest.layers)) {
     throw new Error(`${mwhat}: missing "config" or "layers"`);
   }
-  const cwhat = `config ${manifest.config.digest} (${manifest.config.mediaType})`;
   if (!CONFIG_TYPES.has(manifest.config.mediaType)) {
     throw new Error(`${mwhat}: config has unknown media type "${manifest.config.mediaType}"`);
   }
+  return manifest;
+}
+
+/** Reads the manifest's image config and checks it against the layers and `platform`. */
+async function readOciConfig(
+  oci: OciReader,
+  manifest: ImageManifest,
+  platform: Platform,
+): Promise<ImageConfig> {
+  const cwhat = `config ${manifest.config.digest} (${manifest.config.mediaType})`;
   const config = await oci.readJsonBlob<ImageConfig>(manifest.config, cwhat);
   checkConfig(config, manifest.layers.length, cwhat);
   if (
@@ -463,6 +476,20 @@ async function resolveOci(
       `${cwhat}: image is for ${config.os}/${config.architecture}, not ${platform.os}/${platform.architecture}`,
     );
   }
+  return config;
+}
+
+async function resolveOci(
+  src: FileSource,
+  ref: string | undefined,
+  options: OpenImageOptions,
+): Promise<ResolvedImage> {
+  const oci = new OciReader(src);
+  const platform = options.platform ?? hostPlatform();
+  const { manifest: md, candidates } = await selectOciManifest(oci, src, ref, platform);
+  const manifest = await readOciManifest(oci, md);
+  const config = await readOciConfig(oci, manifest, platform);
+  const mwhat = `manifest ${md.digest}`;
   const layers = manifest.layers.map((d, i): ImageLayer => {
     const what = `${mwhat} layers[${i}] (${describe(d)})`;
     if (compressionForMediaType(d.mediaType) === undefined) {

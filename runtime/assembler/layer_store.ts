@@ -26,7 +26,7 @@ import { close, openat, statxIfExists, syncfs } from "../../ffi/file_attrs.ts";
 import { loadNodeBuiltins } from "./node_builtins.ts";
 import { lgetxattr } from "../../ffi/xattr.ts";
 import { isOpaqueValue, isOverlayWhiteout, OVERLAY_OPAQUE_XATTR } from "./whiteout.ts";
-import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
+import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
 
 /** The store's default root. */
 export const DEFAULT_STORE_ROOT = "/var/lib/skiff";
@@ -236,7 +236,7 @@ export class LayerStore {
         );
       }
       if (this.#durable) {
-        const fd = openat(-100, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        const fd = openat(AT_FDCWD, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         try {
           syncfs(fd);
         } finally {
@@ -446,7 +446,7 @@ export class LayerStore {
       let hidden = false;
       for (let i = 1; i <= parts.length; i++) {
         const p = `${layer}/${parts.slice(0, i).join("/")}`;
-        const st = statxIfExists(-100, p);
+        const st = statxIfExists(AT_FDCWD, p);
         if (!st) break;
         if (isOverlayWhiteout(st.mode, st.rdevMajor, st.rdevMinor)) return undefined;
         const type = st.mode & 0o170000;

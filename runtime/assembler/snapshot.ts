@@ -9,15 +9,9 @@
 import { mount, umount } from "../../ffi/mount.ts";
 import { chdir } from "../../ffi/fs.ts";
 import {
-  AT_SYMLINK_NOFOLLOW,
   close,
   copyFileRange,
-  fchmod,
-  fchmodat,
-  fchown,
-  fchownat,
   ficlone,
-  futimens,
   linkat,
   mkdirat,
   mknodat,
@@ -32,10 +26,19 @@ import {
   utimensat,
   writeAll,
 } from "../../ffi/file_attrs.ts";
-import { fsetxattr, lgetxattr, llistxattr, lsetxattr } from "../../ffi/xattr.ts";
-import { SyscallError } from "../../ffi/errno.ts";
-import { O_CLOEXEC, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } from "../../ffi/constants.ts";
-import { forgetSubtree, SafeTree } from "./unpack.ts";
+import { lgetxattr, llistxattr } from "../../ffi/xattr.ts";
+import { isErrno } from "../../ffi/errno.ts";
+import {
+  AT_FDCWD,
+  AT_SYMLINK_NOFOLLOW,
+  O_CLOEXEC,
+  O_CREAT,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_RDONLY,
+  O_WRONLY,
+} from "../../ffi/constants.ts";
+import { type EntryAttrs, forgetSubtree, SafeTree, setAttrsAt, setAttrsOfFd } from "./unpack.ts";
 import {
   isOpaqueValue,
   isOverlayWhiteout,
@@ -142,7 +145,7 @@ export async function releaseOverlayRoot(dir: string): Promise<void> {
     umount(`${dir}/rootfs`, 0);
   } catch (err) {
     // EINVAL: not a mount point (already unmounted); ENOENT: never created.
-    if (!(err instanceof SyscallError) || !["EINVAL", "ENOENT"].includes(err.code)) {
+    if (!isErrno(err, "EINVAL", "ENOENT")) {
       throw new Error(`Cannot unmount the container root ${dir}/rootfs`, { cause: err });
     }
   }
@@ -158,10 +161,6 @@ export interface CopyStats {
   /** Files whose data was shared with a reflink (FICLONE). */
   reflinked: number;
   whiteouts: number;
-}
-
-function isErrno(err: unknown, ...codes: string[]): boolean {
-  return err instanceof SyscallError && codes.includes(err.code);
 }
 
 class RootCopier {
@@ -232,7 +231,7 @@ class RootCopier {
         const srel = rel ? `${rel}/${name}` : name;
         const src = `${srcRoot}/${srel}`;
         try {
-          const st = statx(-100, src);
+          const st = statx(AT_FDCWD, src);
           this.#entry(src, srel, rel, name, st, links, walk);
         } catch (err) {
           if (err instanceof Error && err.message.startsWith("Cannot copy")) throw err;
@@ -241,16 +240,21 @@ class RootCopier {
       }
     };
     // The layer root's own attributes apply to the target root.
-    const rootSt = statx(-100, srcRoot);
-    this.#attrs(this.#tree.rootFd, ".", srcRoot, rootSt);
+    const rootSt = statx(AT_FDCWD, srcRoot);
+    setAttrsAt(this.#tree.rootFd, ".", this.#attrsOf(srcRoot, rootSt, false));
     this.#dirTimes.set("", { atime: rootSt.atime, mtime: rootSt.mtime });
     walk("");
   }
 
-  #attrs(parent: number, name: string, src: string, st: StatxResult): void {
-    fchownat(parent, name, st.uid, st.gid, AT_SYMLINK_NOFOLLOW);
-    if ((st.mode & S_IFMT) !== S_IFLNK) fchmodat(parent, name, st.mode & 0o7777);
-    this.#xattrs(src, (n, v) => lsetxattr(this.#tree.procPath(parent, name), n, v));
+  /** The attributes of `src` to copy; its times only when `withTimes` (directories' come last). */
+  #attrsOf(src: string, st: StatxResult, withTimes: boolean): EntryAttrs {
+    return {
+      uid: st.uid,
+      gid: st.gid,
+      mode: (st.mode & S_IFMT) === S_IFLNK ? undefined : st.mode & 0o7777,
+      xattrs: (set) => this.#xattrs(src, set),
+      times: withTimes ? { atime: st.atime, mtime: st.mtime } : undefined,
+    };
   }
 
   #entry(
@@ -278,7 +282,7 @@ class RootCopier {
         if (opaque) this.stats.whiteouts++;
       }
       if (!existing || (existing.mode & S_IFMT) !== S_IFDIR || opaque) mkdirat(parent, name, 0o700);
-      this.#attrs(parent, name, src, st);
+      setAttrsAt(parent, name, this.#attrsOf(src, st, false));
       this.#dirTimes.set(srel, { atime: st.atime, mtime: st.mtime });
       walk(srel);
       return;
@@ -295,7 +299,7 @@ class RootCopier {
     if (st.nlink > 1) links.set(key, srel);
     switch (type) {
       case S_IFREG: {
-        const srcFd = openat(-100, src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        const srcFd = openat(AT_FDCWD, src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         try {
           const dstFd = openat(
             parent,
@@ -305,10 +309,7 @@ class RootCopier {
           );
           try {
             this.#copyData(srcFd, dstFd, st.size);
-            fchown(dstFd, st.uid, st.gid);
-            fchmod(dstFd, st.mode & 0o7777);
-            this.#xattrs(src, (n, v) => fsetxattr(dstFd, n, v));
-            futimens(dstFd, st.atime, st.mtime);
+            setAttrsOfFd(dstFd, this.#attrsOf(src, st, true));
           } finally {
             close(dstFd);
           }
@@ -320,7 +321,7 @@ class RootCopier {
         return;
       }
       case S_IFLNK:
-        symlinkat(readlinkat(-100, src), parent, name);
+        symlinkat(readlinkat(AT_FDCWD, src), parent, name);
         break;
       case S_IFCHR:
       case S_IFBLK:
@@ -330,8 +331,7 @@ class RootCopier {
       default:
         return; // sockets are not part of an image
     }
-    this.#attrs(parent, name, src, st);
-    utimensat(parent, name, st.atime, st.mtime, AT_SYMLINK_NOFOLLOW);
+    setAttrsAt(parent, name, this.#attrsOf(src, st, true));
     this.stats.files++;
   }
 

@@ -7,6 +7,7 @@ import {
   writeOciLayout,
 } from "../../scripts/fixtures/oci_image.ts";
 import { statx } from "../../ffi/file_attrs.ts";
+import { AT_FDCWD } from "../../ffi/constants.ts";
 import { lgetxattr, llistxattr } from "../../ffi/xattr.ts";
 import { umount } from "../../ffi/mount.ts";
 
@@ -70,7 +71,7 @@ async function describeTree(root: string): Promise<Map<string, string>> {
     for (const name of await list(rel ? `${root}/${rel}` : root)) {
       const r = rel ? `${rel}/${name}` : name;
       const p = `${root}/${r}`;
-      const st = statx(-100, p);
+      const st = statx(AT_FDCWD, p);
       const type = st.mode & 0o170000;
       const xattrs = llistxattr(p).sort().map((n) => `${n}=${lgetxattr(p, n)?.join(",")}`).join(
         ";",
@@ -101,7 +102,10 @@ Deno.test("mountOverlayRoot() hides files deleted by whiteouts and opaque dirs i
   assert.equal(await Deno.readTextFile(`${r}/etc/motd`), "layer 2\n");
   assert.equal((await Deno.stat(`${r}/usr/bin/suid-tool`)).mode! & 0o7777, 0o4755);
   assert.deepEqual(lgetxattr(`${r}/usr/bin/captool`, "security.capability"), CAP_NET_RAW_XATTR);
-  assert.equal(statx(-100, `${r}/bin/busybox`).ino, statx(-100, `${r}/bin/busybox.hardlink`).ino);
+  assert.equal(
+    statx(AT_FDCWD, `${r}/bin/busybox`).ino,
+    statx(AT_FDCWD, `${r}/bin/busybox.hardlink`).ino,
+  );
   const out = await new Deno.Command(`${r}/bin/busybox`, { args: ["cat", `${r}/olddir/c`] })
     .output();
   assert.equal(new TextDecoder().decode(out.stdout), "c\n");
@@ -173,8 +177,8 @@ Deno.test("copyRoot() produces the same tree as the overlay mount", async () => 
   assert.deepEqual([...actual.keys()], [...expected.keys()]);
   for (const [path, desc] of expected) assert.equal(actual.get(path), desc, path);
   assert.equal(
-    statx(-100, `${b.dir}/copy/bin/busybox`).ino,
-    statx(-100, `${b.dir}/copy/bin/busybox.hardlink`).ino,
+    statx(AT_FDCWD, `${b.dir}/copy/bin/busybox`).ino,
+    statx(AT_FDCWD, `${b.dir}/copy/bin/busybox.hardlink`).ino,
     "hardlinks stay hardlinks",
   );
   await releaseOverlayRoot(`${b.dir}/ov`);

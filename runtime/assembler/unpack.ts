@@ -18,7 +18,6 @@
 import { readTar, type TarEntry, type TarHeader, type TarTime } from "./tar.ts";
 import { classifyWhiteout, isReservedXattr, OVERLAY_OPAQUE_XATTR } from "./whiteout.ts";
 import {
-  AT_SYMLINK_NOFOLLOW,
   close,
   fchmod,
   fchmodat,
@@ -31,13 +30,16 @@ import {
   openat,
   statxIfExists,
   symlinkat,
+  type Timespec,
   unlinkat,
   utimensat,
   writeAll,
 } from "../../ffi/file_attrs.ts";
 import { fsetxattr, lsetxattr } from "../../ffi/xattr.ts";
-import { SyscallError } from "../../ffi/errno.ts";
+import { isErrno } from "../../ffi/errno.ts";
 import {
+  AT_FDCWD,
+  AT_SYMLINK_NOFOLLOW,
   O_CLOEXEC,
   O_CREAT,
   O_DIRECTORY,
@@ -82,8 +84,9 @@ function splitPath(path: string): { dir: string; base: string } {
     : { dir: path.slice(0, slash), base: path.slice(slash + 1) };
 }
 
-function isErrno(err: unknown, ...codes: string[]): boolean {
-  return err instanceof SyscallError && codes.includes(err.code);
+/** A path naming `name` in the directory `dirfd` for the calls that have no *at form. */
+function procPath(dirfd: number, name: string): string {
+  return `/proc/self/fd/${dirfd}/${name}`;
 }
 
 /** Keeps a few hundred directory fds open; a bigger cache would only cost fds. */
@@ -102,7 +105,7 @@ export class SafeTree {
 
   constructor(root: string) {
     this.root = root;
-    this.rootFd = openat(-100, root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    this.rootFd = openat(AT_FDCWD, root, O_PATH | O_DIRECTORY | O_CLOEXEC);
   }
 
   /**
@@ -138,7 +141,7 @@ export class SafeTree {
 
   /** A path naming `name` in the directory `dirfd` for the calls that have no *at form. */
   procPath(dirfd: number, name: string): string {
-    return `/proc/self/fd/${dirfd}/${name}`;
+    return procPath(dirfd, name);
   }
 
   /** Forgets cached fds of `rel` and everything below it (it is about to be replaced). */
@@ -182,6 +185,39 @@ export class SafeTree {
     this.#dropAll();
     close(this.rootFd);
   }
+}
+
+/** An entry's owner, permission bits, xattrs and times (setAttrsAt(), setAttrsOfFd()). */
+export interface EntryAttrs {
+  uid: number;
+  gid: number;
+  /** Permission bits; undefined for a symlink (Linux has no lchmod). */
+  mode?: number;
+  /** Calls `set` for each xattr to apply. */
+  xattrs: (set: (name: string, value: Uint8Array) => void) => void;
+  /** Undefined leaves the times for later (a directory's change while it is filled). */
+  times?: { atime: Timespec; mtime: Timespec };
+}
+
+// The order matters: chown clears setuid/setgid and security.capability, so chown, then chmod,
+// then xattrs; times last, as each of the others may change them.
+
+/** Sets `attrs` on `name` in the directory `parent`, never following a symlink. */
+export function setAttrsAt(parent: number, name: string, attrs: EntryAttrs): void {
+  fchownat(parent, name, attrs.uid, attrs.gid, AT_SYMLINK_NOFOLLOW);
+  if (attrs.mode !== undefined) fchmodat(parent, name, attrs.mode);
+  attrs.xattrs((n, v) => lsetxattr(procPath(parent, name), n, v));
+  if (attrs.times) {
+    utimensat(parent, name, attrs.times.atime, attrs.times.mtime, AT_SYMLINK_NOFOLLOW);
+  }
+}
+
+/** Sets `attrs` on the open file `fd`. */
+export function setAttrsOfFd(fd: number, attrs: EntryAttrs): void {
+  fchown(fd, attrs.uid, attrs.gid);
+  if (attrs.mode !== undefined) fchmod(fd, attrs.mode);
+  attrs.xattrs((n, v) => fsetxattr(fd, n, v));
+  if (attrs.times) futimens(fd, attrs.times.atime, attrs.times.mtime);
 }
 
 /** What unpackLayer() did. */
@@ -262,6 +298,44 @@ class Unpacker {
     }
   }
 
+  /**
+   * Links `name` in `parent` (the entry `rel`) to an earlier entry of this layer. The target must
+   * be a non-directory already unpacked here, reached without following symlinks.
+   */
+  #hardlink(h: TarHeader, rel: string, parent: number, name: string): void {
+    let target: string;
+    try {
+      target = normalizeEntryPath(h.linkname);
+    } catch (err) {
+      throw new UnsafeEntryError(
+        h.name,
+        `hardlink target "${h.linkname}": ${
+          (err as UnsafeEntryError).message.replace(/^.*": /, "")
+        }`,
+      );
+    }
+    if (target === "") throw new UnsafeEntryError(h.name, "hardlink to the layer root");
+    if (target === rel || target.startsWith(rel + "/")) {
+      // Replacing `rel` would remove the target (and close its directory's fd) first.
+      throw new UnsafeEntryError(h.name, "hardlink to itself or to a path below itself");
+    }
+    const notInLayer = () =>
+      new UnsafeEntryError(h.name, `hardlink target "${h.linkname}" is not in this layer`);
+    const t = splitPath(target);
+    let tparent: number;
+    try {
+      tparent = this.#tree.dirFd(t.dir, false, h.name);
+    } catch (err) {
+      throw isErrno(err, "ENOENT") ? notInLayer() : err;
+    }
+    const st = statxIfExists(tparent, t.base);
+    if (!st) throw notInLayer();
+    if ((st.mode & S_IFMT) === S_IFDIR) {
+      throw new UnsafeEntryError(h.name, `hardlink target "${h.linkname}" is a directory`);
+    }
+    this.#createReplacing(parent, name, rel, () => linkat(tparent, t.base, parent, name, 0));
+  }
+
   async apply(entry: TarEntry): Promise<void> {
     const h = entry.header;
     const rel = normalizeEntryPath(h.name);
@@ -288,8 +362,9 @@ class Unpacker {
     }
     const parent = isRoot ? this.#tree.rootFd : this.#tree.dirFd(dir, true, h.name);
     const name = isRoot ? "." : base;
-    const pathOf = (): string => this.#tree.procPath(parent, name);
     const mode = h.mode & 0o7777;
+    const times = { atime: h.atime ?? h.mtime, mtime: h.mtime };
+    const xattrs = (set: (name: string, value: Uint8Array) => void) => this.#xattrs(h, set);
 
     switch (h.type) {
       case "directory": {
@@ -302,10 +377,8 @@ class Unpacker {
             (m) => (m & S_IFMT) === S_IFDIR,
           );
         }
-        fchownat(parent, name, h.uid, h.gid, AT_SYMLINK_NOFOLLOW);
-        fchmodat(parent, name, mode);
-        this.#xattrs(h, (n, v) => lsetxattr(pathOf(), n, v));
-        this.#dirTimes.set(rel, { atime: h.atime ?? h.mtime, mtime: h.mtime });
+        setAttrsAt(parent, name, { uid: h.uid, gid: h.gid, mode, xattrs });
+        this.#dirTimes.set(rel, times);
         break;
       }
       case "file": {
@@ -319,11 +392,7 @@ class Unpacker {
             writeAll(fd, chunk);
             this.stats.bytes += chunk.length;
           }
-          // chown clears setuid/setgid and security.capability, so: chown, chmod, xattrs.
-          fchown(fd, h.uid, h.gid);
-          fchmod(fd, mode);
-          this.#xattrs(h, (n, v) => fsetxattr(fd, n, v));
-          futimens(fd, h.atime ?? h.mtime, h.mtime);
+          setAttrsOfFd(fd, { uid: h.uid, gid: h.gid, mode, xattrs, times });
         } finally {
           close(fd);
         }
@@ -331,54 +400,12 @@ class Unpacker {
       }
       case "symlink": {
         this.#createReplacing(parent, name, rel, () => symlinkat(h.linkname, parent, name));
-        fchownat(parent, name, h.uid, h.gid, AT_SYMLINK_NOFOLLOW);
-        this.#xattrs(h, (n, v) => lsetxattr(pathOf(), n, v));
-        utimensat(parent, name, h.atime ?? h.mtime, h.mtime, AT_SYMLINK_NOFOLLOW);
+        setAttrsAt(parent, name, { uid: h.uid, gid: h.gid, xattrs, times });
         break;
       }
-      case "hardlink": {
-        let target: string;
-        try {
-          target = normalizeEntryPath(h.linkname);
-        } catch (err) {
-          throw new UnsafeEntryError(
-            h.name,
-            `hardlink target "${h.linkname}": ${
-              (err as UnsafeEntryError).message.replace(/^.*": /, "")
-            }`,
-          );
-        }
-        if (target === "") throw new UnsafeEntryError(h.name, "hardlink to the layer root");
-        if (target === rel || target.startsWith(rel + "/")) {
-          // Replacing `rel` would remove the target (and close its directory's fd) first.
-          throw new UnsafeEntryError(h.name, "hardlink to itself or to a path below itself");
-        }
-        const t = splitPath(target);
-        let tparent: number;
-        try {
-          tparent = this.#tree.dirFd(t.dir, false, h.name);
-        } catch (err) {
-          if (isErrno(err, "ENOENT")) {
-            throw new UnsafeEntryError(
-              h.name,
-              `hardlink target "${h.linkname}" is not in this layer`,
-            );
-          }
-          throw err;
-        }
-        const st = statxIfExists(tparent, t.base);
-        if (!st) {
-          throw new UnsafeEntryError(
-            h.name,
-            `hardlink target "${h.linkname}" is not in this layer`,
-          );
-        }
-        if ((st.mode & S_IFMT) === S_IFDIR) {
-          throw new UnsafeEntryError(h.name, `hardlink target "${h.linkname}" is a directory`);
-        }
-        this.#createReplacing(parent, name, rel, () => linkat(tparent, t.base, parent, name, 0));
+      case "hardlink":
+        this.#hardlink(h, rel, parent, name);
         break;
-      }
       case "chardev":
       case "blockdev":
       case "fifo": {
@@ -390,10 +417,7 @@ class Unpacker {
           rel,
           () => mknodat(parent, name, type | 0o600, major, minor),
         );
-        fchownat(parent, name, h.uid, h.gid, AT_SYMLINK_NOFOLLOW);
-        fchmodat(parent, name, mode);
-        this.#xattrs(h, (n, v) => lsetxattr(pathOf(), n, v));
-        utimensat(parent, name, h.atime ?? h.mtime, h.mtime, AT_SYMLINK_NOFOLLOW);
+        setAttrsAt(parent, name, { uid: h.uid, gid: h.gid, mode, xattrs, times });
         break;
       }
       default:

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { normalizeEntryPath, unpackLayer, UnsafeEntryError } from "./unpack.ts";
 import { type TarWriterEntry, writeTar } from "./tar_writer.ts";
 import { statx, type StatxResult } from "../../ffi/file_attrs.ts";
+import { AT_FDCWD } from "../../ffi/constants.ts";
 import { lgetxattr } from "../../ffi/xattr.ts";
 
 const S_IFMT = 0o170000;
@@ -24,7 +25,7 @@ function chunked(
 }
 
 function lst(path: string): StatxResult {
-  return statx(-100, path);
+  return statx(AT_FDCWD, path);
 }
 
 function fileType(path: string): number {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { DeviceCgroupRule } from "../../spec/config.ts";
 import { SpecError } from "../../spec/errors.ts";
-import { runDeviceProgram, verifyDeviceProgram } from "./bpf_interpreter.ts";
+import { runDeviceProgram, verifyDeviceProgram } from "./_bpf_interpreter.ts";
 import { compileDeviceFilter, decodeBpf, encodeBpf } from "./device_bpf.ts";
 import {
   defaultDeviceRules,

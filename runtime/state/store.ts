@@ -1,7 +1,8 @@
 import type { RdtRecord } from "../intel_rdt.ts";
 import { join } from "../path.ts";
 import type { Spec } from "../../spec/config.ts";
-import { close, lockExclusive, O_CLOEXEC, O_DIRECTORY, O_RDONLY, open } from "../../ffi/mod.ts";
+import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
+import { close, lockExclusive, open } from "../../ffi/fs.ts";
 import { ContainerNotExistError } from "../errors.ts";
 
 /** What Skiff keeps about a container in `<root>/<id>/state.json`. */

@@ -7,7 +7,7 @@
  * Needs /usr/share/containers/seccomp.json (Debian: golang-github-containers-common).
  */
 import { compileSeccomp } from "../../runtime/security/seccomp/compile.ts";
-import { runBpf } from "../../runtime/security/seccomp/bpf_interpreter.ts";
+import { runBpf } from "../../runtime/security/seccomp/_bpf_interpreter.ts";
 import { ARCHS, type NativeArch } from "../../runtime/security/seccomp/archs.ts";
 import {
   DOCKER_DEFAULT_CAPS,

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Spec } from "../../spec/config.ts";
 import { defaultSpec } from "../../spec/defaults.ts";
@@ -116,4 +117,38 @@ export async function runIn(bundle: TestBundle, args: string[]): Promise<SkiffRe
   bundle.spec.process!.args = args;
   await bundle.writeSpec();
   return bundle.skiff(["run", "--bundle", bundle.dir, testId()]);
+}
+
+/** A container startDetached() left running. */
+export interface DetachedContainer {
+  id: string;
+  /** Its init's pid on the host. */
+  pid: number;
+}
+
+/**
+ * Starts `args` (by default `sleep 60`) in a new detached container of `bundle` (`skiff run -d`)
+ * and waits until `skiff state` reports it running. Asserts that run succeeds; the bundle deletes
+ * the container on dispose. `name` prefixes the ID (testId()).
+ */
+export async function startDetached(
+  bundle: TestBundle,
+  args: string[] = ["sleep", "60"],
+  name?: string,
+): Promise<DetachedContainer> {
+  bundle.spec.process!.args = args;
+  await bundle.writeSpec();
+  const id = testId(name);
+  const run = await bundle.skiff(["run", "-d", "-b", bundle.dir, id]);
+  assert.equal(run.code, 0, run.stderr);
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const state = await bundle.skiff(["state", id]);
+    const parsed = state.code === 0 ? JSON.parse(state.stdout) : undefined;
+    if (parsed?.status === "running") return { id, pid: parsed.pid };
+    if (Date.now() > deadline) {
+      throw new Error(`container ${id} did not reach running: ${state.stdout}${state.stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }

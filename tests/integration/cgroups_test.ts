@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
 import type { DeviceCgroupRule } from "../../spec/config.ts";
-import { makeBundle, type TestBundle, testId } from "../_helpers/bundle.ts";
+import { makeBundle, startDetached, testId } from "../_helpers/bundle.ts";
 import { detectCgroups } from "../../runtime/cgroups/detect.ts";
 import { cpuSharesToWeight } from "../../runtime/cgroups/resources.ts";
 import { exists } from "../_helpers/host.ts";
@@ -18,19 +18,6 @@ async function waitFor(check: () => Promise<boolean>, ms = 5000): Promise<void> 
     if (Date.now() > deadline) throw new Error("timed out");
     await new Promise((r) => setTimeout(r, 25));
   }
-}
-
-async function startDetached(
-  bundle: TestBundle,
-  args: string[],
-): Promise<{ id: string; pid: number }> {
-  bundle.spec.process!.args = args;
-  await bundle.writeSpec();
-  const id = testId();
-  const run = await bundle.skiff(["run", "-d", "-b", bundle.dir, id]);
-  assert.equal(run.code, 0, run.stderr);
-  const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
-  return { id, pid };
 }
 
 function cgroupDirOf(pid: number, controller: string): string {

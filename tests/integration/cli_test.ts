@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
-import { makeBundle, type TestBundle, testId } from "../_helpers/bundle.ts";
+import { makeBundle, startDetached, type TestBundle, testId } from "../_helpers/bundle.ts";
 import { runSkiff, type SkiffResult } from "../_helpers/skiff.ts";
 import { exists } from "../_helpers/host.ts";
 import { REPO, SKIFF } from "../_helpers/paths.ts";
@@ -58,16 +58,6 @@ function runcIn(bundle: TestBundle): AsyncDisposable & {
   };
 }
 
-/** Starts `sleep 60` detached with skiff and returns its ID. */
-async function runningSkiff(bundle: TestBundle): Promise<string> {
-  bundle.spec.process!.args = ["sleep", "60"];
-  await bundle.writeSpec();
-  const id = testId("cli");
-  const result = await bundle.skiff(["run", "-d", "-b", bundle.dir, id]);
-  assert.equal(result.code, 0, result.stderr);
-  return id;
-}
-
 /** The pid a pidfd refers to, from /proc/self/fdinfo. */
 function pidOfPidfd(fd: number): number {
   const info = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`);
@@ -100,7 +90,7 @@ Deno.test('create --pidfd-socket sends a pidfd of the container\'s init, tagged 
 
 Deno.test('exec --pidfd-socket sends a pidfd of the new process, tagged "setns"', async () => {
   await using bundle = await makeBundle();
-  const id = await runningSkiff(bundle);
+  const { id } = await startDetached(bundle, undefined, "cli");
   const socket = join(bundle.dir, "pidfd.sock");
   const pidFile = join(bundle.dir, "exec.pid");
   const server = listenUnix(socket);
@@ -269,7 +259,7 @@ Deno.test("exec -p with no user runs as uid 0 gid 0, and -u UID keeps the gid, a
   await using bundle = await makeBundle((spec) => {
     spec.process!.user = { uid: 0, gid: 0 };
   });
-  const id = await runningSkiff(bundle);
+  const { id } = await startDetached(bundle, undefined, "cli");
   const processFile = join(bundle.dir, "process.json");
   await Deno.writeTextFile(
     processFile,
@@ -320,7 +310,7 @@ Deno.test("--console-socket without process.terminal is refused, for create and 
       /cannot use console socket if skiff will not detach or allocate tty/,
     );
     assert.equal(exists(join(bundle.root, id)), false, "no state left behind");
-    const running = await runningSkiff(bundle);
+    const { id: running } = await startDetached(bundle, undefined, "cli");
     const exec = await bundle.skiff(["exec", "-d", "--console-socket", socket, running, "true"]);
     assert.equal(exec.code, 255);
     assert.match(exec.stderr, /cannot use console socket if skiff will not detach or allocate tty/);
@@ -339,7 +329,7 @@ Deno.test("--console-socket without process.terminal is refused, for create and 
 
 Deno.test("kill with signal 0 checks that the container's init exists, as runc does", async () => {
   await using bundle = await makeBundle();
-  const id = await runningSkiff(bundle);
+  const { id } = await startDetached(bundle, undefined, "cli");
   const alive = await bundle.skiff(["kill", id, "0"]);
   assert.equal(alive.code, 0, alive.stderr);
   assert.equal((await bundle.skiff(["kill", id, "KILL"])).code, 0);
@@ -388,7 +378,7 @@ Deno.test("--debug writes debug lines in runc's text and JSON shapes, to stderr 
 
 Deno.test("without --debug a JSON log gets exactly one line for a failure", async () => {
   await using bundle = await makeBundle();
-  const id = await runningSkiff(bundle);
+  const { id } = await startDetached(bundle, undefined, "cli");
   const log = join(bundle.dir, "error.json");
   const result = await bundle.skiff(["--log", log, "--log-format", "json", "exec", id, "nope"]);
   assert.equal(result.code, 255);
@@ -434,7 +424,7 @@ Deno.test("-h/--help after a command, an unknown command and help for one behave
 
 Deno.test("--help after exec's container ID belongs to the command run in the container", async () => {
   await using bundle = await makeBundle();
-  const id = await runningSkiff(bundle);
+  const { id } = await startDetached(bundle, undefined, "cli");
   const result = await bundle.skiff(["exec", id, "sh", "-c", 'echo "arg:$0"', "--help"]);
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stdout, "arg:--help\n");
@@ -442,7 +432,7 @@ Deno.test("--help after exec's container ID belongs to the command run in the co
 
 Deno.test("ps passes the arguments after the ID to ps(1), with or without --", async () => {
   await using bundle = await makeBundle();
-  const id = await runningSkiff(bundle);
+  const { id } = await startDetached(bundle, undefined, "cli");
   const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
   for (const args of [["ps", id, "-o", "pid,comm"], ["ps", id, "--", "-o", "pid,comm"]]) {
     const result = await bundle.skiff(args);
@@ -466,7 +456,7 @@ Deno.test("exec failures exit 255 as runc's do, and the process's own status pas
   await using bundle = await makeBundle();
   const stopped = testId("cli");
   assert.equal((await bundle.skiff(["run", "--keep", "-b", bundle.dir, stopped])).code, 0);
-  const id = await runningSkiff(bundle);
+  const { id } = await startDetached(bundle, undefined, "cli");
   const cases: [string, string[], number][] = [
     ["command not found", ["exec", id, "no-such-command"], 255],
     ["bad user", ["exec", "-u", "nobody", id, "true"], 255],

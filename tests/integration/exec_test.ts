@@ -1,22 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
-import { makeBundle, type TestBundle, testId } from "../_helpers/bundle.ts";
+import { makeBundle, startDetached, testId } from "../_helpers/bundle.ts";
 import { appArmorEnabled, selinuxEnabled } from "../../runtime/security/lsm.ts";
 import { acceptUnix, close, listenUnix, pollReadable, read, recvFds } from "../../ffi/mod.ts";
 
-async function running(bundle: TestBundle, edit?: (b: TestBundle) => void): Promise<string> {
-  bundle.spec.process!.args = ["sleep", "60"];
-  edit?.(bundle);
-  await bundle.writeSpec();
-  const id = testId();
-  const result = await bundle.skiff(["run", "-d", "-b", bundle.dir, id]);
-  assert.equal(result.code, 0, result.stderr);
-  return id;
-}
-
 Deno.test("exec joins every namespace of the container", async () => {
   await using bundle = await makeBundle();
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const names = ["pid", "net", "ipc", "uts", "mnt", "cgroup"];
   const script = names.map((n) =>
     `[ "$(readlink /proc/self/ns/${n})" = "$(readlink /proc/1/ns/${n})" ] && echo ${n}-same`
@@ -34,7 +24,7 @@ Deno.test("exec runs with the container's capabilities and no_new_privs, as its 
     };
     spec.process!.noNewPrivileges = true;
   });
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const result = await bundle.skiff([
     "exec",
     id,
@@ -50,7 +40,7 @@ Deno.test("exec runs with the container's capabilities and no_new_privs, as its 
 
 Deno.test("exec takes --user, --env, --cwd and --cap, and passes the exit status", async () => {
   await using bundle = await makeBundle();
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const result = await bundle.skiff([
     "exec",
     "--user",
@@ -72,14 +62,14 @@ Deno.test("exec takes --user, --env, --cwd and --cap, and passes the exit status
 
 Deno.test("exec passes stdin through", async () => {
   await using bundle = await makeBundle();
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const result = await bundle.skiff(["exec", id, "cat"], { stdin: "exec-stdin-7\n" });
   assert.equal(result.stdout, "exec-stdin-7\n");
 });
 
 Deno.test("exec --process --detach --pid-file, as conmon and the containerd shim call it", async () => {
   await using bundle = await makeBundle();
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const processFile = join(bundle.dir, "process.json");
   await Deno.writeTextFile(
     processFile,
@@ -121,7 +111,7 @@ Deno.test("exec --process --detach --pid-file, as conmon and the containerd shim
 
 Deno.test("exec --process refuses an invalid process.json, naming the field", async () => {
   await using bundle = await makeBundle();
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const processFile = join(bundle.dir, "bad.json");
   await Deno.writeTextFile(
     processFile,
@@ -143,7 +133,7 @@ Deno.test("exec into a stopped container is refused", async () => {
 
 Deno.test("exec of a missing program fails with runc's message", async () => {
   await using bundle = await makeBundle();
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const result = await bundle.skiff(["exec", id, "no-such-program"]);
   assert.equal(result.code, 255);
   assert.match(result.stderr, /exec: "no-such-program": executable file not found in \$PATH/);
@@ -151,7 +141,7 @@ Deno.test("exec of a missing program fails with runc's message", async () => {
 
 Deno.test("exec --tty --console-socket sends a pty master for the new process", async () => {
   await using bundle = await makeBundle();
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const socket = join(bundle.dir, "exec-console.sock");
   const server = listenUnix(socket);
   const fds = [server];
@@ -185,7 +175,7 @@ Deno.test("exec --tty --console-socket sends a pty master for the new process", 
 
 Deno.test("exec --cgroup runs the process in a sub-cgroup of the container", async () => {
   await using bundle = await makeBundle();
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
   const line = (await Deno.readTextFile(`/proc/${pid}/cgroup`)).split("\n").find((l) =>
     l.split(":")[1].split(",").includes("memory") || l.startsWith("0::")
@@ -210,7 +200,7 @@ Deno.test({
   ignore: appArmorEnabled(),
 }, async () => {
   await using bundle = await makeBundle();
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const result = await bundle.skiff(["exec", "--apparmor", "unconfined", id, "true"]);
   assert.equal(result.code, 255);
   assert.match(
@@ -224,7 +214,7 @@ Deno.test({
   ignore: selinuxEnabled(),
 }, async () => {
   await using bundle = await makeBundle();
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const result = await bundle.skiff([
     "exec",
     "--process-label",

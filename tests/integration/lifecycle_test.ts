@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
+import { makeBundle, runIn, startDetached, testId } from "../_helpers/bundle.ts";
 import { runSkiff } from "../_helpers/skiff.ts";
 import { SKIFF } from "../_helpers/paths.ts";
 import { PR_SET_CHILD_SUBREAPER, prctl } from "../../ffi/mod.ts";
@@ -199,11 +199,8 @@ Deno.test("kill sends SIGTERM when no signal is given and accepts numbers and na
 });
 
 Deno.test("delete refuses a running container without --force and kills it with --force", async () => {
-  await using bundle = await makeBundle((spec) => {
-    spec.process!.args = ["sleep", "30"];
-  });
-  const id = testId();
-  await bundle.skiff(["run", "-d", "-b", bundle.dir, id]);
+  await using bundle = await makeBundle();
+  const { id } = await startDetached(bundle, ["sleep", "30"]);
   const refused = await bundle.skiff(["delete", id]);
   assert.equal(refused.code, 1);
   assert.match(

@@ -1,23 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
+import { makeBundle, runIn, startDetached, testId } from "../_helpers/bundle.ts";
 import { exists } from "../_helpers/host.ts";
 
 const HOST_NS = (name: string) => Deno.readLinkSync(`/proc/self/ns/${name}`);
-
-async function waitRunning(
-  skiff: (a: string[]) => Promise<{ stdout: string; code: number }>,
-  id: string,
-) {
-  for (let i = 0; i < 200; i++) {
-    const state = await skiff(["state", id]);
-    if (state.code === 0 && JSON.parse(state.stdout).status === "running") {
-      return JSON.parse(state.stdout).pid as number;
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`container ${id} did not reach running`);
-}
 
 Deno.test("each namespace in linux.namespaces is new for the container and the host keeps its own", async () => {
   await using bundle = await makeBundle();
@@ -43,12 +29,8 @@ Deno.test("a namespace type that is not listed is shared with the host", async (
 });
 
 Deno.test("a namespace with a path is joined: two containers share one network namespace", async () => {
-  await using first = await makeBundle((spec) => {
-    spec.process!.args = ["sleep", "30"];
-  });
-  const id = testId();
-  await first.skiff(["run", "-d", "-b", first.dir, id]);
-  const pid = await waitRunning(first.skiff, id);
+  await using first = await makeBundle();
+  const { pid } = await startDetached(first, ["sleep", "30"]);
   const netns = `/proc/${pid}/ns/net`;
   await using second = await makeBundle((spec) => {
     spec.linux!.namespaces = spec.linux!.namespaces!.map((n) =>
@@ -129,13 +111,9 @@ function hostMountsUnder(dir: string): string[] {
 Deno.test("without a mount namespace the container keeps the host's, chrooted into its rootfs; delete unmounts", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.linux!.namespaces = spec.linux!.namespaces!.filter((n) => n.type !== "mount");
-    spec.process!.args = ["sleep", "30"];
   });
   await Deno.writeTextFile(join(bundle.rootfs, "marker"), "inside\n");
-  const id = testId();
-  const created = await bundle.skiff(["run", "-d", "-b", bundle.dir, id]);
-  assert.equal(created.code, 0, created.stderr);
-  await waitRunning(bundle.skiff, id);
+  const { id } = await startDetached(bundle, ["sleep", "30"]);
   // The container's /proc is mounted in the host's namespace, below the rootfs.
   assert.ok(hostMountsUnder(bundle.rootfs).includes(`${bundle.rootfs}/proc`));
   const exec = await bundle.skiff([

@@ -6,7 +6,14 @@
 import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
 import type { Spec } from "../../spec/config.ts";
-import { initsUnder, makeBundle, runIn, type TestBundle, testId } from "../_helpers/bundle.ts";
+import {
+  initsUnder,
+  makeBundle,
+  runIn,
+  startDetached,
+  type TestBundle,
+  testId,
+} from "../_helpers/bundle.ts";
 import { exists, hostMounts } from "../_helpers/host.ts";
 import { runSkiff } from "../_helpers/skiff.ts";
 import { resctrlMount } from "../../runtime/intel_rdt.ts";
@@ -16,15 +23,6 @@ import { SKIFF } from "../_helpers/paths.ts";
 const NICE_POLICY = `cut -d" " -f19,41 /proc/$$/stat`;
 
 const twoCpus = navigator.hardwareConcurrency >= 2;
-
-async function running(bundle: TestBundle): Promise<string> {
-  bundle.spec.process!.args = ["sleep", "60"];
-  await bundle.writeSpec();
-  const id = testId();
-  const result = await bundle.skiff(["run", "-d", "-b", bundle.dir, id]);
-  assert.equal(result.code, 0, result.stderr);
-  return id;
-}
 
 async function execWithProcess(
   bundle: TestBundle,
@@ -63,7 +61,7 @@ Deno.test("exec takes process.scheduler from config.json, or from process.json",
   await using bundle = await makeBundle((spec) => {
     spec.process!.scheduler = { policy: "SCHED_BATCH", nice: 3 };
   });
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const inherited = await bundle.skiff(["exec", id, "sh", "-c", NICE_POLICY]);
   assert.equal(inherited.stdout, "3 3\n", inherited.stderr);
   const own = await execWithProcess(bundle, id, (p) => {
@@ -85,7 +83,7 @@ Deno.test("process.ioPriority sets the I/O class and level, for exec too", async
   });
   const result = await runIn(bundle, ["sh", "-c", "ionice -p $$"]);
   assert.equal(result.stdout, "best-effort: prio 5\n", result.stderr);
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const own = await execWithProcess(bundle, id, (p) => {
     p.args = ["sh", "-c", "ionice -p $$"];
     p.ioPriority = { class: "IOPRIO_CLASS_IDLE", priority: 0 };
@@ -101,7 +99,7 @@ Deno.test("linux.personality LINUX32 makes uname report a 32-bit machine, for ex
   });
   const result = await runIn(bundle, ["sh", "-c", "uname -m; cat /proc/self/personality"]);
   assert.equal(result.stdout, "i686\n00000008\n", result.stderr);
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const exec = await bundle.skiff(["exec", id, "uname", "-m"]);
   assert.equal(exec.stdout, "i686\n", exec.stderr);
 });
@@ -117,7 +115,7 @@ Deno.test("linux.memoryPolicy sets the NUMA policy and its flags, for exec too",
   const policy = "head -1 /proc/self/numa_maps | cut -d' ' -f2";
   const result = await runIn(bundle, ["sh", "-c", policy]);
   assert.equal(result.stdout, "interleave=static:0\n", result.stderr);
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const exec = await bundle.skiff(["exec", id, "sh", "-c", policy]);
   assert.equal(exec.stdout, "interleave=static:0\n", exec.stderr);
 });
@@ -134,7 +132,7 @@ Deno.test({
     // config.md: "This setting is not applicable to the container's init process."
     const init = await runIn(bundle, ["sh", "-c", CPUS_ALLOWED]);
     assert.notEqual(init.stdout, "1\n", init.stderr);
-    const id = await running(bundle);
+    const { id } = await startDetached(bundle);
     const exec = await bundle.skiff(["exec", id, "sh", "-c", CPUS_ALLOWED]);
     assert.equal(exec.stdout, "1\n", exec.stderr);
   },
@@ -145,7 +143,7 @@ Deno.test({
   ignore: !twoCpus,
   async fn() {
     await using bundle = await makeBundle();
-    const id = await running(bundle);
+    const { id } = await startDetached(bundle);
     const result = await execWithProcess(bundle, id, (p) => {
       p.args = ["sh", "-c", CPUS_ALLOWED];
       p.execCPUAffinity = { initial: "1" };
@@ -178,7 +176,7 @@ Deno.test({
     const id = testId();
     bundle.ids.add(id);
     assert.equal(await skiffOnCpu0(bundle, ["run", "-b", bundle.dir, id]), `${all}\n`);
-    const other = await running(bundle);
+    const { id: other } = await startDetached(bundle);
     const exec = await skiffOnCpu0(bundle, ["exec", other, "sh", "-c", CPUS_ALLOWED]);
     assert.equal(exec, `${all}\n`);
   },
@@ -393,7 +391,7 @@ for (const c of BAD) {
 
 Deno.test("exec --process refuses a bad execCPUAffinity, naming the file and the field", async () => {
   await using bundle = await makeBundle();
-  const id = await running(bundle);
+  const { id } = await startDetached(bundle);
   const result = await execWithProcess(bundle, id, (p) => {
     p.execCPUAffinity = { final: "one" };
   });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Seccomp, SeccompOperator } from "../../../spec/config.ts";
 import { SpecError } from "../../../spec/errors.ts";
 import { compileSeccomp, SECCOMP_FEATURES } from "./compile.ts";
-import { checkSeccompProgram, runBpf } from "./bpf_interpreter.ts";
+import { checkSeccompProgram, runBpf } from "./_bpf_interpreter.ts";
 import {
   ARCHS,
   AUDIT_ARCH_AARCH64,
