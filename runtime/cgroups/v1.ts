@@ -22,7 +22,7 @@ import {
   sleep,
   writeCgroupFile,
 } from "./files.ts";
-import type { CgroupManager, SetOptions } from "./manager.ts";
+import type { CgroupManager, SetOptions } from "./interface.ts";
 import { type HostFacts, planV1 } from "./resources.ts";
 import {
   type BlkioEntry,

@@ -34,7 +34,7 @@ import {
   sleep,
   writeCgroupFile,
 } from "./files.ts";
-import type { CgroupManager, SetOptions } from "./manager.ts";
+import type { CgroupManager, SetOptions } from "./interface.ts";
 import { type HostFacts, planV2 } from "./resources.ts";
 import { type CgroupStats, emptyStats, type MemoryEntry, parseCpuList } from "./stats.ts";
 
