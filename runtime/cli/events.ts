@@ -2,7 +2,7 @@ import { boolFlag, type Command, stringFlag } from "./command.ts";
 import { UsageError } from "../errors.ts";
 import type { CgroupManager } from "../cgroups/manager.ts";
 import { statsData, toJson } from "../cgroups/stats.ts";
-import { sleep } from "../cgroups/files.ts";
+import { sleep } from "../sleep.ts";
 import { loadContainer } from "../container/container.ts";
 import { containerCgroup } from "../container/paused.ts";
 import type { StateStore } from "../state/store.ts";

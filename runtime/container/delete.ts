@@ -10,13 +10,14 @@ import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import * as log from "../log.ts";
 import { releaseBundle } from "../assembler/assemble.ts";
 import { removeIntelRdt } from "../intel_rdt.ts";
+import { sleep } from "../sleep.ts";
 
 /** Waits until the init is gone (exited or a zombie), up to `timeoutMs`. */
 async function waitGone(pid: number, startTime: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (isAlive(pid, startTime)) {
     if (Date.now() > deadline) throw new Error(`container init ${pid} did not exit after SIGKILL`);
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
   }
 }
 
