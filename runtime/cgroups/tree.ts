@@ -5,6 +5,7 @@
 import { join } from "../path.ts";
 import { kill } from "../../ffi/process.ts";
 import { sleep } from "../sleep.ts";
+import { SIGKILL } from "../signals.ts";
 import { errorCode, readCgroupFile, writeCgroupFile } from "./files.ts";
 
 /** The cgroup's sub-cgroups, deepest first. */
@@ -51,7 +52,7 @@ export async function killAll(
   for (;;) {
     const pids = allPids(dir);
     if (pids.length === 0) return;
-    for (const pid of pids) kill(pid, 9);
+    for (const pid of pids) kill(pid, SIGKILL);
     if (first) {
       beforeWait();
       first = false;

@@ -11,6 +11,7 @@ import * as log from "../log.ts";
 import { releaseBundle } from "../assembler/assemble.ts";
 import { removeIntelRdt } from "../intel_rdt.ts";
 import { sleep } from "../sleep.ts";
+import { SIGKILL } from "../signals.ts";
 
 /** Waits until the init is gone (exited or a zombie), up to `timeoutMs`. */
 async function waitGone(pid: number, startTime: number, timeoutMs = 10_000): Promise<void> {
@@ -52,7 +53,7 @@ export async function deleteContainer(store: StateStore, id: string, force = fal
   }
   const cgroup = containerCgroup(record);
   if (status !== "stopped") {
-    kill(record.pid, 9);
+    kill(record.pid, SIGKILL);
     // A frozen process only dies once thawed (runc thaws before it kills, too).
     if (status === "paused") cgroup.thaw();
     await waitGone(record.pid, record.initStartTime);
