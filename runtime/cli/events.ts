@@ -4,7 +4,7 @@ import type { CgroupManager } from "../cgroups/manager.ts";
 import { statsData, toJson } from "../cgroups/stats.ts";
 import { sleep } from "../sleep.ts";
 import { loadContainer } from "../container/container.ts";
-import { containerCgroup } from "../container/paused.ts";
+import { containerCgroup } from "../container/cgroup.ts";
 import type { StateStore } from "../state/store.ts";
 
 const UNITS: Record<string, number> = {

@@ -1,7 +1,7 @@
 import { type Command, stringFlag } from "./command.ts";
 import { UsageError } from "../errors.ts";
 import { loadContainer } from "../container/container.ts";
-import { containerCgroup } from "../container/paused.ts";
+import { containerCgroup } from "../container/cgroup.ts";
 
 /**
  * Keeps the header of `ps` output and the rows whose PID column is one of `pids` (runc ps.go).

@@ -3,7 +3,7 @@ import { isAlive } from "../state/liveness.ts";
 import type { StateStore } from "../state/store.ts";
 import { ContainerNotExistError } from "../errors.ts";
 import { loadContainer, stateOf } from "./container.ts";
-import { containerCgroup } from "./paused.ts";
+import { containerCgroup } from "./cgroup.ts";
 import { runHooksWarning } from "../hooks.ts";
 import { sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";

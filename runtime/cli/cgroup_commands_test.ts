@@ -7,15 +7,15 @@ import assert from "node:assert/strict";
 import type { Resources, Spec } from "../../spec/config.ts";
 import { enter, lacks, LAYOUT, sleep, spawnGated } from "../cgroups/_testing.ts";
 import { readCgroupFile } from "../cgroups/files.ts";
-import { filterPsOutput } from "../cli/ps.ts";
-import { parseRAMInBytes } from "../cli/update.ts";
-import { command as psCommand } from "../cli/ps.ts";
-import { parseDuration, watchEvents } from "../cli/events.ts";
+import { filterPsOutput } from "./ps.ts";
+import { parseRAMInBytes } from "./update.ts";
+import { command as psCommand } from "./ps.ts";
+import { parseDuration, watchEvents } from "./events.ts";
 import { processStartTime } from "../state/liveness.ts";
 import { type ContainerRecord, StateStore } from "../state/store.ts";
-import { pauseContainer, resumeContainer } from "./pause.ts";
-import { containerCgroup, isPaused } from "./paused.ts";
-import { mergeResources, updateContainer } from "./update.ts";
+import { pauseContainer, resumeContainer } from "../container/pause.ts";
+import { containerCgroup, isPaused } from "../container/cgroup.ts";
+import { mergeResources, updateContainer } from "../container/update.ts";
 
 // ---------------------------------------------------------------- pure helpers
 
