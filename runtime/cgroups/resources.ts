@@ -9,6 +9,14 @@
  */
 import type { Resources } from "../../spec/config.ts";
 import { show, SpecError } from "../../spec/errors.ts";
+import {
+  NULL_IS_UNSET,
+  optArray,
+  optInteger,
+  optObject,
+  optString,
+  required,
+} from "../../spec/json.ts";
 import { normalizeDeviceRules, planV1Devices } from "./device_rules.ts";
 
 /** One write of a plan. */
@@ -115,40 +123,9 @@ function decimal(value: number): string {
 
 // ---------------------------------------------------------------- validation
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function object(value: unknown, field: string): Record<string, unknown> | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (!isObject(value)) throw new SpecError(field, `must be an object, got ${show(value)}`);
-  return value;
-}
-
-function integer(value: unknown, field: string, min: number, max = Infinity): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === Infinity ? `>= ${min}` : `${min}..${max}`;
-    throw new SpecError(field, `must be an integer ${range}, got ${show(value)}`);
-  }
-  return value;
-}
-
-function text(value: unknown, field: string): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string") throw new SpecError(field, `must be a string, got ${show(value)}`);
-  return value;
-}
-
-function list(value: unknown, field: string): unknown[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new SpecError(field, `must be an array, got ${show(value)}`);
-  return value;
-}
-
 /** cpuset lists: "0-3,5", "" is allowed (unset). */
 function cpusetList(value: unknown, field: string): string | undefined {
-  const v = text(value, field);
+  const v = optString(value, field, NULL_IS_UNSET);
   if (v === undefined || v === "") return undefined;
   if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(v)) {
     throw new SpecError(field, `must be a list like "0-3,5", got ${show(v)}`);
@@ -197,20 +174,18 @@ interface Throttle {
 }
 
 function throttles(value: unknown, field: string): Throttle[] {
-  return list(value, field).map((entry, i) => {
+  return optArray(value, field).map((entry, i) => {
     const at = `${field}[${i}]`;
-    const o = object(entry, at);
+    const o = optObject(entry, at, NULL_IS_UNSET);
     if (!o) throw new SpecError(at, "must be an object");
     return {
-      major: integer(o.major, `${at}.major`, 0) ?? bad(`${at}.major`),
-      minor: integer(o.minor, `${at}.minor`, 0) ?? bad(`${at}.minor`),
-      rate: integer(o.rate, `${at}.rate`, 0) ?? bad(`${at}.rate`),
+      major: optInteger(o.major, `${at}.major`, 0, Infinity, NULL_IS_UNSET) ??
+        required(`${at}.major`),
+      minor: optInteger(o.minor, `${at}.minor`, 0, Infinity, NULL_IS_UNSET) ??
+        required(`${at}.minor`),
+      rate: optInteger(o.rate, `${at}.rate`, 0, Infinity, NULL_IS_UNSET) ?? required(`${at}.rate`),
     };
   });
-}
-
-function bad(field: string): never {
-  throw new SpecError(field, "is required");
 }
 
 const THROTTLES = [
@@ -255,7 +230,7 @@ function unifiedWrites(
   controllerOf: (c: string) => { controller: string; enable?: string },
   where: string,
 ): Write[] {
-  const map = object(unified, `${R}.unified`);
+  const map = optObject(unified, `${R}.unified`, NULL_IS_UNSET);
   if (!map) return [];
   const out: Write[] = [];
   for (const [key, value] of Object.entries(map)) {
@@ -294,7 +269,7 @@ export function planV2(
 ): Plan {
   const writes: Write[] = [];
   const warnings: string[] = [];
-  const res = object(resources, R);
+  const res = optObject(resources, R, NULL_IS_UNSET);
   if (!res) return { writes, warnings };
   const where = "cgroup.controllers";
   const add = (controller: string, file: string, value: string, field: string, extra = {}) =>
@@ -303,19 +278,20 @@ export function planV2(
   if (!options.skipDevices) normalizeDeviceRules(res.devices as never);
 
   // pids (fs2/pids.go)
-  const pids = object(res.pids, `${R}.pids`);
-  const pidsLimit = integer(pids?.limit, `${R}.pids.limit`, -Infinity);
+  const pids = optObject(res.pids, `${R}.pids`, NULL_IS_UNSET);
+  const pidsLimit = optInteger(pids?.limit, `${R}.pids.limit`, -Infinity, Infinity, NULL_IS_UNSET);
   if (pidsLimit !== undefined) {
     need(facts, "pids", `${R}.pids.limit`, where);
     add("pids", "pids.max", pidsLimit > 0 ? decimal(pidsLimit) : "max", `${R}.pids.limit`);
   }
 
   // memory (fs2/memory.go)
-  const memory = object(res.memory, `${R}.memory`);
+  const memory = optObject(res.memory, `${R}.memory`, NULL_IS_UNSET);
   if (memory) {
-    const limit = integer(memory.limit, `${R}.memory.limit`, -1) ?? 0;
-    const swapIn = integer(memory.swap, `${R}.memory.swap`, -1) ?? 0;
-    const reservation = integer(memory.reservation, `${R}.memory.reservation`, -1) ?? 0;
+    const limit = optInteger(memory.limit, `${R}.memory.limit`, -1, Infinity, NULL_IS_UNSET) ?? 0;
+    const swapIn = optInteger(memory.swap, `${R}.memory.swap`, -1, Infinity, NULL_IS_UNSET) ?? 0;
+    const reservation =
+      optInteger(memory.reservation, `${R}.memory.reservation`, -1, Infinity, NULL_IS_UNSET) ?? 0;
     if (limit !== 0 || swapIn !== 0 || reservation !== 0) {
       need(facts, "memory", `${R}.memory`, where);
       let swap: number;
@@ -342,9 +318,9 @@ export function planV2(
   }
 
   // io (fs2/io.go)
-  const blockIO = object(res.blockIO, `${R}.blockIO`);
+  const blockIO = optObject(res.blockIO, `${R}.blockIO`, NULL_IS_UNSET);
   if (blockIO) {
-    const weight = integer(blockIO.weight, `${R}.blockIO.weight`, 0, 1000) ?? 0;
+    const weight = optInteger(blockIO.weight, `${R}.blockIO.weight`, 0, 1000, NULL_IS_UNSET) ?? 0;
     if (weight !== 0 && weight < 10) {
       throw new SpecError(`${R}.blockIO.weight`, `must be 10..1000, got ${weight}`);
     }
@@ -354,15 +330,17 @@ export function planV2(
       else add("io", "io.weight", String(blkioWeightToIoWeight(weight)), `${R}.blockIO.weight`);
     }
     if (blockIO.leafWeight !== undefined && blockIO.leafWeight !== null) {
-      integer(blockIO.leafWeight, `${R}.blockIO.leafWeight`, 0, 1000);
+      optInteger(blockIO.leafWeight, `${R}.blockIO.leafWeight`, 0, 1000, NULL_IS_UNSET);
       warnings.push(`${R}.blockIO.leafWeight is ignored: cgroup v2 has no leaf weights`);
     }
-    list(blockIO.weightDevice, `${R}.blockIO.weightDevice`).forEach((entry, i) => {
+    optArray(blockIO.weightDevice, `${R}.blockIO.weightDevice`).forEach((entry, i) => {
       const at = `${R}.blockIO.weightDevice[${i}]`;
-      const o = object(entry, at) ?? bad(at);
-      const major = integer(o.major, `${at}.major`, 0) ?? bad(`${at}.major`);
-      const minor = integer(o.minor, `${at}.minor`, 0) ?? bad(`${at}.minor`);
-      const w = integer(o.weight, `${at}.weight`, 0, 1000);
+      const o = optObject(entry, at, NULL_IS_UNSET) ?? required(at);
+      const major = optInteger(o.major, `${at}.major`, 0, Infinity, NULL_IS_UNSET) ??
+        required(`${at}.major`);
+      const minor = optInteger(o.minor, `${at}.minor`, 0, Infinity, NULL_IS_UNSET) ??
+        required(`${at}.minor`);
+      const w = optInteger(o.weight, `${at}.weight`, 0, 1000, NULL_IS_UNSET);
       if (o.leafWeight !== undefined) {
         warnings.push(`${at}.leafWeight is ignored: cgroup v2 has no leaf weights`);
       }
@@ -386,15 +364,17 @@ export function planV2(
   }
 
   // cpu (fs2/cpu.go)
-  const cpu = object(res.cpu, `${R}.cpu`);
+  const cpu = optObject(res.cpu, `${R}.cpu`, NULL_IS_UNSET);
   if (cpu) {
-    const shares = integer(cpu.shares, `${R}.cpu.shares`, 0) ?? 0;
-    const quota = integer(cpu.quota, `${R}.cpu.quota`, -1) ?? 0;
-    const period = integer(cpu.period, `${R}.cpu.period`, 0) ?? 0;
-    const burst = integer(cpu.burst, `${R}.cpu.burst`, 0);
-    const idle = integer(cpu.idle, `${R}.cpu.idle`, 0, 1);
-    const rtRuntime = integer(cpu.realtimeRuntime, `${R}.cpu.realtimeRuntime`, -1) ?? 0;
-    const rtPeriod = integer(cpu.realtimePeriod, `${R}.cpu.realtimePeriod`, 0) ?? 0;
+    const shares = optInteger(cpu.shares, `${R}.cpu.shares`, 0, Infinity, NULL_IS_UNSET) ?? 0;
+    const quota = optInteger(cpu.quota, `${R}.cpu.quota`, -1, Infinity, NULL_IS_UNSET) ?? 0;
+    const period = optInteger(cpu.period, `${R}.cpu.period`, 0, Infinity, NULL_IS_UNSET) ?? 0;
+    const burst = optInteger(cpu.burst, `${R}.cpu.burst`, 0, Infinity, NULL_IS_UNSET);
+    const idle = optInteger(cpu.idle, `${R}.cpu.idle`, 0, 1, NULL_IS_UNSET);
+    const rtRuntime =
+      optInteger(cpu.realtimeRuntime, `${R}.cpu.realtimeRuntime`, -1, Infinity, NULL_IS_UNSET) ?? 0;
+    const rtPeriod =
+      optInteger(cpu.realtimePeriod, `${R}.cpu.realtimePeriod`, 0, Infinity, NULL_IS_UNSET) ?? 0;
     if (rtRuntime !== 0 || rtPeriod !== 0) {
       throw new SpecError(
         `${R}.cpu.${rtRuntime !== 0 ? "realtimeRuntime" : "realtimePeriod"}`,
@@ -439,11 +419,13 @@ export function planV2(
   }
 
   // hugetlb (fs2/hugetlb.go)
-  list(res.hugepageLimits, `${R}.hugepageLimits`).forEach((entry, i) => {
+  optArray(res.hugepageLimits, `${R}.hugepageLimits`).forEach((entry, i) => {
     const at = `${R}.hugepageLimits[${i}]`;
-    const o = object(entry, at) ?? bad(at);
-    const pageSize = text(o.pageSize, `${at}.pageSize`) ?? bad(`${at}.pageSize`);
-    const limit = integer(o.limit, `${at}.limit`, 0) ?? bad(`${at}.limit`);
+    const o = optObject(entry, at, NULL_IS_UNSET) ?? required(at);
+    const pageSize = optString(o.pageSize, `${at}.pageSize`, NULL_IS_UNSET) ??
+      required(`${at}.pageSize`);
+    const limit = optInteger(o.limit, `${at}.limit`, 0, Infinity, NULL_IS_UNSET) ??
+      required(`${at}.limit`);
     checkPageSize(facts, pageSize, `${at}.pageSize`);
     need(facts, "hugetlb", at, where);
     add("hugetlb", `hugetlb.${pageSize}.max`, decimal(limit), `${at}.limit`);
@@ -460,10 +442,16 @@ export function planV2(
   }
 
   // network: net_cls and net_prio are cgroup v1 controllers.
-  const network = object(res.network, `${R}.network`);
+  const network = optObject(res.network, `${R}.network`, NULL_IS_UNSET);
   if (network) {
-    const classID = integer(network.classID, `${R}.network.classID`, 0, 0xffffffff);
-    const priorities = list(network.priorities, `${R}.network.priorities`);
+    const classID = optInteger(
+      network.classID,
+      `${R}.network.classID`,
+      0,
+      0xffffffff,
+      NULL_IS_UNSET,
+    );
+    const priorities = optArray(network.priorities, `${R}.network.priorities`);
     if (classID !== undefined || priorities.length > 0) {
       throw new SpecError(
         `${R}.network${classID !== undefined ? ".classID" : ".priorities"}`,
@@ -486,8 +474,8 @@ function warnIgnored(
   layout: "v1" | "v2",
 ): void {
   const m = `${R}.memory`;
-  const kernel = integer(memory.kernel, `${m}.kernel`, -1);
-  const kernelTCP = integer(memory.kernelTCP, `${m}.kernelTCP`, -1);
+  const kernel = optInteger(memory.kernel, `${m}.kernel`, -1, Infinity, NULL_IS_UNSET);
+  const kernelTCP = optInteger(memory.kernelTCP, `${m}.kernelTCP`, -1, Infinity, NULL_IS_UNSET);
   if (layout === "v2") {
     if (kernel !== undefined) {
       warnings.push(`${m}.kernel is ignored: cgroup v2 accounts kernel memory in memory.max`);
@@ -495,7 +483,7 @@ function warnIgnored(
     if (kernelTCP !== undefined) {
       warnings.push(`${m}.kernelTCP is ignored: cgroup v2 accounts socket memory in memory.max`);
     }
-    const swappiness = integer(memory.swappiness, `${m}.swappiness`, -1, 100);
+    const swappiness = optInteger(memory.swappiness, `${m}.swappiness`, -1, 100, NULL_IS_UNSET);
     if (swappiness !== undefined && swappiness !== -1) {
       warnings.push(`${m}.swappiness is ignored: cgroup v2 has no per-cgroup swappiness`);
     }
@@ -523,7 +511,7 @@ function warnIgnored(
 }
 
 function rdmaWrites(rdma: unknown): Omit<Write, "controller">[] {
-  const map = object(rdma, `${R}.rdma`);
+  const map = optObject(rdma, `${R}.rdma`, NULL_IS_UNSET);
   if (!map) return [];
   const out: Omit<Write, "controller">[] = [];
   for (const [device, limits] of Object.entries(map)) {
@@ -531,9 +519,9 @@ function rdmaWrites(rdma: unknown): Omit<Write, "controller">[] {
     if (!/^[A-Za-z0-9_.:-]+$/.test(device)) {
       throw new SpecError(at, `the key must be an RDMA device name, got ${show(device)}`);
     }
-    const o = object(limits, at) ?? bad(at);
-    const handles = integer(o.hcaHandles, `${at}.hcaHandles`, 0, 0xffffffff);
-    const objects = integer(o.hcaObjects, `${at}.hcaObjects`, 0, 0xffffffff);
+    const o = optObject(limits, at, NULL_IS_UNSET) ?? required(at);
+    const handles = optInteger(o.hcaHandles, `${at}.hcaHandles`, 0, 0xffffffff, NULL_IS_UNSET);
+    const objects = optInteger(o.hcaObjects, `${at}.hcaObjects`, 0, 0xffffffff, NULL_IS_UNSET);
     if (handles === undefined && objects === undefined) continue;
     let value = device;
     if (handles !== undefined) value += ` hca_handle=${handles}`;
@@ -556,12 +544,12 @@ export function planV1(
 ): Plan {
   const writes: Write[] = [];
   const warnings: string[] = [];
-  const res = object(resources, R);
+  const res = optObject(resources, R, NULL_IS_UNSET);
   if (!res) return { writes, warnings };
   const where = "mounted v1 hierarchies";
   const add = (controller: string, file: string, value: string, field: string, extra = {}) =>
     writes.push({ controller, file, value, field, ...extra });
-  const cpu = object(res.cpu, `${R}.cpu`);
+  const cpu = optObject(res.cpu, `${R}.cpu`, NULL_IS_UNSET);
 
   // cpuset (fs/cpuset.go)
   if (cpu) {
@@ -585,15 +573,22 @@ export function planV1(
   }
 
   // memory (fs/memory.go)
-  const memory = object(res.memory, `${R}.memory`);
+  const memory = optObject(res.memory, `${R}.memory`, NULL_IS_UNSET);
   if (memory) {
     const m = `${R}.memory`;
-    const limit = integer(memory.limit, `${m}.limit`, -1) ?? 0;
-    let swap = integer(memory.swap, `${m}.swap`, -1) ?? 0;
-    const reservation = integer(memory.reservation, `${m}.reservation`, -1) ?? 0;
-    const swappiness = integer(memory.swappiness, `${m}.swappiness`, -1);
-    const kernel = integer(memory.kernel, `${m}.kernel`, -1);
-    const kernelTCP = integer(memory.kernelTCP, `${m}.kernelTCP`, -1);
+    const limit = optInteger(memory.limit, `${m}.limit`, -1, Infinity, NULL_IS_UNSET) ?? 0;
+    let swap = optInteger(memory.swap, `${m}.swap`, -1, Infinity, NULL_IS_UNSET) ?? 0;
+    const reservation =
+      optInteger(memory.reservation, `${m}.reservation`, -1, Infinity, NULL_IS_UNSET) ?? 0;
+    const swappiness = optInteger(
+      memory.swappiness,
+      `${m}.swappiness`,
+      -1,
+      Infinity,
+      NULL_IS_UNSET,
+    );
+    const kernel = optInteger(memory.kernel, `${m}.kernel`, -1, Infinity, NULL_IS_UNSET);
+    const kernelTCP = optInteger(memory.kernelTCP, `${m}.kernelTCP`, -1, Infinity, NULL_IS_UNSET);
     const anything = limit !== 0 || swap !== 0 || reservation !== 0 ||
       memory.disableOOMKiller === true || (swappiness !== undefined && swappiness !== -1) ||
       kernel !== undefined || kernelTCP !== undefined;
@@ -663,13 +658,15 @@ export function planV1(
   // cpu (fs/cpu.go)
   if (cpu) {
     const c = `${R}.cpu`;
-    const shares = integer(cpu.shares, `${c}.shares`, 0) ?? 0;
-    const quota = integer(cpu.quota, `${c}.quota`, -1) ?? 0;
-    const period = integer(cpu.period, `${c}.period`, 0) ?? 0;
-    const burst = integer(cpu.burst, `${c}.burst`, 0);
-    const idle = integer(cpu.idle, `${c}.idle`, 0, 1);
-    const rtRuntime = integer(cpu.realtimeRuntime, `${c}.realtimeRuntime`, -1) ?? 0;
-    const rtPeriod = integer(cpu.realtimePeriod, `${c}.realtimePeriod`, 0) ?? 0;
+    const shares = optInteger(cpu.shares, `${c}.shares`, 0, Infinity, NULL_IS_UNSET) ?? 0;
+    const quota = optInteger(cpu.quota, `${c}.quota`, -1, Infinity, NULL_IS_UNSET) ?? 0;
+    const period = optInteger(cpu.period, `${c}.period`, 0, Infinity, NULL_IS_UNSET) ?? 0;
+    const burst = optInteger(cpu.burst, `${c}.burst`, 0, Infinity, NULL_IS_UNSET);
+    const idle = optInteger(cpu.idle, `${c}.idle`, 0, 1, NULL_IS_UNSET);
+    const rtRuntime =
+      optInteger(cpu.realtimeRuntime, `${c}.realtimeRuntime`, -1, Infinity, NULL_IS_UNSET) ?? 0;
+    const rtPeriod =
+      optInteger(cpu.realtimePeriod, `${c}.realtimePeriod`, 0, Infinity, NULL_IS_UNSET) ?? 0;
     const cpuNeeded = shares || quota || period || burst !== undefined || idle !== undefined ||
       rtRuntime || rtPeriod;
     if (cpuNeeded) need(facts, "cpu", c, where);
@@ -698,21 +695,22 @@ export function planV1(
   }
 
   // pids (fs/pids.go)
-  const pids = object(res.pids, `${R}.pids`);
-  const pidsLimit = integer(pids?.limit, `${R}.pids.limit`, -Infinity);
+  const pids = optObject(res.pids, `${R}.pids`, NULL_IS_UNSET);
+  const pidsLimit = optInteger(pids?.limit, `${R}.pids.limit`, -Infinity, Infinity, NULL_IS_UNSET);
   if (pidsLimit !== undefined) {
     need(facts, "pids", `${R}.pids.limit`, where);
     add("pids", "pids.max", pidsLimit > 0 ? decimal(pidsLimit) : "max", `${R}.pids.limit`);
   }
 
   // blkio (fs/blkio.go)
-  const blockIO = object(res.blockIO, `${R}.blockIO`);
+  const blockIO = optObject(res.blockIO, `${R}.blockIO`, NULL_IS_UNSET);
   if (blockIO) {
     const b = `${R}.blockIO`;
     const weightFile = facts.bfq ? "blkio.bfq.weight" : "blkio.weight";
     const weightDeviceFile = facts.bfq ? "blkio.bfq.weight_device" : "blkio.weight_device";
-    const weight = integer(blockIO.weight, `${b}.weight`, 0, 1000) ?? 0;
-    const leafWeight = integer(blockIO.leafWeight, `${b}.leafWeight`, 0, 1000) ?? 0;
+    const weight = optInteger(blockIO.weight, `${b}.weight`, 0, 1000, NULL_IS_UNSET) ?? 0;
+    const leafWeight = optInteger(blockIO.leafWeight, `${b}.leafWeight`, 0, 1000, NULL_IS_UNSET) ??
+      0;
     if (weight !== 0 && weight < 10) {
       throw new SpecError(`${b}.weight`, `must be 10..1000, got ${weight}`);
     }
@@ -722,13 +720,15 @@ export function planV1(
     };
     if (weight !== 0) blk(weightFile, String(weight), `${b}.weight`);
     if (leafWeight !== 0) blk("blkio.leaf_weight", String(leafWeight), `${b}.leafWeight`);
-    list(blockIO.weightDevice, `${b}.weightDevice`).forEach((entry, i) => {
+    optArray(blockIO.weightDevice, `${b}.weightDevice`).forEach((entry, i) => {
       const at = `${b}.weightDevice[${i}]`;
-      const o = object(entry, at) ?? bad(at);
-      const major = integer(o.major, `${at}.major`, 0) ?? bad(`${at}.major`);
-      const minor = integer(o.minor, `${at}.minor`, 0) ?? bad(`${at}.minor`);
-      const w = integer(o.weight, `${at}.weight`, 0, 1000) ?? 0;
-      const lw = integer(o.leafWeight, `${at}.leafWeight`, 0, 1000) ?? 0;
+      const o = optObject(entry, at, NULL_IS_UNSET) ?? required(at);
+      const major = optInteger(o.major, `${at}.major`, 0, Infinity, NULL_IS_UNSET) ??
+        required(`${at}.major`);
+      const minor = optInteger(o.minor, `${at}.minor`, 0, Infinity, NULL_IS_UNSET) ??
+        required(`${at}.minor`);
+      const w = optInteger(o.weight, `${at}.weight`, 0, 1000, NULL_IS_UNSET) ?? 0;
+      const lw = optInteger(o.leafWeight, `${at}.leafWeight`, 0, 1000, NULL_IS_UNSET) ?? 0;
       if (w !== 0) blk(weightDeviceFile, `${major}:${minor} ${w}`, `${at}.weight`);
       if (lw !== 0) blk("blkio.leaf_weight_device", `${major}:${minor} ${lw}`, `${at}.leafWeight`);
     });
@@ -741,12 +741,14 @@ export function planV1(
   }
 
   // hugetlb (fs/hugetlb.go); on a hybrid host whose cgroup2 has hugetlb, there.
-  const hugepages = list(res.hugepageLimits, `${R}.hugepageLimits`);
+  const hugepages = optArray(res.hugepageLimits, `${R}.hugepageLimits`);
   hugepages.forEach((entry, i) => {
     const at = `${R}.hugepageLimits[${i}]`;
-    const o = object(entry, at) ?? bad(at);
-    const pageSize = text(o.pageSize, `${at}.pageSize`) ?? bad(`${at}.pageSize`);
-    const limit = integer(o.limit, `${at}.limit`, 0) ?? bad(`${at}.limit`);
+    const o = optObject(entry, at, NULL_IS_UNSET) ?? required(at);
+    const pageSize = optString(o.pageSize, `${at}.pageSize`, NULL_IS_UNSET) ??
+      required(`${at}.pageSize`);
+    const limit = optInteger(o.limit, `${at}.limit`, 0, Infinity, NULL_IS_UNSET) ??
+      required(`${at}.limit`);
     checkPageSize(facts, pageSize, `${at}.pageSize`);
     const value = decimal(limit);
     if (!facts.controllers || facts.controllers.includes("hugetlb")) {
@@ -767,22 +769,28 @@ export function planV1(
   });
 
   // net_cls, net_prio (fs/net_cls.go, fs/net_prio.go)
-  const network = object(res.network, `${R}.network`);
+  const network = optObject(res.network, `${R}.network`, NULL_IS_UNSET);
   if (network) {
-    const classID = integer(network.classID, `${R}.network.classID`, 0, 0xffffffff);
+    const classID = optInteger(
+      network.classID,
+      `${R}.network.classID`,
+      0,
+      0xffffffff,
+      NULL_IS_UNSET,
+    );
     if (classID !== undefined && classID !== 0) {
       need(facts, "net_cls", `${R}.network.classID`, where);
       add("net_cls", "net_cls.classid", String(classID), `${R}.network.classID`);
     }
-    list(network.priorities, `${R}.network.priorities`).forEach((entry, i) => {
+    optArray(network.priorities, `${R}.network.priorities`).forEach((entry, i) => {
       const at = `${R}.network.priorities[${i}]`;
-      const o = object(entry, at) ?? bad(at);
-      const name = text(o.name, `${at}.name`) ?? bad(`${at}.name`);
+      const o = optObject(entry, at, NULL_IS_UNSET) ?? required(at);
+      const name = optString(o.name, `${at}.name`, NULL_IS_UNSET) ?? required(`${at}.name`);
       if (!/^[^\s/]+$/.test(name)) {
         throw new SpecError(`${at}.name`, `must be an interface name, got ${show(name)}`);
       }
-      const priority = integer(o.priority, `${at}.priority`, 0, 0xffffffff) ??
-        bad(`${at}.priority`);
+      const priority = optInteger(o.priority, `${at}.priority`, 0, 0xffffffff, NULL_IS_UNSET) ??
+        required(`${at}.priority`);
       need(facts, "net_prio", at, where);
       add("net_prio", "net_prio.ifpriomap", `${name} ${priority}`, at);
     });
@@ -801,7 +809,7 @@ export function planV1(
 
   // unified: only the cgroup2 mount of a hybrid host can take it (runc refuses it on v1).
   if (res.unified !== undefined && res.unified !== null) {
-    const entries = Object.keys(object(res.unified, `${R}.unified`) ?? {});
+    const entries = Object.keys(optObject(res.unified, `${R}.unified`, NULL_IS_UNSET) ?? {});
     if (entries.length > 0) {
       if (!facts.unifiedControllers) {
         throw new SpecError(
