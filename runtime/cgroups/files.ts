@@ -3,7 +3,7 @@
  * and v2.ts share. The directories themselves (create, pids, kill, remove) are in tree.ts.
  */
 import { join } from "../path.ts";
-import type { Write } from "./resources.ts";
+import type { Write } from "./controllers/plan.ts";
 
 const encoder = new TextEncoder();
 
