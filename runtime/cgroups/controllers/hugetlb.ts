@@ -28,37 +28,37 @@ function checkPageSize(facts: HostFacts, pageSize: string, field: string): void 
   }
 }
 
+/** Reads and checks linux.resources.hugepageLimits[i]; the limit as decimal text. */
+function hugepageLimit(
+  entry: unknown,
+  i: number,
+  facts: HostFacts,
+): { at: string; pageSize: string; value: string } {
+  const at = `${R}.hugepageLimits[${i}]`;
+  const o = optObject(entry, at, NULL_IS_UNSET) ?? required(at);
+  const pageSize = optString(o.pageSize, `${at}.pageSize`, NULL_IS_UNSET) ??
+    required(`${at}.pageSize`);
+  const limit = optInteger(o.limit, `${at}.limit`, 0, Infinity, NULL_IS_UNSET) ??
+    required(`${at}.limit`);
+  checkPageSize(facts, pageSize, `${at}.pageSize`);
+  return { at, pageSize, value: decimal(limit) };
+}
+
 /** The cgroup v2 hugetlb writes (hugetlb.<size>.max and .rsvd.max). */
 export function planHugetlbV2(res: Json, p: PlanBuilder): void {
   optArray(res.hugepageLimits, `${R}.hugepageLimits`).forEach((entry, i) => {
-    const at = `${R}.hugepageLimits[${i}]`;
-    const o = optObject(entry, at, NULL_IS_UNSET) ?? required(at);
-    const pageSize = optString(o.pageSize, `${at}.pageSize`, NULL_IS_UNSET) ??
-      required(`${at}.pageSize`);
-    const limit = optInteger(o.limit, `${at}.limit`, 0, Infinity, NULL_IS_UNSET) ??
-      required(`${at}.limit`);
-    checkPageSize(p.facts, pageSize, `${at}.pageSize`);
+    const { at, pageSize, value } = hugepageLimit(entry, i, p.facts);
     p.need("hugetlb", at);
-    p.add("hugetlb", `hugetlb.${pageSize}.max`, decimal(limit), `${at}.limit`);
+    p.add("hugetlb", `hugetlb.${pageSize}.max`, value, `${at}.limit`);
     // Reservations (kernel 5.7+) get the same limit, or a process could reserve past it.
-    p.add("hugetlb", `hugetlb.${pageSize}.rsvd.max`, decimal(limit), `${at}.limit`, {
-      optional: true,
-    });
+    p.add("hugetlb", `hugetlb.${pageSize}.rsvd.max`, value, `${at}.limit`, { optional: true });
   });
 }
 
 /** The cgroup v1 hugetlb writes; on a hybrid host whose cgroup2 has hugetlb, there. */
 export function planHugetlbV1(res: Json, p: PlanBuilder): void {
-  const hugepages = optArray(res.hugepageLimits, `${R}.hugepageLimits`);
-  hugepages.forEach((entry, i) => {
-    const at = `${R}.hugepageLimits[${i}]`;
-    const o = optObject(entry, at, NULL_IS_UNSET) ?? required(at);
-    const pageSize = optString(o.pageSize, `${at}.pageSize`, NULL_IS_UNSET) ??
-      required(`${at}.pageSize`);
-    const limit = optInteger(o.limit, `${at}.limit`, 0, Infinity, NULL_IS_UNSET) ??
-      required(`${at}.limit`);
-    checkPageSize(p.facts, pageSize, `${at}.pageSize`);
-    const value = decimal(limit);
+  optArray(res.hugepageLimits, `${R}.hugepageLimits`).forEach((entry, i) => {
+    const { at, pageSize, value } = hugepageLimit(entry, i, p.facts);
     if (!p.facts.controllers || p.facts.controllers.includes("hugetlb")) {
       p.add("hugetlb", `hugetlb.${pageSize}.limit_in_bytes`, value, `${at}.limit`);
       p.add("hugetlb", `hugetlb.${pageSize}.rsvd.limit_in_bytes`, value, `${at}.limit`, {

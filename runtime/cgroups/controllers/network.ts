@@ -11,17 +11,16 @@ import {
 } from "../../../spec/json.ts";
 import { type PlanBuilder, R } from "./plan.ts";
 
+/** linux.resources.network.classID, checked (a uint32). */
+function classIdOf(network: Json): number | undefined {
+  return optInteger(network.classID, `${R}.network.classID`, 0, 0xffffffff, NULL_IS_UNSET);
+}
+
 /** Refuses linux.resources.network on cgroup v2, which has neither controller. */
 export function refuseNetworkV2(res: Json): void {
   const network = optObject(res.network, `${R}.network`, NULL_IS_UNSET);
   if (network) {
-    const classID = optInteger(
-      network.classID,
-      `${R}.network.classID`,
-      0,
-      0xffffffff,
-      NULL_IS_UNSET,
-    );
+    const classID = classIdOf(network);
     const priorities = optArray(network.priorities, `${R}.network.priorities`);
     if (classID !== undefined || priorities.length > 0) {
       throw new SpecError(
@@ -36,13 +35,7 @@ export function refuseNetworkV2(res: Json): void {
 export function planNetworkV1(res: Json, p: PlanBuilder): void {
   const network = optObject(res.network, `${R}.network`, NULL_IS_UNSET);
   if (network) {
-    const classID = optInteger(
-      network.classID,
-      `${R}.network.classID`,
-      0,
-      0xffffffff,
-      NULL_IS_UNSET,
-    );
+    const classID = classIdOf(network);
     if (classID !== undefined && classID !== 0) {
       p.need("net_cls", `${R}.network.classID`);
       p.add("net_cls", "net_cls.classid", String(classID), `${R}.network.classID`);
