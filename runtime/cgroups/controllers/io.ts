@@ -16,12 +16,14 @@ export function blkioWeightToIoWeight(weight: number): number {
   return 1 + Math.floor(((weight - 10) * 9999) / 990);
 }
 
+/** One entry of a blockIO throttle list. */
 interface Throttle {
   major: number;
   minor: number;
   rate: number;
 }
 
+/** Reads and checks a blockIO throttle list. */
 function throttles(value: unknown, field: string): Throttle[] {
   return optArray(value, field).map((entry, i) => {
     const at = `${field}[${i}]`;
@@ -37,6 +39,7 @@ function throttles(value: unknown, field: string): Throttle[] {
   });
 }
 
+/** The throttle lists: [linux.resources.blockIO key, io.max key (v2), blkio file (v1)]. */
 const THROTTLES = [
   ["throttleReadBpsDevice", "rbps", "blkio.throttle.read_bps_device"],
   ["throttleWriteBpsDevice", "wbps", "blkio.throttle.write_bps_device"],

@@ -72,7 +72,13 @@ export class PlanBuilder {
   constructor(readonly facts: HostFacts, readonly where: string) {}
 
   /** Appends one write. */
-  add(controller: string, file: string, value: string, field: string, extra: Partial<Write> = {}) {
+  add(
+    controller: string,
+    file: string,
+    value: string,
+    field: string,
+    extra: Partial<Write> = {},
+  ): void {
     this.writes.push({ controller, file, value, field, ...extra });
   }
 
