@@ -1,15 +1,9 @@
 import type { RdtRecord } from "../intel_rdt.ts";
+import { SyscallError } from "../../ffi/errno.ts";
 import { join } from "../path.ts";
 import type { Spec } from "../../spec/config.ts";
-import {
-  close,
-  lockExclusive,
-  O_CLOEXEC,
-  O_DIRECTORY,
-  O_RDONLY,
-  open,
-  SyscallError,
-} from "../../ffi/mod.ts";
+import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
+import { close, lockExclusive, open } from "../../ffi/fs.ts";
 import { ContainerNotExistError } from "../errors.ts";
 
 /** What Skiff keeps about a container in `<root>/<id>/state.json`. */
