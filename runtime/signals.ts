@@ -35,6 +35,24 @@ export const SIGNALS: Readonly<Record<string, number>> = {
   SIGSYS: 31,
 };
 
+/** SIGKILL's number, for kill(2). */
+export const SIGKILL: number = SIGNALS.SIGKILL;
+
+/**
+ * The signals `skiff run` and `skiff exec` pass on to the process they wait on. SIGWINCH is not
+ * one of them: with a terminal, relayTerminal() resizes the pty and the kernel signals the
+ * container's foreground group itself (runc also resizes rather than forwards); without one, a
+ * change of the caller's window is no business of the container.
+ */
+export const FORWARDED_SIGNALS: readonly Deno.Signal[] = [
+  "SIGHUP",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGTERM",
+  "SIGUSR1",
+  "SIGUSR2",
+];
+
 /** Highest real-time signal number on Linux (glibc's SIGRTMAX). */
 const SIGRTMAX = 64;
 
@@ -70,7 +88,10 @@ export function signalName(n: number): string {
  * Passes `signals` received by this process on to `pid` (what `runc run` and `runc exec` do for
  * the process they wait on). Returns a function that stops forwarding.
  */
-export function forwardSignals(pid: number, signals: readonly Deno.Signal[]): () => void {
+export function forwardSignals(
+  pid: number,
+  signals: readonly Deno.Signal[] = FORWARDED_SIGNALS,
+): () => void {
   const removers = signals.map((signal) => {
     const handler = () => {
       try {

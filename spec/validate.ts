@@ -1,5 +1,19 @@
 import type { Spec } from "./config.ts";
 import { show, SpecError } from "./errors.ts";
+import {
+  array,
+  boolean,
+  integer,
+  type Json,
+  object,
+  oneOf,
+  optArray,
+  optInteger,
+  optObject,
+  optString,
+  string,
+  strings,
+} from "./json.ts";
 import { RLIMITS } from "./rlimits.ts";
 import { parseCpuList } from "./cpu_list.ts";
 import {
@@ -40,74 +54,10 @@ const ROOTFS_PROPAGATIONS = [
   "runbindable",
 ];
 
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function object(v: unknown, path: string): Json {
-  if (!isObject(v)) throw new SpecError(path, `expected an object, got ${show(v)}`);
-  return v;
-}
-
-function optObject(v: unknown, path: string): Json | undefined {
-  return v === undefined ? undefined : object(v, path);
-}
-
-function array(v: unknown, path: string): unknown[] {
-  if (!Array.isArray(v)) throw new SpecError(path, `expected an array, got ${show(v)}`);
-  return v;
-}
-
-function optArray(v: unknown, path: string): unknown[] {
-  return v === undefined || v === null ? [] : array(v, path);
-}
-
-function string(v: unknown, path: string): string {
-  if (typeof v !== "string") throw new SpecError(path, `expected a string, got ${show(v)}`);
-  return v;
-}
-
-function optString(v: unknown, path: string): string | undefined {
-  return v === undefined ? undefined : string(v, path);
-}
-
-function boolean(v: unknown, path: string): void {
-  if (v !== undefined && typeof v !== "boolean") {
-    throw new SpecError(path, `expected true or false, got ${show(v)}`);
-  }
-}
-
-function integer(v: unknown, path: string, min = -Infinity, max = Infinity): number {
-  if (typeof v !== "number" || !Number.isInteger(v)) {
-    throw new SpecError(path, `expected an integer, got ${show(v)}`);
-  }
-  if (v < min || v > max) {
-    throw new SpecError(path, `${v} is out of range (${min} to ${max})`);
-  }
-  return v;
-}
-
-function optInteger(v: unknown, path: string, min = -Infinity, max = Infinity): void {
-  if (v !== undefined) integer(v, path, min, max);
-}
-
 function absolute(v: unknown, path: string): string {
   const s = string(v, path);
   if (!s.startsWith("/")) throw new SpecError(path, `${show(s)} is not an absolute path`);
   return s;
-}
-
-function oneOf<T extends string>(v: unknown, allowed: readonly T[], path: string): T {
-  if (typeof v !== "string" || !allowed.includes(v as T)) {
-    throw new SpecError(path, `${show(v)} is not one of ${allowed.join(", ")}`);
-  }
-  return v as T;
-}
-
-function strings(v: unknown, path: string): string[] {
-  return optArray(v, path).map((item, i) => string(item, `${path}[${i}]`));
 }
 
 const UINT32 = 0xffffffff;

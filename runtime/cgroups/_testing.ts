@@ -6,6 +6,8 @@
 import { type CgroupLayout, detectCgroups, type HostCgroups } from "./detect.ts";
 import { type CgroupManager, cgroupManager } from "./manager.ts";
 
+export { sleep } from "../sleep.ts";
+
 function detect(): HostCgroups | undefined {
   try {
     return detectCgroups();
@@ -118,9 +120,4 @@ export function enter(manager: CgroupManager, pid: number): void {
   for (const file of manager.procsFiles()) {
     Deno.writeTextFileSync(file, String(pid), { create: false });
   }
-}
-
-/** Sleeps `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

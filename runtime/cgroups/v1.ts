@@ -9,20 +9,16 @@ import type { Resources } from "../../spec/config.ts";
 import type { CgroupLayout, HostCgroups } from "./detect.ts";
 import { hugepageSizes } from "./detect.ts";
 import {
-  allPids,
-  enableControllers,
   exists,
-  killAll,
-  makeCgroupDirs,
   parseKeyValues,
   readCgroupFile,
   readNumber,
-  removeCgroup,
   runWrites,
-  sleep,
   writeCgroupFile,
 } from "./files.ts";
-import type { CgroupManager, SetOptions } from "./manager.ts";
+import { allPids, enableControllers, killAll, makeCgroupDirs, removeCgroup } from "./tree.ts";
+import { sleep } from "../sleep.ts";
+import type { CgroupManager, SetOptions } from "./interface.ts";
 import { type HostFacts, planV1 } from "./resources.ts";
 import {
   type BlkioEntry,

@@ -21,20 +21,16 @@ import { hugepageSizes } from "./detect.ts";
 import { compileDeviceFilter, DEVICE_PROGRAM_LICENSE, encodeBpf } from "./device_bpf.ts";
 import { type DeviceRule, normalizeDeviceRules } from "./device_rules.ts";
 import {
-  allPids,
-  enableControllers,
   exists,
-  killAll,
-  makeCgroupDirs,
   parseKeyValues,
   readCgroupFile,
   readNumber,
-  removeCgroup,
   runWrites,
-  sleep,
   writeCgroupFile,
 } from "./files.ts";
-import type { CgroupManager, SetOptions } from "./manager.ts";
+import { allPids, enableControllers, killAll, makeCgroupDirs, removeCgroup } from "./tree.ts";
+import { sleep } from "../sleep.ts";
+import type { CgroupManager, SetOptions } from "./interface.ts";
 import { type HostFacts, planV2 } from "./resources.ts";
 import { type CgroupStats, emptyStats, type MemoryEntry, parseCpuList } from "./stats.ts";
 

@@ -10,8 +10,6 @@ function list(ctx: CommandContext, name: string): string[] {
   return Array.isArray(v) ? v : [];
 }
 
-const FORWARDED: Deno.Signal[] = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2"];
-
 /** `skiff exec`: run a new process inside a running container. */
 export const command: Command = {
   name: "exec",
@@ -69,7 +67,7 @@ export const command: Command = {
       throw new ExitError(`exec failed: ${errorChain(err)}`, 255);
     }
     if (boolFlag(ctx, "detach")) return 0;
-    const stopForwarding = forwardSignals(executed.pid, FORWARDED);
+    const stopForwarding = forwardSignals(executed.pid);
     const relay = executed.consoleMaster !== undefined
       ? relayTerminal(executed.consoleMaster)
       : undefined;

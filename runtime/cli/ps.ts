@@ -1,7 +1,6 @@
 import { type Command, stringFlag } from "./command.ts";
 import { UsageError } from "../errors.ts";
-import { loadContainer } from "../container/container.ts";
-import { containerCgroup } from "../container/paused.ts";
+import { containerPids } from "../container/ps.ts";
 
 /**
  * Keeps the header of `ps` output and the rows whose PID column is one of `pids` (runc ps.go).
@@ -36,8 +35,7 @@ export const command: Command = {
     const psArgs = after[0] === "--" ? after.slice(1) : after;
     const format = stringFlag(ctx, "format") ?? "table";
     if (format !== "table" && format !== "json") throw new Error("invalid format option");
-    const { record } = loadContainer(ctx.store, id);
-    const pids = containerCgroup(record).pids().sort((a, b) => a - b);
+    const pids = containerPids(ctx.store, id);
     if (format === "json") {
       if (psArgs.length) {
         throw new UsageError(

@@ -16,16 +16,6 @@ import { exitStatus, forwardSignals } from "../signals.ts";
 import { relayTerminal } from "../console.ts";
 import { trace } from "../log.ts";
 
-const FORWARDED: Deno.Signal[] = [
-  "SIGHUP",
-  "SIGINT",
-  "SIGQUIT",
-  "SIGTERM",
-  "SIGUSR1",
-  "SIGUSR2",
-  "SIGWINCH",
-];
-
 /** A container ID for `skiff run` without one. */
 export function generateId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(6));
@@ -97,7 +87,7 @@ export const command: Command = {
     }
     if (detach) return 0;
     // Signals sent to `skiff run` go to the container, as with runc run.
-    const stopForwarding = forwardSignals(record.pid, FORWARDED);
+    const stopForwarding = forwardSignals(record.pid);
     const relay = consoleMaster !== undefined ? relayTerminal(consoleMaster) : undefined;
     const status = await child.status;
     trace("run: container exited");

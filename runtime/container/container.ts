@@ -1,7 +1,7 @@
 import type { ContainerStatus, State } from "../../spec/state.ts";
 import { orderedState } from "../../spec/state.ts";
 import { isAlive } from "../state/liveness.ts";
-import { isPaused } from "./paused.ts";
+import { isPaused } from "./cgroup.ts";
 import type { ContainerRecord, StateStore } from "../state/store.ts";
 
 /** A container as found in the state store, with its live status. */

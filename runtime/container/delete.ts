@@ -3,20 +3,22 @@ import { isAlive } from "../state/liveness.ts";
 import type { StateStore } from "../state/store.ts";
 import { ContainerNotExistError } from "../errors.ts";
 import { loadContainer, stateOf } from "./container.ts";
-import { containerCgroup } from "./paused.ts";
+import { containerCgroup } from "./cgroup.ts";
 import { runHooksWarning } from "../hooks.ts";
 import { sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import * as log from "../log.ts";
 import { releaseBundle } from "../assembler/assemble.ts";
 import { removeIntelRdt } from "../intel_rdt.ts";
+import { sleep } from "../sleep.ts";
+import { SIGKILL } from "../signals.ts";
 
 /** Waits until the init is gone (exited or a zombie), up to `timeoutMs`. */
 async function waitGone(pid: number, startTime: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (isAlive(pid, startTime)) {
     if (Date.now() > deadline) throw new Error(`container init ${pid} did not exit after SIGKILL`);
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
   }
 }
 
@@ -51,7 +53,7 @@ export async function deleteContainer(store: StateStore, id: string, force = fal
   }
   const cgroup = containerCgroup(record);
   if (status !== "stopped") {
-    kill(record.pid, 9);
+    kill(record.pid, SIGKILL);
     // A frozen process only dies once thawed (runc thaws before it kills, too).
     if (status === "paused") cgroup.thaw();
     await waitGone(record.pid, record.initStartTime);

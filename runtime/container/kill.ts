@@ -1,7 +1,7 @@
 import { kill } from "../../ffi/mod.ts";
 import type { StateStore } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
-import { containerCgroup } from "./paused.ts";
+import { containerCgroup } from "./cgroup.ts";
 
 /**
  * Sends `signal` to the container's init (runtime.md `kill`). A container that is neither created

@@ -12,6 +12,7 @@ import { loadContainer, stateOf } from "./container.ts";
 import { runHooks } from "../hooks.ts";
 import { forwardReady, listenNotifySocket } from "../notify_socket.ts";
 import { kill } from "../../ffi/process.ts";
+import { SIGKILL } from "../signals.ts";
 
 /**
  * Starts a created container: one byte on its exec fifo releases the init, which execs
@@ -57,7 +58,7 @@ export async function startContainer(store: StateStore, id: string): Promise<voi
     try {
       await runHooks(hooks, "poststart", stateOf({ record: container.record, status: "running" }));
     } catch (err) {
-      kill(container.record.pid, 9);
+      kill(container.record.pid, SIGKILL);
       throw err;
     }
   }

@@ -6,7 +6,7 @@ import type {
 } from "../../spec/config.ts";
 import type { StateStore } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
-import { containerCgroup } from "./paused.ts";
+import { containerCgroup } from "./cgroup.ts";
 
 /** `value` without its undefined keys. */
 function defined<T extends object>(value: T): Partial<T> {

@@ -1,4 +1,5 @@
 import type { RdtRecord } from "../intel_rdt.ts";
+import { SyscallError } from "../../ffi/errno.ts";
 import { join } from "../path.ts";
 import type { Spec } from "../../spec/config.ts";
 import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
@@ -88,28 +89,37 @@ export class StateStore {
 
   /**
    * Takes the per-container lock (flock on its directory) so that concurrent commands on one ID
-   * are serialised. Throws ContainerNotExistError when the container is gone.
+   * are serialised. Throws ContainerNotExistError when the container is gone (ENOENT); any other
+   * failure is an error whose cause is the syscall's.
    */
   lock(id: string): Disposable {
     validateId(id);
     let fd: number;
     try {
       fd = open(this.dir(id), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    } catch {
-      throw new ContainerNotExistError(id);
+    } catch (err) {
+      // Only a missing directory means there is no such container; any other failure keeps its cause.
+      if (err instanceof SyscallError && err.code === "ENOENT") {
+        throw new ContainerNotExistError(id);
+      }
+      throw new Error(`cannot lock container ${JSON.stringify(id)}`, { cause: err });
     }
     lockExclusive(fd);
     return { [Symbol.dispose]: () => close(fd) };
   }
 
-  /** Reads a container's record; ContainerNotExistError when there is none. */
+  /** Reads a container's record; ContainerNotExistError when there is none (other failures keep their cause). */
   read(id: string): ContainerRecord {
     validateId(id);
+    const file = join(this.dir(id), "state.json");
     let text: string;
     try {
-      text = Deno.readTextFileSync(join(this.dir(id), "state.json"));
-    } catch {
-      throw new ContainerNotExistError(id);
+      text = Deno.readTextFileSync(file);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) throw new ContainerNotExistError(id);
+      throw new Error(`cannot read the state of container ${JSON.stringify(id)} (${file})`, {
+        cause: err,
+      });
     }
     return JSON.parse(text) as ContainerRecord;
   }

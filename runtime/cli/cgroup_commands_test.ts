@@ -7,15 +7,16 @@ import assert from "node:assert/strict";
 import type { Resources, Spec } from "../../spec/config.ts";
 import { enter, lacks, LAYOUT, sleep, spawnGated } from "../cgroups/_testing.ts";
 import { readCgroupFile } from "../cgroups/files.ts";
-import { filterPsOutput } from "../cli/ps.ts";
-import { parseRAMInBytes } from "../cli/update.ts";
-import { command as psCommand } from "../cli/ps.ts";
-import { parseDuration, watchEvents } from "../cli/events.ts";
+import { filterPsOutput } from "./ps.ts";
+import { parseRAMInBytes } from "./update.ts";
+import { command as psCommand } from "./ps.ts";
+import { parseDuration } from "./events.ts";
+import { eventLine, watchEvents } from "../container/events.ts";
 import { processStartTime } from "../state/liveness.ts";
 import { type ContainerRecord, StateStore } from "../state/store.ts";
-import { pauseContainer, resumeContainer } from "./pause.ts";
-import { containerCgroup, isPaused } from "./paused.ts";
-import { mergeResources, updateContainer } from "./update.ts";
+import { pauseContainer, resumeContainer } from "../container/pause.ts";
+import { containerCgroup, isPaused } from "../container/cgroup.ts";
+import { mergeResources, updateContainer } from "../container/update.ts";
 
 // ---------------------------------------------------------------- pure helpers
 
@@ -235,7 +236,11 @@ Deno.test({
     const MiB = 1024 * 1024;
     await using c = await fakeContainer("events", { memory: { limit: 16 * MiB, swap: 16 * MiB } });
     const once: string[] = [];
-    await watchEvents(c.store, c.id, { stats: true, intervalMs: 1000, write: (l) => once.push(l) });
+    await watchEvents(c.store, c.id, {
+      stats: true,
+      intervalMs: 1000,
+      onEvent: (e) => once.push(eventLine(e)),
+    });
     assert.equal(once.length, 1);
     const event = JSON.parse(once[0]);
     assert.equal(event.type, "stats");
@@ -248,7 +253,7 @@ Deno.test({
       stats: false,
       intervalMs: 100,
       pollMs: 20,
-      write: (l) => lines.push(l),
+      onEvent: (e) => lines.push(eventLine(e)),
     });
     const hog = spawnGated("head -c 67108864 /dev/zero | tail > /dev/null");
     try {
@@ -264,7 +269,7 @@ Deno.test({
     assert.ok(lines.includes(JSON.stringify({ type: "oom", id: c.id })), lines.join("\n"));
     assert.ok(lines.some((l) => l.startsWith(`{"type":"stats","id":"${c.id}","data":{"cpu":`)));
     await assert.rejects(
-      () => watchEvents(c.store, c.id, { stats: true, intervalMs: 1000 }),
+      () => watchEvents(c.store, c.id, { stats: true, intervalMs: 1000, onEvent: () => {} }),
       new RegExp(`container with id ${c.id} is not running`),
     );
   },

@@ -1,0 +1,144 @@
+/**
+ * The cgroup directory tree: creating a cgroup and enabling controllers in its ancestors, listing
+ * the pids of a cgroup and its sub-cgroups, killing them, and removing the directories.
+ */
+import { join } from "../path.ts";
+import { kill } from "../../ffi/process.ts";
+import { sleep } from "../sleep.ts";
+import { SIGKILL } from "../signals.ts";
+import { errorCode, readCgroupFile, writeCgroupFile } from "./files.ts";
+
+/** The cgroup's sub-cgroups, deepest first. */
+function subCgroups(dir: string): string[] {
+  const out: string[] = [];
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      if (!entry.isDirectory) continue;
+      const child = join(dir, entry.name);
+      out.push(...subCgroups(child), child);
+    }
+  } catch {
+    // Gone meanwhile.
+  }
+  return out;
+}
+
+/** Pids in a cgroup and all its sub-cgroups (cgroup.procs of each). */
+export function allPids(dir: string): number[] {
+  const out: number[] = [];
+  for (const d of [dir, ...subCgroups(dir)]) {
+    const text = readCgroupFile(d, "cgroup.procs");
+    if (!text) continue;
+    for (const line of text.split("\n")) {
+      const pid = Number(line);
+      if (line && Number.isInteger(pid) && !out.includes(pid)) out.push(pid);
+    }
+  }
+  return out;
+}
+
+/**
+ * Sends SIGKILL to every process in `dir` until it is empty (new ones may be forked meanwhile).
+ * @param beforeWait called after the first round of signals (to thaw a frozen v1 cgroup: frozen
+ * tasks only die once thawed).
+ */
+export async function killAll(
+  dir: string,
+  beforeWait: () => void = () => {},
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let first = true;
+  for (;;) {
+    const pids = allPids(dir);
+    if (pids.length === 0) return;
+    for (const pid of pids) kill(pid, SIGKILL);
+    if (first) {
+      beforeWait();
+      first = false;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`processes ${pids.join(", ")} in ${dir} did not exit after SIGKILL`);
+    }
+    await sleep(5);
+  }
+}
+
+/**
+ * Removes a cgroup and its sub-cgroups, retrying EBUSY for a while (a killed process leaves its
+ * cgroup only once it is reaped). A missing directory is fine.
+ */
+export async function removeCgroup(dir: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const d of [...subCgroups(dir), dir]) {
+    let delay = 1;
+    for (;;) {
+      try {
+        Deno.removeSync(d);
+        break;
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) break;
+        if (errorCode(err) !== "EBUSY" || Date.now() > deadline) {
+          throw new Error(`cannot remove cgroup ${d}`, { cause: err });
+        }
+        await sleep(delay);
+        delay = Math.min(delay * 2, 100);
+      }
+    }
+  }
+}
+
+/** mkdir -p for a cgroup; returns the directories it created, outermost first. */
+export function makeCgroupDirs(mountPoint: string, dir: string): string[] {
+  const created: string[] = [];
+  const parts = dir.slice(mountPoint.length).split("/").filter(Boolean);
+  let current = mountPoint;
+  for (const part of parts) {
+    current = join(current, part);
+    try {
+      Deno.mkdirSync(current, { mode: 0o755 });
+      created.push(current);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) {
+        throw new Error(`cannot create cgroup ${current}`, { cause: err });
+      }
+    }
+  }
+  return created;
+}
+
+/** The directories from `mountPoint` down to `dir`'s parent (the ancestors below the mount). */
+export function ancestors(mountPoint: string, dir: string): string[] {
+  const out = [mountPoint];
+  const parts = dir.slice(mountPoint.length).split("/").filter(Boolean);
+  let current = mountPoint;
+  for (const part of parts.slice(0, -1)) {
+    current = join(current, part);
+    out.push(current);
+  }
+  return out;
+}
+
+/**
+ * Enables `controllers` in cgroup.subtree_control of every ancestor of `dir` on a cgroup2 mount;
+ * controllers an ancestor does not offer, or refuses (it has processes), are left for set() to
+ * report by name.
+ */
+export function enableControllers(
+  mountPoint: string,
+  dir: string,
+  controllers: readonly string[],
+): void {
+  for (const parent of ancestors(mountPoint, dir)) {
+    const offered = (readCgroupFile(parent, "cgroup.controllers") ?? "").trim().split(/\s+/);
+    const enabled = (readCgroupFile(parent, "cgroup.subtree_control") ?? "").trim().split(/\s+/);
+    for (const c of controllers) {
+      if (!offered.includes(c) || enabled.includes(c)) continue;
+      try {
+        writeCgroupFile(parent, "cgroup.subtree_control", `+${c}`);
+      } catch {
+        // Reported by set() when a limit needs this controller.
+      }
+    }
+  }
+}
