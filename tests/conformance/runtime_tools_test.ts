@@ -46,15 +46,12 @@ export function parseRunLine(line: string): Omit<ProgramResult, "failing"> | und
   return { name: m[1], ok: +m[2], notok: +m[3], skip: +m[4], note: m[6] ?? "" };
 }
 
-async function runSuite(): Promise<{ results: ProgramResult[]; totals: string } | string> {
-  if (!Deno.statSync(SHARED).isDirectory) return `${SHARED} is not there`;
-  const built = await sh([join(SHARED, "build.sh"), BIN]);
-  if (!built.ok) return `build.sh failed: ${built.err.trim()}`;
+/** Runs run.sh for `programs` (all when empty) and reads each program's result and TAP. */
+async function runPrograms(
+  programs: string[],
+): Promise<{ results: ProgramResult[]; totals: string; err: string }> {
   const logs = await Deno.makeTempDir({ prefix: "skiff-rt-logs-" });
   try {
-    const programs = (Deno.env.get("SKIFF_CONFORMANCE_PROGRAMS") ?? "").split(/\s+/).filter(
-      Boolean,
-    );
     const run = await sh([join(SHARED, "run.sh"), "-o", logs, BIN, SKIFF, ...programs]);
     const results: ProgramResult[] = [];
     for (const line of run.out.split("\n")) {
@@ -72,19 +69,55 @@ async function runSuite(): Promise<{ results: ProgramResult[]; totals: string } 
       results.push({ ...parsed, failing });
     }
     const totals = run.out.split("\n").filter((l) => /^(total|skipped|programs):/.test(l));
-    // Every program must be accounted for: one that run.sh printed but this parser missed would
-    // otherwise pass by not being tested.
-    const wanted = programs.length ||
-      [...Deno.readDirSync(BIN)].filter((e) => e.name.endsWith(".t")).length;
-    if (results.length !== wanted) {
-      return `run.sh reported ${results.length} of ${wanted} programs: ${
-        run.err.trim().slice(-500)
-      }`;
-    }
-    return { results, totals: totals.join("; ") };
+    return { results, totals: totals.join("; "), err: run.err };
   } finally {
     await Deno.remove(logs, { recursive: true });
   }
+}
+
+/** True when `program` failed exactly as expected_failures.ts says (a racy one: no more). */
+function asExpected(program: ProgramResult): boolean {
+  const expected = EXPECTED_FAILURES[program.name]?.failing ?? [];
+  if (EXPECTED_FAILURES[program.name]?.racy) {
+    return program.failing.every((f) => expected.includes(f));
+  }
+  return JSON.stringify([...program.failing].sort()) === JSON.stringify([...expected].sort());
+}
+
+async function runSuite(): Promise<
+  { results: ProgramResult[]; totals: string; retried: Set<string> } | string
+> {
+  if (!Deno.statSync(SHARED).isDirectory) return `${SHARED} is not there`;
+  const built = await sh([join(SHARED, "build.sh"), BIN]);
+  if (!built.ok) return `build.sh failed: ${built.err.trim()}`;
+  const programs = (Deno.env.get("SKIFF_CONFORMANCE_PROGRAMS") ?? "").split(/\s+/).filter(
+    Boolean,
+  );
+  const first = await runPrograms(programs);
+  // Every program must be accounted for: one that run.sh printed but this parser missed would
+  // otherwise pass by not being tested.
+  const wanted = programs.length ||
+    [...Deno.readDirSync(BIN)].filter((e) => e.name.endsWith(".t")).length;
+  if (first.results.length !== wanted) {
+    return `run.sh reported ${first.results.length} of ${wanted} programs: ${
+      first.err.trim().slice(-500)
+    }`;
+  }
+  // Several programs time their containers (kill, state and cgroup reads right after start): on
+  // a loaded machine one of them can fail once. A program that does not match is run once more,
+  // alone; the test names say so, and the second result is the one judged.
+  const retried = new Set<string>();
+  const results = [];
+  for (const program of first.results) {
+    if (asExpected(program)) {
+      results.push(program);
+      continue;
+    }
+    retried.add(program.name);
+    const again = await runPrograms([program.name]);
+    results.push(again.results[0] ?? program);
+  }
+  return { results, totals: first.totals, retried };
 }
 
 const suite = await runSuite();
@@ -95,11 +128,13 @@ if (typeof suite === "string") {
   });
 } else {
   console.log(`runtime-tools against dist/skiff: ${suite.totals}`);
+  if (suite.retried.size) console.log(`run a second time: ${[...suite.retried].join(" ")}`);
   for (const program of suite.results) {
     const expected = EXPECTED_FAILURES[program.name];
+    const again = suite.retried.has(program.name) ? " (second run)" : "";
     const title = expected
-      ? `runtime-tools ${program.name}: fails only as expected (${expected.kind})`
-      : `runtime-tools ${program.name}: passes`;
+      ? `runtime-tools ${program.name}: fails only as expected (${expected.kind})${again}`
+      : `runtime-tools ${program.name}: passes${again}`;
     Deno.test(title, () => {
       if (expected?.racy) {
         const unexpected = program.failing.filter((f) => !expected.failing.includes(f));
