@@ -1,5 +1,5 @@
 import { libc } from "./_libc.ts";
-import { check, errno, SyscallError } from "./errno.ts";
+import { check, ERRNO, errno, SyscallError } from "./errno.ts";
 import { cString, cStringArray } from "./c_string.ts";
 import { rawSyscall } from "./syscall.ts";
 
@@ -110,7 +110,7 @@ export function setdomainname(name: string): void {
 export function kill(pid: number, signal: number): boolean {
   if (libc().kill(pid, signal) === 0) return true;
   const value = errno();
-  if (value === 3) return false;
+  if (value === ERRNO.ESRCH) return false;
   throw new SyscallError("kill", value, `pid=${pid}, sig=${signal}`);
 }
 

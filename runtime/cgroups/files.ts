@@ -3,15 +3,10 @@
  * and v2.ts share. The directories themselves (create, pids, kill, remove) are in tree.ts.
  */
 import { join } from "../path.ts";
+import { errnoOf } from "../../ffi/errno.ts";
 import type { Write } from "./controllers/plan.ts";
 
 const encoder = new TextEncoder();
-
-/** The errno name of a Deno error ("EINVAL"), if it has one. */
-export function errorCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
-}
 
 /**
  * Writes `value` to a cgroup file in ONE write(2), without O_CREAT or O_TRUNC (cgroup files take
@@ -31,7 +26,7 @@ export function readCgroupFile(dir: string, file: string): string | undefined {
   try {
     return Deno.readTextFileSync(join(dir, file));
   } catch (err) {
-    const code = errorCode(err);
+    const code = errnoOf(err);
     if (err instanceof Deno.errors.NotFound || code === "ENODEV" || code === "ENOENT") {
       return undefined;
     }
@@ -84,7 +79,7 @@ export function runWrites(writes: readonly Write[], dirOf: (write: Write) => str
     try {
       writeCgroupFile(dir, w.file, w.value);
     } catch (err) {
-      const code = errorCode(err);
+      const code = errnoOf(err);
       if (w.optional && (err instanceof Deno.errors.NotFound || code === "ENOENT")) return;
       if (w.retryOnEinval && !isRetry && code === "EINVAL") {
         retries.push(w);

@@ -6,7 +6,8 @@ import { join } from "../path.ts";
 import { kill } from "../../ffi/process.ts";
 import { sleep } from "../sleep.ts";
 import { SIGKILL } from "../signals.ts";
-import { errorCode, readCgroupFile, writeCgroupFile } from "./files.ts";
+import { readCgroupFile, writeCgroupFile } from "./files.ts";
+import { isErrno } from "../../ffi/errno.ts";
 
 /** The cgroup's sub-cgroups, deepest first. */
 function subCgroups(dir: string): string[] {
@@ -78,7 +79,7 @@ export async function removeCgroup(dir: string, timeoutMs = 5_000): Promise<void
         break;
       } catch (err) {
         if (err instanceof Deno.errors.NotFound) break;
-        if (errorCode(err) !== "EBUSY" || Date.now() > deadline) {
+        if (!isErrno(err, "EBUSY") || Date.now() > deadline) {
           throw new Error(`cannot remove cgroup ${d}`, { cause: err });
         }
         await sleep(delay);

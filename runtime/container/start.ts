@@ -1,12 +1,6 @@
-import {
-  close,
-  O_CLOEXEC,
-  O_NONBLOCK,
-  O_WRONLY,
-  open,
-  SyscallError,
-  writeAll,
-} from "../../ffi/mod.ts";
+import { O_CLOEXEC, O_NONBLOCK, O_WRONLY } from "../../ffi/constants.ts";
+import { close, open, writeAll } from "../../ffi/fs.ts";
+import { isErrno } from "../../ffi/errno.ts";
 import type { StateStore } from "../state/store.ts";
 import { loadContainer, stateOf } from "./container.ts";
 import { runHooks } from "../hooks.ts";
@@ -39,7 +33,7 @@ export async function startContainer(store: StateStore, id: string): Promise<voi
     // Non-blocking: fails with ENXIO instead of hanging when the init is gone.
     fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
   } catch (err) {
-    if (err instanceof SyscallError && err.code === "ENXIO") {
+    if (isErrno(err, "ENXIO")) {
       throw new Error("cannot start a container that has stopped (its init is gone)");
     }
     throw err;

@@ -1,5 +1,5 @@
 import type { RdtRecord } from "../intel_rdt.ts";
-import { SyscallError } from "../../ffi/errno.ts";
+import { isErrno } from "../../ffi/errno.ts";
 import { join } from "../path.ts";
 import type { Spec } from "../../spec/config.ts";
 import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
@@ -99,7 +99,7 @@ export class StateStore {
       fd = open(this.dir(id), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     } catch (err) {
       // Only a missing directory means there is no such container; any other failure keeps its cause.
-      if (err instanceof SyscallError && err.code === "ENOENT") {
+      if (isErrno(err, "ENOENT")) {
         throw new ContainerNotExistError(id);
       }
       throw new Error(`cannot lock container ${JSON.stringify(id)}`, { cause: err });
