@@ -122,6 +122,7 @@ export async function createContainer(
       consoleSocket: spec.process?.terminal ? consoleSocket : undefined,
       seccomp,
       debug: log.logOptions().debug,
+      callerStdio: options.foreground ?? false,
     };
     sendBootstrap(init, bootstrap);
     const spawned = child;

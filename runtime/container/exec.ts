@@ -220,6 +220,7 @@ export async function execContainer(
     seccomp,
     annotations: record.annotations,
     cgroupProcs: options.cgroupProcs ?? execCgroupProcs(record, options.subCgroups ?? []),
+    callerStdio: !options.detach,
   };
   let child: Deno.ChildProcess | undefined;
   let fromInit: number | undefined;

@@ -166,12 +166,21 @@ async function standardInit(
     if (boot.cgroup.newNamespace) unshare(CLONE_NEWCGROUP);
     // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs it goes in while the
     // init still has every capability; with it, as late as possible (runc's order).
-    target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {
-      id: boot.id,
-      bundle: boot.bundle,
-      annotations: spec.annotations,
-      metadata: boot.seccomp?.listenerMetadata,
-    }, hostPid);
+    target = finalizeWithSeccomp(
+      process,
+      masks,
+      lastCap,
+      boot.seccomp,
+      listener,
+      {
+        id: boot.id,
+        bundle: boot.bundle,
+        annotations: spec.annotations,
+        metadata: boot.seccomp?.listenerMetadata,
+      },
+      hostPid,
+      process.terminal === true || !boot.callerStdio,
+    );
     if (boot.listenFds) {
       target.env = target.env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e));
       target.env.push(`LISTEN_FDS=${boot.listenFds}`, "LISTEN_PID=1");

@@ -156,10 +156,11 @@ export function finalizeWithSeccomp(
   listener: number | undefined,
   container: ListenerContainer,
   hostPid: number,
+  chownStdio: boolean,
 ): ExecTarget {
   let listenerFd: number | undefined;
   if (seccomp && !process.noNewPrivileges) listenerFd = installFilter(seccomp);
-  const target = finalizeProcess(process, masks, lastCap);
+  const target = finalizeProcess(process, masks, lastCap, chownStdio);
   if (seccomp && process.noNewPrivileges) listenerFd = installFilter(seccomp);
   if (listenerFd !== undefined) sendListener(listener, listenerFd, container, hostPid);
   return target;

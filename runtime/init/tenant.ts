@@ -66,12 +66,21 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
     setns(mountNs, CLONE_NEWNS, boot.mountNamespace);
     close(mountNs);
     if (consoleSocket !== undefined) attachConsole(consoleSocket, process.consoleSize, false);
-    target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {
-      id: boot.id,
-      bundle: boot.bundle,
-      annotations: boot.annotations,
-      metadata: boot.seccomp?.listenerMetadata,
-    }, hostPid);
+    target = finalizeWithSeccomp(
+      process,
+      masks,
+      lastCap,
+      boot.seccomp,
+      listener,
+      {
+        id: boot.id,
+        bundle: boot.bundle,
+        annotations: boot.annotations,
+        metadata: boot.seccomp?.listenerMetadata,
+      },
+      hostPid,
+      process.terminal === true || !boot.callerStdio,
+    );
     cloexecFrom(3 + boot.preserveFds);
     // `exec --detach` leaves this process behind when the CLI exits.
     prctl(PR_SET_PDEATHSIG, 0);

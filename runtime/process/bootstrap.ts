@@ -52,6 +52,12 @@ export interface Bootstrap {
   consoleSocket?: string;
   /** linux.seccomp compiled by the CLI (errors surface before anything is spawned). */
   seccomp?: BootstrapSeccomp;
+  /**
+   * True when the init's stdio is the caller's own, passed straight through (`run` or `exec` in
+   * the foreground): runc gives such a container pipes of its own, so their owner is left alone.
+   * Otherwise (create, --detach) stdio is chowned to the process user as runc does.
+   */
+  callerStdio?: boolean;
 }
 
 /** A compiled seccomp filter and where its listener fd goes. */
@@ -86,6 +92,12 @@ export interface ExecBootstrap {
   annotations?: Record<string, string>;
   /** cgroup.procs files of the container's cgroup, written before the identity change. */
   cgroupProcs?: string[];
+  /**
+   * True when the init's stdio is the caller's own, passed straight through (`run` or `exec` in
+   * the foreground): runc gives such a container pipes of its own, so their owner is left alone.
+   * Otherwise (create, --detach) stdio is chowned to the process user as runc does.
+   */
+  callerStdio?: boolean;
 }
 
 /** What the init reports on the sync pipe. */
