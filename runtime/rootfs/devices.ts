@@ -50,6 +50,9 @@ export function createDevice(rootfs: string, device: Device): void {
   try {
     mknod(target, fileType(device.type) | (mode & 0o7777), device.major ?? 0, device.minor ?? 0);
   } catch (err) {
+    // Something that could not be removed is there already (/dev/ptmx -> pts/ptmx leads to the
+    // devpts node): keep it, as runc does.
+    if ((err as { code?: string }).code === "EEXIST") return;
     if ((err as { code?: string }).code !== "EPERM") throw err;
     Deno.writeFileSync(target, new Uint8Array(), { mode: 0o644 });
     mount(device.path, target, "", MS_BIND);
