@@ -154,6 +154,7 @@ export async function createContainer(
       consoleSocket: spec.process?.terminal ? consoleSocket : undefined,
       seccomp,
       debug: log.logOptions().debug,
+      callerStdio: options.foreground ?? false,
     };
     sendBootstrap(init, bootstrap);
     const spawned = child;
@@ -270,6 +271,13 @@ async function createCgroup(
   let cgroup: CgroupManager;
   try {
     cgroup = cgroupManager({ id, cgroupsPath: spec.linux?.cgroupsPath, systemd });
+  } catch (err) {
+    throw new Error(`${configFile}: linux.cgroupsPath: cannot create the container's cgroup`, {
+      cause: err,
+    });
+  }
+  checkExistingCgroup(cgroup, configFile);
+  try {
     cgroup.create();
   } catch (err) {
     throw new Error(`${configFile}: linux.cgroupsPath: cannot create the container's cgroup`, {
@@ -289,6 +297,29 @@ async function createCgroup(
     throw err;
   }
   return cgroup;
+}
+
+/**
+ * A cgroup that exists already (linux.cgroupsPath names one) is checked as runc 1.1 does before it
+ * touches anything: processes in it are only warned about (runc plans to refuse them), a cgroup
+ * frozen by its own freezer is refused.
+ */
+function checkExistingCgroup(cgroup: CgroupManager, configFile: string): void {
+  if (!cgroup.exists()) return;
+  const pids = cgroup.pids();
+  if (pids.length > 0) {
+    log.warn(`container's cgroup is not empty: ${pids.length} process(es) found`);
+    log.warn(
+      "DEPRECATED: running container in a non-empty cgroup won't be supported in runc 1.2; https://github.com/opencontainers/runc/issues/3132",
+    );
+  }
+  if (cgroup.isFrozen()) {
+    throw new Error(
+      `${configFile}: linux.cgroupsPath: container's cgroup unexpectedly frozen (${
+        Object.values(cgroup.dirs())[0]
+      }): thaw it or choose another cgroup`,
+    );
+  }
 }
 
 /** Compiles linux.seccomp for the init; errors name the file and the JSON path. */

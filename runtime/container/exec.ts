@@ -2,7 +2,7 @@ import type { Capabilities, Process } from "../../spec/config.ts";
 import { validateProcess } from "../../spec/validate.ts";
 import { SpecError } from "../../spec/errors.ts";
 import { close, listenUnix } from "../../ffi/mod.ts";
-import { resolve } from "../path.ts";
+import { join, resolve } from "../path.ts";
 import { debug, logOptions } from "../log.ts";
 import { connectPidfdSocket, sendPidfd } from "../pidfd_socket.ts";
 import type { NamespaceType } from "../../spec/config.ts";
@@ -18,7 +18,7 @@ import { type ContainerRecord, type StateStore, writePidFile } from "../state/st
 import { loadContainer } from "./container.ts";
 import { compileFilter, waitReady } from "./create.ts";
 import { checkLsm } from "../security/lsm.ts";
-import { containerCgroup } from "./paused.ts";
+import { containerCgroup } from "./cgroup.ts";
 import { parseCpuList } from "../../spec/cpu_list.ts";
 import { joinIntelRdt } from "../intel_rdt.ts";
 import { schedGetaffinity, schedRestoreAffinity, schedSetaffinity } from "../../ffi/sched.ts";
@@ -146,27 +146,32 @@ export function execProcess(record: ContainerRecord, options: ExecOptions): Proc
 
 /**
  * The cgroup.procs files an exec joins: the container's, or with `--cgroup` a sub-cgroup of it
- * (runc exec --cgroup). A sub-cgroup must exist and must stay inside the container's cgroup.
+ * (runc exec --cgroup). As in runc: one PATH alone applies to every controller; several flags
+ * each need a CONTROLLER[,CONTROLLER]: prefix; a sub-cgroup must exist and stay inside the
+ * container's cgroup.
  */
 export function execCgroupProcs(record: ContainerRecord, subCgroups: readonly string[]): string[] {
   const dirs = containerCgroup(record).dirs();
   if (subCgroups.length === 0) return containerCgroup(record).procsFiles();
   const chosen = new Map<string, string>();
   for (const spec of subCgroups) {
-    const colon = spec.lastIndexOf(":");
-    const controllers = colon >= 0 ? spec.slice(0, colon).split(",") : Object.keys(dirs);
-    const path = colon >= 0 ? spec.slice(colon + 1) : spec;
-    if (path.split("/").includes("..")) {
-      throw new Error(
-        `--cgroup ${JSON.stringify(spec)}: the path must stay inside the container's cgroup`,
-      );
+    const parts = spec.split(":");
+    if (parts.length > 2) throw new Error(`invalid --cgroup argument: ${spec}`);
+    if (parts.length === 1 && subCgroups.length !== 1) {
+      throw new Error(`invalid --cgroup argument: ${spec} (missing <controller>: prefix)`);
     }
+    const controllers = parts.length === 2 ? parts[0].split(",") : Object.keys(dirs);
+    const sub = parts.at(-1)!;
     for (const controller of controllers) {
       const dir = dirs[controller];
       if (dir === undefined) {
-        throw new Error(`--cgroup ${JSON.stringify(spec)}: no controller ${controller}`);
+        throw new Error(`--cgroup ${JSON.stringify(spec)}: unknown controller ${controller}`);
       }
-      chosen.set(controller, `${dir}/${path.replace(/^\/+/, "")}`);
+      const path = join(dir, sub);
+      if (path !== dir && !path.startsWith(`${dir}/`)) {
+        throw new Error(`--cgroup ${JSON.stringify(spec)}: ${sub} is not a sub cgroup path`);
+      }
+      chosen.set(controller, path);
     }
   }
   for (const [controller, dir] of Object.entries(dirs)) {
@@ -282,6 +287,7 @@ export async function execContainer(
       memoryPolicy: record.config.linux?.memoryPolicy,
     },
     debug: logOptions().debug,
+    callerStdio: !options.detach,
   };
   let child: Deno.ChildProcess | undefined;
   let fromInit: number | undefined;

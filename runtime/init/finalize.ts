@@ -10,7 +10,6 @@ import {
   setresgid,
   setresuid,
   setrlimit,
-  SyscallError,
   umask,
 } from "../../ffi/mod.ts";
 import {
@@ -20,6 +19,9 @@ import {
 } from "../security/capabilities.ts";
 import { homeOf, lookPath } from "./exec_path.ts";
 import { applyExecLabels } from "../security/lsm.ts";
+import { fchown, statx } from "../../ffi/file_attrs.ts";
+import { AT_EMPTY_PATH, AT_FDCWD } from "../../ffi/constants.ts";
+import { errnoOf, isErrno } from "../../ffi/errno.ts";
 
 /** What finalizeProcess() prepares for execve. */
 export interface ExecTarget {
@@ -52,7 +54,7 @@ function checkCwdInsideRoot(wanted: string): void {
   try {
     cwd = getcwd();
   } catch (err) {
-    if (err instanceof SyscallError && err.code !== "ENOENT") return;
+    if (errnoOf(err) !== undefined && !isErrno(err, "ENOENT")) return;
     cwd = "(unreachable)";
   }
   if (!cwd.startsWith("/")) {
@@ -61,22 +63,69 @@ function checkCwdInsideRoot(wanted: string): void {
 }
 
 /**
- * Turns the init into the container process's identity, in runc's order: rlimits; bounding set;
- * keep capabilities across the uid change; groups, gid, uid; capabilities and ambient set;
- * no_new_privs; umask; cwd (verified to be inside the root, CVE-2024-21626); resolve args[0].
+ * chdir(process.cwd) while the init is still root with every capability, as runc does: a cwd that
+ * only the runtime can enter works. Returns false on EACCES/EPERM, so that the caller tries again
+ * as the process user (a directory only that user may enter, e.g. a volume chowned to it).
+ */
+function enterCwd(cwd: string, lastTry: boolean): boolean {
+  try {
+    chdir(cwd);
+    return true;
+  } catch (err) {
+    const code = errnoOf(err);
+    if (!lastTry && (code === "EACCES" || code === "EPERM")) return false;
+    throw new Error(`process.cwd: cannot change to ${cwd}`, { cause: err });
+  }
+}
+
+/**
+ * Hands stdin, stdout and stderr to the process user before the uid changes (runc's
+ * fixStdioPermissions): each one not already owned by `uid` and not /dev/null gets `uid` as its
+ * owner, its group unchanged. Without it a non-root process could not use its own terminal.
+ * EINVAL, EPERM and EROFS leave that fd as it is, as in runc.
+ */
+export function chownStdio(uid: number): void {
+  let devNull;
+  try {
+    devNull = statx(AT_FDCWD, "/dev/null", 0);
+  } catch (err) {
+    throw new Error("cannot stat /dev/null to set the owner of stdio", { cause: err });
+  }
+  for (const fd of [0, 1, 2]) {
+    const st = statx(fd, "", AT_EMPTY_PATH);
+    const isNull = st.rdevMajor === devNull.rdevMajor && st.rdevMinor === devNull.rdevMinor;
+    if (st.uid === uid || isNull) continue;
+    try {
+      fchown(fd, uid, st.gid);
+    } catch (err) {
+      if (["EINVAL", "EPERM", "EROFS"].includes(errnoOf(err) ?? "")) continue;
+      throw new Error(`cannot give fd ${fd} (stdio) to uid ${uid}`, { cause: err });
+    }
+  }
+}
+
+/**
+ * Turns the init into the container process's identity, in runc's order: cwd (first try, as
+ * root); rlimits; bounding set; keep capabilities across the uid change; stdio owner; groups,
+ * gid, uid; cwd (second try, as the user); capabilities and ambient set; no_new_privs; umask;
+ * cwd verified to be inside the root (CVE-2024-21626); resolve args[0].
  * Every step is per-thread on the main thread, which is the thread that will execve.
+ * @param giveStdio chown stdio to the process user (chownStdio); false for the caller's own stdio.
  */
 export function finalizeProcess(
   process: Process,
   masks: CapabilityMasks,
   lastCap: number,
+  giveStdio: boolean,
 ): ExecTarget {
+  const inCwd = enterCwd(process.cwd, false);
   applyRlimits(process);
   // The labels take effect at execve; /proc/thread-self is this (the execve-ing) thread.
   applyExecLabels(process);
   dropBoundingSet(masks, lastCap);
   prctl(PR_SET_KEEPCAPS, 1);
   const { uid, gid } = process.user;
+  if (giveStdio) chownStdio(uid);
   try {
     setgroups(process.user.additionalGids ?? []);
     setresgid(gid);
@@ -84,15 +133,11 @@ export function finalizeProcess(
   } catch (err) {
     throw new Error(`process.user: cannot switch to uid ${uid} gid ${gid}`, { cause: err });
   }
+  if (!inCwd) enterCwd(process.cwd, true);
   prctl(PR_SET_KEEPCAPS, 0);
   applyCapabilities(masks);
   if (process.noNewPrivileges) prctl(PR_SET_NO_NEW_PRIVS, 1);
   umask(process.user.umask ?? 0o022);
-  try {
-    chdir(process.cwd);
-  } catch (err) {
-    throw new Error(`process.cwd: cannot change to ${process.cwd}`, { cause: err });
-  }
   checkCwdInsideRoot(process.cwd);
   const env = [...(process.env ?? [])];
   if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${homeOf(uid)}`);

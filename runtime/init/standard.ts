@@ -40,6 +40,7 @@ import {
 } from "../security/capabilities.ts";
 import type { ExecTarget } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
+import { SIGKILL } from "../signals.ts";
 import { forwardDebug, trace } from "../log.ts";
 import { applyFinalAffinity, applyProcessAttrs } from "./process_attrs.ts";
 
@@ -56,7 +57,7 @@ export async function initMain(args: readonly string[]): Promise<never> {
   // (CVE-2019-5736): only a dumpable process's exe link is reachable by others.
   prctl(PR_SET_DUMPABLE, 0);
   // If the CLI dies before the container is created, the init must not linger.
-  prctl(PR_SET_PDEATHSIG, 9);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
   let message: Bootstrap | ExecBootstrap;
   const fromCli = new LineReader(bootstrapFd, (fd) => read(fd));
   try {
@@ -181,12 +182,21 @@ async function standardInit(
     cloexecFrom(3 + (boot.listenFds ?? 0) + (boot.preserveFds ?? 0));
     // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs it goes in while the
     // init still has every capability; with it, as late as possible (runc's order).
-    target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {
-      id: boot.id,
-      bundle: boot.bundle,
-      annotations: spec.annotations,
-      metadata: boot.seccomp?.listenerMetadata,
-    }, hostPid);
+    target = finalizeWithSeccomp(
+      process,
+      masks,
+      lastCap,
+      boot.seccomp,
+      listener,
+      {
+        id: boot.id,
+        bundle: boot.bundle,
+        annotations: spec.annotations,
+        metadata: boot.seccomp?.listenerMetadata,
+      },
+      hostPid,
+      process.terminal === true || !boot.callerStdio,
+    );
     if (boot.listenFds) {
       target.env = target.env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e));
       target.env.push(`LISTEN_FDS=${boot.listenFds}`, "LISTEN_PID=1");

@@ -8,6 +8,7 @@ import {
 } from "../../ffi/mod.ts";
 import type { BootstrapSeccomp, SyncMessage } from "../process/bootstrap.ts";
 import { loadSeccompFilter } from "../../ffi/seccomp.ts";
+import { isErrno } from "../../ffi/errno.ts";
 import { connectUnix, sendFds } from "../../ffi/socket.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
 import type { Process } from "../../spec/config.ts";
@@ -130,11 +131,7 @@ export function newSessionKeyring(id: string): void {
     serial = joinSessionKeyring(`_ses.${id}`);
   } catch (err) {
     // Kernels without keyrings (ENOSYS) or that refuse them to containers are skipped, as runc does.
-    if (
-      (err as { code?: string }).code === "ENOSYS" || (err as { code?: string }).code === "EACCES"
-    ) {
-      return;
-    }
+    if (isErrno(err, "ENOSYS", "EACCES")) return;
     throw new Error("cannot join a new session keyring (use --no-new-keyring to skip)", {
       cause: err,
     });
@@ -164,6 +161,7 @@ export function finalizeWithSeccomp(
   listener: number | undefined,
   container: ListenerContainer,
   hostPid: number,
+  chownStdio: boolean,
 ): ExecTarget {
   // Deno ignores SIGPIPE and signal 32, and an ignored signal stays ignored across execve: the
   // container's program must start with the default actions (runc's Go init only installs
@@ -171,7 +169,7 @@ export function finalizeWithSeccomp(
   for (const signal of DENO_IGNORED_SIGNALS) defaultSignalAction(signal);
   let listenerFd: number | undefined;
   if (seccomp && !process.noNewPrivileges) listenerFd = installFilter(seccomp);
-  const target = finalizeProcess(process, masks, lastCap);
+  const target = finalizeProcess(process, masks, lastCap, chownStdio);
   if (seccomp && process.noNewPrivileges) listenerFd = installFilter(seccomp);
   if (listenerFd !== undefined) sendListener(listener, listenerFd, container, hostPid);
   return target;

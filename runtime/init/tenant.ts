@@ -88,12 +88,21 @@ export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
     applyProcessAttrs(process, boot.linux);
     // Before the seccomp filter, which may refuse close_range (profiles older than the syscall).
     cloexecFrom(3 + boot.preserveFds);
-    target = finalizeWithSeccomp(process, masks, lastCap, boot.seccomp, listener, {
-      id: boot.id,
-      bundle: boot.bundle,
-      annotations: boot.annotations,
-      metadata: boot.seccomp?.listenerMetadata,
-    }, hostPid);
+    target = finalizeWithSeccomp(
+      process,
+      masks,
+      lastCap,
+      boot.seccomp,
+      listener,
+      {
+        id: boot.id,
+        bundle: boot.bundle,
+        annotations: boot.annotations,
+        metadata: boot.seccomp?.listenerMetadata,
+      },
+      hostPid,
+      process.terminal === true || !boot.callerStdio,
+    );
     debug("identity set: about to exec");
     // `exec --detach` leaves this process behind when the CLI exits.
     prctl(PR_SET_PDEATHSIG, 0);

@@ -54,6 +54,12 @@ export interface Bootstrap {
   consoleSocket?: string;
   /** linux.seccomp compiled by the CLI (errors surface before anything is spawned). */
   seccomp?: BootstrapSeccomp;
+  /**
+   * True when the init's stdio is the caller's own, passed straight through (`run` or `exec` in
+   * the foreground): runc gives such a container pipes of its own, so their owner is left alone.
+   * Otherwise (create, --detach) stdio is chowned to the process user as runc does.
+   */
+  callerStdio?: boolean;
 }
 
 /** A compiled seccomp filter and where its listener fd goes. */
@@ -97,6 +103,12 @@ export interface ExecBootstrap {
   linux?: Pick<Linux, "personality" | "memoryPolicy">;
   /** --debug: the tenant reports its steps as "debug" messages. */
   debug?: boolean;
+  /**
+   * True when the init's stdio is the caller's own, passed straight through (`run` or `exec` in
+   * the foreground): runc gives such a container pipes of its own, so their owner is left alone.
+   * Otherwise (create, --detach) stdio is chowned to the process user as runc does.
+   */
+  callerStdio?: boolean;
 }
 
 /** What the init reports on the sync pipe. */

@@ -1,3 +1,4 @@
+import { isErrno } from "../../ffi/errno.ts";
 import { join } from "../path.ts";
 import type { Device } from "../../spec/config.ts";
 import {
@@ -52,8 +53,8 @@ export function createDevice(rootfs: string, device: Device): void {
   } catch (err) {
     // Something that cannot be removed is there already, e.g. /dev/ptmx (a symlink into devpts
     // by now) in a --privileged device list: runc keeps what is there too.
-    if ((err as { code?: string }).code === "EEXIST") return;
-    if ((err as { code?: string }).code !== "EPERM") throw err;
+    if (isErrno(err, "EEXIST")) return;
+    if (!isErrno(err, "EPERM")) throw err;
     Deno.writeFileSync(target, new Uint8Array(), { mode: 0o644 });
     mount(device.path, target, "", MS_BIND);
     return;

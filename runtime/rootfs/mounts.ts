@@ -1,4 +1,4 @@
-import { dirname } from "../path.ts";
+import { dirname, join, normalize } from "../path.ts";
 import type { Mount } from "../../spec/config.ts";
 import {
   mount,
@@ -53,6 +53,56 @@ function isBind(m: Mount): boolean {
 }
 
 /**
+ * True for the mounts runc first mounts read-write and remounts read-only only at the end
+ * (remountReadonlyLate): every tmpfs and a non-bind /dev, because files are made in them after
+ * the mount (device nodes, /dev/pts, nested mount points, the console).
+ */
+function delaysReadonly(m: Mount): boolean {
+  if (isBind(m) || m.type === "bind") return false;
+  return m.type === "tmpfs" || normalize(m.destination) === "/dev";
+}
+
+/**
+ * After the root switch: remounts read-only the mounts mountEntry() kept writable for a while
+ * (delaysReadonly), with MS_REMOUNT|MS_BIND so only the per-mount flags change (runc's
+ * finalizeRootfs).
+ */
+export function remountReadonlyLate(mounts: readonly Mount[]): void {
+  mounts.forEach((m, index) => {
+    const opts = parseMountOptions(m.options);
+    if (!(opts.flags & MS_RDONLY) || !delaysReadonly(m)) return;
+    try {
+      mount("", m.destination, "", opts.flags | MS_REMOUNT | MS_BIND | MS_RDONLY);
+    } catch (err) {
+      throw new Error(`mounts[${index}]: cannot make ${m.destination} read-only`, { cause: err });
+    }
+  });
+}
+
+/**
+ * procfs and sysfs go on an ordinary directory only: a symlink (or a file) at the destination
+ * could send them anywhere, so it is refused as runc does. The last component is checked without
+ * following it.
+ */
+function checkPseudoFsTarget(rootfs: string, m: Mount, type: string): void {
+  if (type !== "proc" && type !== "sysfs") return;
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(join(rootfs, normalize(m.destination)));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return;
+    throw err;
+  }
+  if (!info.isDirectory) {
+    throw new Error(
+      `filesystem "${type}" must be mounted on an ordinary directory: ${m.destination} is ${
+        info.isSymlink ? "a symlink" : "not a directory"
+      } in the rootfs`,
+    );
+  }
+}
+
+/**
  * Mounts one config.json `mounts[]` entry inside `rootfs` (before pivot_root).
  * @param bundle the bundle directory, against which relative bind sources resolve.
  */
@@ -87,13 +137,16 @@ export function mountEntry(
       bindContainerCgroup(rootfs, m, opts.flags, cgroupDirs);
       return;
     }
+    checkPseudoFsTarget(rootfs, m, type);
     const existed = exists(secureJoin(rootfs, m.destination));
     const target = ensureMountpoint(rootfs, m, true);
+    // Read-only comes later for tmpfs and /dev (remountReadonlyLate).
+    const flags = delaysReadonly(m) ? opts.flags & ~MS_RDONLY : opts.flags;
     if (type === "tmpfs" && opts.data.includes("tmpcopyup")) {
       const data = opts.data.filter((d) => d !== "tmpcopyup").join(",");
-      mountTmpfsCopyUp(m.source ?? "tmpfs", target, opts.flags, data, existed);
+      mountTmpfsCopyUp(m.source ?? "tmpfs", target, flags, data, existed);
     } else {
-      mount(m.source ?? type, target, type, opts.flags, opts.data.join(","));
+      mount(m.source ?? type, target, type, flags, opts.data.join(","));
     }
     applyAfter(target, opts);
   } catch (err) {

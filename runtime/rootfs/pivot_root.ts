@@ -1,8 +1,10 @@
+import { isErrno } from "../../ffi/errno.ts";
 import {
   chdir,
   chroot,
   close,
   fchdir,
+  MNT_DETACH,
   mount,
   MS_MOVE,
   MS_REC,
@@ -37,8 +39,52 @@ export function pivotRoot(rootfs: string): void {
   }
 }
 
+/** Decodes the octal escapes (\040 for a space) of a /proc/self/mountinfo field. */
+function unescapeMountinfo(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, oct) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/**
+ * Before `--no-pivot`'s MS_MOVE: removes (or covers with a tmpfs) every full procfs and sysfs
+ * mount of the host that lies outside the rootfs. They stay in the mount namespace under the
+ * chroot, and the kernel lets a process that unshares a user and mount namespace mount a fresh
+ * procfs as long as one fully visible procfs exists in its namespace (mount_too_revealing);
+ * runc's msMoveRoot hides them the same way.
+ */
+function hideHostPseudoFilesystems(rootfs: string): void {
+  const points: string[] = [];
+  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
+    const fields = line.split(" ");
+    const dash = fields.indexOf("-");
+    if (dash < 0) continue;
+    const root = unescapeMountinfo(fields[3]);
+    const point = unescapeMountinfo(fields[4]);
+    const fstype = fields[dash + 1];
+    if (root !== "/" || (fstype !== "proc" && fstype !== "sysfs")) continue;
+    if (point === rootfs || point.startsWith(`${rootfs}/`)) continue;
+    points.push(point);
+  }
+  for (const point of points) {
+    try {
+      // Nothing done here may reach the host.
+      mount("", point, "", MS_SLAVE | MS_REC);
+    } catch (err) {
+      // An earlier unmount took a parent of this mount point with it.
+      if (isErrno(err, "ENOENT")) continue;
+      throw err;
+    }
+    try {
+      umount(point, MNT_DETACH);
+    } catch (err) {
+      if (!isErrno(err, "EINVAL", "EPERM")) throw err;
+      mount("tmpfs", point, "tmpfs", 0);
+    }
+  }
+}
+
 /** `--no-pivot`: moves `rootfs` over "/" and chroots into it, for ramdisk roots where pivot_root fails. */
 export function moveRoot(rootfs: string): void {
+  hideHostPseudoFilesystems(rootfs);
   chdir(rootfs);
   mount(rootfs, "/", "", MS_MOVE);
   chroot(".");

@@ -11,7 +11,7 @@ import {
   MS_UNBINDABLE,
   umount,
 } from "../../ffi/mod.ts";
-import { mountEntry } from "./mounts.ts";
+import { mountEntry, remountReadonlyLate } from "./mounts.ts";
 import { createDevice, createDevSymlinks, DEFAULT_DEVICES } from "./devices.ts";
 import { moveRoot, pivotRoot } from "./pivot_root.ts";
 import { maskPaths, readonlyPaths, readonlyRoot } from "./masked_paths.ts";
@@ -70,12 +70,17 @@ export function mountRootfs(spec: Spec, options: RootfsOptions): void {
   const devMount = mounts.find((m) => m.destination.replace(/\/+$/, "") === "/dev");
   const devIsBind = devMount !== undefined &&
     (devMount.type === "bind" || (devMount.options ?? []).some((o) => o.endsWith("bind")));
+  const devices = spec.linux?.devices ?? [];
   if (!devIsBind) {
     mkdirAllInRoot(rootfs, "/dev");
-    for (const device of DEFAULT_DEVICES) createDevice(rootfs, device);
+    // A default device that linux.devices lists too is made once, as linux.devices says (runc).
+    const defaults = DEFAULT_DEVICES.filter((d) => !devices.some((s) => s.path === d.path));
+    for (const device of [...defaults, ...devices]) createDevice(rootfs, device);
+    // After the devices, so that a /dev/ptmx in linux.devices becomes the pts/ptmx link (runc).
     createDevSymlinks(rootfs);
+  } else {
+    for (const device of devices) createDevice(rootfs, device);
   }
-  for (const device of spec.linux?.devices ?? []) createDevice(rootfs, device);
 
   if (spec.process?.cwd) mkdirAllInRoot(rootfs, spec.process.cwd);
 }
@@ -134,8 +139,12 @@ function makeParentMountPrivate(rootfs: string): void {
   if (best?.shared) mount("", best.point, "", MS_PRIVATE);
 }
 
-/** The steps that run inside the new root: read-only root, masked and read-only paths. */
+/**
+ * The steps that run inside the new root: read-only tmpfs and /dev mounts, read-only root,
+ * masked and read-only paths.
+ */
 export function finishRootfs(spec: Spec): void {
+  remountReadonlyLate(spec.mounts ?? []);
   if (spec.root?.readonly) readonlyRoot();
   readonlyPaths(spec.linux?.readonlyPaths ?? []);
   maskPaths(spec.linux?.maskedPaths ?? []);

@@ -315,3 +315,95 @@ Deno.test("--systemd-cgroup is refused clearly where systemd is not running", as
   assert.match(result.stderr, /systemd/);
   assert.equal(exists(join(bundle.root, id)), false);
 });
+
+/** Makes `name` directly under each hierarchy's root; returns a cleanup that removes them. */
+function precreateCgroup(name: string): { dirs: string[]; remove: () => Promise<void> } {
+  const bases = v1
+    ? [...Object.values(host.v1).map((m) => m.mountPoint), host.unified?.mountPoint]
+    : ["/sys/fs/cgroup"];
+  const dirs = [...new Set(bases.filter((b): b is string => b !== undefined))].map((b) =>
+    `${b}/${name}`
+  );
+  for (const dir of dirs) Deno.mkdirSync(dir, { recursive: true });
+  return {
+    dirs,
+    async remove() {
+      for (const dir of dirs) await Deno.remove(dir).catch(() => {});
+    },
+  };
+}
+
+Deno.test("a cgroupsPath that already holds processes gets runc's warning, and the container runs", async () => {
+  const name = `skiff-nonempty-${Deno.pid}`;
+  const pre = precreateCgroup(name);
+  const sleeper = new Deno.Command("sleep", { args: ["60"] }).spawn();
+  try {
+    const procs = v1
+      ? `/sys/fs/cgroup/pids/${name}/cgroup.procs`
+      : `/sys/fs/cgroup/${name}/cgroup.procs`;
+    Deno.writeTextFileSync(procs, String(sleeper.pid));
+    await using bundle = await makeBundle((spec) => {
+      spec.linux!.cgroupsPath = `/${name}`;
+    });
+    const result = await bundle.skiff(["run", "-b", bundle.dir, testId()]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /container's cgroup is not empty: 1 process\(es\) found/);
+  } finally {
+    try {
+      sleeper.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await sleeper.status;
+    await pre.remove();
+  }
+});
+
+Deno.test("a cgroupsPath whose cgroup is frozen is refused, as runc refuses it, and left as it was", async () => {
+  const name = `skiff-frozen-${Deno.pid}`;
+  const pre = precreateCgroup(name);
+  const freezer = v1 ? `/sys/fs/cgroup/freezer/${name}` : `/sys/fs/cgroup/${name}`;
+  const freeze = (on: boolean) =>
+    v1
+      ? Deno.writeTextFileSync(`${freezer}/freezer.state`, on ? "FROZEN" : "THAWED")
+      : Deno.writeTextFileSync(`${freezer}/cgroup.freeze`, on ? "1" : "0");
+  try {
+    await using bundle = await makeBundle((spec) => {
+      spec.linux!.cgroupsPath = `/${name}`;
+    });
+    const id = testId();
+    bundle.ids.add(id);
+    freeze(true);
+    const errFile = join(bundle.dir, "create.err");
+    let result: Deno.CommandStatus;
+    try {
+      // An init that joins a frozen cgroup never reports back: bound the wait, and keep its
+      // output in a file (a frozen init would hold a pipe open).
+      result = await new Deno.Command("/bin/sh", {
+        args: [
+          "-c",
+          `exec timeout 20 "$@" </dev/null >/dev/null 2>${errFile}`,
+          "sh",
+          SKIFF,
+          "--root",
+          bundle.root,
+          "create",
+          "-b",
+          bundle.dir,
+          id,
+        ],
+      }).spawn().status;
+    } finally {
+      freeze(false);
+    }
+    assert.equal(result.code, 1);
+    assert.match(
+      await Deno.readTextFile(errFile),
+      /linux\.cgroupsPath: container's cgroup unexpectedly frozen/,
+    );
+    assert.equal(exists(join(bundle.root, id)), false, "no state left behind");
+    assert.ok(exists(freezer), "the cgroup that was there before stays");
+  } finally {
+    await pre.remove();
+  }
+});

@@ -137,3 +137,35 @@ Deno.test("create --console-socket does not hold the caller's stdout open (go-ru
     close(server);
   }
 });
+
+Deno.test("the terminal belongs to a non-root process user, as runc's fixStdioPermissions makes it", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.terminal = true;
+    spec.process!.user = { uid: 1000, gid: 1000 };
+    spec.process!.args = ["sh", "-c", "stat -L -c owner=%u:%g /proc/self/fd/0; sleep 1"];
+  });
+  const socket = join(bundle.dir, "console.sock");
+  const server = listenUnix(socket);
+  const fds: number[] = [server];
+  try {
+    const id = testId();
+    const created = await bundle.skiff([
+      "create",
+      "--console-socket",
+      socket,
+      "-b",
+      bundle.dir,
+      id,
+    ]);
+    assert.equal(created.code, 0, created.stderr);
+    const conn = acceptUnix(server);
+    fds.push(conn);
+    const master = recvFds(conn).fds[0];
+    fds.push(master);
+    assert.equal((await bundle.skiff(["start", id])).code, 0);
+    // The uid is the process's; the gid stays the one devpts gave the slave (gid=5, tty).
+    assert.match(readUntil(master, /owner=\d+:\d+/), /owner=1000:5\r\n/);
+  } finally {
+    for (const fd of fds) close(fd);
+  }
+});

@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
 import { makeBundle, startDetached, testId } from "../_helpers/bundle.ts";
 import { appArmorEnabled, selinuxEnabled } from "../../runtime/security/lsm.ts";
-import { acceptUnix, close, listenUnix, pollReadable, read, recvFds } from "../../ffi/mod.ts";
+import {
+  acceptUnix,
+  close,
+  getWindowSize,
+  listenUnix,
+  pollReadable,
+  read,
+  recvFds,
+} from "../../ffi/mod.ts";
 
 Deno.test("exec joins every namespace of the container", async () => {
   await using bundle = await makeBundle();
@@ -188,7 +196,7 @@ Deno.test("exec --cgroup runs the process in a sub-cgroup of the container", asy
     const result = await bundle.skiff(["exec", "--cgroup", spec, id, "cat", "/proc/self/cgroup"]);
     assert.match(result.stdout, v2 ? /^0::\/sub$/m : /:memory:\/sub$/m, result.stderr);
     const escape = await bundle.skiff(["exec", "--cgroup", "../x", id, "true"]);
-    assert.match(escape.stderr, /must stay inside the container's cgroup/);
+    assert.match(escape.stderr, /\.\.\/x is not a sub cgroup path/);
   } finally {
     await bundle.skiff(["delete", "--force", id]);
     await Deno.remove(dir).catch(() => {});
@@ -227,4 +235,63 @@ Deno.test({
     result.stderr,
     /process\.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported/,
   );
+});
+
+Deno.test("exec --process applies process.consoleSize and gives the pty to the process user", async () => {
+  await using bundle = await makeBundle();
+  const { id } = await startDetached(bundle);
+  const processFile = join(bundle.dir, "process.json");
+  await Deno.writeTextFile(
+    processFile,
+    JSON.stringify({
+      ...bundle.spec.process,
+      terminal: true,
+      consoleSize: { height: 21, width: 77 },
+      user: { uid: 1000, gid: 1000 },
+      args: ["sh", "-c", "stty size; stat -L -c owner=%u /proc/self/fd/0; sleep 1"],
+    }),
+  );
+  const socket = join(bundle.dir, "exec-console.sock");
+  const server = listenUnix(socket);
+  const fds = [server];
+  try {
+    const result = await bundle.skiff([
+      "exec",
+      "--detach",
+      "--console-socket",
+      socket,
+      "--process",
+      processFile,
+      id,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const conn = acceptUnix(server);
+    fds.push(conn);
+    const master = recvFds(conn).fds[0];
+    fds.push(master);
+    assert.deepEqual(getWindowSize(master), { rows: 21, columns: 77 });
+    let out = "";
+    const deadline = Date.now() + 10_000;
+    while (!/owner=\d+/.test(out) && Date.now() < deadline) {
+      if (pollReadable(master, 100)) out += new TextDecoder().decode(read(master));
+    }
+    assert.match(out, /^21 77\r\nowner=1000\r\n/);
+  } finally {
+    for (const fd of fds) close(fd);
+  }
+});
+
+Deno.test("exec --cgroup takes runc's argument forms and refuses the others with runc's words", async () => {
+  await using bundle = await makeBundle();
+  const { id } = await startDetached(bundle);
+  const mixed = await bundle.skiff(["exec", "--cgroup", "memory:a", "--cgroup", "b", id, "true"]);
+  assert.equal(mixed.code, 1);
+  assert.match(mixed.stderr, /invalid --cgroup argument: b \(missing <controller>: prefix\)/);
+  const colons = await bundle.skiff(["exec", "--cgroup", "memory:a:b", id, "true"]);
+  assert.match(colons.stderr, /invalid --cgroup argument: memory:a:b/);
+  const unknown = await bundle.skiff(["exec", "--cgroup", "nosuch:a", id, "true"]);
+  assert.match(unknown.stderr, /unknown controller nosuch/);
+  // "." stays in the container's cgroup: allowed, as path.Join in runc makes it.
+  const same = await bundle.skiff(["exec", "--cgroup", "sub/..", id, "true"]);
+  assert.equal(same.code, 0, same.stderr);
 });

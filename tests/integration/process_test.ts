@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
-import { hasCommand } from "../_helpers/host.ts";
 import { SKIFF } from "../_helpers/paths.ts";
+import { hasCommand } from "../_helpers/host.ts";
 
 function statusField(status: string, field: string): string {
   return status.split("\n").find((l) => l.startsWith(`${field}:`))?.split(/\s+/)[1] ?? "";
@@ -291,4 +291,48 @@ Deno.test("the container gets its own session keyring _ses.<id>, unless --no-new
   // /proc/keys was read (root sees at least the kernel's keyrings) and has no keyring for this ID.
   assert.match(plain.stdout, /^[0-9a-f]{8} \S+ +\d+ \S+ [0-9a-f]{8} +\d+ +\d+ keyring /m);
   assert.doesNotMatch(plain.stdout, new RegExp(`_ses\\.${without}: `));
+});
+
+Deno.test("a process.cwd only the runtime may enter works for a non-root user, as in runc", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.user = { uid: 1000, gid: 1000 };
+    spec.process!.cwd = "/secret";
+  });
+  // runc changes into the cwd while it is still root, and only retries as the user on EACCES.
+  await Deno.mkdir(join(bundle.rootfs, "secret"), { mode: 0o700 });
+  await Deno.chmod(join(bundle.rootfs, "secret"), 0o700);
+  const result = await runIn(bundle, ["sh", "-c", "pwd; id -u"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "/secret\n1000\n");
+});
+
+Deno.test("run -d gives the process user its stdio; run in the foreground leaves the caller's own alone", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.user = { uid: 1000, gid: 1000 };
+    spec.process!.args = ["sh", "-c", "stat -L -c %u /proc/self/fd/1; echo reopened >>/dev/stdout"];
+  });
+  const runWithStdout = async (flags: string[], file: string, id: string) => {
+    await Deno.writeTextFile(file, "");
+    const cmd = `exec "$@" >${file} 2>&1 </dev/null`;
+    const args = ["--root", bundle.root, "run", ...flags, "-b", bundle.dir, id];
+    bundle.ids.add(id);
+    return await new Deno.Command("/bin/sh", { args: ["-c", cmd, "sh", SKIFF, ...args] }).output();
+  };
+  // runc run -d (and create) chowns inherited stdio that is not /dev/null to the process uid
+  // (fixStdioPermissions), so that a non-root process can reopen /dev/stdout.
+  const detached = join(bundle.dir, "detached.out");
+  const id = testId();
+  assert.ok((await runWithStdout(["-d"], detached, id)).success);
+  const deadline = Date.now() + 10_000;
+  while (!(await Deno.readTextFile(detached)).includes("reopened") && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(await Deno.readTextFile(detached), "1000\nreopened\n");
+  assert.equal((await Deno.stat(detached)).uid, 1000);
+  // In the foreground runc would hand the container pipes of its own; Skiff passes the caller's
+  // stdio, which must keep its owner.
+  const foreground = join(bundle.dir, "foreground.out");
+  await runWithStdout([], foreground, testId());
+  assert.equal((await Deno.stat(foreground)).uid, 0);
+  assert.match(await Deno.readTextFile(foreground), /^0\n/);
 });

@@ -386,3 +386,71 @@ Deno.test("a mount's own propagation outlives a recursive rootfsPropagation", as
   ]);
   assert.match(result.stdout, /^\/proc -\n\/mnt\/shared shared:\d+\n$/, result.stderr);
 });
+
+for (const [type, destination] of [["proc", "/proc"], ["sysfs", "/sys"]]) {
+  Deno.test(`${type} is refused on a ${destination} that is a symlink in the rootfs, as runc refuses it`, async () => {
+    await using bundle = await makeBundle();
+    // Mounting through the link would put the filesystem wherever it points (here: /tmp).
+    await Deno.remove(join(bundle.rootfs, destination), { recursive: true });
+    await Deno.symlink("tmp", join(bundle.rootfs, destination));
+    const id = testId();
+    const result = await bundle.skiff(["run", "-b", bundle.dir, id]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `filesystem "${type}" must be mounted on an ordinary directory: ${destination} is a symlink`,
+      ),
+    );
+    assert.ok(!exists(join(bundle.root, id)), "no state left behind");
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(join(bundle.rootfs, "tmp"))), []);
+  });
+}
+
+Deno.test("--no-pivot leaves no full procfs for a nested user namespace to mount proc from", async () => {
+  const caps = ["CAP_SETFCAP", "CAP_SETUID", "CAP_SETGID", "CAP_KILL"];
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.capabilities = { bounding: caps, effective: caps, permitted: caps };
+    // The kernel allows a new procfs in a user namespace only while a fully visible one exists in
+    // the mount namespace; under the chroot the host's /proc is still there unless it is removed.
+    spec.process!.args = [
+      "sh",
+      "-c",
+      "unshare -Urmpf sh -c 'mkdir -p /tmp/p; mount -t proc proc /tmp/p && echo mounted'; echo done",
+    ];
+  });
+  const result = await bundle.skiff(["run", "--no-pivot", "-b", bundle.dir, testId()]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "done\n");
+  assert.match(result.stderr, /mount: permission denied/);
+});
+
+Deno.test("a /dev mount with ro gets its devices and /dev/pts first, then turns read-only (runc)", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.mounts!.find((m) => m.destination === "/dev")!.options!.push("ro");
+    spec.mounts!.push({ destination: "/scratch", type: "tmpfs", source: "tmpfs", options: ["ro"] });
+    spec.mounts!.push({ destination: "/scratch/inner", type: "tmpfs", source: "tmpfs" });
+  });
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "awk '$2 ~ /^\\/(dev|dev\\/pts|scratch)$/ {print $2, substr($4, 1, 2)}' /proc/self/mounts; " +
+    "ls /dev/null /dev/ptmx; touch /dev/x /scratch/x 2>/dev/null || echo refused",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(
+    result.stdout,
+    "/dev ro\n/dev/pts rw\n/scratch ro\n/dev/null\n/dev/ptmx\nrefused\n",
+  );
+});
+
+Deno.test("a /dev/ptmx in linux.devices is accepted and stays the pts/ptmx link, as in runc", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.devices = [
+      { path: "/dev/ptmx", type: "c", major: 5, minor: 2, fileMode: 0o666, uid: 0, gid: 0 },
+    ];
+  });
+  const result = await runIn(bundle, ["readlink", "/dev/ptmx"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "pts/ptmx\n");
+});

@@ -262,6 +262,49 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "syscalls newer than the profile get ENOSYS only for the architectures it lists, as under runc",
+  ignore: !podman || !runc || !gcc,
+  async fn() {
+    // runc 1.1's patchbpf prepends an ENOSYS stub per listed architecture only; -1 counts as an
+    // x32 number there. Probe numbers: one no kernel has (1000) and -1.
+    const cases: Array<[string[] | undefined, string]> = [
+      [undefined, "getpid=0/0\nnr:1000=-1/5\nnr:0xffffffff=-1/5\n"],
+      [["SCMP_ARCH_X86_64"], "getpid=0/0\nnr:1000=-1/38\nnr:0xffffffff=-1/5\n"],
+      [["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"], "getpid=0/0\nnr:1000=-1/38\nnr:0xffffffff=-1/38\n"],
+    ];
+    for (const [architectures, expected] of cases) {
+      await using bundle = await makeBundle((spec) => {
+        const base = dockerProfileToSeccomp(podman!, NATIVE, PODMAN_DEFAULT_CAPS);
+        spec.linux!.seccomp = { ...base, architectures, defaultErrnoRet: 5 };
+        spec.process!.args = ["/probe", "getpid", "nr:1000", "nr:0xffffffff"];
+        spec.mounts = spec.mounts!.filter((m) => m.type !== "cgroup");
+        spec.linux!.resources = undefined;
+      });
+      const built = await new Deno.Command("gcc", {
+        args: [
+          "-static",
+          "-O1",
+          "-o",
+          join(bundle.rootfs, "probe"),
+          join(REPO, "tests/fixtures/seccomp_probe.c"),
+        ],
+      }).output();
+      assert.ok(built.success, new TextDecoder().decode(built.stderr));
+      const skiff = await bundle.skiff(["run", "-b", bundle.dir, testId()]);
+      assert.equal(skiff.code, 0, skiff.stderr);
+      const underRunc = await new Deno.Command("runc", {
+        args: ["--root", join(bundle.dir, "runc-state"), "run", "-b", bundle.dir, testId("runc")],
+        stdin: "null",
+      }).output();
+      assert.ok(underRunc.success, new TextDecoder().decode(underRunc.stderr));
+      assert.equal(new TextDecoder().decode(underRunc.stdout), expected, "runc");
+      assert.equal(skiff.stdout, expected, `architectures ${architectures}`);
+    }
+  },
+});
+
 Deno.test("without noNewPrivileges the filter is loaded while the init still has CAP_SYS_ADMIN", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.process!.noNewPrivileges = false;

@@ -155,29 +155,38 @@ export function referenceReturn(
   const listed = new Set([nativeScmpArch(native), ...(seccomp.architectures ?? [])]);
   const archs = [...listed].map((n) => ARCHS[n]).filter((a): a is ArchInfo => a !== undefined);
   const nr = probe.nr >>> 0;
+  const rules = seccomp.syscalls ?? [];
+  const allows = ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"].includes(
+    seccomp.defaultAction,
+  );
+  // runc's ENOSYS stub: only for listed architectures, and only where the highest number is not 0.
+  const enosysAbove = (arch: ArchInfo | undefined, n: number): boolean => {
+    if (!enosys || allows || !arch || !(seccomp.architectures ?? []).includes(arch.scmpName)) {
+      return false;
+    }
+    const table = arch.syscalls;
+    const numbers = rules.flatMap((r) => r.names).filter((x) => Object.hasOwn(table, x)).map((
+      x,
+    ) => table[x]);
+    const highest = numbers.length ? Math.max(...numbers) : 0;
+    return highest !== 0 && n > highest;
+  };
+  const enosysRet = (SECCOMP_RET_ERRNO | 38) >>> 0;
   let info: ArchInfo | undefined;
   if (probe.arch >>> 0 === AUDIT_ARCH_X86_64) {
     if (!archs.some((a) => a.auditArch === AUDIT_ARCH_X86_64)) return SECCOMP_RET_KILL_THREAD;
-    if (nr === 0xffffffff) return def;
+    if (nr === 0xffffffff) {
+      return enosysAbove(archs.find((a) => a.arch === "x32"), nr) ? enosysRet : def;
+    }
     info = archs.find((a) => a.arch === (nr >= X32_SYSCALL_BIT ? "x32" : "x86_64"));
   } else {
     info = archs.find((a) => a.auditArch === probe.arch >>> 0);
-    if (info && nr === 0xffffffff) return def;
+    if (info && nr === 0xffffffff) return enosysAbove(info, nr) ? enosysRet : def;
   }
   if (!info) return SECCOMP_RET_KILL_THREAD;
   const table = info.syscalls;
   const name = Object.keys(table).find((n) => table[n] === nr);
-  const rules = seccomp.syscalls ?? [];
-  const numbers = rules.flatMap((r) => r.names).filter((n) => Object.hasOwn(table, n)).map((n) =>
-    table[n]
-  );
-  const highest = numbers.length ? Math.max(...numbers) : undefined;
-  const allows = ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"].includes(
-    seccomp.defaultAction,
-  );
-  if (enosys && !allows && highest !== undefined && nr > highest) {
-    return (SECCOMP_RET_ERRNO | 38) >>> 0;
-  }
+  if (enosysAbove(info, nr)) return enosysRet;
   if (name === undefined) return def;
   const mine = rules.filter((r) => r.names.includes(name) && ret(r.action, r.errnoRet) !== def);
   const plain = mine.find((r) => !r.args?.length);

@@ -200,9 +200,16 @@ export function compileSeccomp(seccomp: Seccomp, options: CompileOptions = {}): 
     seccomp.defaultAction,
   );
   const enosys = options.enosysForNewerSyscalls !== false && !allowsByDefault;
+  // runc's patchbpf builds its ENOSYS stub only for the architectures the profile lists: the
+  // native one that libseccomp adds on its own gets none (a profile without `architectures`
+  // has no stub at all).
+  const listed = new Set(Array.isArray(seccomp.architectures) ? seccomp.architectures : []);
   const plans = new Map<SeccompArch, AbiPlan>();
   for (const info of archs) {
-    plans.set(info.arch, planAbi(info, rules, defaultRet, options.onUnknownSyscall));
+    const plan = planAbi(info, rules, defaultRet, options.onUnknownSyscall);
+    // runc skips the stub where the highest number is 0 (a profile naming only read on x86_64).
+    if (!listed.has(info.scmpName) || plan.highest === 0) plan.highest = undefined;
+    plans.set(info.arch, plan);
   }
 
   const asm = new Assembler();
@@ -212,10 +219,7 @@ export function compileSeccomp(seccomp: Seccomp, options: CompileOptions = {}): 
     if (blocks.some((b) => b.auditArch === info.auditArch)) continue;
     const segments = info.auditArch === AUDIT_ARCH_X86_64
       ? x86_64Segments(plans.get("x86_64"), plans.get("x32"), defaultRet, enosys)
-      : [
-        ...fill(0, U32 - 1, plans.get(info.arch), defaultRet, enosys),
-        { lo: U32, hi: U32, target: { kind: "ret", ret: defaultRet } } satisfies Segment,
-      ];
+      : fill(0, U32, plans.get(info.arch), defaultRet, enosys);
     const label = asm.label();
     blocks.push({ auditArch: info.auditArch, label, segments: merge(segments) });
     const next = asm.label();
@@ -503,7 +507,8 @@ function fill(
  * x86_64 and x32 share AUDIT_ARCH_X86_64; x32 numbers carry X32_SYSCALL_BIT. As libseccomp does,
  * an x32 number on a filter without SCMP_ARCH_X32 (and an x86_64 number on one without
  * SCMP_ARCH_X86_64) gets the bad-arch action, except nr == -1 (0xffffffff), which tracers use to
- * skip a syscall and seccomp sees again since Linux 4.8: it gets the default action.
+ * skip a syscall and seccomp sees again since Linux 4.8: it gets the default action. runc's ENOSYS
+ * stub sees -1 as an x32 number above the profile's highest, so with an x32 stub it is ENOSYS.
  */
 function x86_64Segments(
   x86_64: AbiPlan | undefined,
@@ -511,11 +516,15 @@ function x86_64Segments(
   defaultRet: number,
   enosys: boolean,
 ): Segment[] {
-  return [
-    ...fill(0, X32_SYSCALL_BIT - 1, x86_64, defaultRet, enosys),
-    ...fill(X32_SYSCALL_BIT, U32 - 1, x32, defaultRet, enosys),
-    { lo: U32, hi: U32, target: { kind: "ret", ret: defaultRet } },
-  ];
+  const low = fill(0, X32_SYSCALL_BIT - 1, x86_64, defaultRet, enosys);
+  if (x32 === undefined) {
+    return [
+      ...low,
+      ...fill(X32_SYSCALL_BIT, U32 - 1, x32, defaultRet, enosys),
+      { lo: U32, hi: U32, target: { kind: "ret", ret: defaultRet } },
+    ];
+  }
+  return [...low, ...fill(X32_SYSCALL_BIT, U32, x32, defaultRet, enosys)];
 }
 
 /** Joins neighbouring segments that return the same value, so runs of allowed syscalls collapse. */

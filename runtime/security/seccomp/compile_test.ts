@@ -433,6 +433,7 @@ Deno.test("compileSeccomp() skips syscall names an architecture does not have an
 Deno.test("compileSeccomp() returns ENOSYS for syscalls above the highest one the profile names, as runc does", () => {
   const seccomp: Seccomp = {
     defaultAction: "SCMP_ACT_ERRNO",
+    architectures: ["SCMP_ARCH_X86_64"],
     syscalls: [{ names: ["read", "write", "openat"], action: "SCMP_ACT_ALLOW" }],
   };
   assert.equal(run(seccomp, X.openat), ALLOW);
@@ -447,6 +448,37 @@ Deno.test("compileSeccomp() returns ENOSYS for syscalls above the highest one th
     syscalls: [{ names: ["read"], action: "SCMP_ACT_ERRNO" }],
   };
   assert.equal(run(allow, X.clone3), 0x7ffc0000);
+});
+
+Deno.test("compileSeccomp() adds the ENOSYS return only for the architectures the profile lists, as runc does", () => {
+  const rules: Seccomp["syscalls"] = [{ names: ["read", "openat"], action: "SCMP_ACT_ALLOW" }];
+  // No architectures: runc's patchbpf has nothing to build its stub for.
+  const unlisted: Seccomp = {
+    defaultAction: "SCMP_ACT_ERRNO",
+    defaultErrnoRet: 5,
+    syscalls: rules,
+  };
+  assert.equal(run(unlisted, X.clone3), errno(5));
+  assert.equal(run(unlisted, 1000), errno(5));
+  // With x32 listed, -1 counts as an x32 number above the highest x32 one: ENOSYS.
+  const withX32: Seccomp = { ...unlisted, architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"] };
+  assert.equal(run(withX32, 1000), errno(38));
+  assert.equal(run(withX32, 0xffffffff), errno(38));
+  assert.equal(run(withX32, X32_SYSCALL_BIT | 1000), errno(38));
+  const onlyX32: Seccomp = { ...unlisted, architectures: ["SCMP_ARCH_X32"] };
+  assert.equal(run(onlyX32, 1000), errno(5));
+  assert.equal(run(onlyX32, 0xffffffff), errno(38));
+  // i386: -1 is above the highest number too.
+  const i386: Seccomp = { ...unlisted, architectures: ["SCMP_ARCH_X86"] };
+  assert.equal(run(i386, 0xffffffff, [], AUDIT_ARCH_I386), errno(38));
+  assert.equal(run(i386, 0xffffffff), errno(5));
+  // A profile whose highest number is 0 (only read on x86_64) gets no stub, as in runc.
+  const onlyRead: Seccomp = {
+    defaultAction: "SCMP_ACT_ERRNO",
+    architectures: ["SCMP_ARCH_X86_64"],
+    syscalls: [{ names: ["read"], action: "SCMP_ACT_ALLOW" }],
+  };
+  assert.equal(run(onlyRead, X.write), errno(1));
 });
 
 Deno.test("compileSeccomp() compares only the low 32 bits of arguments on 32-bit architectures", () => {
