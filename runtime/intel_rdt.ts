@@ -5,6 +5,7 @@
  * processes are written to its `tasks`. With enableMonitoring, a MON group named after the
  * container under `mon_groups/` holds them instead.
  */
+import { SpecError } from "../spec/errors.ts";
 import type { IntelRdt } from "../spec/config.ts";
 
 /** What create made in resctrl, recorded in state.json so that delete can undo it. */
@@ -36,9 +37,11 @@ export function resctrlMount(): string | undefined {
 export function checkIntelRdt(rdt: IntelRdt | undefined, configFile: string): void {
   if (rdt === undefined) return;
   if (resctrlMount() === undefined) {
-    throw new Error(
-      `${configFile}: linux.intelRdt: Intel RDT is not available: no resctrl filesystem is ` +
+    throw new SpecError(
+      "linux.intelRdt",
+      `Intel RDT is not available: no resctrl filesystem is ` +
         "mounted (mount -t resctrl resctrl /sys/fs/resctrl on a CPU with RDT)",
+      configFile,
     );
   }
 }

@@ -1,13 +1,29 @@
-/** An invalid config.json field: `path` is the JSON path, e.g. `linux.namespaces[2].type`. */
+/**
+ * An invalid or unusable config.json field. The message always reads `FILE: PATH: what`, e.g.
+ * `/b/config.json: linux.namespaces[2].type: must be one of ...`; `FILE: ` is left out until the
+ * file is known (the validators see only JSON): withFile() adds it.
+ */
 export class SpecError extends TypeError {
-  /** The JSON path of the offending field. */
+  /** The JSON path of the offending field, e.g. `linux.namespaces[2].type`. */
   readonly path: string;
+  /** What is wrong, without file or path. */
+  readonly detail: string;
+  /** The config file (or process.json), when known. */
+  readonly file?: string;
 
-  constructor(path: string, message: string) {
-    super(`${path}: ${message}`);
+  constructor(path: string, detail: string, file?: string, options?: ErrorOptions) {
+    super(`${file ? `${file}: ` : ""}${path}: ${detail}`, options);
     this.name = "SpecError";
     this.path = path;
+    this.detail = detail;
+    this.file = file;
   }
+}
+
+/** `err` naming `file` when it is a SpecError that names no file yet; any other error as it is. */
+export function withFile(err: unknown, file: string): unknown {
+  if (!(err instanceof SpecError) || err.file !== undefined) return err;
+  return new SpecError(err.path, err.detail, file, { cause: err.cause });
 }
 
 /** Renders a JSON value for an error message, shortened. */

@@ -1,5 +1,5 @@
 import type { Spec } from "./config.ts";
-import { show, SpecError } from "./errors.ts";
+import { show, SpecError, withFile } from "./errors.ts";
 import {
   array,
   boolean,
@@ -449,11 +449,6 @@ export function loadSpec(file: string): Spec {
   try {
     return validateSpec(json);
   } catch (err) {
-    if (err instanceof SpecError) {
-      const wrapped = new SpecError(err.path, err.message.slice(err.path.length + 2));
-      wrapped.message = `${file}: ${err.message}`;
-      throw wrapped;
-    }
-    throw err;
+    throw withFile(err, file);
   }
 }

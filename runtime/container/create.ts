@@ -18,7 +18,7 @@ import { processStartTime } from "../state/liveness.ts";
 import * as log from "../log.ts";
 import { compileSeccomp } from "../security/seccomp/compile.ts";
 import { listenUnix } from "../../ffi/socket.ts";
-import { SpecError } from "../../spec/errors.ts";
+import { SpecError, withFile } from "../../spec/errors.ts";
 import type { Seccomp, Spec } from "../../spec/config.ts";
 import type { BootstrapSeccomp } from "../process/bootstrap.ts";
 import { trace } from "../log.ts";
@@ -75,7 +75,7 @@ export async function createContainer(
   try {
     if (!Deno.statSync(rootfs).isDirectory) throw new Error("not a directory");
   } catch (err) {
-    throw new Error(`${configFile}: root.path: rootfs ${rootfs} is not a directory`, {
+    throw new SpecError("root.path", `rootfs ${rootfs} is not a directory`, configFile, {
       cause: err,
     });
   }
@@ -250,9 +250,11 @@ function explainOom(err: unknown, cgroup: CgroupManager, spec: Spec, configFile:
   }
   if (kills === 0) return err;
   const limit = spec.linux?.resources?.memory?.limit;
-  return new Error(
-    `${configFile}: linux.resources.memory.limit: the container was OOM-killed while it was being ` +
+  return new SpecError(
+    "linux.resources.memory.limit",
+    `the container was OOM-killed while it was being ` +
       `created; the limit (${limit} bytes) is too low (Skiff's init needs about 512 KiB)`,
+    configFile,
     { cause: err },
   );
 }
@@ -272,7 +274,7 @@ async function createCgroup(
   try {
     cgroup = cgroupManager({ id, cgroupsPath: spec.linux?.cgroupsPath, systemd });
   } catch (err) {
-    throw new Error(`${configFile}: linux.cgroupsPath: cannot create the container's cgroup`, {
+    throw new SpecError("linux.cgroupsPath", "cannot create the container's cgroup", configFile, {
       cause: err,
     });
   }
@@ -280,7 +282,7 @@ async function createCgroup(
   try {
     cgroup.create();
   } catch (err) {
-    throw new Error(`${configFile}: linux.cgroupsPath: cannot create the container's cgroup`, {
+    throw new SpecError("linux.cgroupsPath", "cannot create the container's cgroup", configFile, {
       cause: err,
     });
   }
@@ -293,8 +295,7 @@ async function createCgroup(
   } catch (err) {
     // Awaited: the process exits right after the error is reported.
     await cgroup.destroy().catch(() => {});
-    if (err instanceof SpecError) err.message = `${configFile}: ${err.message}`;
-    throw err;
+    throw withFile(err, configFile);
   }
   return cgroup;
 }
@@ -314,10 +315,12 @@ function checkExistingCgroup(cgroup: CgroupManager, configFile: string): void {
     );
   }
   if (cgroup.isFrozen()) {
-    throw new Error(
-      `${configFile}: linux.cgroupsPath: container's cgroup unexpectedly frozen (${
+    throw new SpecError(
+      "linux.cgroupsPath",
+      `container's cgroup unexpectedly frozen (${
         Object.values(cgroup.dirs())[0]
       }): thaw it or choose another cgroup`,
+      configFile,
     );
   }
 }
@@ -331,8 +334,7 @@ export function compileFilter(profile: Seccomp, configFile: string): BootstrapSe
       onUnknownSyscall: (name, arch) => skipped.push(`${name} (${arch})`),
     });
   } catch (err) {
-    if (err instanceof SpecError) err.message = `${configFile}: ${err.message}`;
-    throw err;
+    throw withFile(err, configFile);
   }
   (profile.syscalls ?? []).forEach((rule, i) => {
     const blocked = rule.names.filter((n) => n === "write" || n === "sendmsg");
@@ -341,14 +343,16 @@ export function compileFilter(profile: Seccomp, configFile: string): BootstrapSe
       // those calls would block it before the agent has the fd (runc refuses `write` likewise).
       throw new SpecError(
         `linux.seccomp.syscalls[${i}].names`,
-        `${configFile}: SCMP_ACT_NOTIFY cannot be used for ${blocked.join(" and ")}`,
+        `SCMP_ACT_NOTIFY cannot be used for ${blocked.join(" and ")}`,
+        configFile,
       );
     }
   });
   if (filter.newListener && !profile.listenerPath) {
     throw new SpecError(
       "linux.seccomp.listenerPath",
-      `${configFile}: is required when an action is SCMP_ACT_NOTIFY`,
+      "is required when an action is SCMP_ACT_NOTIFY",
+      configFile,
     );
   }
   if (skipped.length) log.debug(`seccomp: unknown syscalls skipped: ${skipped.join(", ")}`);

@@ -1,6 +1,6 @@
 import type { Capabilities, Process } from "../../spec/config.ts";
 import { validateProcess } from "../../spec/validate.ts";
-import { SpecError } from "../../spec/errors.ts";
+import { withFile } from "../../spec/errors.ts";
 import { close, listenUnix } from "../../ffi/mod.ts";
 import { join, resolve } from "../path.ts";
 import { debug, logOptions } from "../log.ts";
@@ -69,8 +69,7 @@ function readProcessFile(file: string): Process {
   try {
     validateProcess(json as Record<string, unknown>, "process");
   } catch (err) {
-    if (err instanceof SpecError) err.message = `${file}: ${err.message}`;
-    throw err;
+    throw withFile(err, file);
   }
   return json as Process;
 }

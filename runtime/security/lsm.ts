@@ -3,6 +3,7 @@
  * runc does (the exec attribute of the init, so the label takes effect at execve), and refuses
  * them clearly on a host where the LSM is off, as runc does.
  */
+import { SpecError } from "../../spec/errors.ts";
 import type { Process, Spec } from "../../spec/config.ts";
 
 function readFile(path: string): string | undefined {
@@ -34,20 +35,26 @@ export function checkLsm(
   process: Process | undefined = spec.process,
 ): void {
   if (process?.apparmorProfile && !appArmorEnabled()) {
-    throw new Error(
-      `${file}: process.apparmorProfile: apparmor profile ${
+    throw new SpecError(
+      "process.apparmorProfile",
+      `apparmor profile ${
         JSON.stringify(process.apparmorProfile)
       } is specified, but AppArmor is not enabled on the host`,
+      file,
     );
   }
   if (process?.selinuxLabel && !selinuxEnabled()) {
-    throw new Error(
-      `${file}: process.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported`,
+    throw new SpecError(
+      "process.selinuxLabel",
+      "selinux label is specified in config, but selinux is disabled or not supported",
+      file,
     );
   }
   if (spec.linux?.mountLabel && !selinuxEnabled()) {
-    throw new Error(
-      `${file}: linux.mountLabel: selinux label is specified in config, but selinux is disabled or not supported`,
+    throw new SpecError(
+      "linux.mountLabel",
+      "selinux label is specified in config, but selinux is disabled or not supported",
+      file,
     );
   }
 }

@@ -172,7 +172,7 @@ Deno.test("SCMP_ACT_NOTIFY without listenerPath is refused at create", async () 
   assert.equal(result.code, 1);
   assert.match(
     result.stderr,
-    /linux\.seccomp\.listenerPath: .* is required when an action is SCMP_ACT_NOTIFY/,
+    /config\.json: linux\.seccomp\.listenerPath: is required when an action is SCMP_ACT_NOTIFY/,
   );
 });
 
@@ -332,7 +332,7 @@ Deno.test("SCMP_ACT_NOTIFY on write is refused: the init still writes after load
   assert.equal(result.code, 1);
   assert.match(
     result.stderr,
-    /linux\.seccomp\.syscalls\[0\]\.names: .*SCMP_ACT_NOTIFY cannot be used for write/,
+    /config\.json: linux\.seccomp\.syscalls\[0\]\.names: SCMP_ACT_NOTIFY cannot be used for write/,
   );
 });
 
