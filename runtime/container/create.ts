@@ -8,19 +8,24 @@ import { setupNotifySocket } from "../notify_socket.ts";
 import { type CgroupManager, cgroupManager } from "../cgroups/manager.ts";
 import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
 import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
-import { close, mkfifo, pollReadable, read, writeAll } from "../../ffi/mod.ts";
+import { close, mkfifo, writeAll } from "../../ffi/mod.ts";
 import { planNamespaces, sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
-import type { Bootstrap, SyncMessage } from "../process/bootstrap.ts";
-import { killInit, receiveConsole, sendBootstrap, spawnInit } from "../process/spawn_init.ts";
+import type { Bootstrap } from "../process/bootstrap.ts";
+import {
+  killInit,
+  receiveConsole,
+  sendBootstrap,
+  spawnInit,
+  waitReady,
+} from "../process/spawn_init.ts";
+import { compileFilter } from "../security/seccomp/filter.ts";
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
 import { processStartTime } from "../state/liveness.ts";
 import * as log from "../log.ts";
-import { compileSeccomp } from "../security/seccomp/compile.ts";
 import { listenUnix } from "../../ffi/socket.ts";
 import { SpecError, withFile } from "../../spec/errors.ts";
-import type { Seccomp, Spec } from "../../spec/config.ts";
-import type { BootstrapSeccomp } from "../process/bootstrap.ts";
+import type { Spec } from "../../spec/config.ts";
 import { trace } from "../log.ts";
 import { moveNetDevices } from "../net_devices.ts";
 import { applyIntelRdt, checkIntelRdt, type RdtRecord, removeIntelRdt } from "../intel_rdt.ts";
@@ -53,8 +58,6 @@ export interface Created {
   /** The pty master, when process.terminal is set and `run` has no --console-socket. */
   consoleMaster?: number;
 }
-
-const INIT_READY_TIMEOUT_MS = 120_000;
 
 /**
  * Creates container `id`: validates config.json, spawns the init inside the new namespaces, waits
@@ -325,54 +328,6 @@ function checkExistingCgroup(cgroup: CgroupManager, configFile: string): void {
   }
 }
 
-/** Compiles linux.seccomp for the init; errors name the file and the JSON path. */
-export function compileFilter(profile: Seccomp, configFile: string): BootstrapSeccomp {
-  const skipped: string[] = [];
-  let filter;
-  try {
-    filter = compileSeccomp(profile, {
-      onUnknownSyscall: (name, arch) => skipped.push(`${name} (${arch})`),
-    });
-  } catch (err) {
-    throw withFile(err, configFile);
-  }
-  (profile.syscalls ?? []).forEach((rule, i) => {
-    const blocked = rule.names.filter((n) => n === "write" || n === "sendmsg");
-    if (rule.action === "SCMP_ACT_NOTIFY" && blocked.length) {
-      // The init still writes "ready" and sends the listener fd after loading the filter: notifying
-      // those calls would block it before the agent has the fd (runc refuses `write` likewise).
-      throw new SpecError(
-        `linux.seccomp.syscalls[${i}].names`,
-        `SCMP_ACT_NOTIFY cannot be used for ${blocked.join(" and ")}`,
-        configFile,
-      );
-    }
-  });
-  if (filter.newListener && !profile.listenerPath) {
-    throw new SpecError(
-      "linux.seccomp.listenerPath",
-      "is required when an action is SCMP_ACT_NOTIFY",
-      configFile,
-    );
-  }
-  if (skipped.length) log.debug(`seccomp: unknown syscalls skipped: ${skipped.join(", ")}`);
-  log.debug(
-    `seccomp: ${filter.instructions.length} BPF instructions, flags ${
-      filter.flagNames.join("|") || "0"
-    }`,
-  );
-  const bytes = filter.bytes();
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return {
-    program: btoa(binary),
-    flags: filter.flags,
-    newListener: filter.newListener,
-    listenerPath: profile.listenerPath,
-    listenerMetadata: profile.listenerMetadata,
-  };
-}
-
 /**
  * Socket activation: when Skiff itself was started with LISTEN_FDS=N, fds 3..3+N-1 go to the
  * container and its environment gets LISTEN_FDS=N and LISTEN_PID=1 (runc's behaviour).
@@ -382,39 +337,4 @@ function listenFds(): number | undefined {
   if (!value) return undefined;
   const n = Number(value);
   return Number.isInteger(n) && n > 0 ? n : undefined;
-}
-
-/** Reads the init's sync messages until "ready"; throws its error or a timeout. */
-export async function waitReady(fd: number, onHooks?: () => Promise<void>): Promise<void> {
-  let buffered = "";
-  const decoder = new TextDecoder();
-  const deadline = Date.now() + INIT_READY_TIMEOUT_MS;
-  for (;;) {
-    const newline = buffered.indexOf("\n");
-    if (newline >= 0) {
-      const message = JSON.parse(buffered.slice(0, newline)) as SyncMessage;
-      buffered = buffered.slice(newline + 1);
-      if (message.type === "ready") return;
-      if (message.type === "error") throw new Error(message.message);
-      if (message.type === "debug") {
-        log.debug(message.message);
-        continue;
-      }
-      if (message.type === "hooks") {
-        if (!onHooks) throw new Error("the init asked for hooks that this operation does not run");
-        await onHooks();
-        continue;
-      }
-      log.warn(message.message);
-      continue;
-    }
-    if (Date.now() > deadline) throw new Error("timed out waiting for the container init");
-    // Poll in short slices so the deadline above is checked while the init works.
-    if (!pollReadable(fd, 100)) continue;
-    const chunk = read(fd);
-    if (chunk.length === 0) {
-      throw new Error("container init exited before it was ready");
-    }
-    buffered += decoder.decode(chunk, { stream: true });
-  }
 }

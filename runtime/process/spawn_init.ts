@@ -4,13 +4,16 @@ import {
   close,
   O_CLOEXEC,
   pipe,
+  pollReadable,
+  read,
   recvFds,
   setCloexec,
   writeAll,
 } from "../../ffi/mod.ts";
+import * as log from "../log.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import { spawnInNamespaces, type TimeOffsets } from "./spawn_in_namespaces.ts";
-import { type Bootstrap, type ExecBootstrap, selfCommand } from "./bootstrap.ts";
+import { type Bootstrap, type ExecBootstrap, selfCommand, type SyncMessage } from "./bootstrap.ts";
 
 /** A spawned init: the child, the pipe to it (bootstrap, then answers) and the pipe from it. */
 export interface SpawnedInit {
@@ -89,5 +92,43 @@ export function receiveConsole(listener: number): number {
     return master;
   } finally {
     close(conn);
+  }
+}
+
+/** How long the init may take to report "ready" (a Deno start-up plus the rootfs). */
+const INIT_READY_TIMEOUT_MS = 120_000;
+
+/** Reads the init's sync messages until "ready"; throws its error or a timeout. */
+export async function waitReady(fd: number, onHooks?: () => Promise<void>): Promise<void> {
+  let buffered = "";
+  const decoder = new TextDecoder();
+  const deadline = Date.now() + INIT_READY_TIMEOUT_MS;
+  for (;;) {
+    const newline = buffered.indexOf("\n");
+    if (newline >= 0) {
+      const message = JSON.parse(buffered.slice(0, newline)) as SyncMessage;
+      buffered = buffered.slice(newline + 1);
+      if (message.type === "ready") return;
+      if (message.type === "error") throw new Error(message.message);
+      if (message.type === "debug") {
+        log.debug(message.message);
+        continue;
+      }
+      if (message.type === "hooks") {
+        if (!onHooks) throw new Error("the init asked for hooks that this operation does not run");
+        await onHooks();
+        continue;
+      }
+      log.warn(message.message);
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error("timed out waiting for the container init");
+    // Poll in short slices so the deadline above is checked while the init works.
+    if (!pollReadable(fd, 100)) continue;
+    const chunk = read(fd);
+    if (chunk.length === 0) {
+      throw new Error("container init exited before it was ready");
+    }
+    buffered += decoder.decode(chunk, { stream: true });
   }
 }
