@@ -8,7 +8,7 @@ import { setupNotifySocket } from "../notify_socket.ts";
 import { type CgroupManager, cgroupManager } from "../cgroups/manager.ts";
 import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
 import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
-import { close, mkfifo, writeAll } from "../../ffi/mod.ts";
+import { close, mkfifo, writeAll } from "../../ffi/fs.ts";
 import { planNamespaces, sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import type { Bootstrap } from "../process/bootstrap.ts";

@@ -1,4 +1,4 @@
-import { kill } from "../../ffi/mod.ts";
+import { kill } from "../../ffi/process.ts";
 import { isAlive } from "../state/liveness.ts";
 import type { StateStore } from "../state/store.ts";
 import { ContainerNotExistError } from "../errors.ts";

@@ -1,7 +1,8 @@
 import type { Capabilities, Process } from "../../spec/config.ts";
 import { validateProcess } from "../../spec/validate.ts";
 import { withFile } from "../../spec/errors.ts";
-import { close, listenUnix } from "../../ffi/mod.ts";
+import { close } from "../../ffi/fs.ts";
+import { listenUnix } from "../../ffi/socket.ts";
 import { join, resolve } from "../path.ts";
 import { debug, logOptions } from "../log.ts";
 import { connectPidfdSocket, sendPidfd } from "../pidfd_socket.ts";

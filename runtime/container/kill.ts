@@ -1,4 +1,4 @@
-import { kill } from "../../ffi/mod.ts";
+import { kill } from "../../ffi/process.ts";
 import type { StateStore } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
 import { containerCgroup } from "./cgroup.ts";

@@ -1,17 +1,13 @@
 import type { Process } from "../../spec/config.ts";
 import { RLIMITS } from "../../spec/rlimits.ts";
 import {
-  chdir,
-  getcwd,
+  AT_EMPTY_PATH,
+  AT_FDCWD,
   PR_SET_KEEPCAPS,
   PR_SET_NO_NEW_PRIVS,
-  prctl,
-  setgroups,
-  setresgid,
-  setresuid,
-  setrlimit,
-  umask,
-} from "../../ffi/mod.ts";
+} from "../../ffi/constants.ts";
+import { chdir, getcwd, umask } from "../../ffi/fs.ts";
+import { prctl, setgroups, setresgid, setresuid, setrlimit } from "../../ffi/process.ts";
 import {
   applyCapabilities,
   type CapabilityMasks,
@@ -20,7 +16,6 @@ import {
 import { homeOf, lookPath } from "./exec_path.ts";
 import { applyExecLabels } from "../security/lsm.ts";
 import { fchown, statx } from "../../ffi/file_attrs.ts";
-import { AT_EMPTY_PATH, AT_FDCWD } from "../../ffi/constants.ts";
 import { errnoOf, isErrno } from "../../ffi/errno.ts";
 
 /** What finalizeProcess() prepares for execve. */

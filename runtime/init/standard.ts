@@ -1,21 +1,14 @@
 import {
-  cloexecFrom,
   CLONE_NEWCGROUP,
-  close,
-  execve,
   O_CLOEXEC,
   O_RDWR,
   O_WRONLY,
-  open,
   PR_SET_DUMPABLE,
   PR_SET_PDEATHSIG,
-  prctl,
-  read,
-  setdomainname,
-  sethostname,
-  unshare,
-  writeAll,
-} from "../../ffi/mod.ts";
+} from "../../ffi/constants.ts";
+import { cloexecFrom, close, open, read, writeAll } from "../../ffi/fs.ts";
+import { unshare } from "../../ffi/namespace.ts";
+import { execve, prctl, setdomainname, sethostname } from "../../ffi/process.ts";
 import { type Bootstrap, type ExecBootstrap, LineReader } from "../process/bootstrap.ts";
 import { tenantMain } from "./tenant.ts";
 import {

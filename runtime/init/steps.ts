@@ -1,11 +1,6 @@
 /** Steps shared by the container's init (standard.ts) and by `exec` (tenant.ts). */
-import {
-  close,
-  defaultSignalAction,
-  joinSessionKeyring,
-  setKeyPermissions,
-  writeAll,
-} from "../../ffi/mod.ts";
+import { close, writeAll } from "../../ffi/fs.ts";
+import { defaultSignalAction, joinSessionKeyring, setKeyPermissions } from "../../ffi/process.ts";
 import type { BootstrapSeccomp, SyncMessage } from "../process/bootstrap.ts";
 import { loadSeccompFilter } from "../../ffi/seccomp.ts";
 import { isErrno } from "../../ffi/errno.ts";

@@ -5,22 +5,16 @@
  * root could not even find its own binary).
  */
 import {
-  chdir,
-  chroot,
-  cloexecFrom,
+  CLONE_FS,
   CLONE_NEWCGROUP,
   CLONE_NEWNS,
-  close,
-  execve,
   O_CLOEXEC,
   O_RDONLY,
-  open,
   PR_SET_PDEATHSIG,
-  prctl,
-  setns,
-  unshare,
-} from "../../ffi/mod.ts";
-import { CLONE_FS } from "../../ffi/constants.ts";
+} from "../../ffi/constants.ts";
+import { chdir, chroot, cloexecFrom, close, open } from "../../ffi/fs.ts";
+import { setns, unshare } from "../../ffi/namespace.ts";
+import { execve, prctl } from "../../ffi/process.ts";
 import type { ExecBootstrap } from "../process/bootstrap.ts";
 import { attachConsole } from "../console.ts";
 import {

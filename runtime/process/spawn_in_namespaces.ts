@@ -1,14 +1,6 @@
-import {
-  CLONE_FS,
-  CLONE_NEWTIME,
-  close,
-  ioctlNsGetType,
-  O_CLOEXEC,
-  O_RDONLY,
-  open,
-  setns,
-  unshare,
-} from "../../ffi/mod.ts";
+import { CLONE_FS, CLONE_NEWTIME, O_CLOEXEC, O_RDONLY } from "../../ffi/constants.ts";
+import { close, open } from "../../ffi/fs.ts";
+import { ioctlNsGetType, setns, unshare } from "../../ffi/namespace.ts";
 import type { NamespaceType } from "../../spec/config.ts";
 import { NAMESPACE_FLAGS, type NamespacePlan, PROC_NS_NAMES } from "../namespaces.ts";
 

@@ -1,15 +1,7 @@
 /** Starting a `skiff init` (the container's, or an exec's) and talking to it. */
-import {
-  acceptUnix,
-  close,
-  O_CLOEXEC,
-  pipe,
-  pollReadable,
-  read,
-  recvFds,
-  setCloexec,
-  writeAll,
-} from "../../ffi/mod.ts";
+import { O_CLOEXEC } from "../../ffi/constants.ts";
+import { close, pipe, pollReadable, read, setCloexec, writeAll } from "../../ffi/fs.ts";
+import { acceptUnix, recvFds } from "../../ffi/socket.ts";
 import * as log from "../log.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import { spawnInNamespaces, type TimeOffsets } from "./spawn_in_namespaces.ts";

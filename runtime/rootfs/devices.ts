@@ -1,16 +1,9 @@
 import { isErrno } from "../../ffi/errno.ts";
 import { join } from "../path.ts";
 import type { Device } from "../../spec/config.ts";
-import {
-  lchown,
-  makedev,
-  mknod,
-  mount,
-  MS_BIND,
-  S_IFBLK,
-  S_IFCHR,
-  S_IFIFO,
-} from "../../ffi/mod.ts";
+import { MS_BIND, S_IFBLK, S_IFCHR, S_IFIFO } from "../../ffi/constants.ts";
+import { lchown, makedev, mknod } from "../../ffi/fs.ts";
+import { mount } from "../../ffi/mount.ts";
 import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
 
 /** The devices every container gets (runtime-linux.md "Default Devices"). */

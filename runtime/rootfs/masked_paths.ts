@@ -1,5 +1,4 @@
 import {
-  mount,
   MS_BIND,
   MS_NODEV,
   MS_NOEXEC,
@@ -7,7 +6,8 @@ import {
   MS_RDONLY,
   MS_REC,
   MS_REMOUNT,
-} from "../../ffi/mod.ts";
+} from "../../ffi/constants.ts";
+import { mount } from "../../ffi/mount.ts";
 import { isNullDevice } from "./devices.ts";
 
 function lstatOrUndefined(path: string): Deno.FileInfo | undefined {

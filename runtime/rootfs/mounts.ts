@@ -1,8 +1,6 @@
 import { dirname, join, normalize } from "../path.ts";
 import type { Mount } from "../../spec/config.ts";
 import {
-  mount,
-  mountSetattrRecursive,
   MS_BIND,
   MS_NODEV,
   MS_NOEXEC,
@@ -10,7 +8,8 @@ import {
   MS_RDONLY,
   MS_REC,
   MS_REMOUNT,
-} from "../../ffi/mod.ts";
+} from "../../ffi/constants.ts";
+import { mount, mountSetattrRecursive } from "../../ffi/mount.ts";
 import { parseMountOptions, withMountLabel } from "./mount_options.ts";
 import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
 import { mountTmpfsCopyUp } from "./tmpcopyup.ts";

@@ -1,21 +1,15 @@
 import { isErrno } from "../../ffi/errno.ts";
 import {
-  chdir,
-  chroot,
-  close,
-  fchdir,
   MNT_DETACH,
-  mount,
   MS_MOVE,
   MS_REC,
   MS_SLAVE,
   O_CLOEXEC,
   O_DIRECTORY,
   O_RDONLY,
-  open,
-  pivotRoot as pivotRootCall,
-  umount,
-} from "../../ffi/mod.ts";
+} from "../../ffi/constants.ts";
+import { chdir, chroot, close, fchdir, open } from "../../ffi/fs.ts";
+import { mount, pivotRoot as pivotRootCall, umount } from "../../ffi/mount.ts";
 
 /**
  * Makes `rootfs` the root of the calling process's mount namespace with pivot_root(".", "."), then

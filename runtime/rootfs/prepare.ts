@@ -1,16 +1,14 @@
 import type { Spec } from "../../spec/config.ts";
 import {
-  chdir,
-  chroot,
-  mount,
   MS_BIND,
   MS_PRIVATE,
   MS_REC,
   MS_SHARED,
   MS_SLAVE,
   MS_UNBINDABLE,
-  umount,
-} from "../../ffi/mod.ts";
+} from "../../ffi/constants.ts";
+import { chdir, chroot } from "../../ffi/fs.ts";
+import { mount, umount } from "../../ffi/mount.ts";
 import { mountEntry, remountReadonlyLate } from "./mounts.ts";
 import { createDevice, createDevSymlinks, DEFAULT_DEVICES } from "./devices.ts";
 import { moveRoot, pivotRoot } from "./pivot_root.ts";

@@ -4,8 +4,6 @@
  */
 import { join } from "../path.ts";
 import {
-  lchown,
-  mount,
   MS_BIND,
   MS_MOVE,
   MS_NODEV,
@@ -13,8 +11,9 @@ import {
   MS_NOSUID,
   MS_RDONLY,
   MS_REMOUNT,
-  umount,
-} from "../../ffi/mod.ts";
+} from "../../ffi/constants.ts";
+import { lchown } from "../../ffi/fs.ts";
+import { mount, umount } from "../../ffi/mount.ts";
 
 /** Copies the tree under `src` into `dst` (an existing directory): modes, owners, symlinks. */
 export function copyTree(src: string, dst: string): void {

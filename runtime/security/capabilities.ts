@@ -1,13 +1,12 @@
 import type { Capabilities } from "../../spec/config.ts";
 import { capabilityNumber } from "../../spec/capabilities.ts";
 import {
-  capset,
   PR_CAP_AMBIENT,
   PR_CAP_AMBIENT_CLEAR_ALL,
   PR_CAP_AMBIENT_RAISE,
   PR_CAPBSET_DROP,
-  prctl,
-} from "../../ffi/mod.ts";
+} from "../../ffi/constants.ts";
+import { capset, prctl } from "../../ffi/process.ts";
 
 /** Capability sets as bit masks, restricted to what the running kernel knows. */
 export interface CapabilityMasks {

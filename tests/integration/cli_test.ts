@@ -8,7 +8,8 @@ import { makeBundle, startDetached, type TestBundle, testId } from "../_helpers/
 import { runSkiff, type SkiffResult } from "../_helpers/skiff.ts";
 import { exists } from "../_helpers/host.ts";
 import { REPO, SKIFF } from "../_helpers/paths.ts";
-import { acceptUnix, close, listenUnix, recvFds } from "../../ffi/mod.ts";
+import { close } from "../../ffi/fs.ts";
+import { acceptUnix, listenUnix, recvFds } from "../../ffi/socket.ts";
 
 const RUNC = "/usr/sbin/runc";
 const hasRunc = exists(RUNC);

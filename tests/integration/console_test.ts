@@ -2,16 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
 import { makeBundle, testId } from "../_helpers/bundle.ts";
 import { SKIFF } from "../_helpers/paths.ts";
-import {
-  acceptUnix,
-  close,
-  getWindowSize,
-  listenUnix,
-  pollReadable,
-  read,
-  recvFds,
-  writeAll,
-} from "../../ffi/mod.ts";
+import { close, pollReadable, read, writeAll } from "../../ffi/fs.ts";
+import { acceptUnix, listenUnix, recvFds } from "../../ffi/socket.ts";
+import { getWindowSize } from "../../ffi/tty.ts";
 
 /** Reads from a pty master until `pattern` shows up or `ms` pass; returns what was read. */
 function readUntil(master: number, pattern: RegExp, ms = 10_000): string {

@@ -2,15 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
 import { makeBundle, startDetached, testId } from "../_helpers/bundle.ts";
 import { appArmorEnabled, selinuxEnabled } from "../../runtime/security/lsm.ts";
-import {
-  acceptUnix,
-  close,
-  getWindowSize,
-  listenUnix,
-  pollReadable,
-  read,
-  recvFds,
-} from "../../ffi/mod.ts";
+import { close, pollReadable, read } from "../../ffi/fs.ts";
+import { acceptUnix, listenUnix, recvFds } from "../../ffi/socket.ts";
+import { getWindowSize } from "../../ffi/tty.ts";
 
 Deno.test("exec joins every namespace of the container", async () => {
   await using bundle = await makeBundle();

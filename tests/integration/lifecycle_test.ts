@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { makeBundle, runIn, startDetached, testId } from "../_helpers/bundle.ts";
 import { runSkiff } from "../_helpers/skiff.ts";
 import { SKIFF } from "../_helpers/paths.ts";
-import { PR_SET_CHILD_SUBREAPER, prctl } from "../../ffi/mod.ts";
+import { PR_SET_CHILD_SUBREAPER } from "../../ffi/constants.ts";
+import { prctl } from "../../ffi/process.ts";
 import { exists, skiffInits } from "../_helpers/host.ts";
 
 Deno.test("skiff run prints the container's output as PID 1 with its own hostname and uid", async () => {

@@ -4,7 +4,8 @@ import { REPO } from "../_helpers/paths.ts";
 import { hasCommand } from "../_helpers/host.ts";
 import { makeBundle, testId } from "../_helpers/bundle.ts";
 import { runSkiff } from "../_helpers/skiff.ts";
-import { bindUnixDatagram, close, pollReadable, recvFds } from "../../ffi/mod.ts";
+import { close, pollReadable } from "../../ffi/fs.ts";
+import { bindUnixDatagram, recvFds } from "../../ffi/socket.ts";
 
 const gcc = hasCommand("gcc");
 
