@@ -34,7 +34,15 @@ fi
 if [ ! -x "$DENO" ] || [ "$("$DENO" --version | head -1 | cut -d' ' -f2)" != "$DENO_VERSION" ]; then
   echo "setup: npm install deno@$DENO_VERSION"
   mkdir -p .tools
-  npm install --prefix .tools --no-audit --no-fund --silent "deno@$DENO_VERSION" >/dev/null
+  # --prefer-offline: a machine that installed it before needs no registry (its DNS was seen to
+  # fail for minutes); a few tries ride out a short outage on a new machine.
+  for try in 1 2 3; do
+    npm install --prefix .tools --no-audit --no-fund --silent --prefer-offline \
+      --fetch-timeout=60000 --fetch-retries=2 "deno@$DENO_VERSION" >/dev/null && break
+    [ "$try" -lt 3 ] || { echo "setup: npm install deno@$DENO_VERSION failed" >&2; exit 1; }
+    echo "setup: npm install failed (try $try of 3); again in 20 s" >&2
+    sleep 20
+  done
 fi
 export DENO_NO_UPDATE_CHECK=1
 
