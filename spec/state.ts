@@ -1,3 +1,5 @@
+import { OCI_VERSION } from "./version.ts";
+
 /** Container status values: the spec's four plus runc's `paused`. */
 export type ContainerStatus = "creating" | "created" | "running" | "stopped" | "paused";
 
@@ -44,6 +46,27 @@ export function orderedState(state: State): State {
     };
   }
   return out;
+}
+
+/**
+ * The state hooks get while a container is being created (prestart, createRuntime, createContainer
+ * and, with status "created", startContainer): no creation time or owner yet.
+ */
+export function creatingState(
+  container: { id: string; bundle: string; rootfs: string; annotations?: Record<string, string> },
+  pid: number,
+): State {
+  return orderedState({
+    ociVersion: OCI_VERSION,
+    id: container.id,
+    pid,
+    status: "creating",
+    bundle: container.bundle,
+    rootfs: container.rootfs,
+    created: "",
+    annotations: container.annotations,
+    owner: "",
+  });
 }
 
 /** Formats a time like Go's RFC3339Nano in UTC (trailing zeros of the fraction dropped). */

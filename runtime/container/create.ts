@@ -1,7 +1,7 @@
 import { resolve } from "../path.ts";
 import { loadSpec } from "../../spec/validate.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
-import { orderedState, rfc3339Nano } from "../../spec/state.ts";
+import { creatingState, rfc3339Nano } from "../../spec/state.ts";
 import { runHooks } from "../hooks.ts";
 import { checkLsm } from "../security/lsm.ts";
 import { setupNotifySocket } from "../notify_socket.ts";
@@ -164,17 +164,10 @@ export async function createContainer(
     try {
       await waitReady(init.fromInit, async () => {
         // prestart and createRuntime: the runtime's namespaces, before the init's pivot_root.
-        const state = orderedState({
-          ociVersion: OCI_VERSION,
-          id,
-          pid: spawned.pid,
-          status: "creating",
-          bundle,
-          rootfs,
-          created: "",
-          annotations: spec.annotations,
-          owner: "",
-        });
+        const state = creatingState(
+          { id, bundle, rootfs, annotations: spec.annotations },
+          spawned.pid,
+        );
         try {
           await runHooks(spec.hooks, "prestart", state);
           await runHooks(spec.hooks, "createRuntime", state);

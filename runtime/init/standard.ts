@@ -24,8 +24,7 @@ import {
 import { attachConsole } from "../console.ts";
 import { finishRootfs, mountRootfs, switchRoot } from "../rootfs/prepare.ts";
 import { runHooks } from "../hooks.ts";
-import { orderedState, type State } from "../../spec/state.ts";
-import { OCI_VERSION } from "../../spec/version.ts";
+import { creatingState } from "../../spec/state.ts";
 import {
   capabilityMasks,
   grantableCapabilities,
@@ -90,21 +89,6 @@ function joinCgroup(procs: { file: string; fd: number }[]): void {
   }
 }
 
-/** The state hooks get while the container is being created. */
-function creatingState(boot: Bootstrap, pid: number): State {
-  return orderedState({
-    ociVersion: OCI_VERSION,
-    id: boot.id,
-    pid,
-    status: "creating",
-    bundle: boot.bundle,
-    rootfs: boot.rootfs,
-    created: "",
-    annotations: boot.spec.annotations,
-    owner: "",
-  });
-}
-
 /** The container's first process: build the container, wait for `start`, exec process.args. */
 async function standardInit(
   boot: Bootstrap,
@@ -153,7 +137,8 @@ async function standardInit(
       if (fromCli.next() !== "continue") throw new Error("create was aborted by a failed hook");
     }
     // createContainer: in the container's namespaces, before pivot_root (paths are the host's).
-    await runHooks(spec.hooks, "createContainer", creatingState(boot, hostPid));
+    const creating = creatingState({ ...boot, annotations: spec.annotations }, hostPid);
+    await runHooks(spec.hooks, "createContainer", creating);
     switchRoot(spec, rootfsOptions);
     trace("init: rootfs ready");
     if (consoleSocket !== undefined) attachConsole(consoleSocket, process.consoleSize, true);
@@ -217,7 +202,7 @@ async function standardInit(
   try {
     // startContainer: in the container, after start, before process.args (paths are the container's).
     await runHooks(boot.spec.hooks, "startContainer", {
-      ...creatingState(boot, hostPid),
+      ...creatingState({ ...boot, annotations: boot.spec.annotations }, hostPid),
       status: "created",
     });
   } catch (err) {
