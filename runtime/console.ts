@@ -10,7 +10,7 @@ import { MS_BIND } from "../ffi/constants.ts";
 import { close, writeAll } from "../ffi/fs.ts";
 import { mount } from "../ffi/mount.ts";
 import { setsid } from "../ffi/process.ts";
-import { sendFds } from "../ffi/socket.ts";
+import { connectUnix, sendFds } from "../ffi/socket.ts";
 import {
   dup2,
   getWindowSize,
@@ -94,5 +94,14 @@ export async function relayTerminal(master: number): Promise<void> {
     await reader.cancel().catch(() => {});
     await input;
     close(master);
+  }
+}
+
+/** Connects to --console-socket (a host path: before pivot_root or setns into the mount namespace). */
+export function connectConsole(path: string): number {
+  try {
+    return connectUnix(path);
+  } catch (err) {
+    throw new Error(`--console-socket: cannot connect to ${path}`, { cause: err });
   }
 }

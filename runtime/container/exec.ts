@@ -188,12 +188,12 @@ export function execCgroupProcs(record: ContainerRecord, subCgroups: readonly st
   });
 }
 
-/** The namespaces an exec joins: every one the container has, mount last by the tenant itself. */
+/** The namespaces an exec joins: every one the container has, mount last by the setns init itself. */
 function execNamespaces(record: ContainerRecord): NamespacePlan {
   const join: NamespacePlan["join"] = [];
   const touched: NamespaceType[] = [];
   (record.config.linux?.namespaces ?? []).forEach((ns, index) => {
-    // mount and cgroup: joined by the tenant itself (see tenant.ts); time: setns(2) refuses
+    // mount and cgroup: joined by the setns init itself (see init/setns.ts); time: setns(2) refuses
     // multi-threaded callers.
     if (["mount", "cgroup", "time", "user"].includes(ns.type)) return;
     const name = ns.type === "pid" ? "pid" : PROC_NS_NAMES[ns.type];

@@ -7,13 +7,22 @@ import {
   PR_SET_NO_NEW_PRIVS,
 } from "../../ffi/constants.ts";
 import { chdir, getcwd, umask } from "../../ffi/fs.ts";
-import { prctl, setgroups, setresgid, setresuid, setrlimit } from "../../ffi/process.ts";
+import {
+  defaultSignalAction,
+  prctl,
+  setgroups,
+  setresgid,
+  setresuid,
+  setrlimit,
+} from "../../ffi/process.ts";
 import {
   applyCapabilities,
   type CapabilityMasks,
   dropBoundingSet,
 } from "../security/capabilities.ts";
 import { homeOf, lookPath } from "./exec_path.ts";
+import type { BootstrapSeccomp } from "../process/bootstrap.ts";
+import { installFilter, type ListenerContainer, sendListener } from "./seccomp_listener.ts";
 import { applyExecLabels } from "../security/lsm.ts";
 import { fchown, statx } from "../../ffi/file_attrs.ts";
 import { errnoOf, isErrno } from "../../ffi/errno.ts";
@@ -139,4 +148,35 @@ export function finalizeProcess(
   const argv = process.args ?? [];
   const path = lookPath(argv[0], env);
   return { path, argv, env };
+}
+
+/** SIGPIPE, and 32 (the first real-time signal, which glibc keeps for itself). */
+const DENO_IGNORED_SIGNALS = [13, 32];
+
+/**
+ * Turns this process into the container process's identity (finalize.ts) with the seccomp filter
+ * placed as runc places it: without no_new_privs while the process still has CAP_SYS_ADMIN
+ * (seccomp(2) needs one of the two), with it as late as possible. A listener fd goes to
+ * `listener` (connected to linux.seccomp.listenerPath) with the container's state.
+ */
+export function finalizeWithSeccomp(
+  process: Process,
+  masks: CapabilityMasks,
+  lastCap: number,
+  seccomp: BootstrapSeccomp | undefined,
+  listener: number | undefined,
+  container: ListenerContainer,
+  hostPid: number,
+  chownStdio: boolean,
+): ExecTarget {
+  // Deno ignores SIGPIPE and signal 32, and an ignored signal stays ignored across execve: the
+  // container's program must start with the default actions (runc's Go init only installs
+  // handlers, which execve resets). Before the filters, which might not allow rt_sigaction.
+  for (const signal of DENO_IGNORED_SIGNALS) defaultSignalAction(signal);
+  let listenerFd: number | undefined;
+  if (seccomp && !process.noNewPrivileges) listenerFd = installFilter(seccomp);
+  const target = finalizeProcess(process, masks, lastCap, chownStdio);
+  if (seccomp && process.noNewPrivileges) listenerFd = installFilter(seccomp);
+  if (listenerFd !== undefined) sendListener(listener, listenerFd, container, hostPid);
+  return target;
 }

@@ -9,19 +9,16 @@ import {
 import { cloexecFrom, close, open, read, writeAll } from "../../ffi/fs.ts";
 import { unshare } from "../../ffi/namespace.ts";
 import { execve, prctl, setdomainname, sethostname } from "../../ffi/process.ts";
-import { type Bootstrap, type ExecBootstrap, LineReader } from "../process/bootstrap.ts";
-import { tenantMain } from "./tenant.ts";
+import { type Bootstrap, type ExecBootstrap, LineReader, send } from "../process/bootstrap.ts";
+import { setnsInitMain } from "./setns.ts";
 import {
   applySysctl,
-  connectConsole,
-  connectListener,
-  finalizeWithSeccomp,
   newSessionKeyring,
   readHostPid,
-  send,
   setOomScoreAdj,
-} from "./steps.ts";
-import { attachConsole } from "../console.ts";
+} from "./container_settings.ts";
+import { connectListener } from "./seccomp_listener.ts";
+import { attachConsole, connectConsole } from "../console.ts";
 import { finishRootfs, mountRootfs, switchRoot } from "../rootfs/prepare.ts";
 import { runHooks } from "../hooks.ts";
 import { creatingState } from "../../spec/state.ts";
@@ -30,7 +27,7 @@ import {
   grantableCapabilities,
   lastCapability,
 } from "../security/capabilities.ts";
-import type { ExecTarget } from "./finalize.ts";
+import { type ExecTarget, finalizeWithSeccomp } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
 import { SIGKILL } from "../signals.ts";
 import { forwardDebug, trace } from "../log.ts";
@@ -67,7 +64,7 @@ export async function initMain(args: readonly string[]): Promise<never> {
   }
   if ("mode" in message && message.mode === "exec") {
     close(bootstrapFd);
-    return tenantMain(message, syncFd);
+    return setnsInitMain(message, syncFd);
   }
   return await standardInit(message as Bootstrap, syncFd, fromCli, bootstrapFd);
 }

@@ -31,6 +31,7 @@
  * Messages on both pipes are single lines of JSON (or a word), so B stays open until ready.
  */
 import type { Linux, Process, Spec } from "../../spec/config.ts";
+import { writeAll } from "../../ffi/fs.ts";
 
 /** Everything the init needs, sent by the CLI over the bootstrap pipe. */
 export interface Bootstrap {
@@ -74,22 +75,22 @@ export interface BootstrapSeccomp {
   listenerMetadata?: string;
 }
 
-/** What `skiff exec` sends to its init (a "tenant" of the running container). */
+/** What `skiff exec` sends to its init (runc calls it the "setns init"). */
 export interface ExecBootstrap {
   mode: "exec";
   id: string;
   bundle: string;
   /** The process to run, complete (from --process or the container's process plus flags). */
   process: Process;
-  /** The container's mount namespace (/proc/<init pid>/ns/mnt), joined by the tenant itself. */
+  /** The container's mount namespace (/proc/<init pid>/ns/mnt), joined by the setns init itself. */
   mountNamespace: string;
   /**
    * Set when the container shares the host's mount namespace: the init's root (/proc/<pid>/root),
-   * which setns(CLONE_NEWNS) does not give, so the tenant chroots into it.
+   * which setns(CLONE_NEWNS) does not give, so the setns init chroots into it.
    */
   chrootTo?: string;
   /**
-   * The container's cgroup namespace, joined by the tenant after it has joined the cgroup: cgroup
+   * The container's cgroup namespace, joined by the setns init after it has joined the cgroup: cgroup
    * v2 refuses a move whose source cgroup lies outside the mover's cgroup namespace (ENOENT).
    */
   cgroupNamespace?: string;
@@ -101,7 +102,7 @@ export interface ExecBootstrap {
   cgroupProcs?: string[];
   /** The container's linux.personality and linux.memoryPolicy, which exec'd processes get too. */
   linux?: Pick<Linux, "personality" | "memoryPolicy">;
-  /** --debug: the tenant reports its steps as "debug" messages. */
+  /** --debug: the setns init reports its steps as "debug" messages. */
   debug?: boolean;
   /**
    * True when the init's stdio is the caller's own, passed straight through (`run` or `exec` in
@@ -167,4 +168,11 @@ export class LineReader {
       this.#buffer += this.#decoder.decode(chunk, { stream: true });
     }
   }
+}
+
+const encoder = new TextEncoder();
+
+/** Writes one message to the CLI over the sync pipe. */
+export function send(fd: number, message: SyncMessage): void {
+  writeAll(fd, encoder.encode(JSON.stringify(message) + "\n"));
 }

@@ -1,7 +1,7 @@
 /**
  * Seccomp for `linux.seccomp`: Skiff's own BPF compiler (compile.ts). The CLI compiles the profile
  * (runtime/container/create.ts compileFilter) and the init loads the program as its last step
- * before execve (runtime/init/steps.ts, through ffi/seccomp.ts loadSeccompFilter).
+ * before execve (runtime/init/finalize.ts and seccomp_listener.ts, through ffi/seccomp.ts loadSeccompFilter).
  */
 export {
   type CompiledFilter,

@@ -7,7 +7,7 @@ const PROCESS = new URL("../../../ffi/process.ts", import.meta.url).href;
 /**
  * The two steps the runtime takes: the CLI compiles the profile, reporting names this machine does
  * not know (create.ts compileFilter), and the init loads the program on its own thread after
- * no_new_privs (init/steps.ts). Deno's removeSync runs on the main thread, the filtered one.
+ * no_new_privs (init/finalize.ts). Deno's removeSync runs on the main thread, the filtered one.
  */
 const CHILD = `
 import { compileSeccomp } from "${MOD}";

@@ -15,28 +15,22 @@ import {
 import { chdir, chroot, cloexecFrom, close, open } from "../../ffi/fs.ts";
 import { setns, unshare } from "../../ffi/namespace.ts";
 import { execve, prctl } from "../../ffi/process.ts";
-import type { ExecBootstrap } from "../process/bootstrap.ts";
-import { attachConsole } from "../console.ts";
+import { type ExecBootstrap, send } from "../process/bootstrap.ts";
+import { attachConsole, connectConsole } from "../console.ts";
 import {
   capabilityMasks,
   grantableCapabilities,
   lastCapability,
 } from "../security/capabilities.ts";
-import type { ExecTarget } from "./finalize.ts";
+import { type ExecTarget, finalizeWithSeccomp } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
 import { debug, forwardDebug } from "../log.ts";
-import {
-  connectConsole,
-  connectListener,
-  finalizeWithSeccomp,
-  readHostPid,
-  send,
-  setOomScoreAdj,
-} from "./steps.ts";
+import { readHostPid, setOomScoreAdj } from "./container_settings.ts";
+import { connectListener } from "./seccomp_listener.ts";
 import { applyFinalAffinity, applyProcessAttrs } from "./process_attrs.ts";
 
 /** Runs the exec init to its execve; reports errors to the CLI and exits 1 before that point. */
-export function tenantMain(boot: ExecBootstrap, syncFd: number): never {
+export function setnsInitMain(boot: ExecBootstrap, syncFd: number): never {
   let target: ExecTarget;
   try {
     const process = boot.process;
