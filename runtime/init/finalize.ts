@@ -6,7 +6,7 @@ import {
   PR_SET_KEEPCAPS,
   PR_SET_NO_NEW_PRIVS,
 } from "../../ffi/constants.ts";
-import { chdir, getcwd, umask } from "../../ffi/fs.ts";
+import { chdir, cloexecFrom, getcwd, umask } from "../../ffi/fs.ts";
 import {
   defaultSignalAction,
   prctl,
@@ -153,30 +153,47 @@ export function finalizeProcess(
 /** SIGPIPE, and 32 (the first real-time signal, which glibc keeps for itself). */
 const DENO_IGNORED_SIGNALS = [13, 32];
 
+/** What finalizeWithSeccomp() needs besides the process and its capability masks. */
+export interface FinalizeOptions {
+  /** The compiled linux.seccomp, if any. */
+  seccomp?: BootstrapSeccomp;
+  /** The socket connected to linux.seccomp.listenerPath, if any. */
+  listener?: number;
+  /** Who the listener is told about. */
+  container: Omit<ListenerContainer, "metadata">;
+  hostPid: number;
+  /** chown stdio to the process user (chownStdio()); false for the caller's own stdio. */
+  giveStdio: boolean;
+  /** How many fds from 3 up stay open across execve (LISTEN_FDS, --preserve-fds). */
+  keepFds: number;
+}
+
 /**
- * Turns this process into the container process's identity (finalize.ts) with the seccomp filter
- * placed as runc places it: without no_new_privs while the process still has CAP_SYS_ADMIN
- * (seccomp(2) needs one of the two), with it as late as possible. A listener fd goes to
- * `listener` (connected to linux.seccomp.listenerPath) with the container's state.
+ * Turns this process into the container process's identity (finalizeProcess) with the seccomp
+ * filter placed as runc places it: without no_new_privs while the process still has CAP_SYS_ADMIN
+ * (seccomp(2) needs one of the two), with it as late as possible. Every fd but 0-2 and the kept
+ * ones is marked close-on-exec first (CVE-2024-21626), before a filter that may refuse close_range
+ * (profiles older than the syscall). A listener fd goes to `listener` with the container's state.
  */
 export function finalizeWithSeccomp(
   process: Process,
   masks: CapabilityMasks,
   lastCap: number,
-  seccomp: BootstrapSeccomp | undefined,
-  listener: number | undefined,
-  container: ListenerContainer,
-  hostPid: number,
-  chownStdio: boolean,
+  options: FinalizeOptions,
 ): ExecTarget {
+  const { seccomp } = options;
+  cloexecFrom(3 + options.keepFds);
   // Deno ignores SIGPIPE and signal 32, and an ignored signal stays ignored across execve: the
   // container's program must start with the default actions (runc's Go init only installs
   // handlers, which execve resets). Before the filters, which might not allow rt_sigaction.
   for (const signal of DENO_IGNORED_SIGNALS) defaultSignalAction(signal);
   let listenerFd: number | undefined;
   if (seccomp && !process.noNewPrivileges) listenerFd = installFilter(seccomp);
-  const target = finalizeProcess(process, masks, lastCap, chownStdio);
+  const target = finalizeProcess(process, masks, lastCap, options.giveStdio);
   if (seccomp && process.noNewPrivileges) listenerFd = installFilter(seccomp);
-  if (listenerFd !== undefined) sendListener(listener, listenerFd, container, hostPid);
+  if (listenerFd !== undefined) {
+    const container = { ...options.container, metadata: seccomp?.listenerMetadata };
+    sendListener(options.listener, listenerFd, container, options.hostPid);
+  }
   return target;
 }

@@ -12,7 +12,7 @@ import {
   O_RDONLY,
   PR_SET_PDEATHSIG,
 } from "../../ffi/constants.ts";
-import { chdir, chroot, cloexecFrom, close, open } from "../../ffi/fs.ts";
+import { chdir, chroot, close, open } from "../../ffi/fs.ts";
 import { setns, unshare } from "../../ffi/namespace.ts";
 import { execve, prctl } from "../../ffi/process.ts";
 import { type ExecBootstrap, send } from "../process/bootstrap.ts";
@@ -74,23 +74,14 @@ export function setnsInitMain(boot: ExecBootstrap, syncFd: number): never {
     }
     if (consoleSocket !== undefined) attachConsole(consoleSocket, process.consoleSize, false);
     applyProcessAttrs(process, boot.linux);
-    // Before the seccomp filter, which may refuse close_range (profiles older than the syscall).
-    cloexecFrom(3 + boot.preserveFds);
-    target = finalizeWithSeccomp(
-      process,
-      masks,
-      lastCap,
-      boot.seccomp,
+    target = finalizeWithSeccomp(process, masks, lastCap, {
+      seccomp: boot.seccomp,
       listener,
-      {
-        id: boot.id,
-        bundle: boot.bundle,
-        annotations: boot.annotations,
-        metadata: boot.seccomp?.listenerMetadata,
-      },
+      container: { id: boot.id, bundle: boot.bundle, annotations: boot.annotations },
       hostPid,
-      process.terminal === true || !boot.callerStdio,
-    );
+      giveStdio: process.terminal === true || !boot.callerStdio,
+      keepFds: boot.preserveFds,
+    });
     debug("identity set: about to exec");
     // `exec --detach` leaves this process behind when the CLI exits.
     prctl(PR_SET_PDEATHSIG, 0);

@@ -6,7 +6,7 @@ import {
   PR_SET_DUMPABLE,
   PR_SET_PDEATHSIG,
 } from "../../ffi/constants.ts";
-import { cloexecFrom, close, open, read, writeAll } from "../../ffi/fs.ts";
+import { close, open, read, writeAll } from "../../ffi/fs.ts";
 import { unshare } from "../../ffi/namespace.ts";
 import { execve, prctl, setdomainname, sethostname } from "../../ffi/process.ts";
 import { type Bootstrap, type ExecBootstrap, LineReader, send } from "../process/bootstrap.ts";
@@ -152,26 +152,15 @@ async function standardInit(
     // inherited from the CLI so that it gets every CPU of its cpuset.
     applyFinalAffinity(undefined, "process.execCPUAffinity");
     applyProcessAttrs(process, spec.linux);
-    // Only fds 0-2, LISTEN_FDS and the preserved ones reach the container process (CVE-2024-21626).
-    // Before the seccomp filter, which may refuse close_range (profiles older than the syscall).
-    cloexecFrom(3 + (boot.listenFds ?? 0) + (boot.preserveFds ?? 0));
-    // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN: without no_new_privs it goes in while the
-    // init still has every capability; with it, as late as possible (runc's order).
-    target = finalizeWithSeccomp(
-      process,
-      masks,
-      lastCap,
-      boot.seccomp,
+    // Only fds 0-2, LISTEN_FDS and the preserved ones reach the container process.
+    target = finalizeWithSeccomp(process, masks, lastCap, {
+      seccomp: boot.seccomp,
       listener,
-      {
-        id: boot.id,
-        bundle: boot.bundle,
-        annotations: spec.annotations,
-        metadata: boot.seccomp?.listenerMetadata,
-      },
+      container: { id: boot.id, bundle: boot.bundle, annotations: spec.annotations },
       hostPid,
-      process.terminal === true || !boot.callerStdio,
-    );
+      giveStdio: process.terminal === true || !boot.callerStdio,
+      keepFds: (boot.listenFds ?? 0) + (boot.preserveFds ?? 0),
+    });
     if (boot.listenFds) {
       target.env = target.env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e));
       target.env.push(`LISTEN_FDS=${boot.listenFds}`, "LISTEN_PID=1");

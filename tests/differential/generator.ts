@@ -4,6 +4,7 @@
  */
 import type { Device, Mount, Seccomp, Spec } from "../../spec/config.ts";
 import { defaultSpec } from "../../spec/defaults.ts";
+import { CAPABILITIES } from "../../spec/capabilities.ts";
 
 /** mulberry32: a small deterministic PRNG; returns floats in [0, 1). */
 export function prng(seed: number): () => number {
@@ -35,48 +36,7 @@ class Pick {
 }
 
 /** Every capability of the 6.x kernel except CAP_SYS_RESOURCE, which root lacks on this host. */
-const CAPS = [
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_DAC_READ_SEARCH",
-  "CAP_FOWNER",
-  "CAP_FSETID",
-  "CAP_KILL",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETPCAP",
-  "CAP_LINUX_IMMUTABLE",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_NET_BROADCAST",
-  "CAP_NET_ADMIN",
-  "CAP_NET_RAW",
-  "CAP_IPC_LOCK",
-  "CAP_IPC_OWNER",
-  "CAP_SYS_MODULE",
-  "CAP_SYS_RAWIO",
-  "CAP_SYS_CHROOT",
-  "CAP_SYS_PTRACE",
-  "CAP_SYS_PACCT",
-  "CAP_SYS_ADMIN",
-  "CAP_SYS_BOOT",
-  "CAP_SYS_NICE",
-  "CAP_SYS_TIME",
-  "CAP_SYS_TTY_CONFIG",
-  "CAP_MKNOD",
-  "CAP_LEASE",
-  "CAP_AUDIT_WRITE",
-  "CAP_AUDIT_CONTROL",
-  "CAP_SETFCAP",
-  "CAP_MAC_OVERRIDE",
-  "CAP_MAC_ADMIN",
-  "CAP_SYSLOG",
-  "CAP_WAKE_ALARM",
-  "CAP_BLOCK_SUSPEND",
-  "CAP_AUDIT_READ",
-  "CAP_PERFMON",
-  "CAP_BPF",
-  "CAP_CHECKPOINT_RESTORE",
-];
+const CAPS = CAPABILITIES.filter((name) => name !== "CAP_SYS_RESOURCE");
 
 const SYSCTLS: Record<string, string[]> = {
   "net.ipv4.ip_forward": ["0", "1"],
