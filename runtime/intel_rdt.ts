@@ -6,6 +6,7 @@
  * container under `mon_groups/` holds them instead.
  */
 import { SpecError } from "../spec/errors.ts";
+import { exists } from "./path.ts";
 import type { IntelRdt } from "../spec/config.ts";
 
 /** What create made in resctrl, recorded in state.json so that delete can undo it. */
@@ -43,15 +44,6 @@ export function checkIntelRdt(rdt: IntelRdt | undefined, configFile: string): vo
         "mounted (mount -t resctrl resctrl /sys/fs/resctrl on a CPU with RDT)",
       configFile,
     );
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -58,3 +58,13 @@ export function relative(from: string, to: string): string {
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   return [...a.slice(i).map(() => ".."), ...b.slice(i)].join("/");
 }
+
+/** True when `path` exists (following symlinks). */
+export function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -34,16 +34,6 @@ export function readCgroupFile(dir: string, file: string): string | undefined {
   }
 }
 
-/** True when `path` exists. */
-export function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * A number from a single-value cgroup file: "max" is Infinity; undefined when the file is missing
  * or empty.

@@ -4,18 +4,11 @@
  * the cgroup2 mount too, so the container is fully placed and can use the controllers found
  * only there (hugetlb on this kind of machine).
  */
-import { join } from "../path.ts";
+import { exists, join } from "../path.ts";
 import type { Resources } from "../../spec/config.ts";
 import type { CgroupLayout, HostCgroups } from "./detect.ts";
 import { hugepageSizes } from "./detect.ts";
-import {
-  exists,
-  parseKeyValues,
-  readCgroupFile,
-  readNumber,
-  runWrites,
-  writeCgroupFile,
-} from "./files.ts";
+import { parseKeyValues, readCgroupFile, readNumber, runWrites, writeCgroupFile } from "./files.ts";
 import { allPids, enableControllers, killAll, makeCgroupDirs, removeCgroup } from "./tree.ts";
 import { sleep } from "../sleep.ts";
 import type { CgroupManager, SetOptions } from "./interface.ts";

@@ -2,7 +2,7 @@
  * The container's cgroup on a unified (pure cgroup v2) host: one directory, limits through
  * planV2(), devices through an eBPF program (device_bpf.ts) attached with bpf(2).
  */
-import { join } from "../path.ts";
+import { exists, join } from "../path.ts";
 import type { Resources } from "../../spec/config.ts";
 import {
   BPF_CGROUP_DEVICE,
@@ -20,14 +20,7 @@ import type { CgroupLayout, HostCgroups } from "./detect.ts";
 import { hugepageSizes } from "./detect.ts";
 import { compileDeviceFilter, DEVICE_PROGRAM_LICENSE, encodeBpf } from "./device_bpf.ts";
 import { type DeviceRule, normalizeDeviceRules } from "./device_rules.ts";
-import {
-  exists,
-  parseKeyValues,
-  readCgroupFile,
-  readNumber,
-  runWrites,
-  writeCgroupFile,
-} from "./files.ts";
+import { parseKeyValues, readCgroupFile, readNumber, runWrites, writeCgroupFile } from "./files.ts";
 import { allPids, enableControllers, killAll, makeCgroupDirs, removeCgroup } from "./tree.ts";
 import { sleep } from "../sleep.ts";
 import type { CgroupManager, SetOptions } from "./interface.ts";

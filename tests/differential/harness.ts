@@ -6,7 +6,7 @@
 import { basename, join } from "node:path";
 import type { Mount, Spec } from "../../spec/config.ts";
 import { initsUnder, removeCgroupsNamed } from "../_helpers/bundle.ts";
-import { hasCommand } from "../_helpers/host.ts";
+import { exists, hasCommand } from "../_helpers/host.ts";
 import { BUSYBOX_BUNDLE, REPO, SKIFF } from "../_helpers/paths.ts";
 import { EXPECTED_DIFFERENCES, EXPECTED_REFUSALS } from "./expected.ts";
 import { generateConfigs } from "./generator.ts";
@@ -33,15 +33,6 @@ export function skipReason(): string | undefined {
   }
   if (Deno.uid() !== 0) missing.push("root");
   return missing.length ? `needs ${missing.join(", ")}` : undefined;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The seed of the generated configs: $SKIFF_DIFF_SEED, or a fixed one so CI runs are stable. */
