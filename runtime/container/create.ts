@@ -1,7 +1,7 @@
 import { resolve } from "../path.ts";
 import { loadSpec } from "../../spec/validate.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
-import { creatingState, rfc3339Nano } from "../../spec/state.ts";
+import { creatingState, rfc3339Nano, type State } from "../../spec/state.ts";
 import { runHooks } from "../hooks.ts";
 import { checkLsm } from "../security/lsm.ts";
 import { setupNotifySocket } from "../notify_socket.ts";
@@ -75,28 +75,7 @@ export async function createContainer(
   trace("create: begin");
   const spec = loadSpec(configFile);
   const rootfs = resolve(bundle, spec.root!.path);
-  try {
-    if (!Deno.statSync(rootfs).isDirectory) throw new Error("not a directory");
-  } catch (err) {
-    throw new SpecError("root.path", `rootfs ${rootfs} is not a directory`, configFile, {
-      cause: err,
-    });
-  }
-  if (spec.process?.terminal && !options.consoleSocket && !options.foreground) {
-    throw new Error(
-      "process.terminal: cannot allocate tty if skiff will detach without setting console socket",
-    );
-  }
-  // runc's check too: a socket nobody sends a pty to would leave the caller waiting, and the
-  // container would hold the caller's stdio instead.
-  if (options.consoleSocket && (!spec.process?.terminal || options.foreground)) {
-    throw new Error(
-      "--console-socket: cannot use console socket if skiff will not detach or allocate tty " +
-        `(process.terminal is ${spec.process?.terminal === true}${
-          options.foreground ? ", and run is not detached" : ""
-        })`,
-    );
-  }
+  checkBeforeCreate(spec, rootfs, configFile, options);
   const plan = planNamespaces(spec.linux?.namespaces ?? []);
   // A new cgroup namespace is made by the init itself, once it is in the container's cgroup, so
   // that the namespace's root is that cgroup (runc's order).
@@ -160,23 +139,12 @@ export async function createContainer(
       callerStdio: options.foreground ?? false,
     };
     sendBootstrap(init, bootstrap);
-    const spawned = child;
+    const creating = creatingState(
+      { id, bundle, rootfs, annotations: spec.annotations },
+      child.pid,
+    );
     try {
-      await waitReady(init.fromInit, async () => {
-        // prestart and createRuntime: the runtime's namespaces, before the init's pivot_root.
-        const state = creatingState(
-          { id, bundle, rootfs, annotations: spec.annotations },
-          spawned.pid,
-        );
-        try {
-          await runHooks(spec.hooks, "prestart", state);
-          await runHooks(spec.hooks, "createRuntime", state);
-        } catch (err) {
-          writeAll(init.toInit, new TextEncoder().encode("abort\n"));
-          throw err;
-        }
-        writeAll(init.toInit, new TextEncoder().encode("continue\n"));
-      });
+      await waitReady(init.fromInit, () => runRuntimeHooks(spec, creating, init.toInit));
     } catch (err) {
       throw explainOom(err, cgroup, spec, configFile);
     } finally {
@@ -231,6 +199,52 @@ export async function createContainer(
   } finally {
     if (pidfdSocket !== undefined) close(pidfdSocket);
   }
+}
+
+/** What create refuses before anything exists: a missing rootfs, and terminal/socket mismatches. */
+function checkBeforeCreate(
+  spec: Spec,
+  rootfs: string,
+  configFile: string,
+  options: CreateOptions,
+): void {
+  try {
+    if (!Deno.statSync(rootfs).isDirectory) throw new Error("not a directory");
+  } catch (err) {
+    throw new SpecError("root.path", `rootfs ${rootfs} is not a directory`, configFile, {
+      cause: err,
+    });
+  }
+  if (spec.process?.terminal && !options.consoleSocket && !options.foreground) {
+    throw new Error(
+      "process.terminal: cannot allocate tty if skiff will detach without setting console socket",
+    );
+  }
+  // runc's check too: a socket nobody sends a pty to would leave the caller waiting, and the
+  // container would hold the caller's stdio instead.
+  if (options.consoleSocket && (!spec.process?.terminal || options.foreground)) {
+    throw new Error(
+      "--console-socket: cannot use console socket if skiff will not detach or allocate tty " +
+        `(process.terminal is ${spec.process?.terminal === true}${
+          options.foreground ? ", and run is not detached" : ""
+        })`,
+    );
+  }
+}
+
+/**
+ * prestart and createRuntime, which the init asks for once its mounts are made: they run here, in
+ * the runtime's namespaces, before the init's pivot_root; the init then goes on or aborts.
+ */
+async function runRuntimeHooks(spec: Spec, state: State, toInit: number): Promise<void> {
+  try {
+    await runHooks(spec.hooks, "prestart", state);
+    await runHooks(spec.hooks, "createRuntime", state);
+  } catch (err) {
+    writeAll(toInit, new TextEncoder().encode("abort\n"));
+    throw err;
+  }
+  writeAll(toInit, new TextEncoder().encode("continue\n"));
 }
 
 /**
