@@ -7,6 +7,7 @@
  */
 import { SpecError } from "../spec/errors.ts";
 import { exists } from "./path.ts";
+import { readMountinfo } from "./mountinfo.ts";
 import type { IntelRdt } from "../spec/config.ts";
 
 /** What create made in resctrl, recorded in state.json so that delete can undo it. */
@@ -21,17 +22,11 @@ export interface RdtRecord {
 
 /** The mount point of the resctrl filesystem in this mount namespace, if one is mounted. */
 export function resctrlMount(): string | undefined {
-  let info: string;
   try {
-    info = Deno.readTextFileSync("/proc/self/mountinfo");
+    return readMountinfo().find((m) => m.fstype === "resctrl")?.mountPoint;
   } catch {
     return undefined;
   }
-  for (const line of info.split("\n")) {
-    const [left, right] = line.split(" - ");
-    if (right?.split(" ")[0] === "resctrl") return left.split(" ")[4];
-  }
-  return undefined;
 }
 
 /** Throws naming linux.intelRdt when the host has no resctrl mounted (the spec requires an error). */

@@ -2,6 +2,7 @@
  * The host's cgroup layout, read from /proc/self/mountinfo, and the caller's own cgroups, read from
  * /proc/self/cgroup. The parsers are pure; detectCgroups() reads the files once per process.
  */
+import { parseMountinfo } from "../mountinfo.ts";
 import { join, relative } from "../path.ts";
 
 /** unified: cgroup2 only; hybrid: v1 controllers plus a cgroup2 mount; legacy: v1 only. */
@@ -34,23 +35,14 @@ export function parseCgroupMounts(
 ): { v1: Record<string, CgroupMount>; unified?: CgroupMount } {
   const v1: Record<string, CgroupMount> = {};
   let unified: CgroupMount | undefined;
-  for (const line of mountinfo.split("\n")) {
-    if (!line) continue;
-    // proc(5): id parent major:minor root mount-point options [optional fields...] - fstype source super-options
-    const dash = line.indexOf(" - ");
-    if (dash < 0) continue;
-    const before = line.slice(0, dash).split(" ");
-    const after = line.slice(dash + 3).split(" ");
-    const fstype = after[0];
-    const root = unescapeMountinfo(before[3]);
-    const mountPoint = unescapeMountinfo(before[4]);
+  for (const { fstype, root, mountPoint, superOptions } of parseMountinfo(mountinfo)) {
     if (fstype === "cgroup2") {
       // The first cgroup2 mount wins, as runc's statfs of one fixed path would find.
       unified ??= { mountPoint, root, controllers: [] };
       continue;
     }
     if (fstype !== "cgroup") continue;
-    const controllers = (after[2] ?? "").split(",").filter((opt) =>
+    const controllers = superOptions.filter((opt) =>
       opt.startsWith("name=") || !MOUNT_OPTIONS.has(opt)
     );
     const mount: CgroupMount = { mountPoint, root, controllers };
@@ -70,14 +62,6 @@ const MOUNT_OPTIONS = new Set([
   "favordynmods",
   "nofavordynmods",
 ]);
-
-/** mountinfo escapes space, tab, newline and backslash as octal (\040 ...). */
-function unescapeMountinfo(field: string): string {
-  return field.replace(
-    /\\([0-7]{3})/g,
-    (_, octal: string) => String.fromCharCode(parseInt(octal, 8)),
-  );
-}
 
 /**
  * Parses /proc/<pid>/cgroup into controller -> cgroup path; the cgroup2 entry ("0::/path") is under

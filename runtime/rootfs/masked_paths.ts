@@ -9,6 +9,7 @@ import {
 } from "../../ffi/constants.ts";
 import { mount } from "../../ffi/mount.ts";
 import { isNullDevice } from "./devices.ts";
+import { parseMountinfo } from "../mountinfo.ts";
 
 function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
   try {
@@ -45,19 +46,13 @@ export function maskPaths(paths: readonly string[]): void {
  */
 export function lockedFlagsAt(mountinfo: string, path: string): number {
   let flags = 0;
-  for (const line of mountinfo.split("\n")) {
-    const fields = line.split(" ");
-    if (fields[4] === undefined || unescapeMountinfo(fields[4]) !== path) continue;
-    const options = fields[5].split(",");
+  for (const { mountPoint, options } of parseMountinfo(mountinfo)) {
+    if (mountPoint !== path) continue;
     flags = (options.includes("nosuid") ? MS_NOSUID : 0) |
       (options.includes("nodev") ? MS_NODEV : 0) |
       (options.includes("noexec") ? MS_NOEXEC : 0);
   }
   return flags;
-}
-
-function unescapeMountinfo(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { isErrno } from "../../ffi/errno.ts";
+import { readMountinfo } from "../mountinfo.ts";
 import {
   MNT_DETACH,
   MS_MOVE,
@@ -33,11 +34,6 @@ export function pivotRoot(rootfs: string): void {
   }
 }
 
-/** Decodes the octal escapes (\040 for a space) of a /proc/self/mountinfo field. */
-function unescapeMountinfo(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, oct) => String.fromCharCode(parseInt(oct, 8)));
-}
-
 /**
  * Before `--no-pivot`'s MS_MOVE: removes (or covers with a tmpfs) every full procfs and sysfs
  * mount of the host that lies outside the rootfs. They stay in the mount namespace under the
@@ -47,13 +43,7 @@ function unescapeMountinfo(field: string): string {
  */
 function hideHostPseudoFilesystems(rootfs: string): void {
   const points: string[] = [];
-  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
-    const fields = line.split(" ");
-    const dash = fields.indexOf("-");
-    if (dash < 0) continue;
-    const root = unescapeMountinfo(fields[3]);
-    const point = unescapeMountinfo(fields[4]);
-    const fstype = fields[dash + 1];
+  for (const { root, mountPoint: point, fstype } of readMountinfo()) {
     if (root !== "/" || (fstype !== "proc" && fstype !== "sysfs")) continue;
     if (point === rootfs || point.startsWith(`${rootfs}/`)) continue;
     points.push(point);

@@ -10,6 +10,7 @@ import {
 import { chdir, chroot } from "../../ffi/fs.ts";
 import { mount, umount } from "../../ffi/mount.ts";
 import { mountEntry, remountReadonlyLate } from "./mounts.ts";
+import { readMountinfo } from "../mountinfo.ts";
 import { createDevice, createDevSymlinks, DEFAULT_DEVICES } from "./devices.ts";
 import { moveRoot, pivotRoot } from "./pivot_root.ts";
 import { maskPaths, readonlyPaths, readonlyRoot } from "./masked_paths.ts";
@@ -124,13 +125,9 @@ function reapplyMountPropagation(spec: Spec): void {
  */
 function makeParentMountPrivate(rootfs: string): void {
   let best: { point: string; shared: boolean } | undefined;
-  for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
-    const fields = line.split(" ");
-    const point = fields[4];
-    if (!point) continue;
+  for (const { mountPoint: point, optional } of readMountinfo()) {
     const inside = point === "/" || rootfs === point || rootfs.startsWith(point + "/");
     if (inside && (!best || point.length >= best.point.length)) {
-      const optional = fields.slice(6, fields.indexOf("-"));
       best = { point, shared: optional.some((o) => o.startsWith("shared:")) };
     }
   }
@@ -150,8 +147,7 @@ export function finishRootfs(spec: Spec): void {
 
 /** How many mounts sit on `path` in the calling process's mount namespace. */
 export function mountsAt(path: string): number {
-  return Deno.readTextFileSync("/proc/self/mountinfo").split("\n")
-    .filter((line) => line.split(" ")[4] === path).length;
+  return readMountinfo().filter((m) => m.mountPoint === path).length;
 }
 
 /**
