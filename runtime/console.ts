@@ -105,3 +105,24 @@ export function connectConsole(path: string): number {
     throw new Error(`--console-socket: cannot connect to ${path}`, { cause: err });
   }
 }
+
+/**
+ * runc's two checks of a terminal against --console-socket, for create, run and exec: a detached
+ * terminal needs a socket to send its pty to, and a socket needs a terminal and a detached
+ * process (otherwise nothing is sent, the caller waits, and the container holds its stdio).
+ */
+export function checkConsoleFlags(
+  terminal: boolean,
+  consoleSocket: string | undefined,
+  detached: boolean,
+): void {
+  if (terminal && !consoleSocket && detached) {
+    throw new Error("cannot allocate tty if skiff will detach without setting console socket");
+  }
+  if (consoleSocket && (!terminal || !detached)) {
+    throw new Error(
+      "--console-socket: cannot use console socket if skiff will not detach or allocate tty " +
+        `(terminal is ${terminal}${detached ? "" : ", and not detached"})`,
+    );
+  }
+}

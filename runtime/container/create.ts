@@ -24,6 +24,7 @@ import { type ContainerRecord, type StateStore, writePidFile } from "../state/st
 import { processStartTime } from "../state/liveness.ts";
 import * as log from "../log.ts";
 import { listenUnix } from "../../ffi/socket.ts";
+import { checkConsoleFlags } from "../console.ts";
 import { SpecError, withFile } from "../../spec/errors.ts";
 import type { Spec } from "../../spec/config.ts";
 import { trace } from "../log.ts";
@@ -215,21 +216,7 @@ function checkBeforeCreate(
       cause: err,
     });
   }
-  if (spec.process?.terminal && !options.consoleSocket && !options.foreground) {
-    throw new Error(
-      "process.terminal: cannot allocate tty if skiff will detach without setting console socket",
-    );
-  }
-  // runc's check too: a socket nobody sends a pty to would leave the caller waiting, and the
-  // container would hold the caller's stdio instead.
-  if (options.consoleSocket && (!spec.process?.terminal || options.foreground)) {
-    throw new Error(
-      "--console-socket: cannot use console socket if skiff will not detach or allocate tty " +
-        `(process.terminal is ${spec.process?.terminal === true}${
-          options.foreground ? ", and run is not detached" : ""
-        })`,
-    );
-  }
+  checkConsoleFlags(spec.process?.terminal === true, options.consoleSocket, !options.foreground);
 }
 
 /**

@@ -14,12 +14,18 @@ import {
   sharesHostMounts,
 } from "../namespaces.ts";
 import type { ExecBootstrap } from "../process/bootstrap.ts";
-import { killInit, receiveConsole, sendBootstrap, spawnInit } from "../process/spawn_init.ts";
+import {
+  killInit,
+  receiveConsole,
+  sendBootstrap,
+  spawnInit,
+  waitReady,
+} from "../process/spawn_init.ts";
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
 import { compileFilter } from "../security/seccomp/filter.ts";
-import { waitReady } from "../process/spawn_init.ts";
 import { checkLsm } from "../security/lsm.ts";
+import { checkConsoleFlags } from "../console.ts";
 import { containerCgroup } from "./cgroup.ts";
 import { parseCpuList } from "../../spec/cpu_list.ts";
 import { joinIntelRdt } from "../intel_rdt.ts";
@@ -248,15 +254,7 @@ export async function execContainer(
   }
   const process = execProcess(record, options);
   checkLsm(record.config, options.processFile ?? `${record.bundle}/config.json`, process);
-  if (process.terminal && !options.consoleSocket && options.detach) {
-    throw new Error("cannot allocate tty if skiff will detach without setting console socket");
-  }
-  if (options.consoleSocket && (!process.terminal || !options.detach)) {
-    throw new Error(
-      "--console-socket: cannot use console socket if skiff will not detach or allocate tty " +
-        `(${process.terminal ? "no --detach" : "no --tty and process.terminal is false"})`,
-    );
-  }
+  checkConsoleFlags(process.terminal === true, options.consoleSocket, options.detach);
   const seccomp = record.config.linux?.seccomp
     ? compileFilter(record.config.linux.seccomp, `${record.bundle}/config.json`)
     : undefined;

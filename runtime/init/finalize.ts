@@ -76,8 +76,7 @@ function enterCwd(cwd: string, lastTry: boolean): boolean {
     chdir(cwd);
     return true;
   } catch (err) {
-    const code = errnoOf(err);
-    if (!lastTry && (code === "EACCES" || code === "EPERM")) return false;
+    if (!lastTry && isErrno(err, "EACCES", "EPERM")) return false;
     throw new Error(`process.cwd: cannot change to ${cwd}`, { cause: err });
   }
 }
@@ -102,7 +101,7 @@ export function chownStdio(uid: number): void {
     try {
       fchown(fd, uid, st.gid);
     } catch (err) {
-      if (["EINVAL", "EPERM", "EROFS"].includes(errnoOf(err) ?? "")) continue;
+      if (isErrno(err, "EINVAL", "EPERM", "EROFS")) continue;
       throw new Error(`cannot give fd ${fd} (stdio) to uid ${uid}`, { cause: err });
     }
   }

@@ -31,12 +31,7 @@ export function installFilter(seccomp: BootstrapSeccomp): number | undefined {
 export function sendListener(
   socket: number | undefined,
   listenerFd: number,
-  container: {
-    id: string;
-    bundle: string;
-    annotations?: Record<string, string>;
-    metadata?: string;
-  },
+  container: ListenerContainer,
   hostPid: number,
 ): void {
   if (socket === undefined) {

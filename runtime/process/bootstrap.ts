@@ -104,11 +104,7 @@ export interface ExecBootstrap {
   linux?: Pick<Linux, "personality" | "memoryPolicy">;
   /** --debug: the setns init reports its steps as "debug" messages. */
   debug?: boolean;
-  /**
-   * True when the init's stdio is the caller's own, passed straight through (`run` or `exec` in
-   * the foreground): runc gives such a container pipes of its own, so their owner is left alone.
-   * Otherwise (create, --detach) stdio is chowned to the process user as runc does.
-   */
+  /** As Bootstrap.callerStdio: `exec` without --detach passes the caller's stdio through. */
   callerStdio?: boolean;
 }
 
