@@ -3,6 +3,7 @@
  * bpf() wrapper, so this goes through syscall(2); its own small dlopen, as ffi/seccomp.ts does.
  * union bpf_attr layouts are from include/uapi/linux/bpf.h.
  */
+import { addressOf } from "./c_string.ts";
 import { lazyLibc } from "./_libc.ts";
 import { check, isErrno, SyscallError } from "./errno.ts";
 import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "./constants.ts";
@@ -63,10 +64,6 @@ function bpf(cmd: number, attr: Uint8Array, detail: () => string): number {
   ));
 }
 
-function address(buffer: Uint8Array): bigint {
-  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
-}
-
 /**
  * Loads an eBPF program; on a verifier rejection the error carries the verifier's log.
  * @param insns struct bpf_insn[] bytes (8 per instruction).
@@ -83,12 +80,12 @@ export function bpfProgLoad(type: number, insns: Uint8Array, license = "Apache")
     const view = new DataView(attr.buffer);
     view.setUint32(0, type, true); // prog_type
     view.setUint32(4, program.byteLength / 8, true); // insn_cnt
-    view.setBigUint64(8, address(program), true); // insns
-    view.setBigUint64(16, address(licenseText), true); // license
+    view.setBigUint64(8, addressOf(program), true); // insns
+    view.setBigUint64(16, addressOf(licenseText), true); // license
     if (log) {
       view.setUint32(24, 1, true); // log_level
       view.setUint32(28, log.byteLength, true); // log_size
-      view.setBigUint64(32, address(log), true); // log_buf
+      view.setBigUint64(32, addressOf(log), true); // log_buf
     }
     attr.set(new TextEncoder().encode("skiff_devices"), 48); // prog_name[16]
     return bpf(BPF_PROG_LOAD, attr, () => `prog_type=${type}, insn_cnt=${program.byteLength / 8}`);
@@ -168,7 +165,7 @@ export function bpfProgQuery(cgroupFd: number, attachType: number = BPF_CGROUP_D
   const view = new DataView(attr.buffer);
   view.setUint32(0, cgroupFd, true); // target_fd
   view.setUint32(4, attachType, true); // attach_type
-  view.setBigUint64(16, address(new Uint8Array(ids.buffer)), true); // prog_ids
+  view.setBigUint64(16, addressOf(new Uint8Array(ids.buffer)), true); // prog_ids
   view.setUint32(24, ids.length, true); // prog_cnt
   bpf(BPF_PROG_QUERY, attr, () => `target_fd=${cgroupFd}, attach_type=${attachType}`);
   const count = view.getUint32(24, true);

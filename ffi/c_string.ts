@@ -1,5 +1,10 @@
 const encoder = new TextEncoder();
 
+/** The address of `buf`'s memory, for a pointer passed as an integer (syscall(2), structs). */
+export function addressOf(buf: ArrayBufferView): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>)));
+}
+
 /** Returns `s` as a NUL-terminated UTF-8 buffer for a `const char *` parameter. */
 export function cString(s: string): Uint8Array<ArrayBuffer> {
   const bytes = encoder.encode(s);
@@ -18,7 +23,7 @@ export function cStringArray(
   const keep = items.map(cString);
   const pointers = new BigUint64Array(items.length + 1);
   keep.forEach((buf, i) => {
-    pointers[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+    pointers[i] = addressOf(buf);
   });
   return { array: new Uint8Array(pointers.buffer), keep };
 }

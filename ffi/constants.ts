@@ -54,6 +54,8 @@ export const O_NONBLOCK = 0o4000;
 export const O_DIRECTORY = Deno.build.arch === "aarch64" ? 0o40000 : 0o200000;
 export const O_NOFOLLOW = Deno.build.arch === "aarch64" ? 0o100000 : 0o400000;
 export const O_CLOEXEC = 0o2000000;
+/** socket(2) and accept4(2): the same bit as O_CLOEXEC. */
+export const SOCK_CLOEXEC = O_CLOEXEC;
 export const O_PATH = 0o10000000;
 
 // fcntl.h: the *at(2) family's dirfd and flags.

@@ -1,6 +1,6 @@
 import { libc } from "./_libc.ts";
 import { check } from "./errno.ts";
-import { cString } from "./c_string.ts";
+import { addressOf, cString } from "./c_string.ts";
 import { AT_FDCWD, AT_RECURSIVE, flagNames, MNT_DETACH, MOUNT_FLAG_NAMES } from "./constants.ts";
 import { SYS } from "./arch.ts";
 
@@ -46,8 +46,8 @@ export function pivotRoot(newRoot: string, putOld: string): void {
     () =>
       libc().syscall(
         BigInt(SYS.pivot_root),
-        BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(cString(newRoot)))),
-        BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(cString(putOld)))),
+        addressOf(cString(newRoot)),
+        addressOf(cString(putOld)),
         0n,
         0n,
         0n,
@@ -70,9 +70,9 @@ export function mountSetattrRecursive(path: string, set: number, clear: number):
       libc().syscall(
         BigInt(SYS.mount_setattr),
         BigInt(AT_FDCWD),
-        BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(p))),
+        addressOf(p),
         BigInt(AT_RECURSIVE),
-        BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(attr))),
+        addressOf(attr),
         32n,
         0n,
       ),

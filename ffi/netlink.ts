@@ -3,11 +3,12 @@
  * network namespace needs (linux.netDevices). One request at a time, answered before the next.
  */
 import { libc } from "./_libc.ts";
+import { SOCK_CLOEXEC } from "./constants.ts";
 import { check, SyscallError } from "./errno.ts";
+import { cString } from "./c_string.ts";
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
 const NETLINK_ROUTE = 0;
 
 const NLMSG_ERROR = 2;
@@ -77,10 +78,6 @@ function u32(value: number): Uint8Array {
   const out = new Uint8Array(4);
   new DataView(out.buffer).setUint32(0, value, true);
   return out;
-}
-
-function cName(name: string): Uint8Array {
-  return new TextEncoder().encode(`${name}\0`);
 }
 
 function ifinfomsg(index: number, flags = 0, change = 0): Uint8Array {
@@ -178,7 +175,7 @@ export class RtNetlink implements Disposable {
     const [answer] = this.#request(
       RTM_GETLINK,
       NLM_F_ACK,
-      index ? [ifinfomsg(index)] : [ifinfomsg(0), attribute(IFLA_IFNAME, cName(name))],
+      index ? [ifinfomsg(index)] : [ifinfomsg(0), attribute(IFLA_IFNAME, cString(name))],
       what,
     );
     if (!answer) throw new Error(`${what()}: no answer`);
@@ -252,7 +249,7 @@ export class RtNetlink implements Disposable {
       NLM_F_ACK,
       [
         ifinfomsg(index),
-        attribute(IFLA_IFNAME, cName(newName)),
+        attribute(IFLA_IFNAME, cString(newName)),
         attribute(IFLA_NET_NS_FD, u32(netnsFd)),
       ],
       () => `RTM_NEWLINK index=${index}, IFLA_IFNAME=${newName}, IFLA_NET_NS_FD=${netnsFd}`,

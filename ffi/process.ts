@@ -1,6 +1,6 @@
 import { libc } from "./_libc.ts";
 import { check, ERRNO, errno, SyscallError } from "./errno.ts";
-import { cString, cStringArray } from "./c_string.ts";
+import { addressOf, cString, cStringArray } from "./c_string.ts";
 import { rawSyscall } from "./syscall.ts";
 
 /** prctl(2); returns the call's result. */
@@ -29,12 +29,11 @@ export function setresgid(gid: number): void {
 export function setgroups(gids: readonly number[]): void {
   const list = new Uint32Array(Math.max(gids.length, 1));
   list.set(gids);
-  const ptr = Deno.UnsafePointer.value(Deno.UnsafePointer.of(list));
   rawSyscall(
     "setgroups",
     () => `size=${gids.length}, list=[${gids.join(",")}]`,
     BigInt(gids.length),
-    BigInt(ptr),
+    addressOf(list),
   );
 }
 
@@ -61,8 +60,8 @@ export function capset(sets: CapabilitySets): void {
       `effective=0x${sets.effective.toString(16)}, permitted=0x${
         sets.permitted.toString(16)
       }, inheritable=0x${sets.inheritable.toString(16)}`,
-    BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(header))),
-    BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(data))),
+    addressOf(header),
+    addressOf(data),
   );
 }
 
@@ -73,8 +72,8 @@ export function capget(): CapabilitySets {
   rawSyscall(
     "capget",
     () => "pid=0",
-    BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(header))),
-    BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(data))),
+    addressOf(header),
+    addressOf(data),
   );
   const join = (l: number, h: number) => (BigInt(h) << 32n) | BigInt(l);
   return {
@@ -135,12 +134,11 @@ export function getpid(): number {
  */
 export function defaultSignalAction(signal: number): void {
   const action = new BigUint64Array(4);
-  const ptr = Deno.UnsafePointer.value(Deno.UnsafePointer.of(action));
   rawSyscall(
     "rt_sigaction",
     () => `sig=${signal}, handler=SIG_DFL`,
     BigInt(signal),
-    BigInt(ptr),
+    addressOf(action),
     0n,
     8n,
   );
@@ -168,7 +166,7 @@ export function joinSessionKeyring(name: string): number {
       "keyctl",
       () => `op=KEYCTL_JOIN_SESSION_KEYRING, name=${name}`,
       BigInt(KEYCTL_JOIN_SESSION_KEYRING),
-      BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf))),
+      addressOf(buf),
     ),
   );
 }

@@ -4,12 +4,7 @@
  * the one that execve()s, and the new program keeps what that thread had.
  */
 import { rawSyscall } from "./syscall.ts";
-
-function address(buf: ArrayBufferView): bigint {
-  return BigInt(
-    Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf as Uint8Array<ArrayBuffer>)),
-  );
-}
+import { addressOf } from "./c_string.ts";
 
 /** Scheduling policies of sched(7), by the names config.md uses. */
 export const SCHED_POLICIES: Record<string, number> = {
@@ -60,7 +55,7 @@ export function schedSetattr(attr: SchedAttr, detail: () => string): void {
   v.setBigUint64(24, BigInt(attr.runtime), true);
   v.setBigUint64(32, BigInt(attr.deadline), true);
   v.setBigUint64(40, BigInt(attr.period), true);
-  rawSyscall("sched_setattr", detail, 0n, address(buf), 0n);
+  rawSyscall("sched_setattr", detail, 0n, addressOf(buf), 0n);
 }
 
 /** I/O scheduling classes of ioprio_set(2). */
@@ -94,7 +89,7 @@ function bitMask(ids: readonly number[], bits: number): BigUint64Array {
 /** sched_setaffinity(2) of the calling thread to `cpus`. */
 export function schedSetaffinity(cpus: readonly number[], detail: () => string): void {
   const mask = bitMask(cpus, Math.max(...cpus, 0) + 1);
-  rawSyscall("sched_setaffinity", detail, 0n, BigInt(mask.byteLength), address(mask));
+  rawSyscall("sched_setaffinity", detail, 0n, BigInt(mask.byteLength), addressOf(mask));
 }
 
 // 8192 CPUs: the kernel clamps a longer mask to the CPUs it supports.
@@ -106,7 +101,13 @@ const ALL_CPUS_BYTES = 1024;
  */
 export function schedResetAffinity(): void {
   const mask = new Uint8Array(ALL_CPUS_BYTES).fill(0xff);
-  rawSyscall("sched_setaffinity", () => "pid=0, mask=all", 0n, BigInt(mask.length), address(mask));
+  rawSyscall(
+    "sched_setaffinity",
+    () => "pid=0, mask=all",
+    0n,
+    BigInt(mask.length),
+    addressOf(mask),
+  );
 }
 
 /** sched_getaffinity(2) of the calling thread, as the raw mask (for schedRestoreAffinity). */
@@ -117,7 +118,7 @@ export function schedGetaffinity(): Uint8Array<ArrayBuffer> {
     () => "pid=0",
     0n,
     BigInt(mask.length),
-    address(mask),
+    addressOf(mask),
   );
   return mask.slice(0, Number(size));
 }
@@ -129,7 +130,7 @@ export function schedRestoreAffinity(mask: Uint8Array<ArrayBuffer>): void {
     () => "pid=0, mask=saved",
     0n,
     BigInt(mask.length),
-    address(mask),
+    addressOf(mask),
   );
 }
 
@@ -170,5 +171,5 @@ export function setMempolicy(mode: number, nodes: readonly number[], detail: () 
   }
   const mask = bitMask(nodes, Math.max(...nodes) + 1);
   // The kernel reads maxnode - 1 bits (a historical off-by-one every caller compensates for).
-  rawSyscall("set_mempolicy", detail, BigInt(mode), address(mask), BigInt(mask.length * 64 + 1));
+  rawSyscall("set_mempolicy", detail, BigInt(mode), addressOf(mask), BigInt(mask.length * 64 + 1));
 }

@@ -4,6 +4,7 @@
  */
 import { lazyLibc, libc } from "./_libc.ts";
 import { check, ERRNO, errno, SyscallError } from "./errno.ts";
+import { addressOf } from "./c_string.ts";
 
 const SYMBOLS = {
   /** long syscall(long number, ...); the three seccomp(2) arguments, the last a pointer. */
@@ -66,7 +67,7 @@ export function loadSeccompFilter(program: Uint8Array, flags: number): number | 
   const fprog = new Uint8Array(16);
   const view = new DataView(fprog.buffer);
   view.setUint16(0, count, true);
-  view.setBigUint64(8, BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(filter))), true);
+  view.setBigUint64(8, addressOf(filter), true);
   const result = check(
     "seccomp",
     () => {

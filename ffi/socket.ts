@@ -3,19 +3,16 @@
  * seccomp listener and the tests that play their other ends.
  */
 import { libc } from "./_libc.ts";
+import { SOCK_CLOEXEC } from "./constants.ts";
 import { check } from "./errno.ts";
+import { addressOf } from "./c_string.ts";
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
 const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const SUN_PATH_MAX = 108;
-
-function ptr(buf: Uint8Array | BigUint64Array | Int32Array): bigint {
-  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
-}
 
 function sockaddrUn(path: string): Uint8Array<ArrayBuffer> {
   const bytes = new TextEncoder().encode(path);
@@ -71,7 +68,7 @@ export function acceptUnix(fd: number): number {
 export function sendFds(fd: number, data: Uint8Array, fds: readonly number[]): void {
   const payload = new Uint8Array(Math.max(data.length, 1));
   payload.set(data);
-  const iov = new BigUint64Array([ptr(payload), BigInt(payload.length)]);
+  const iov = new BigUint64Array([addressOf(payload), BigInt(payload.length)]);
   // struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; int fds[]; }, 8-aligned.
   const cmsgLen = 16 + 4 * fds.length;
   const control = new Uint8Array((cmsgLen + 7) & ~7);
@@ -82,9 +79,9 @@ export function sendFds(fd: number, data: Uint8Array, fds: readonly number[]): v
   fds.forEach((f, i) => cv.setInt32(16 + 4 * i, f, true));
   // struct msghdr (x86_64, aarch64): name, namelen(+pad), iov, iovlen, control, controllen, flags.
   const msg = new BigUint64Array(7);
-  msg[2] = ptr(iov);
+  msg[2] = addressOf(iov);
   msg[3] = 1n;
-  msg[4] = fds.length ? ptr(control) : 0n;
+  msg[4] = fds.length ? addressOf(control) : 0n;
   msg[5] = fds.length ? BigInt(control.length) : 0n;
   check(
     "sendmsg",
@@ -96,12 +93,12 @@ export function sendFds(fd: number, data: Uint8Array, fds: readonly number[]): v
 /** Receives one message and the fds passed with it (blocking). */
 export function recvFds(fd: number, maxBytes = 65536): { data: Uint8Array; fds: number[] } {
   const payload = new Uint8Array(maxBytes);
-  const iov = new BigUint64Array([ptr(payload), BigInt(payload.length)]);
+  const iov = new BigUint64Array([addressOf(payload), BigInt(payload.length)]);
   const control = new Uint8Array(16 + 4 * 16);
   const msg = new BigUint64Array(7);
-  msg[2] = ptr(iov);
+  msg[2] = addressOf(iov);
   msg[3] = 1n;
-  msg[4] = ptr(control);
+  msg[4] = addressOf(control);
   msg[5] = BigInt(control.length);
   const MSG_CMSG_CLOEXEC = 0x40000000;
   const n = check(
@@ -159,11 +156,11 @@ export function sendUnixDatagram(path: string, data: Uint8Array): void {
     const addr = sockaddrUn(path);
     const payload = new Uint8Array(Math.max(data.length, 1));
     payload.set(data);
-    const iov = new BigUint64Array([ptr(payload), BigInt(data.length)]);
+    const iov = new BigUint64Array([addressOf(payload), BigInt(data.length)]);
     const msg = new BigUint64Array(7);
-    msg[0] = ptr(addr);
+    msg[0] = addressOf(addr);
     msg[1] = BigInt(addr.length);
-    msg[2] = ptr(iov);
+    msg[2] = addressOf(iov);
     msg[3] = 1n;
     check(
       "sendmsg",
