@@ -24,6 +24,7 @@ import {
   SCHED_FLAGS,
   SCHED_POLICIES,
 } from "../ffi/sched.ts";
+import { S_IFBLK, S_IFCHR, S_IFIFO } from "../ffi/constants.ts";
 
 /** Namespace types the spec defines. */
 export const NAMESPACE_TYPES = [
@@ -37,8 +38,8 @@ export const NAMESPACE_TYPES = [
   "time",
 ] as const;
 
-/** S_IFCHR, S_IFBLK and S_IFIFO by device type. */
-const DEVICE_TYPE_BITS = { c: 0o020000, u: 0o020000, b: 0o060000, p: 0o010000 } as const;
+/** The file type bits of each device type. */
+const DEVICE_TYPE_BITS = { c: S_IFCHR, u: S_IFCHR, b: S_IFBLK, p: S_IFIFO } as const;
 
 /** Namespace types Skiff cannot create or join yet (each refused with a clear error). */
 export const UNSUPPORTED_NAMESPACES: readonly string[] = ["user"];
