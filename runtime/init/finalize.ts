@@ -1,4 +1,5 @@
-import type { Process } from "../../spec/config.ts";
+import type { Process, Rlimit } from "../../spec/config.ts";
+import { errorChain, ExitError } from "../errors.ts";
 import { RLIMITS } from "../../spec/rlimits.ts";
 import {
   AT_EMPTY_PATH,
@@ -9,6 +10,7 @@ import {
 import { chdir, cloexecFrom, getcwd, umask } from "../../ffi/fs.ts";
 import {
   defaultSignalAction,
+  execve,
   prctl,
   setgroups,
   setresgid,
@@ -32,11 +34,22 @@ export interface ExecTarget {
   path: string;
   argv: string[];
   env: string[];
+  /** The address-space limits, set by execTarget() right before execve (see LATE_RLIMITS). */
+  lateRlimits: Rlimit[];
 }
 
-/** Sets process.rlimits with prlimit(2); names the limit on failure. */
-export function applyRlimits(process: Process): void {
-  for (const r of process.rlimits ?? []) {
+/**
+ * Limits on the address space that the init's own V8 heap cannot live under: set as the last step
+ * before execve. Set earlier, a limit below what V8 has reserved makes its next heap growth fail
+ * and the init dies out of memory (runtime-tools process_rlimits: RLIMIT_AS of 1 GiB, seen about
+ * one run in two). They are lowered from the host's (usually unlimited) values, which needs no
+ * privilege after the identity change.
+ */
+const LATE_RLIMITS = new Set(["RLIMIT_AS", "RLIMIT_DATA"]);
+
+/** Sets rlimits with prlimit(2); names the limit on failure. */
+function applyRlimits(rlimits: readonly Rlimit[]): void {
+  for (const r of rlimits) {
     try {
       setrlimit(RLIMITS[r.type], r.type, BigInt(r.soft), BigInt(r.hard));
     } catch (err) {
@@ -122,7 +135,7 @@ export function finalizeProcess(
   giveStdio: boolean,
 ): ExecTarget {
   const inCwd = enterCwd(process.cwd, false);
-  applyRlimits(process);
+  applyRlimits((process.rlimits ?? []).filter((r) => !LATE_RLIMITS.has(r.type)));
   // The labels take effect at execve; /proc/thread-self is this (the execve-ing) thread.
   applyExecLabels(process);
   dropBoundingSet(masks, lastCap);
@@ -146,7 +159,22 @@ export function finalizeProcess(
   if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${homeOf(uid)}`);
   const argv = process.args ?? [];
   const path = lookPath(argv[0], env);
-  return { path, argv, env };
+  const lateRlimits = (process.rlimits ?? []).filter((r) => LATE_RLIMITS.has(r.type));
+  return { path, argv, env, lateRlimits };
+}
+
+/** The init's last step: the address-space rlimits, then execve(2). Never returns. */
+export function execTarget(target: ExecTarget): never {
+  try {
+    applyRlimits(target.lateRlimits);
+  } catch (err) {
+    throw new ExitError(errorChain(err), 1);
+  }
+  try {
+    execve(target.path, target.argv, target.env);
+  } catch (err) {
+    throw new ExitError(errorChain(err), 127);
+  }
 }
 
 /** SIGPIPE, and 32 (the first real-time signal, which glibc keeps for itself). */

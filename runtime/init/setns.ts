@@ -14,7 +14,7 @@ import {
 } from "../../ffi/constants.ts";
 import { chdir, chroot, close, open } from "../../ffi/fs.ts";
 import { setns, unshare } from "../../ffi/namespace.ts";
-import { execve, prctl } from "../../ffi/process.ts";
+import { prctl } from "../../ffi/process.ts";
 import { type ExecBootstrap, send } from "../process/bootstrap.ts";
 import { attachConsole, connectConsole } from "../console.ts";
 import {
@@ -22,7 +22,7 @@ import {
   grantableCapabilities,
   lastCapability,
 } from "../security/capabilities.ts";
-import { type ExecTarget, finalizeWithSeccomp } from "./finalize.ts";
+import { type ExecTarget, execTarget, finalizeWithSeccomp } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
 import { debug, forwardDebug } from "../log.ts";
 import { readHostPid, setOomScoreAdj } from "./container_settings.ts";
@@ -96,9 +96,5 @@ export function setnsInitMain(boot: ExecBootstrap, syncFd: number): never {
     }
     throw new ExitError("", 1);
   }
-  try {
-    execve(target.path, target.argv, target.env);
-  } catch (err) {
-    throw new ExitError(errorChain(err), 127);
-  }
+  return execTarget(target);
 }

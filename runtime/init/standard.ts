@@ -8,7 +8,7 @@ import {
 } from "../../ffi/constants.ts";
 import { close, open, read, writeAll } from "../../ffi/fs.ts";
 import { unshare } from "../../ffi/namespace.ts";
-import { execve, prctl, setdomainname, sethostname } from "../../ffi/process.ts";
+import { prctl, setdomainname, sethostname } from "../../ffi/process.ts";
 import { type Bootstrap, type ExecBootstrap, LineReader, send } from "../process/bootstrap.ts";
 import { setnsInitMain } from "./setns.ts";
 import {
@@ -27,7 +27,7 @@ import {
   grantableCapabilities,
   lastCapability,
 } from "../security/capabilities.ts";
-import { type ExecTarget, finalizeWithSeccomp } from "./finalize.ts";
+import { type ExecTarget, execTarget, finalizeWithSeccomp } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
 import { SIGKILL } from "../signals.ts";
 import { forwardDebug, trace } from "../log.ts";
@@ -195,9 +195,5 @@ async function standardInit(
     throw new ExitError(errorChain(err), 1);
   }
   trace("init: started, execve");
-  try {
-    execve(target.path, target.argv, target.env);
-  } catch (err) {
-    throw new ExitError(errorChain(err), 127);
-  }
+  return execTarget(target);
 }

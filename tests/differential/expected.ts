@@ -118,13 +118,4 @@ export const EXPECTED_DIFFERENCES: ExpectedDifference[] = [
       "container process): a Deno init uses a few hundred ms where runc's uses a few, so a " +
       "limit of 0 or 1 s (the kernel rounds 0 up to 1) can kill it (SIGKILL) on a busy host",
   },
-  {
-    configs: /./,
-    keys: /^exit$/,
-    skiff: /^failed$/,
-    skiffStderr: /Last few GCs|out of memory/,
-    when: rlimitAtMost("RLIMIT_AS", 1e9),
-    reason: "Skiff bug (open): RLIMIT_AS is set while the init still runs JavaScript, and V8 " +
-      "cannot allocate under a limit of hundreds of MB",
-  },
 ];
