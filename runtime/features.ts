@@ -1,5 +1,5 @@
 import { OCI_VERSION, SKIFF_VERSION } from "../spec/version.ts";
-import { NAMESPACE_TYPES, UNSUPPORTED_NAMESPACES } from "../spec/validate.ts";
+import { NAMESPACE_TYPES } from "../spec/validate.ts";
 import { CAPABILITIES } from "../spec/capabilities.ts";
 import { MOUNT_OPTION_NAMES } from "./rootfs/mount_options.ts";
 import { HOOK_KINDS } from "./hooks.ts";
@@ -21,7 +21,7 @@ export function features(): Record<string, unknown> {
     hooks: [...HOOK_KINDS],
     mountOptions: [...MOUNT_OPTION_NAMES],
     linux: {
-      namespaces: NAMESPACE_TYPES.filter((t) => !UNSUPPORTED_NAMESPACES.includes(t)),
+      namespaces: [...NAMESPACE_TYPES],
       capabilities: [...CAPABILITIES],
       cgroup: CGROUP_FEATURES,
       seccomp: {

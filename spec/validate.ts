@@ -42,7 +42,6 @@ export const NAMESPACE_TYPES = [
 const DEVICE_TYPE_BITS = { c: S_IFCHR, u: S_IFCHR, b: S_IFBLK, p: S_IFIFO } as const;
 
 /** Namespace types Skiff cannot create or join yet (each refused with a clear error). */
-export const UNSUPPORTED_NAMESPACES: readonly string[] = ["user"];
 
 const ROOTFS_PROPAGATIONS = [
   "shared",
@@ -172,6 +171,55 @@ function validateMounts(mounts: unknown[]): void {
   });
 }
 
+/** The most lines a uid_map or gid_map takes (user_namespaces(7), since Linux 4.15). */
+const MAX_ID_MAP_LINES = 340;
+
+/**
+ * linux.uidMappings/gidMappings: required by a new user namespace, refused by a joined one (its
+ * maps are already written) and without one; each range within 32 bits.
+ */
+function validateUserNamespace(l: Json): void {
+  const namespaces = (l.namespaces ?? []) as Json[];
+  const index = namespaces.findIndex((n) => n.type === "user");
+  const given = l.uidMappings !== undefined || l.gidMappings !== undefined;
+  if (index < 0) {
+    if (given) throw new SpecError("linux.uidMappings", "id mappings need a user namespace");
+    return;
+  }
+  if (namespaces[index].path !== undefined) {
+    if (given) {
+      throw new SpecError(
+        "linux.uidMappings",
+        `cannot be set when joining the user namespace linux.namespaces[${index}].path: ` +
+          "its maps are written already",
+      );
+    }
+    return;
+  }
+  for (const field of ["uidMappings", "gidMappings"] as const) {
+    const path = `linux.${field}`;
+    const list = optArray(l[field], path);
+    if (list.length === 0) {
+      throw new SpecError(path, "a new user namespace (linux.namespaces type user) needs mappings");
+    }
+    if (list.length > MAX_ID_MAP_LINES) {
+      throw new SpecError(path, `at most ${MAX_ID_MAP_LINES} mappings, got ${list.length}`);
+    }
+    list.forEach((m, i) => validateIdMapping(m, `${path}[${i}]`));
+  }
+}
+
+/** One {containerID, hostID, size} range: ids and size within 32 bits, size at least 1. */
+export function validateIdMapping(value: unknown, at: string): void {
+  const m = object(value, at);
+  const container = integer(m.containerID, `${at}.containerID`, 0, UINT32);
+  const host = integer(m.hostID, `${at}.hostID`, 0, UINT32);
+  const size = integer(m.size, `${at}.size`, 1, UINT32);
+  if (container + size > 2 ** 32 || host + size > 2 ** 32) {
+    throw new SpecError(`${at}.size`, `the range ends beyond the 32-bit id space`);
+  }
+}
+
 function validateLinux(l: Json, spec: Json): void {
   const seen = new Set<string>();
   const types = new Set<string>();
@@ -183,18 +231,8 @@ function validateLinux(l: Json, spec: Json): void {
     seen.add(type);
     types.add(type);
     if (ns.path !== undefined) absolute(ns.path, `${at}.path`);
-    if (UNSUPPORTED_NAMESPACES.includes(type)) {
-      throw new SpecError(
-        `${at}.type`,
-        "user namespaces are not supported yet by skiff (planned: a single-threaded helper)",
-      );
-    }
   });
-  if (l.uidMappings !== undefined || l.gidMappings !== undefined) {
-    if (!types.has("user")) {
-      throw new SpecError("linux.uidMappings", "id mappings need a user namespace");
-    }
-  }
+  validateUserNamespace(l);
   if (spec.hostname !== undefined && spec.hostname !== "" && !types.has("uts")) {
     throw new SpecError("hostname", "unable to set hostname without a private UTS namespace");
   }

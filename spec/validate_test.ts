@@ -109,3 +109,48 @@ Deno.test("validateSpec() accepts a device fileMode with its own file type bits,
   assert.equal(err.path, "linux.devices[0].fileMode");
   assert.match(err.message, /file type bits that are not those of a type "c" device/);
 });
+
+Deno.test("validateSpec() accepts a new user namespace with maps, and checks each range", () => {
+  const spec = defaultSpec();
+  spec.linux!.namespaces!.push({ type: "user" });
+  spec.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  spec.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  assert.deepEqual(validateSpec(JSON.parse(JSON.stringify(spec))), spec);
+  const withUser = (s: ReturnType<typeof defaultSpec>) => {
+    s.linux!.namespaces!.push({ type: "user" });
+    s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  };
+  assert.equal(
+    refused((s) => {
+      withUser(s);
+      delete s.linux!.gidMappings;
+    }).path,
+    "linux.gidMappings",
+  );
+  assert.equal(
+    refused((s) => {
+      withUser(s);
+      s.linux!.uidMappings![0].size = 0;
+    }).path,
+    "linux.uidMappings[0].size",
+  );
+  const beyond = refused((s) => {
+    withUser(s);
+    s.linux!.gidMappings = [{ containerID: 0, hostID: 4294967295, size: 2 }];
+  });
+  assert.equal(beyond.path, "linux.gidMappings[0].size");
+  assert.match(beyond.message, /beyond the 32-bit id space/);
+  const joined = refused((s) => {
+    withUser(s);
+    s.linux!.namespaces!.at(-1)!.path = "/proc/1/ns/user";
+  });
+  assert.equal(joined.path, "linux.uidMappings");
+  assert.match(joined.message, /joining the user namespace linux\.namespaces\[\d+\]\.path/);
+  assert.equal(
+    refused((s) => {
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 1, size: 1 }];
+    }).path,
+    "linux.uidMappings",
+  );
+});

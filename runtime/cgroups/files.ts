@@ -95,3 +95,24 @@ export function runWrites(writes: readonly Write[], dirOf: (write: Write) => str
   for (const w of writes) one(w, false);
   for (const w of retries) one(w, true);
 }
+
+/**
+ * Moves process `pid` into the cgroups of `procsFiles` (cgroup.procs paths, one per hierarchy):
+ * what the CLI does for an init whose root, in a user namespace, cannot write them itself.
+ */
+export function joinCgroupProcs(procsFiles: readonly string[], pid: number): void {
+  for (const file of procsFiles) {
+    try {
+      const f = Deno.openSync(file, { write: true });
+      try {
+        f.writeSync(encoder.encode(String(pid)));
+      } finally {
+        f.close();
+      }
+    } catch (err) {
+      throw new Error(`cannot move process ${pid} into the container's cgroup (${file})`, {
+        cause: err,
+      });
+    }
+  }
+}

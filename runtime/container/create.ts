@@ -12,6 +12,10 @@ import { close, mkfifo, writeAll } from "../../ffi/fs.ts";
 import { planNamespaces, sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import type { Bootstrap } from "../process/bootstrap.ts";
+import type { InitProcess } from "../process/init_process.ts";
+import { needsTrampoline, type UserNamespaceSetup } from "../process/spawn_userns.ts";
+import { joinCgroupProcs } from "../cgroups/files.ts";
+import { mappedRoot } from "../userns/maps.ts";
 import {
   killInit,
   receiveConsole,
@@ -55,7 +59,7 @@ export interface CreateOptions {
 /** A freshly created container and its init process (a child of this process). */
 export interface Created {
   record: ContainerRecord;
-  child: Deno.ChildProcess;
+  child: InitProcess;
   /** The pty master, when process.terminal is set and `run` has no --console-socket. */
   consoleMaster?: number;
 }
@@ -97,7 +101,7 @@ export async function createContainer(
     if (pidfdSocket !== undefined) close(pidfdSocket);
     throw err;
   }
-  let child: Deno.ChildProcess | undefined;
+  let child: InitProcess | undefined;
   let cgroup: CgroupManager | undefined;
   let rdt: RdtRecord | undefined;
   try {
@@ -105,22 +109,33 @@ export async function createContainer(
     trace("create: state dir locked");
     // The init starts first: while its Deno boots, this process makes the cgroup and the rest.
     let consoleSocket = options.consoleSocket ? resolve(options.consoleSocket) : undefined;
-    const init = spawnInit(plan, spec.process?.terminal === true, spec.linux?.timeOffsets);
+    const userns = userNamespaceSetup(spec);
+    const init = await spawnInit(plan, spec.process?.terminal === true, {
+      timeOffsets: spec.linux?.timeOffsets,
+      userns,
+    });
     child = init.child;
     trace("create: init spawned");
     // Before the init builds anything: hooks and the process find the devices in place.
     if (spec.linux?.netDevices) moveNetDevices(spec.linux.netDevices, child.pid);
     if (spec.linux?.intelRdt) rdt = applyIntelRdt(spec.linux.intelRdt, id, child.pid);
     cgroup = await createCgroup(id, spec, configFile, options.systemdCgroup ?? false);
+    // In a user namespace the init's root does not own the host's cgroup files: join it from here.
+    const cliJoinsCgroup = needsTrampoline(plan);
+    if (cliJoinsCgroup) joinCgroupProcs(cgroup.procsFiles(), child.pid);
     trace("create: cgroup ready");
     const fifo = store.fifoPath(id);
     mkfifo(fifo, 0o622);
+    // The init opens it read-write as the user namespace's root, a host id that does not own it.
+    const rootIds = mappedRoot(spec);
+    if (rootIds) Deno.chownSync(fifo, rootIds.uid, rootIds.gid);
     setupNotifySocket(spec, store.dir(id));
     // `skiff run -t` without --console-socket receives the pty master itself.
     let consoleListener: number | undefined;
     if (spec.process?.terminal && !consoleSocket) {
       consoleSocket = `${store.dir(id)}/console.sock`;
       consoleListener = listenUnix(consoleSocket, 1);
+      if (rootIds) Deno.chownSync(consoleSocket, rootIds.uid, rootIds.gid);
     }
     const bootstrap: Bootstrap = {
       id,
@@ -133,7 +148,11 @@ export async function createContainer(
       noNewKeyring: options.noNewKeyring ?? false,
       preserveFds: options.preserveFds ?? 0,
       listenFds: listenFds(),
-      cgroup: { procs: cgroup.procsFiles(), dirs: cgroup.dirs(), newNamespace: newCgroupNamespace },
+      cgroup: {
+        procs: cliJoinsCgroup ? [] : cgroup.procsFiles(),
+        dirs: cgroup.dirs(),
+        newNamespace: newCgroupNamespace,
+      },
       consoleSocket: spec.process?.terminal ? consoleSocket : undefined,
       seccomp,
       debug: log.logOptions().debug,
@@ -331,4 +350,11 @@ function listenFds(): number | undefined {
   if (!value) return undefined;
   const n = Number(value);
   return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** The maps of a new user namespace in `spec` (undefined when it creates none). */
+function userNamespaceSetup(spec: Spec): UserNamespaceSetup | undefined {
+  const user = spec.linux?.namespaces?.find((ns) => ns.type === "user");
+  if (!user || user.path) return undefined;
+  return { uidMappings: spec.linux?.uidMappings ?? [], gidMappings: spec.linux?.gidMappings ?? [] };
 }

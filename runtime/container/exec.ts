@@ -14,6 +14,10 @@ import {
   sharesHostMounts,
 } from "../namespaces.ts";
 import type { ExecBootstrap } from "../process/bootstrap.ts";
+import type { InitProcess } from "../process/init_process.ts";
+import { needsTrampoline } from "../process/spawn_userns.ts";
+import { joinCgroupProcs } from "../cgroups/files.ts";
+import { mappedRoot } from "../userns/maps.ts";
 import {
   killInit,
   receiveConsole,
@@ -62,7 +66,7 @@ export interface ExecOptions {
 
 /** A started exec process (a child of this CLI). */
 export interface Executed {
-  child: Deno.ChildProcess;
+  child: InitProcess;
   pid: number;
   consoleMaster?: number;
 }
@@ -201,7 +205,7 @@ function execNamespaces(record: ContainerRecord): NamespacePlan {
   (record.config.linux?.namespaces ?? []).forEach((ns, index) => {
     // mount and cgroup: joined by the setns init itself (see init/setns.ts); time: setns(2) refuses
     // multi-threaded callers.
-    if (["mount", "cgroup", "time", "user"].includes(ns.type)) return;
+    if (["mount", "cgroup", "time"].includes(ns.type)) return;
     const name = ns.type === "pid" ? "pid" : PROC_NS_NAMES[ns.type];
     join.push({
       type: ns.type,
@@ -211,6 +215,8 @@ function execNamespaces(record: ContainerRecord): NamespacePlan {
     });
     touched.push(ns.type);
   });
+  // The user namespace first: it grants the rights over the others (the trampoline joins them).
+  join.sort((a, b) => Number(b.type === "user") - Number(a.type === "user"));
   return { join, create: 0, touched };
 }
 
@@ -265,6 +271,8 @@ export async function execContainer(
     consoleSocket = `${store.dir(id)}/exec-${Deno.pid}.sock`;
     consoleListener = listenUnix(consoleSocket, 1);
     cleanup.push(consoleSocket);
+    const rootIds = mappedRoot(record.config);
+    if (rootIds) Deno.chownSync(consoleSocket, rootIds.uid, rootIds.gid);
   }
   const bootstrap: ExecBootstrap = {
     mode: "exec",
@@ -280,7 +288,7 @@ export async function execContainer(
     consoleSocket: process.terminal ? consoleSocket : undefined,
     seccomp,
     annotations: record.annotations,
-    cgroupProcs: options.cgroupProcs ?? execCgroupProcs(record, options.subCgroups ?? []),
+    cgroupProcs: [],
     linux: {
       personality: record.config.linux?.personality,
       memoryPolicy: record.config.linux?.memoryPolicy,
@@ -288,12 +296,17 @@ export async function execContainer(
     debug: logOptions().debug,
     callerStdio: !options.detach,
   };
-  let child: Deno.ChildProcess | undefined;
+  const cgroupProcs = options.cgroupProcs ?? execCgroupProcs(record, options.subCgroups ?? []);
+  // The init joins the cgroup itself, but in a user namespace its root does not own the host's
+  // cgroup files: then this process moves it.
+  const namespaces = execNamespaces(record);
+  const cliJoinsCgroup = needsTrampoline(namespaces);
+  if (!cliJoinsCgroup) bootstrap.cgroupProcs = cgroupProcs;
+  let child: InitProcess | undefined;
   let fromInit: number | undefined;
   const pidfdSocket = options.pidfdSocket ? connectPidfdSocket(options.pidfdSocket) : undefined;
   try {
-    const namespaces = execNamespaces(record);
-    const init = withInitialAffinity(
+    const init = await withInitialAffinity(
       process.execCPUAffinity?.initial,
       () => spawnInit(namespaces, process.terminal === true),
     );
@@ -304,6 +317,7 @@ export async function execContainer(
       }; mount and cgroup joined by the init)`,
     );
     fromInit = init.fromInit;
+    if (cliJoinsCgroup) joinCgroupProcs(cgroupProcs, child.pid);
     if (record.intelRdt) joinIntelRdt(record.intelRdt, child.pid);
     try {
       sendBootstrap(init, bootstrap);

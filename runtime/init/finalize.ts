@@ -143,7 +143,7 @@ export function finalizeProcess(
   const { uid, gid } = process.user;
   if (giveStdio) chownStdio(uid);
   try {
-    setgroups(process.user.additionalGids ?? []);
+    setSupplementaryGroups(process.user.additionalGids ?? []);
     setresgid(gid);
     setresuid(uid);
   } catch (err) {
@@ -223,4 +223,21 @@ export function finalizeWithSeccomp(
     sendListener(options.listener, listenerFd, container, options.hostPid);
   }
   return target;
+}
+
+/**
+ * setgroups(2), except in a user namespace whose setgroups file says "deny" (a rootless map of
+ * one gid): there the kernel refuses the call, and an empty list is what the process has anyway.
+ */
+function setSupplementaryGroups(gids: readonly number[]): void {
+  if (gids.length === 0 && setgroupsDenied()) return;
+  setgroups(gids);
+}
+
+function setgroupsDenied(): boolean {
+  try {
+    return Deno.readTextFileSync("/proc/self/setgroups").trim() === "deny";
+  } catch {
+    return false;
+  }
 }

@@ -5,11 +5,13 @@ import { acceptUnix, recvFds } from "../../ffi/socket.ts";
 import * as log from "../log.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import { spawnInNamespaces, type TimeOffsets } from "./spawn_in_namespaces.ts";
+import { type InitProcess, spawnedInit } from "./init_process.ts";
+import { needsTrampoline, spawnViaTrampoline, type UserNamespaceSetup } from "./spawn_userns.ts";
 import { type Bootstrap, type ExecBootstrap, selfCommand, type SyncMessage } from "./bootstrap.ts";
 
 /** A spawned init: the child, the pipe to it (bootstrap, then answers) and the pipe from it. */
 export interface SpawnedInit {
-  child: Deno.ChildProcess;
+  child: InitProcess;
   /** Write end of the bootstrap pipe (the CLI keeps it for "continue"/"abort"). */
   toInit: number;
   /** Read end of the sync pipe (ready, hooks, warnings, errors). */
@@ -23,32 +25,36 @@ export interface SpawnedInit {
  * terminal its stdio is /dev/null until it switches to the pty: a caller that reads our output to
  * EOF (go-runc does for `create --console-socket`) must not wait for the container.
  */
-export function spawnInit(
+export async function spawnInit(
   plan: NamespacePlan,
   terminal: boolean,
-  timeOffsets?: TimeOffsets,
-): SpawnedInit {
+  options: { timeOffsets?: TimeOffsets; userns?: UserNamespaceSetup } = {},
+): Promise<SpawnedInit> {
   const stdio = terminal ? "null" : "inherit";
   const [bootRead, bootWrite] = pipe(O_CLOEXEC);
   const [syncRead, syncWrite] = pipe(O_CLOEXEC);
-  let child: Deno.ChildProcess;
+  let child: InitProcess;
   try {
     // The init's ends must survive exec; ours stay close-on-exec.
     setCloexec(bootRead, false);
     setCloexec(syncWrite, false);
     const self = selfCommand(["init", String(bootRead), String(syncWrite)]);
-    child = spawnInNamespaces(
-      plan,
-      () =>
-        new Deno.Command(self.command, {
-          args: self.args,
-          stdin: stdio,
-          stdout: stdio,
-          stderr: stdio,
-          env: { DENO_NO_UPDATE_CHECK: "1" },
-        }).spawn(),
-      timeOffsets,
-    );
+    if (needsTrampoline(plan)) {
+      child = await spawnViaTrampoline(plan, self, stdio, options.userns, options.timeOffsets);
+    } else {
+      child = spawnedInit(spawnInNamespaces(
+        plan,
+        () =>
+          new Deno.Command(self.command, {
+            args: self.args,
+            stdin: stdio,
+            stdout: stdio,
+            stderr: stdio,
+            env: { DENO_NO_UPDATE_CHECK: "1" },
+          }).spawn(),
+        options.timeOffsets,
+      ));
+    }
   } catch (err) {
     close(bootWrite);
     close(syncRead);
@@ -66,7 +72,7 @@ export function sendBootstrap(init: SpawnedInit, bootstrap: Bootstrap | ExecBoot
 }
 
 /** Kills an init that did not get ready and reaps it. */
-export async function killInit(child: Deno.ChildProcess): Promise<void> {
+export async function killInit(child: InitProcess): Promise<void> {
   try {
     child.kill("SIGKILL");
   } catch {

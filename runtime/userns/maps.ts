@@ -8,7 +8,7 @@
  *   caller's own uid/gid is still possible by a direct write, after writing "deny" to
  *   /proc/PID/setgroups for the gid map (user_namespaces(7)); anything more is an error.
  */
-import type { IdMapping } from "../../spec/config.ts";
+import type { IdMapping, Spec } from "../../spec/config.ts";
 
 export interface WriteMapsOptions {
   /** Write "deny" to setgroups before the gid map even when root (a container asking for it). */
@@ -94,4 +94,17 @@ function writeProc(pid: number, file: string, text: string): void {
   } catch (err) {
     throw new Error(`cannot write ${path} (${JSON.stringify(text.trim())})`, { cause: err });
   }
+}
+
+/**
+ * The host uid and gid of the root of the user namespace that `spec` creates (container id 0),
+ * undefined without one or when 0 is not mapped. Host files the init must open as that root
+ * (exec.fifo, a console socket of ours) are given to it.
+ */
+export function mappedRoot(spec: Spec): { uid: number; gid: number } | undefined {
+  const user = spec.linux?.namespaces?.find((ns) => ns.type === "user");
+  if (!user || user.path) return undefined;
+  const uid = spec.linux?.uidMappings?.find((m) => m.containerID === 0)?.hostID;
+  const gid = spec.linux?.gidMappings?.find((m) => m.containerID === 0)?.hostID;
+  return uid === undefined || gid === undefined ? undefined : { uid, gid };
 }

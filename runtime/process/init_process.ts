@@ -1,0 +1,55 @@
+/**
+ * A container's (or an exec's) first process as the CLI sees it. It is either a child that Deno
+ * spawned itself (the usual case) or one that the trampoline clone()d with CLONE_PARENT, so that it
+ * is PID 1 of a PID namespace owned by a new user namespace and still this process's child: Deno
+ * does not know it, so it is reaped with waitpid(2) here.
+ */
+import { waitChild } from "../../ffi/wait.ts";
+import { kill } from "../../ffi/process.ts";
+import { parseSignal, signalName } from "../signals.ts";
+
+export interface InitProcess {
+  readonly pid: number;
+  /** Resolves once the process has ended (and is reaped). */
+  readonly status: Promise<Deno.CommandStatus>;
+  kill(signal: Deno.Signal): void;
+  /** Lets this CLI exit while the process runs (create, detached exec). */
+  unref(): void;
+}
+
+/** Wraps a child that Deno spawned. */
+export function spawnedInit(child: Deno.ChildProcess): InitProcess {
+  return {
+    pid: child.pid,
+    get status() {
+      return child.status;
+    },
+    kill: (signal) => child.kill(signal),
+    unref: () => child.unref(),
+  };
+}
+
+/** Wraps child `pid` that Deno did not spawn (the trampoline's clone); reaped on first `status`. */
+export function clonedInit(pid: number): InitProcess {
+  let status: Promise<Deno.CommandStatus> | undefined;
+  return {
+    pid,
+    get status() {
+      status ??= waitChild(pid).then((ended) => {
+        if (ended === undefined) return { success: false, code: 1, signal: null };
+        if (ended.signal !== undefined) {
+          return {
+            success: false,
+            code: 128 + ended.signal,
+            signal: signalName(ended.signal) as Deno.Signal,
+          };
+        }
+        return { success: ended.code === 0, code: ended.code ?? 1, signal: null };
+      });
+      return status;
+    },
+    kill: (signal) => kill(pid, parseSignal(signal)),
+    // Nothing to unref: no wait is pending unless `status` was asked for.
+    unref: () => {},
+  };
+}

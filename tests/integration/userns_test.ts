@@ -1,0 +1,205 @@
+/**
+ * User namespaces (issue 10): a container whose linux.namespaces has "user" runs as the mapped
+ * root, in namespaces that its user namespace owns, through the trampoline (docs/architecture.md).
+ * These run as root with maps of arbitrary host ranges; tests/integration/rootless_test.ts runs
+ * them as a non-root user.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Spec } from "../../spec/config.ts";
+import { makeBundle, runIn, startDetached, type TestBundle, testId } from "../_helpers/bundle.ts";
+import { exists, newInits, skiffInits } from "../_helpers/host.ts";
+
+const HOST_BASE = 100000;
+const SIZE = 65536;
+
+/** A bundle with a new user namespace mapping 0..65535 to 100000..165535. */
+async function usernsBundle(edit: (spec: Spec) => void = () => {}): Promise<TestBundle> {
+  const bundle = await makeBundle((spec) => {
+    spec.linux!.namespaces!.push({ type: "user" });
+    spec.linux!.uidMappings = [{ containerID: 0, hostID: HOST_BASE, size: SIZE }];
+    spec.linux!.gidMappings = [{ containerID: 0, hostID: HOST_BASE, size: SIZE }];
+    edit(spec);
+  });
+  // The init (host uid 100000) must reach the rootfs through the bundle directory, as with runc.
+  await Deno.chmod(bundle.dir, 0o755);
+  return bundle;
+}
+
+/** chown -R of the rootfs to the mapped root, what Podman does for a --uidmap container. */
+async function giveRootfs(bundle: TestBundle, uid = HOST_BASE, gid = HOST_BASE): Promise<void> {
+  const out = await new Deno.Command("chown", { args: ["-R", `${uid}:${gid}`, bundle.rootfs] })
+    .output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+}
+
+Deno.test("a user namespace: the process is the mapped root, in namespaces of its own", async () => {
+  await using bundle = await usernsBundle();
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; readlink /proc/self/ns/user; " +
+      "grep CapEff /proc/self/status",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const lines = result.stdout.trim().split("\n").map((l) => l.trim().split(/\s+/).join(" "));
+  assert.equal(lines[0], "0");
+  assert.equal(lines[1], "0");
+  assert.equal(lines[2], `0 ${HOST_BASE} ${SIZE}`);
+  assert.equal(lines[3], `0 ${HOST_BASE} ${SIZE}`);
+  assert.notEqual(lines[4], Deno.readLinkSync("/proc/self/ns/user"));
+  // The default capabilities of the config, as in any container.
+  assert.match(lines[5], /^CapEff: 00000000a80425fb$/);
+});
+
+Deno.test("a user namespace: files created inside land with the mapped host ids", async () => {
+  await using bundle = await usernsBundle();
+  await giveRootfs(bundle);
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "touch /made-by-root && mkdir /home/u && chown 1000:1001 /home/u && echo ok",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "ok\n");
+  const byRoot = Deno.statSync(join(bundle.rootfs, "made-by-root"));
+  assert.equal(byRoot.uid, HOST_BASE);
+  assert.equal(byRoot.gid, HOST_BASE);
+  const byUser = Deno.statSync(join(bundle.rootfs, "home/u"));
+  assert.equal(byUser.uid, HOST_BASE + 1000);
+  assert.equal(byUser.gid, HOST_BASE + 1001);
+});
+
+Deno.test("a user namespace: the container's root has no power over host files", async () => {
+  const hostDir = await Deno.makeTempDir({ prefix: "skiff-userns-host-" });
+  try {
+    await Deno.chmod(hostDir, 0o755);
+    await Deno.writeTextFile(join(hostDir, "secret"), "host\n", { mode: 0o600 });
+    await using bundle = await usernsBundle((spec) => {
+      spec.mounts!.push({
+        destination: "/host",
+        type: "bind",
+        source: hostDir,
+        options: ["rbind"],
+      });
+    });
+    const result = await runIn(bundle, [
+      "sh",
+      "-c",
+      "stat -c %u /host/secret; cat /host/secret || echo read-denied; " +
+        "touch /host/new || echo write-denied",
+    ]);
+    // Host root (uid 0) is not mapped: it shows as the overflow uid, and root inside can't
+    // override its permissions.
+    assert.equal(result.stdout, "65534\nread-denied\nwrite-denied\n", result.stderr);
+    assert.equal(exists(join(hostDir, "new")), false);
+  } finally {
+    await Deno.remove(hostDir, { recursive: true });
+  }
+});
+
+Deno.test("a user namespace: create, start, exec, kill and delete, and nothing left", async () => {
+  const before = skiffInits();
+  {
+    await using bundle = await usernsBundle((spec) => {
+      spec.process!.args = ["sleep", "60"];
+    });
+    const id = testId("userns");
+    const created = await bundle.skiff(["create", "-b", bundle.dir, id]);
+    assert.equal(created.code, 0, created.stderr);
+    const state = JSON.parse((await bundle.skiff(["state", id])).stdout);
+    assert.equal(state.status, "created");
+    const userns = Deno.readLinkSync(`/proc/${state.pid}/ns/user`);
+    assert.notEqual(userns, Deno.readLinkSync("/proc/self/ns/user"));
+    // The init is a direct child of the CLI that created it: now re-parented away from us.
+    assert.equal((await bundle.skiff(["start", id])).code, 0);
+    const exec = await bundle.skiff([
+      "exec",
+      id,
+      "sh",
+      "-c",
+      "id -u; readlink /proc/self/ns/user; readlink /proc/self/ns/pid; echo $$",
+    ]);
+    assert.equal(exec.code, 0, exec.stderr);
+    const [uid, execUserns, execPidns] = exec.stdout.trim().split("\n");
+    assert.equal(uid, "0");
+    assert.equal(execUserns, userns);
+    assert.equal(execPidns, Deno.readLinkSync(`/proc/${state.pid}/ns/pid`));
+    assert.equal((await bundle.skiff(["kill", id, "KILL"])).code, 0);
+    const deadline = Date.now() + 5000;
+    while (JSON.parse((await bundle.skiff(["state", id])).stdout).status !== "stopped") {
+      if (Date.now() > deadline) throw new Error("the container did not stop");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const deleted = await bundle.skiff(["delete", id]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(exists(join(bundle.root, id)), false);
+  }
+  assert.deepEqual(newInits(before), []);
+});
+
+Deno.test("a user namespace: run exits with the container's status, and a signal's 128+N", async () => {
+  await using bundle = await usernsBundle();
+  assert.equal((await runIn(bundle, ["sh", "-c", "exit 7"])).code, 7);
+  assert.equal((await runIn(bundle, ["sh", "-c", "kill -9 $$"])).code, 137);
+});
+
+Deno.test("a user namespace: a peer in it cannot reach the runtime through /proc (CVE-2019-5736)", async () => {
+  await using waiting = await usernsBundle((spec) => {
+    spec.process!.args = ["sleep", "30"];
+  });
+  const id = testId();
+  assert.equal((await waiting.skiff(["create", "-b", waiting.dir, id])).code, 0);
+  const pid = JSON.parse((await waiting.skiff(["state", id])).stdout).pid;
+  await using peer = await makeBundle((spec) => {
+    spec.linux!.namespaces = spec.linux!.namespaces!.map((n) =>
+      n.type === "pid" ? { type: "pid", path: `/proc/${pid}/ns/pid` } : n
+    );
+    spec.linux!.namespaces!.push({ type: "user", path: `/proc/${pid}/ns/user` });
+  });
+  await Deno.chmod(peer.dir, 0o755);
+  const result = await runIn(peer, [
+    "sh",
+    "-c",
+    "id -u; cat /proc/1/comm; readlink /proc/1/exe || echo exe-denied; " +
+      "cat /proc/1/environ >/dev/null 2>&1 || echo environ-denied",
+  ]);
+  assert.equal(result.stdout, "0\ndeno\nexe-denied\nenviron-denied\n", result.stderr);
+});
+
+Deno.test("a user namespace: bad maps are refused before anything is made", async () => {
+  await using bundle = await usernsBundle((spec) => {
+    delete spec.linux!.gidMappings;
+  });
+  const id = testId();
+  const result = await bundle.skiff(["create", "-b", bundle.dir, id]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /linux\.gidMappings: a new user namespace .* needs mappings/);
+  assert.equal(exists(join(bundle.root, id)), false);
+});
+
+Deno.test("a user namespace: overlapping host ranges are refused by the kernel, and nothing is left", async () => {
+  const before = skiffInits();
+  {
+    await using bundle = await usernsBundle((spec) => {
+      spec.linux!.uidMappings = [
+        { containerID: 0, hostID: HOST_BASE, size: 10 },
+        { containerID: 5, hostID: HOST_BASE + 100, size: 10 },
+      ];
+    });
+    const id = testId();
+    const result = await bundle.skiff(["create", "-b", bundle.dir, id]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /uid_map/);
+    assert.equal(exists(join(bundle.root, id)), false);
+  }
+  assert.deepEqual(newInits(before), []);
+});
+
+Deno.test("a user namespace: startDetached and state report the init as a live process", async () => {
+  await using bundle = await usernsBundle();
+  const { pid } = await startDetached(bundle);
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  // Seen from the host, the process runs as the mapped root.
+  assert.match(status, new RegExp(`^Uid:\\s+${HOST_BASE}\\s`, "m"));
+});
