@@ -193,6 +193,7 @@ export const MFD_CLOEXEC = 0x1;
 export const MFD_ALLOW_SEALING = 0x2;
 /** fcntl(2) F_ADD_SEALS and its seals (linux/fcntl.h). */
 const F_ADD_SEALS = 1033;
+const F_GET_SEALS = 1034;
 export const F_SEAL_SEAL = 0x1;
 export const F_SEAL_SHRINK = 0x2;
 export const F_SEAL_GROW = 0x4;
@@ -213,6 +214,15 @@ export function addSeals(fd: number, seals: number): void {
     "fcntl",
     () => `fd=${fd}, cmd=F_ADD_SEALS, seals=0x${seals.toString(16)}`,
     () => libc().fcntl(fd, F_ADD_SEALS, BigInt(seals)),
+  );
+}
+
+/** fcntl(fd, F_GET_SEALS): the seals of a memfd. */
+export function getSeals(fd: number): number {
+  return check(
+    "fcntl",
+    () => `fd=${fd}, cmd=F_GET_SEALS`,
+    () => libc().fcntl(fd, F_GET_SEALS, 0n),
   );
 }
 
