@@ -87,6 +87,10 @@ const SYMBOLS = {
   dup: { parameters: ["i32"], result: "i32" },
   /** int socket(int domain, int type, int protocol); */
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  /** int memfd_create(const char *name, unsigned int flags); */
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  /** pid_t waitpid(pid_t pid, int *wstatus, int options); */
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   /** int socketpair(int domain, int type, int protocol, int sv[2]); */
   socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   /** int connect(int fd, const struct sockaddr *addr, socklen_t len); */

@@ -1,4 +1,4 @@
-import { libc } from "./_libc.ts";
+import { lazyLibc, libc } from "./_libc.ts";
 import { check, errno, isErrno, SyscallError } from "./errno.ts";
 import { cString } from "./c_string.ts";
 import { F_GETFD, F_SETFD, FD_CLOEXEC, LOCK_EX, LOCK_NB, POLLHUP, POLLIN } from "./constants.ts";
@@ -85,6 +85,37 @@ export function pollReadable(fd: number, timeoutMs: number): boolean {
   return n > 0;
 }
 
+// A separate binding: with nonblocking, Deno runs poll(2) on a thread of its own pool, so awaiting
+// it leaves the event loop free. errno belongs to that thread and cannot be read here, so a failure
+// is repeated synchronously (timeout 0) to learn its errno (waitReadable()).
+const blockingLibc = lazyLibc(
+  {
+    /** int poll(struct pollfd *fds, nfds_t nfds, int timeout); */
+    poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  } as const,
+);
+
+/**
+ * Waits up to `timeoutMs` (-1: no limit) for `fd` to be readable (or hung up), off the main thread.
+ * @returns true when readable, false on timeout.
+ */
+export async function waitReadable(fd: number, timeoutMs: number): Promise<boolean> {
+  const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+  for (;;) {
+    const pfd = new Uint8Array(8);
+    const view = new DataView(pfd.buffer);
+    view.setInt32(0, fd, true);
+    view.setInt16(4, POLLIN | POLLHUP, true);
+    const left = deadline === Infinity ? -1 : Math.max(0, deadline - Date.now());
+    const n = await blockingLibc.poll(pfd, 1n, left);
+    if (n > 0) return true;
+    if (n === 0) return false;
+    // Failed on the other thread: EINTR is retried, anything else throws with its errno here.
+    if (pollReadable(fd, 0)) return true;
+    if (Date.now() >= deadline) return false;
+  }
+}
+
 /** Takes an exclusive flock(2) on `fd`, waiting for it unless `wait` is false (then throws EWOULDBLOCK). */
 export function lockExclusive(fd: number, wait = true): void {
   check(
@@ -155,6 +186,44 @@ export function getcwd(): string {
   if (ptr === null) throw new SyscallError("getcwd", errno(), "size=4096");
   const end = buf.indexOf(0);
   return new TextDecoder().decode(buf.subarray(0, end < 0 ? buf.length : end));
+}
+
+/** memfd_create(2) flags. */
+export const MFD_CLOEXEC = 0x1;
+export const MFD_ALLOW_SEALING = 0x2;
+/** fcntl(2) F_ADD_SEALS and its seals (linux/fcntl.h). */
+const F_ADD_SEALS = 1033;
+const F_GET_SEALS = 1034;
+export const F_SEAL_SEAL = 0x1;
+export const F_SEAL_SHRINK = 0x2;
+export const F_SEAL_GROW = 0x4;
+export const F_SEAL_WRITE = 0x8;
+
+/** memfd_create(2): an anonymous file; `name` shows in /proc/PID/fd links as "/memfd:NAME". */
+export function memfdCreate(name: string, flags: number): number {
+  return check(
+    "memfd_create",
+    () => `name=${name}, flags=0x${flags.toString(16)}`,
+    () => libc().memfd_create(cString(name), flags),
+  );
+}
+
+/** fcntl(fd, F_ADD_SEALS, seals) on a memfd made with MFD_ALLOW_SEALING. */
+export function addSeals(fd: number, seals: number): void {
+  check(
+    "fcntl",
+    () => `fd=${fd}, cmd=F_ADD_SEALS, seals=0x${seals.toString(16)}`,
+    () => libc().fcntl(fd, F_ADD_SEALS, BigInt(seals)),
+  );
+}
+
+/** fcntl(fd, F_GET_SEALS): the seals of a memfd. */
+export function getSeals(fd: number): number {
+  return check(
+    "fcntl",
+    () => `fd=${fd}, cmd=F_GET_SEALS`,
+    () => libc().fcntl(fd, F_GET_SEALS, 0n),
+  );
 }
 
 /** umask(2): returns the previous mask. */

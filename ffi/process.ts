@@ -1,4 +1,4 @@
-import { libc } from "./_libc.ts";
+import { lazyLibc, libc } from "./_libc.ts";
 import { check, ERRNO, errno, SyscallError } from "./errno.ts";
 import { addressOf, cString, cStringArray } from "./c_string.ts";
 import { rawSyscall } from "./syscall.ts";
@@ -180,4 +180,51 @@ export function setKeyPermissions(serial: number, perm: number): void {
     BigInt(serial),
     BigInt(perm),
   );
+}
+
+// A separate binding: with nonblocking, Deno runs waitpid(2) on a thread of its own pool, so
+// awaiting it leaves the event loop free. errno belongs to that thread, so a failure is repeated
+// synchronously with WNOHANG to learn its errno (waitPid()).
+const blockingLibc = lazyLibc(
+  {
+    /** pid_t waitpid(pid_t pid, int *wstatus, int options); */
+    waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: true },
+  } as const,
+);
+
+const WNOHANG = 1;
+
+/** How a process ended, as Deno.CommandStatus says it. */
+export interface WaitStatus {
+  success: boolean;
+  code: number;
+  signal: number | null;
+}
+
+/**
+ * Waits for child `pid` (one Deno did not spawn, so Deno does not reap it) and reaps it.
+ * @returns its exit code, or the signal that killed it (code 128+N, as a shell reports it).
+ */
+export async function waitPid(pid: number): Promise<WaitStatus> {
+  const status = new Int32Array(1);
+  const raw = new Uint8Array(status.buffer);
+  for (;;) {
+    let result = await blockingLibc.waitpid(pid, raw, 0);
+    if (result === -1) {
+      // Failed on the other thread (EINTR, or ECHILD): ask again here, where errno can be read.
+      result = check(
+        "waitpid",
+        () => `pid=${pid}, options=WNOHANG`,
+        () => libc().waitpid(pid, raw, WNOHANG),
+      );
+    }
+    if (result !== pid) continue;
+    const value = status[0];
+    const signal = value & 0x7f;
+    if (signal === 0) {
+      const code = (value >> 8) & 0xff;
+      return { success: code === 0, code, signal: null };
+    }
+    return { success: false, code: 128 + signal, signal };
+  }
 }

@@ -34,6 +34,17 @@ export function unixSocket(): number {
   );
 }
 
+/** socketpair(2): two connected AF_UNIX SOCK_STREAM sockets, both close-on-exec. */
+export function unixSocketPair(): [number, number] {
+  const fds = new Int32Array(2);
+  check(
+    "socketpair",
+    () => "domain=AF_UNIX, type=SOCK_STREAM|SOCK_CLOEXEC",
+    () => libc().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, new Uint8Array(fds.buffer)),
+  );
+  return [fds[0], fds[1]];
+}
+
 /** Connects a new unix stream socket to `path` and returns its fd. */
 export function connectUnix(path: string): number {
   const fd = unixSocket();

@@ -1,0 +1,117 @@
+/**
+ * The few machine instructions a trampoline needs, as one interface that each architecture's
+ * encoder (x86_64.ts, aarch64.ts) implements. program.ts writes the program once against it.
+ *
+ * Registers are named by role, not by hardware name, so the program does not know the ABI:
+ * `nr` holds the system call number, `arg0`..`arg5` its arguments, `result` its return value.
+ * `op` (the index of the op that runs, for the error record) and `saved` (an fd kept across a
+ * call) are registers the kernel preserves across system calls on both architectures.
+ */
+
+/** A register by its role in the program. */
+export type Register =
+  | "nr"
+  | "arg0"
+  | "arg1"
+  | "arg2"
+  | "arg3"
+  | "arg4"
+  | "arg5"
+  | "result"
+  | "op"
+  | "saved";
+
+/** How `result` compares with a value, unsigned, for a conditional branch. */
+export type Condition = "equal" | "notEqual" | "aboveOrEqual";
+
+/** A position in the code; bound once, referenced any number of times before or after. */
+export class Label {
+  /** Code offset once bound. */
+  offset: number | undefined = undefined;
+  /** Where the label is referenced, for the encoder to patch in finish(). */
+  readonly uses: { at: number; kind: string }[] = [];
+  constructor(readonly name: string) {}
+}
+
+/** One architecture's encoder: each method appends one short instruction sequence. */
+export interface Assembler {
+  /** ELF e_machine of this architecture (EM_X86_64, EM_AARCH64). */
+  readonly machine: number;
+  /** Loads a 64-bit constant (two's complement for negative values) into `reg`. */
+  loadImmediate(reg: Register, value: bigint): void;
+  /** Copies `from` into `to`. */
+  move(to: Register, from: Register): void;
+  /** Traps into the kernel: system call `nr` with `arg0`..`arg5`, return value in `result`. */
+  systemCall(): void;
+  /** Jumps to `target` when `result` compared with `value` (unsigned) meets `condition`. */
+  branchIf(condition: Condition, value: bigint, target: Label): void;
+  /** Jumps to `target`. */
+  jump(target: Label): void;
+  /** result = -result. */
+  negateResult(): void;
+  /** Stores the low 32 bits of `reg` at the absolute address `address`. */
+  store32(address: bigint, reg: Register): void;
+  /** Binds `label` to the current position. */
+  bind(label: Label): void;
+  /** Resolves every label reference and returns the code. */
+  finish(): Uint8Array<ArrayBuffer>;
+}
+
+/** A growable little-endian byte buffer for the encoders. */
+export class CodeBuffer {
+  #bytes = new Uint8Array(256);
+  #length = 0;
+
+  /** The number of bytes written so far. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Appends bytes. */
+  bytes(...values: number[]): void {
+    this.#reserve(values.length);
+    for (const v of values) this.#bytes[this.#length++] = v & 0xff;
+  }
+
+  /** Appends a little-endian 32-bit value. */
+  u32(value: number): void {
+    this.#reserve(4);
+    new DataView(this.#bytes.buffer).setUint32(this.#length, value >>> 0, true);
+    this.#length += 4;
+  }
+
+  /** Appends a little-endian 64-bit value. */
+  u64(value: bigint): void {
+    this.#reserve(8);
+    new DataView(this.#bytes.buffer).setBigUint64(this.#length, BigInt.asUintN(64, value), true);
+    this.#length += 8;
+  }
+
+  /** Reads the 32-bit value at `offset`. */
+  getU32(offset: number): number {
+    return new DataView(this.#bytes.buffer).getUint32(offset, true);
+  }
+
+  /** Overwrites the 32-bit value at `offset`. */
+  setU32(offset: number, value: number): void {
+    new DataView(this.#bytes.buffer).setUint32(offset, value >>> 0, true);
+  }
+
+  /** A copy of the bytes written. */
+  result(): Uint8Array<ArrayBuffer> {
+    return this.#bytes.slice(0, this.#length);
+  }
+
+  #reserve(n: number): void {
+    if (this.#length + n <= this.#bytes.length) return;
+    const next = new Uint8Array(Math.max(this.#bytes.length * 2, this.#length + n));
+    next.set(this.#bytes.subarray(0, this.#length));
+    this.#bytes = next;
+  }
+}
+
+/** Throws when a label was referenced but never bound. */
+export function boundOffset(label: Label): number {
+  if (label.offset === undefined) throw new Error(`trampoline label ${label.name} is never bound`);
+  return label.offset;
+}

@@ -1,0 +1,390 @@
+/**
+ * The trampoline: a tiny static executable, generated per use, that does the steps a Deno process
+ * cannot do itself and then exec()s the next stage.
+ *
+ * Why: a Deno process always has several threads, and unshare(CLONE_NEWUSER) or setns() into a
+ * user namespace is EINVAL for a multi-threaded process (unshare(2), setns(2);
+ * shared/docs/platform-notes.md). A single-threaded program has to create or join the user
+ * namespace, wait while the parent writes uid_map/gid_map, become the mapped root, unshare the rest
+ * and execve. No C compiler is needed at run time: Skiff writes the machine code itself, as it
+ * writes seccomp BPF (runtime/security/seccomp/).
+ *
+ * Why straight-line: the parameters (paths, flags, argv, envp) are baked into the executable's data
+ * at generation time, so the code is one fixed sequence of system calls with no loops and no parsing;
+ * it is short enough to check by reading, and each architecture's encoder (x86_64.ts, aarch64.ts)
+ * needs only a handful of instructions (assembler.ts).
+ *
+ * The ops, in the order given (op i is "step i" in errors):
+ *   setns       fd = openat(AT_FDCWD, path, O_RDONLY|O_CLOEXEC); setns(fd, nstype); close(fd)
+ *   unshare     unshare(flags)
+ *   sync        write record {SYNC, i, point} to fd, then read one byte from fd (EOF is a failure)
+ *   setresgid   setresgid(id, id, id)      setresuid   setresuid(id, id, id)
+ *   setgroups   setgroups(n, list)
+ *   cloexec     fcntl(fd, F_SETFD, FD_CLOEXEC)
+ *   cloneParent clone(CLONE_PARENT|SIGCHLD): the parent writes {PID, i, pid} to fd and exits 0;
+ *               the child (a sibling of the trampoline: a child of its parent) goes on
+ *   execve      fcntl(reportFd, F_SETFD, FD_CLOEXEC); execve(path, argv, envp)
+ *   exit        exit_group(code)
+ * The last op is execve or exit, and only the last: the program never falls off its end.
+ *
+ * Records (all little-endian, 12 bytes): u32 kind (1 SYNC, 2 PID, 3 ERROR), u32 op index, i32 value.
+ * When a system call of op i fails (returns -4095..-1), the program writes {ERROR, i, errno} to
+ * reportFd and exits 127. A short sync write/read is a failure too; its value is then -result
+ * (0 for EOF). Because execve marks reportFd close-on-exec first, the reader sees EOF after the
+ * last record exactly when execve succeeded (or after exit).
+ */
+import { type Assembler, Label } from "./assembler.ts";
+import { Aarch64Assembler } from "./aarch64.ts";
+import { X86_64Assembler } from "./x86_64.ts";
+import { buildElf, dataAddress } from "./elf.ts";
+import { TRAMPOLINE_SYSCALLS, type TrampolineArch, type TrampolineSyscall } from "./syscalls.ts";
+import { CLONE_FLAG_NAMES, flagNames } from "../../ffi/constants.ts";
+
+/** One step of a trampoline. */
+export type TrampolineOp =
+  | { op: "setns"; path: string; nstype: number }
+  | { op: "unshare"; flags: number }
+  | { op: "sync"; fd: number; point: number }
+  | { op: "setresgid"; id: number }
+  | { op: "setresuid"; id: number }
+  | { op: "setgroups"; groups: number[] }
+  | { op: "cloexec"; fd: number }
+  | { op: "cloneParent"; fd: number }
+  | { op: "execve"; path: string; argv: string[]; envp: string[] }
+  | { op: "exit"; code: number };
+
+/** A whole trampoline: its steps and the fd that receives error records. */
+export interface TrampolineProgram {
+  ops: TrampolineOp[];
+  reportFd: number;
+}
+
+/** Record kind: op `op` reached sync point `value` and waits for one byte. */
+export const RECORD_SYNC = 1;
+/** Record kind: cloneParent op `op` made the process with (host) pid `value`. */
+export const RECORD_PID = 2;
+/** Record kind: op `op` failed with errno `value` (0: the sync socket's other end was closed). */
+export const RECORD_ERROR = 3;
+/** Bytes per record. */
+export const RECORD_SIZE = 12;
+
+/** A decoded record. */
+export interface TrampolineRecord {
+  kind: number;
+  op: number;
+  value: number;
+}
+
+/** Decodes whole records from `bytes` (a multiple of RECORD_SIZE). */
+export function decodeRecords(bytes: Uint8Array): TrampolineRecord[] {
+  if (bytes.length % RECORD_SIZE !== 0) {
+    throw new Error(
+      `trampoline records: ${bytes.length} bytes is not a multiple of ${RECORD_SIZE}`,
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const records: TrampolineRecord[] = [];
+  for (let at = 0; at < bytes.length; at += RECORD_SIZE) {
+    records.push({
+      kind: view.getUint32(at, true),
+      op: view.getUint32(at + 4, true),
+      value: view.getInt32(at + 8, true),
+    });
+  }
+  return records;
+}
+
+/** A short description of `op` for error messages, e.g. "setns /proc/123/ns/net". */
+export function describeOp(op: TrampolineOp): string {
+  switch (op.op) {
+    case "setns":
+      return `setns ${op.path}`;
+    case "unshare":
+      return `unshare ${flagNames(op.flags, CLONE_FLAG_NAMES)}`;
+    case "sync":
+      return `sync point ${op.point} on fd ${op.fd}`;
+    case "setresgid":
+    case "setresuid":
+      return `${op.op} ${op.id}`;
+    case "setgroups":
+      return `setgroups [${op.groups.join(",")}]`;
+    case "cloexec":
+      return `cloexec fd ${op.fd}`;
+    case "cloneParent":
+      return `clone CLONE_PARENT, report on fd ${op.fd}`;
+    case "execve":
+      return `execve ${op.path}`;
+    case "exit":
+      return `exit ${op.code}`;
+  }
+}
+
+/** The architecture Skiff runs on, as a trampoline target. */
+export function hostArch(): TrampolineArch {
+  return Deno.build.arch;
+}
+
+/**
+ * Returns the trampoline for `program` as a static ELF executable for `arch`.
+ * @throws TypeError naming the op field when the program is not valid.
+ */
+export function buildTrampoline(
+  program: TrampolineProgram,
+  arch: TrampolineArch = hostArch(),
+): Uint8Array<ArrayBuffer> {
+  validateProgram(program);
+  const asm: Assembler = arch === "aarch64" ? new Aarch64Assembler() : new X86_64Assembler();
+  const numbers = TRAMPOLINE_SYSCALLS[arch];
+  const data = new DataBuilder();
+  const fail = new Label("fail");
+  const errorRecord = data.record(RECORD_ERROR, 0, 0);
+  const byte = data.zeros(1);
+
+  /** Loads `name`'s number and the arguments ("saved": the fd kept by setns), then traps. */
+  const call = (name: TrampolineSyscall, ...args: (bigint | number | "saved")[]): void => {
+    asm.loadImmediate("nr", BigInt(numbers[name]));
+    args.forEach((arg, i) => {
+      if (arg === "saved") asm.move(ARGUMENTS[i], "saved");
+      else asm.loadImmediate(ARGUMENTS[i], BigInt(arg));
+    });
+    asm.systemCall();
+  };
+  // -4095..-1 as unsigned 64-bit values are the ones at or above 2^64 - 4095.
+  const failOnError = (): void => asm.branchIf("aboveOrEqual", -4095n, fail);
+  const failUnless = (expected: number): void => asm.branchIf("notEqual", BigInt(expected), fail);
+
+  program.ops.forEach((op, i) => {
+    asm.loadImmediate("op", BigInt(i));
+    switch (op.op) {
+      case "setns": {
+        call("openat", AT_FDCWD, data.string(op.path), O_RDONLY | O_CLOEXEC, 0);
+        failOnError();
+        asm.move("saved", "result");
+        call("setns", "saved", op.nstype);
+        failOnError();
+        call("close", "saved");
+        failOnError();
+        break;
+      }
+      case "unshare":
+        call("unshare", op.flags);
+        failOnError();
+        break;
+      case "sync": {
+        const record = data.record(RECORD_SYNC, i, op.point);
+        call("write", op.fd, record.address, RECORD_SIZE);
+        failUnless(RECORD_SIZE);
+        call("read", op.fd, byte, 1);
+        failUnless(1);
+        break;
+      }
+      case "setresgid":
+      case "setresuid":
+        call(op.op, op.id, op.id, op.id);
+        failOnError();
+        break;
+      case "setgroups":
+        call(
+          "setgroups",
+          op.groups.length,
+          op.groups.length ? data.u32s(op.groups) : 0n,
+        );
+        failOnError();
+        break;
+      case "cloexec":
+        call("fcntl", op.fd, F_SETFD, FD_CLOEXEC);
+        failOnError();
+        break;
+      case "cloneParent": {
+        const record = data.record(RECORD_PID, i, 0);
+        const child = new Label(`child${i}`);
+        // clone's argument order differs between x86_64 and aarch64 after the flags; all zero.
+        call("clone", CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+        failOnError();
+        asm.branchIf("equal", 0n, child);
+        asm.store32(record.value, "result");
+        call("write", op.fd, record.address, RECORD_SIZE);
+        failUnless(RECORD_SIZE);
+        call("exit_group", 0);
+        asm.bind(child);
+        break;
+      }
+      case "execve": {
+        call("fcntl", program.reportFd, F_SETFD, FD_CLOEXEC);
+        failOnError();
+        const argv = data.pointers(op.argv.map((s) => data.string(s)));
+        const envp = data.pointers(op.envp.map((s) => data.string(s)));
+        call("execve", data.string(op.path), argv, envp);
+        asm.jump(fail); // execve returns only on failure
+        break;
+      }
+      case "exit":
+        call("exit_group", op.code);
+        break;
+    }
+  });
+
+  asm.bind(fail);
+  asm.negateResult();
+  asm.store32(errorRecord.value, "result");
+  asm.store32(errorRecord.op, "op");
+  call("write", program.reportFd, errorRecord.address, RECORD_SIZE);
+  call("exit_group", 127);
+
+  return buildElf(asm.machine, asm.finish(), data.result());
+}
+
+const ARGUMENTS = ["arg0", "arg1", "arg2", "arg3", "arg4", "arg5"] as const;
+
+// Kernel constants the generated code passes (the same on x86_64 and aarch64).
+const AT_FDCWD = -100;
+const O_RDONLY = 0;
+const O_CLOEXEC = 0o2000000;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const CLONE_PARENT = 0x8000;
+const SIGCHLD = 17;
+
+/**
+ * Checks `program` before any code is generated.
+ * @throws TypeError naming the field, e.g. `trampoline ops[2].fd: must be ...`.
+ */
+export function validateProgram(program: TrampolineProgram): void {
+  const bad = (path: string, what: string, value: unknown): never => {
+    throw new TypeError(`trampoline ${path}: ${what}: current value is ${JSON.stringify(value)}`);
+  };
+  const int = (path: string, value: unknown, min: number, max: number): void => {
+    if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+      bad(path, `must be an integer from ${min} to ${max}`, value);
+    }
+  };
+  const text = (path: string, value: unknown, allowEmpty = false): void => {
+    if (typeof value !== "string" || (!allowEmpty && value === "") || value.includes("\0")) {
+      bad(path, `must be a ${allowEmpty ? "" : "non-empty "}string without NUL bytes`, value);
+    }
+  };
+  const FD_MAX = 0x7fffffff;
+  const U32_MAX = 0xffffffff;
+  int("reportFd", program.reportFd, 0, FD_MAX);
+  if (!Array.isArray(program.ops) || program.ops.length === 0) {
+    bad("ops", "must list at least one op", program.ops);
+  }
+  program.ops.forEach((op, i) => {
+    const at = `ops[${i}]`;
+    const last = i === program.ops.length - 1;
+    switch (op.op) {
+      case "setns":
+        text(`${at}.path`, op.path);
+        int(`${at}.nstype`, op.nstype, 0, FD_MAX);
+        break;
+      case "unshare":
+        int(`${at}.flags`, op.flags, 0, FD_MAX);
+        break;
+      case "sync":
+        int(`${at}.fd`, op.fd, 0, FD_MAX);
+        int(`${at}.point`, op.point, -0x80000000, FD_MAX);
+        break;
+      case "setresgid":
+      case "setresuid":
+        int(`${at}.id`, op.id, 0, U32_MAX - 1);
+        break;
+      case "setgroups":
+        if (!Array.isArray(op.groups)) bad(`${at}.groups`, "must be an array", op.groups);
+        if (op.groups.length > 65536) {
+          bad(`${at}.groups`, "must list at most 65536 groups", op.groups.length);
+        }
+        op.groups.forEach((g, j) => int(`${at}.groups[${j}]`, g, 0, U32_MAX - 1));
+        break;
+      case "cloexec":
+      case "cloneParent":
+        int(`${at}.fd`, op.fd, 0, FD_MAX);
+        break;
+      case "execve":
+        text(`${at}.path`, op.path);
+        if (!Array.isArray(op.argv) || op.argv.length === 0) {
+          bad(`${at}.argv`, "must list at least argv[0]", op.argv);
+        }
+        op.argv.forEach((s, j) => text(`${at}.argv[${j}]`, s, true));
+        if (!Array.isArray(op.envp)) bad(`${at}.envp`, "must be an array", op.envp);
+        op.envp.forEach((s, j) => text(`${at}.envp[${j}]`, s, true));
+        break;
+      case "exit":
+        int(`${at}.code`, op.code, 0, 255);
+        break;
+      default:
+        bad(
+          `${at}.op`,
+          "must be one of setns, unshare, sync, setresgid, setresuid, " +
+            "setgroups, cloexec, cloneParent, execve, exit",
+          (op as { op: unknown }).op,
+        );
+    }
+    const ends = op.op === "execve" || op.op === "exit";
+    if (last && !ends) bad(`${at}.op`, "the last op must be execve or exit", op.op);
+    if (!last && ends) bad(`${at}.op`, "execve or exit must be the last op", op.op);
+  });
+}
+
+/** The data segment under construction: strings, pointer arrays and records, with addresses. */
+class DataBuilder {
+  #bytes: number[] = [];
+
+  /** A NUL-terminated UTF-8 string; returns its address. */
+  string(s: string): bigint {
+    const at = this.#bytes.length;
+    for (const b of new TextEncoder().encode(s)) this.#bytes.push(b);
+    this.#bytes.push(0);
+    return dataAddress(at);
+  }
+
+  /** A NULL-terminated array of 64-bit pointers; returns its address. */
+  pointers(addresses: bigint[]): bigint {
+    this.#align(8);
+    const at = this.#bytes.length;
+    for (const a of [...addresses, 0n]) this.#u64(a);
+    return dataAddress(at);
+  }
+
+  /** An array of u32 (gid_t); returns its address. */
+  u32s(values: number[]): bigint {
+    this.#align(4);
+    const at = this.#bytes.length;
+    for (const v of values) this.#u32(v);
+    return dataAddress(at);
+  }
+
+  /** `n` zero bytes; returns their address. */
+  zeros(n: number): bigint {
+    const at = this.#bytes.length;
+    for (let i = 0; i < n; i++) this.#bytes.push(0);
+    return dataAddress(at);
+  }
+
+  /** A record; returns the addresses of the record, its op field and its value field. */
+  record(kind: number, op: number, value: number): { address: bigint; op: bigint; value: bigint } {
+    this.#align(4);
+    const at = this.#bytes.length;
+    this.#u32(kind);
+    this.#u32(op);
+    this.#u32(value);
+    return { address: dataAddress(at), op: dataAddress(at + 4), value: dataAddress(at + 8) };
+  }
+
+  /** The bytes. */
+  result(): Uint8Array<ArrayBuffer> {
+    return new Uint8Array(this.#bytes);
+  }
+
+  #align(n: number): void {
+    while (this.#bytes.length % n !== 0) this.#bytes.push(0);
+  }
+
+  #u32(v: number): void {
+    const u = v >>> 0;
+    this.#bytes.push(u & 0xff, (u >>> 8) & 0xff, (u >>> 16) & 0xff, u >>> 24);
+  }
+
+  #u64(v: bigint): void {
+    for (let i = 0n; i < 64n; i += 8n) this.#bytes.push(Number((v >> i) & 0xffn));
+  }
+}

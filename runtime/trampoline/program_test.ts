@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import {
+  buildTrampoline,
+  decodeRecords,
+  RECORD_ERROR,
+  RECORD_SYNC,
+  type TrampolineOp,
+  type TrampolineProgram,
+  validateProgram,
+} from "./program.ts";
+import { TRAMPOLINE_SYSCALLS } from "./syscalls.ts";
+import { EM_X86_64 } from "./x86_64.ts";
+import { EM_AARCH64 } from "./aarch64.ts";
+import { SYSCALLS_AARCH64, SYSCALLS_X86_64 } from "../security/seccomp/syscall_tables.ts";
+
+const exit0: TrampolineProgram = { reportFd: 3, ops: [{ op: "exit", code: 0 }] };
+
+Deno.test("TRAMPOLINE_SYSCALLS agrees with the generated kernel syscall tables", () => {
+  for (const [name, nr] of Object.entries(TRAMPOLINE_SYSCALLS.x86_64)) {
+    assert.equal(nr, SYSCALLS_X86_64[name], `x86_64 ${name}`);
+  }
+  for (const [name, nr] of Object.entries(TRAMPOLINE_SYSCALLS.aarch64)) {
+    assert.equal(nr, SYSCALLS_AARCH64[name], `aarch64 ${name}`);
+  }
+});
+
+Deno.test("buildTrampoline() writes a static ELF64 executable for the asked architecture", () => {
+  for (const [arch, machine] of [["x86_64", EM_X86_64], ["aarch64", EM_AARCH64]] as const) {
+    const elf = buildTrampoline(exit0, arch);
+    const view = new DataView(elf.buffer);
+    assert.deepEqual([...elf.subarray(0, 7)], [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+    assert.equal(view.getUint16(16, true), 2, "ET_EXEC");
+    assert.equal(view.getUint16(18, true), machine, arch);
+    const entry = view.getBigUint64(24, true);
+    const phnum = view.getUint16(56, true);
+    const loads = [];
+    for (let i = 0; i < phnum; i++) {
+      const at = 64 + 56 * i;
+      if (view.getUint32(at, true) !== 1) continue;
+      loads.push({
+        flags: view.getUint32(at + 4, true),
+        offset: view.getBigUint64(at + 8, true),
+        vaddr: view.getBigUint64(at + 16, true),
+        size: view.getBigUint64(at + 32, true),
+        align: view.getBigUint64(at + 48, true),
+      });
+    }
+    assert.deepEqual(loads.map((l) => l.flags), [5, 6], "code r-x, data rw-");
+    for (const load of loads) {
+      assert.equal(load.vaddr % load.align, load.offset % load.align, "p_vaddr ≡ p_offset");
+      assert.ok(load.offset + load.size <= BigInt(elf.length), "segment inside the file");
+    }
+    assert.ok(entry >= loads[0].vaddr && entry < loads[0].vaddr + loads[0].size, "entry in code");
+    assert.ok(elf.length < 1024, `${arch} exit program is ${elf.length} bytes`);
+  }
+});
+
+Deno.test("buildTrampoline() bakes paths, argv and envp into the data segment", () => {
+  const elf = buildTrampoline({
+    reportFd: 3,
+    ops: [{ op: "execve", path: "/bin/sh", argv: ["sh", "-c", "echo $X"], envp: ["X=42"] }],
+  }, "x86_64");
+  const text = new TextDecoder().decode(elf);
+  for (const s of ["/bin/sh\0", "sh\0", "-c\0", "echo $X\0", "X=42\0"]) {
+    assert.ok(text.includes(s), s);
+  }
+});
+
+Deno.test("validateProgram() names the op field that is wrong", () => {
+  const cases: [TrampolineOp[], RegExp][] = [
+    [[], /trampoline ops: must list at least one op/],
+    [[{ op: "unshare", flags: 0 }], /ops\[0\]\.op: the last op must be execve or exit/],
+    [
+      [{ op: "exit", code: 0 }, { op: "exit", code: 1 }],
+      /ops\[0\]\.op: execve or exit must be the last op/,
+    ],
+    [
+      [{ op: "sync", fd: -1, point: 0 }, { op: "exit", code: 0 }],
+      /ops\[0\]\.fd: must be an integer/,
+    ],
+    [[{ op: "setns", path: "a\0b", nstype: 0 }, { op: "exit", code: 0 }], /ops\[0\]\.path/],
+    [[{ op: "execve", path: "/bin/true", argv: [], envp: [] }], /ops\[0\]\.argv: must list/],
+    [[{ op: "exit", code: 256 }], /ops\[0\]\.code: must be an integer from 0 to 255/],
+    [[{ op: "setgroups", groups: [1, 1.5] }, { op: "exit", code: 0 }], /ops\[0\]\.groups\[1\]/],
+    [[{ op: "jump" } as unknown as TrampolineOp], /ops\[0\]\.op: must be one of/],
+  ];
+  for (const [ops, message] of cases) {
+    assert.throws(() => validateProgram({ reportFd: 3, ops }), message);
+  }
+  assert.throws(() => validateProgram({ reportFd: -1, ops: exit0.ops }), /reportFd/);
+  assert.throws(() => buildTrampoline({ reportFd: 3, ops: [] }), TypeError);
+});
+
+Deno.test("decodeRecords() reads 12-byte little-endian records and refuses a partial one", () => {
+  const bytes = new Uint8Array(24);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, RECORD_SYNC, true);
+  view.setUint32(4, 1, true);
+  view.setInt32(8, 7, true);
+  view.setUint32(12, RECORD_ERROR, true);
+  view.setUint32(16, 4, true);
+  view.setInt32(20, 2, true);
+  assert.deepEqual(decodeRecords(bytes), [
+    { kind: RECORD_SYNC, op: 1, value: 7 },
+    { kind: RECORD_ERROR, op: 4, value: 2 },
+  ]);
+  assert.throws(() => decodeRecords(bytes.subarray(0, 13)), /not a multiple of 12/);
+});

@@ -1,0 +1,58 @@
+/**
+ * The system calls a trampoline makes, numbered per architecture (x86_64: arch/x86/entry/syscalls/
+ * syscall_64.tbl; aarch64: include/uapi/asm-generic/unistd.h, which has no open(2), hence openat).
+ * A unit test checks them against the seccomp compiler's generated tables.
+ */
+
+/** The architectures a trampoline can be generated for (Deno.build.arch spelling). */
+export type TrampolineArch = "x86_64" | "aarch64";
+
+/** The system calls the generated code uses. */
+export type TrampolineSyscall =
+  | "read"
+  | "write"
+  | "openat"
+  | "close"
+  | "fcntl"
+  | "setns"
+  | "unshare"
+  | "setresuid"
+  | "setresgid"
+  | "setgroups"
+  | "clone"
+  | "execve"
+  | "exit_group";
+
+/** System call numbers by architecture. */
+export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscall, number>> = {
+  x86_64: {
+    read: 0,
+    write: 1,
+    close: 3,
+    clone: 56,
+    execve: 59,
+    fcntl: 72,
+    setgroups: 116,
+    setresuid: 117,
+    setresgid: 119,
+    exit_group: 231,
+    openat: 257,
+    unshare: 272,
+    setns: 308,
+  },
+  aarch64: {
+    fcntl: 25,
+    openat: 56,
+    close: 57,
+    read: 63,
+    write: 64,
+    exit_group: 94,
+    unshare: 97,
+    setresuid: 147,
+    setresgid: 149,
+    setgroups: 159,
+    clone: 220,
+    execve: 221,
+    setns: 268,
+  },
+};

@@ -1,0 +1,436 @@
+/**
+ * The trampoline (runtime/trampoline/) run for real, as root: generated machine code, a memfd
+ * exec, namespaces, the sync protocol and CLONE_PARENT. The aarch64 code runs under qemu-user.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  buildTrampoline,
+  type TrampolineOp,
+  type TrampolineProgram,
+} from "../../runtime/trampoline/program.ts";
+import {
+  answer,
+  nextEvent,
+  spawnTrampoline,
+  type TrampolineEvent,
+  trampolineSocket,
+} from "../../runtime/trampoline/spawn.ts";
+import { holdUserNamespace } from "../../runtime/trampoline/userns.ts";
+import {
+  close,
+  F_SEAL_GROW,
+  F_SEAL_SEAL,
+  F_SEAL_SHRINK,
+  F_SEAL_WRITE,
+  getSeals,
+  open,
+} from "../../ffi/fs.ts";
+import { isErrno } from "../../ffi/errno.ts";
+import { waitPid } from "../../ffi/process.ts";
+import {
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWPID,
+  CLONE_NEWUSER,
+  CLONE_NEWUTS,
+  O_CLOEXEC,
+  O_RDONLY,
+} from "../../ffi/constants.ts";
+
+const decoder = new TextDecoder();
+
+interface Run {
+  events: TrampolineEvent[];
+  error?: Error;
+  code: number;
+  stdout: string;
+}
+
+/**
+ * Runs `ops` (fd `FD` in them is the report socket) and collects its events until the end or an
+ * error; `onSync(pid, point)` runs at each sync point before the answer.
+ */
+async function run(
+  ops: (fd: number) => TrampolineOp[],
+  onSync: (pid: number, point: number) => void | Promise<void> = () => {},
+): Promise<Run> {
+  const { ours, theirs } = trampolineSocket();
+  let child: Deno.ChildProcess | undefined;
+  try {
+    const program: TrampolineProgram = { reportFd: theirs, ops: ops(theirs) };
+    try {
+      child = spawnTrampoline(program, { stdout: "piped" });
+    } finally {
+      close(theirs);
+    }
+    const output = child.output();
+    const events: TrampolineEvent[] = [];
+    let error: Error | undefined;
+    for (;;) {
+      let event: TrampolineEvent;
+      try {
+        event = await nextEvent(ours, program, 10_000);
+      } catch (err) {
+        error = err as Error;
+        break;
+      }
+      events.push(event);
+      if (event.kind === "end") break;
+      if (event.kind === "sync") {
+        await onSync(child.pid, event.point);
+        answer(ours);
+      }
+    }
+    const out = await output;
+    child = undefined;
+    return { events, error, code: out.code, stdout: decoder.decode(out.stdout) };
+  } finally {
+    close(ours);
+    if (child) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Gone already.
+      }
+      await child.output().catch(() => {});
+    }
+  }
+}
+
+/** Pids of this process's children that are still alive (zombies count: they await a reaper). */
+function children(): number[] {
+  const out: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    const pid = Number(entry.name);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+      if (status.match(/^PPid:\s+(\d+)$/m)?.[1] === String(Deno.pid)) out.push(pid);
+    } catch {
+      // Gone.
+    }
+  }
+  return out;
+}
+
+const MAP = [{ containerID: 0, hostID: 100000, size: 65536 }];
+
+Deno.test("a trampoline's exit op is its exit code, and the report socket then ends", async () => {
+  const result = await run(() => [{ op: "exit", code: 42 }]);
+  assert.equal(result.error, undefined);
+  assert.equal(result.code, 42);
+  assert.deepEqual(result.events, [{ kind: "end" }]);
+});
+
+Deno.test("a trampoline execs its execve op with exactly its argv and envp", async () => {
+  const result = await run(() => [
+    {
+      op: "execve",
+      path: "/bin/sh",
+      argv: ["sh", "-c", 'echo "$0 $1 X=$X Y=${Y-unset}"', "zero", "one"],
+      envp: ["X=hello world"],
+    },
+  ]);
+  assert.equal(result.error, undefined);
+  assert.equal(result.stdout, "zero one X=hello world Y=unset\n");
+  assert.equal(result.code, 0);
+  assert.deepEqual(result.events, [{ kind: "end" }]);
+});
+
+Deno.test("a failing op sends an error record that reads as step, op and errno", async () => {
+  const result = await run(() => [
+    { op: "cloexec", fd: 0 },
+    { op: "unshare", flags: 0 },
+    { op: "setns", path: "/nonexistent/ns/net", nstype: CLONE_NEWNET },
+    { op: "execve", path: "/bin/echo", argv: ["echo", "not reached"], envp: [] },
+  ]);
+  assert.equal(result.code, 127);
+  assert.equal(result.stdout, "");
+  assert.match(
+    String(result.error),
+    /^SyscallError: trampoline step 2 \(setns \/nonexistent\/ns\/net\): ENOENT \(No such file/,
+  );
+  assert.ok(isErrno(result.error, "ENOENT"));
+  // The errno of setns(2) itself: a file that is not a namespace.
+  const notNs = await run(() => [
+    { op: "setns", path: "/etc/hostname", nstype: 0 },
+    { op: "exit", code: 0 },
+  ]);
+  assert.ok(isErrno(notNs.error, "EINVAL"), String(notNs.error));
+  const badExec = await run(() => [
+    { op: "execve", path: "/nonexistent/bin", argv: ["x"], envp: [] },
+  ]);
+  assert.match(String(badExec.error), /step 0 \(execve \/nonexistent\/bin\): ENOENT/);
+  assert.equal(badExec.code, 127);
+});
+
+Deno.test("a trampoline waits at a sync point until it is answered", async () => {
+  const seen: number[] = [];
+  const result = await run((fd) => [
+    { op: "sync", fd, point: 5 },
+    { op: "sync", fd, point: -6 },
+    { op: "exit", code: 3 },
+  ], async (pid, point) => {
+    seen.push(point);
+    // Still there, blocked in read(2), 100 ms later.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const state = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1][0];
+    assert.equal(state, "S", `trampoline ${pid} sleeps at point ${point}`);
+  });
+  assert.equal(result.error, undefined);
+  assert.deepEqual(seen, [5, -6]);
+  assert.deepEqual(result.events, [
+    { kind: "sync", op: 0, point: 5 },
+    { kind: "sync", op: 1, point: -6 },
+    { kind: "end" },
+  ]);
+  assert.equal(result.code, 3);
+});
+
+Deno.test("the report socket ends when execve succeeds, while the new program still runs", async () => {
+  const { ours, theirs } = trampolineSocket();
+  const program: TrampolineProgram = {
+    reportFd: theirs,
+    ops: [{ op: "execve", path: "/bin/cat", argv: ["cat"], envp: [] }],
+  };
+  let child: Deno.ChildProcess;
+  try {
+    child = spawnTrampoline(program, { stdin: "piped", stdout: "piped" });
+  } finally {
+    close(theirs);
+  }
+  try {
+    // cat waits on its stdin: only close-on-exec can end the socket now.
+    assert.deepEqual(await nextEvent(ours, program, 3000), { kind: "end" });
+    assert.equal(Deno.readTextFileSync(`/proc/${child.pid}/comm`), "cat\n");
+  } finally {
+    close(ours);
+    await child.stdin.close();
+    await child.output();
+  }
+});
+
+Deno.test("a trampoline runs from a sealed memfd, not from a file", async () => {
+  const { ours, theirs } = trampolineSocket();
+  const program: TrampolineProgram = {
+    reportFd: theirs,
+    ops: [{ op: "sync", fd: theirs, point: 1 }, { op: "exit", code: 0 }],
+  };
+  let child: Deno.ChildProcess;
+  try {
+    child = spawnTrampoline(program);
+  } finally {
+    close(theirs);
+  }
+  try {
+    assert.equal((await nextEvent(ours, program)).kind, "sync");
+    const exe = `/proc/${child.pid}/exe`;
+    assert.match(Deno.readLinkSync(exe), /^\/memfd:skiff-trampoline/);
+    const fd = open(exe, O_RDONLY | O_CLOEXEC);
+    try {
+      assert.equal(getSeals(fd), F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+    } finally {
+      close(fd);
+    }
+    answer(ours);
+    assert.equal((await nextEvent(ours, program)).kind, "end");
+  } finally {
+    close(ours);
+    await child.status;
+  }
+});
+
+Deno.test("a sync point whose other end closes fails the trampoline", async () => {
+  const { ours, theirs } = trampolineSocket();
+  const program: TrampolineProgram = {
+    reportFd: theirs,
+    ops: [{ op: "sync", fd: theirs, point: 1 }, { op: "exit", code: 0 }],
+  };
+  let child: Deno.ChildProcess | undefined;
+  try {
+    child = spawnTrampoline(program);
+  } finally {
+    close(theirs);
+  }
+  try {
+    assert.equal((await nextEvent(ours, program)).kind, "sync");
+  } finally {
+    close(ours);
+  }
+  // read(2) gives EOF: the error record's write then meets a closed socket (SIGPIPE or 127).
+  const status = await child.status;
+  assert.equal(status.success, false);
+});
+
+Deno.test("in a new user namespace the trampoline becomes the mapped root before it execs", async () => {
+  const hostname = Deno.hostname();
+  const ok = await run((fd) => [
+    { op: "unshare", flags: CLONE_NEWUSER },
+    { op: "sync", fd, point: 1 },
+    { op: "setresgid", id: 0 },
+    { op: "setresuid", id: 0 },
+    { op: "setgroups", groups: [] },
+    { op: "unshare", flags: CLONE_NEWNS | CLONE_NEWUTS },
+    {
+      op: "execve",
+      path: "/bin/sh",
+      argv: [
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; id -u; id -g; hostname inside && hostname; grep -E '^Cap(Eff|Bnd)' /proc/self/status",
+      ],
+      envp: ["PATH=/usr/bin:/bin"],
+    },
+  ], (pid) => {
+    Deno.writeTextFileSync(`/proc/${pid}/uid_map`, "0 100000 65536\n");
+    Deno.writeTextFileSync(`/proc/${pid}/gid_map`, "0 100000 65536\n");
+  });
+  assert.equal(ok.error, undefined, String(ok.error));
+  const lines = ok.stdout.trim().split("\n");
+  assert.deepEqual(lines[0].trim().split(/\s+/), ["0", "100000", "65536"]);
+  assert.equal(lines[1], "0", "id -u");
+  assert.equal(lines[2], "0", "id -g");
+  assert.equal(lines[3], "inside", "hostname set in the new UTS namespace");
+  const capEff = lines[4].split(/\s+/)[1];
+  const capBnd = lines[5].split(/\s+/)[1];
+  assert.equal(capEff, capBnd, "root of the namespace has every capability of its bounding set");
+  assert.notEqual(BigInt(`0x${capEff}`), 0n);
+  assert.equal(Deno.hostname(), hostname, "the host's hostname is unchanged");
+  assert.equal(ok.code, 0);
+});
+
+Deno.test("cloneParent makes PID 1 of a new PID namespace a child of the caller", async () => {
+  const before = children();
+  let pid = 0;
+  try {
+    const result = await run((fd) => [
+      { op: "unshare", flags: CLONE_NEWPID },
+      { op: "cloneParent", fd },
+      { op: "execve", path: "/bin/sh", argv: ["sh", "-c", "echo $$"], envp: [] },
+    ]);
+    assert.equal(result.error, undefined, String(result.error));
+    assert.equal(result.events[0].kind, "pid");
+    pid = (result.events[0] as { pid: number }).pid;
+    assert.deepEqual(result.events, [{ kind: "pid", op: 1, pid }, { kind: "end" }]);
+    assert.equal(result.stdout, "1\n", "the clone is PID 1 in its namespace");
+    assert.equal(result.code, 0, "the trampoline's own half exits 0");
+    // Exited but not yet reaped: a zombie whose parent is this Deno process, not the trampoline.
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    assert.equal(status.match(/^PPid:\s+(\d+)$/m)?.[1], String(Deno.pid));
+    assert.deepEqual(await waitPid(pid), { success: true, code: 0, signal: null });
+    pid = 0;
+  } finally {
+    if (pid) await waitPid(pid).catch(() => {});
+  }
+  assert.deepEqual(children(), before, "nothing is left");
+});
+
+Deno.test("holdUserNamespace() keeps a user namespace with the maps and leaves nothing running", async () => {
+  const before = children();
+  const held = await holdUserNamespace(MAP, MAP, { setgroupsDeny: true });
+  try {
+    const link = Deno.readLinkSync(`/proc/self/fd/${held.fd}`);
+    assert.match(link, /^user:\[\d+\]$/);
+    assert.notEqual(link, Deno.readLinkSync("/proc/self/ns/user"));
+    assert.deepEqual(children(), before, "the trampoline is gone and reaped");
+    const inside = await new Deno.Command("nsenter", {
+      args: [
+        `--user=/proc/${Deno.pid}/fd/${held.fd}`,
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups",
+      ],
+    }).output();
+    const lines = decoder.decode(inside.stdout).trim().split("\n").map((l) => l.trim());
+    assert.deepEqual(lines.slice(0, 2).map((l) => l.split(/\s+/)), [
+      ["0", "100000", "65536"],
+      ["0", "100000", "65536"],
+    ], decoder.decode(inside.stderr));
+    assert.equal(lines[2], "deny");
+  } finally {
+    await held.release();
+  }
+  await held.release();
+});
+
+Deno.test("holdUserNamespace() fails readably when the kernel refuses the maps", async () => {
+  const before = children();
+  await assert.rejects(
+    // Overlapping ranges are EINVAL (user_namespaces(7)).
+    holdUserNamespace(
+      [{ containerID: 0, hostID: 100000, size: 10 }, { containerID: 5, hostID: 200000, size: 10 }],
+      MAP,
+    ),
+    (err: Error) => {
+      assert.match(err.message, /Cannot create a user namespace/);
+      assert.match(String((err.cause as Error).message), /uid_map/);
+      return true;
+    },
+  );
+  assert.deepEqual(children(), before, "the trampoline was killed and reaped");
+});
+
+const QEMU = ["/usr/bin/qemu-aarch64-static", "/usr/bin/qemu-aarch64"].find((path) => {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+});
+
+Deno.test({
+  name: "the aarch64 trampoline exits, syncs and reports errors (under qemu-user)" +
+    (QEMU ? "" : " (needs qemu-user-static)"),
+  ignore: !QEMU,
+  fn: async () => {
+    const dir = Deno.makeTempDirSync({ prefix: "skiff-tramp-" });
+    try {
+      const runAarch64 = async (ops: (fd: number) => TrampolineOp[]) => {
+        const { ours, theirs } = trampolineSocket();
+        const program: TrampolineProgram = { reportFd: theirs, ops: ops(theirs) };
+        const path = join(dir, "trampoline");
+        Deno.writeFileSync(path, buildTrampoline(program, "aarch64"), { mode: 0o755 });
+        let child: Deno.ChildProcess;
+        try {
+          child = new Deno.Command(QEMU!, { args: [path], stdout: "null" }).spawn();
+        } finally {
+          close(theirs);
+        }
+        const events: (TrampolineEvent | string)[] = [];
+        try {
+          for (;;) {
+            const event = await nextEvent(ours, program, 20_000).catch((err) => String(err));
+            events.push(event);
+            if (typeof event === "string" || event.kind === "end") break;
+            if (event.kind === "sync") answer(ours);
+          }
+        } finally {
+          close(ours);
+        }
+        return { events, code: (await child.status).code };
+      };
+      assert.deepEqual(await runAarch64(() => [{ op: "exit", code: 42 }]), {
+        events: [{ kind: "end" }],
+        code: 42,
+      });
+      assert.deepEqual(
+        await runAarch64((fd) => [{ op: "sync", fd, point: 9 }, { op: "exit", code: 7 }]),
+        { events: [{ kind: "sync", op: 0, point: 9 }, { kind: "end" }], code: 7 },
+      );
+      const failed = await runAarch64(() => [
+        { op: "unshare", flags: 0 },
+        { op: "setns", path: "/nonexistent/ns/net", nstype: CLONE_NEWNET },
+        { op: "exit", code: 0 },
+      ]);
+      assert.equal(failed.code, 127);
+      assert.match(
+        String(failed.events[0]),
+        /trampoline step 1 \(setns \/nonexistent\/ns\/net\): ENOENT/,
+      );
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
