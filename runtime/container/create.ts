@@ -15,7 +15,7 @@ import type { Bootstrap } from "../process/bootstrap.ts";
 import type { InitProcess } from "../process/init_process.ts";
 import { needsTrampoline, type UserNamespaceSetup } from "../process/spawn_userns.ts";
 import { joinCgroupProcs } from "../cgroups/files.ts";
-import { mappedRoot } from "../userns/maps.ts";
+import { hostRootOf } from "../userns/maps.ts";
 import {
   killInit,
   receiveConsole,
@@ -127,7 +127,7 @@ export async function createContainer(
     const fifo = store.fifoPath(id);
     mkfifo(fifo, 0o622);
     // The init opens it read-write as the user namespace's root, a host id that does not own it.
-    const rootIds = mappedRoot(spec);
+    const rootIds = hostRootOf(child.pid);
     if (rootIds) Deno.chownSync(fifo, rootIds.uid, rootIds.gid);
     setupNotifySocket(spec, store.dir(id));
     // `skiff run -t` without --console-socket receives the pty master itself.

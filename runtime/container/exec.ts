@@ -17,7 +17,7 @@ import type { ExecBootstrap } from "../process/bootstrap.ts";
 import type { InitProcess } from "../process/init_process.ts";
 import { needsTrampoline } from "../process/spawn_userns.ts";
 import { joinCgroupProcs } from "../cgroups/files.ts";
-import { mappedRoot } from "../userns/maps.ts";
+import { hostRootOf } from "../userns/maps.ts";
 import {
   killInit,
   receiveConsole,
@@ -271,7 +271,7 @@ export async function execContainer(
     consoleSocket = `${store.dir(id)}/exec-${Deno.pid}.sock`;
     consoleListener = listenUnix(consoleSocket, 1);
     cleanup.push(consoleSocket);
-    const rootIds = mappedRoot(record.config);
+    const rootIds = hostRootOf(record.pid);
     if (rootIds) Deno.chownSync(consoleSocket, rootIds.uid, rootIds.gid);
   }
   const bootstrap: ExecBootstrap = {

@@ -4,8 +4,7 @@
  * is PID 1 of a PID namespace owned by a new user namespace and still this process's child: Deno
  * does not know it, so it is reaped with waitpid(2) here.
  */
-import { waitChild } from "../../ffi/wait.ts";
-import { kill } from "../../ffi/process.ts";
+import { kill, waitPid } from "../../ffi/process.ts";
 import { parseSignal, signalName } from "../signals.ts";
 
 export interface InitProcess {
@@ -35,17 +34,14 @@ export function clonedInit(pid: number): InitProcess {
   return {
     pid,
     get status() {
-      status ??= waitChild(pid).then((ended) => {
-        if (ended === undefined) return { success: false, code: 1, signal: null };
-        if (ended.signal !== undefined) {
-          return {
-            success: false,
-            code: 128 + ended.signal,
-            signal: signalName(ended.signal) as Deno.Signal,
-          };
-        }
-        return { success: ended.code === 0, code: ended.code ?? 1, signal: null };
-      });
+      status ??= waitPid(pid).then(
+        (ended): Deno.CommandStatus =>
+          ended.signal === null
+            ? { success: ended.success, code: ended.code, signal: null }
+            : { success: false, code: ended.code, signal: signalName(ended.signal) as Deno.Signal },
+        // ECHILD: someone else reaped it; its status is lost.
+        (): Deno.CommandStatus => ({ success: false, code: 1, signal: null }),
+      );
       return status;
     },
     kill: (signal) => kill(pid, parseSignal(signal)),

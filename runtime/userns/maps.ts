@@ -8,7 +8,7 @@
  *   caller's own uid/gid is still possible by a direct write, after writing "deny" to
  *   /proc/PID/setgroups for the gid map (user_namespaces(7)); anything more is an error.
  */
-import type { IdMapping, Spec } from "../../spec/config.ts";
+import type { IdMapping } from "../../spec/config.ts";
 
 export interface WriteMapsOptions {
   /** Write "deny" to setgroups before the gid map even when root (a container asking for it). */
@@ -97,14 +97,25 @@ function writeProc(pid: number, file: string, text: string): void {
 }
 
 /**
- * The host uid and gid of the root of the user namespace that `spec` creates (container id 0),
- * undefined without one or when 0 is not mapped. Host files the init must open as that root
- * (exec.fifo, a console socket of ours) are given to it.
+ * The host uid and gid that uid 0 and gid 0 of process `pid`'s user namespace map to, read from
+ * its uid_map and gid_map; undefined when it is in this process's own user namespace or 0 is not
+ * mapped. Host files the container's init must open as that root (exec.fifo, a console socket of
+ * ours) are given to it.
  */
-export function mappedRoot(spec: Spec): { uid: number; gid: number } | undefined {
-  const user = spec.linux?.namespaces?.find((ns) => ns.type === "user");
-  if (!user || user.path) return undefined;
-  const uid = spec.linux?.uidMappings?.find((m) => m.containerID === 0)?.hostID;
-  const gid = spec.linux?.gidMappings?.find((m) => m.containerID === 0)?.hostID;
+export function hostRootOf(pid: number): { uid: number; gid: number } | undefined {
+  if (Deno.readLinkSync(`/proc/${pid}/ns/user`) === Deno.readLinkSync("/proc/self/ns/user")) {
+    return undefined;
+  }
+  const uid = hostIdOfZero(Deno.readTextFileSync(`/proc/${pid}/uid_map`));
+  const gid = hostIdOfZero(Deno.readTextFileSync(`/proc/${pid}/gid_map`));
   return uid === undefined || gid === undefined ? undefined : { uid, gid };
+}
+
+/** The outside id of inside id 0 in a uid_map/gid_map text, as this process sees it. */
+export function hostIdOfZero(map: string): number | undefined {
+  for (const line of map.split("\n")) {
+    const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
+    if (inside === 0 && count > 0) return outside;
+  }
+  return undefined;
 }
