@@ -8,14 +8,13 @@
  * ends without a failing assertion of its own, the runner's note in parentheses (run.sh -h).
  *
  * Classes: "suite" = the test itself is wrong or outdated against runtime-spec 1.3 and fails under
- * runc too; "host" = this host lacks what the test needs (runc fails it too); "userns" = Skiff has
- * no user namespaces yet (issue 10); "choice" = Skiff follows runc where the suite follows the spec.
+ * runc too; "host" = this host lacks what the test needs (runc fails it too); "choice" = Skiff follows runc where the suite follows the spec.
  */
 export interface ExpectedFailure {
   failing: string[];
   /** A race in the test: it may also pass, so only a failure outside `failing` counts. */
   racy?: boolean;
-  kind: "suite" | "host" | "userns" | "choice";
+  kind: "suite" | "host" | "choice";
   why: string;
 }
 
@@ -77,16 +76,6 @@ export const EXPECTED_FAILURES: Record<string, ExpectedFailure> = {
     kind: "host",
     why: "AppArmor is off (and the test needs a loaded 'acme_secure_profile'): Skiff refuses " +
       "process.apparmorProfile clearly",
-  },
-  linux_ns_nopath: {
-    failing: ["cannot run validation tests: exit status 1"],
-    kind: "userns",
-    why: "the config has a user namespace: not supported yet (issue 10)",
-  },
-  linux_uid_mappings: {
-    failing: ["(no-tap)"],
-    kind: "userns",
-    why: "uidMappings need a user namespace: not supported yet (issue 10)",
   },
   misc_props: {
     failing: [

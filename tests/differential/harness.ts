@@ -8,7 +8,7 @@ import type { Mount, Spec } from "../../spec/config.ts";
 import { initsUnder, removeCgroupsNamed } from "../_helpers/bundle.ts";
 import { exists, hasCommand } from "../_helpers/host.ts";
 import { BUSYBOX_BUNDLE, REPO, SKIFF } from "../_helpers/paths.ts";
-import { EXPECTED_DIFFERENCES, EXPECTED_REFUSALS } from "./expected.ts";
+import { EXPECTED_DIFFERENCES, EXPECTED_REFUSALS, type ExpectedRefusal } from "./expected.ts";
 import { generateConfigs } from "./generator.ts";
 
 export const CORPUS_DIR = join(REPO, "tests", "differential", "corpus");
@@ -343,8 +343,9 @@ export function compare(
   runc: RunResult,
   skiff: RunResult,
   config?: Spec,
+  refusals: readonly ExpectedRefusal[] = EXPECTED_REFUSALS,
 ): Comparison {
-  const refusal = EXPECTED_REFUSALS.find((r) => r.config.test(name));
+  const refusal = refusals.find((r) => r.config.test(name));
   if (refusal) {
     const ok = skiff.code !== 0 && refusal.skiffError.test(skiff.stderr) && skiff.stdout === "";
     return {

@@ -11,11 +11,10 @@ Deno.test("generateConfigs() gives the same configs for the same seed and others
   assert.notDeepEqual(generateConfigs(42, 10), generateConfigs(43, 10));
 });
 
-Deno.test("every config of the corpus is valid for Skiff's validator, except the rootless one", () => {
+Deno.test("every config of the corpus is valid for Skiff's validator, the rootless one too", () => {
   const corpus = loadCorpus(20261130, 30);
   assert.ok(corpus.length >= 50, `only ${corpus.length} configs`);
   for (const entry of corpus) {
-    if (entry.name === "runc-spec-rootless") continue;
     const adapted = adaptConfig(entry.config, "/nonexistent-bundle", { hostNs: "" }, new Map());
     assert.doesNotThrow(() => validateSpec(JSON.parse(JSON.stringify(adapted))), entry.name);
   }
@@ -93,15 +92,28 @@ Deno.test("compare() compares a run that failed before printing by its exit stat
   assert.deepEqual(c.unexpected, [{ key: "exit", runc: "0", skiff: "failed" }]);
 });
 
-Deno.test("compare() checks that Skiff refuses the rootless config with a clear error", () => {
+Deno.test("compare() checks that Skiff refuses an expected refusal with a clear error", () => {
   const runc = { code: 0, stdout: "a=1\n", stderr: "" };
-  const good = compare("runc-spec-rootless", runc, {
-    code: 1,
-    stdout: "",
-    stderr: "skiff: linux.namespaces: user namespaces are not supported yet",
-  });
+  const refusals = [{ config: /^refused$/, skiffError: /not supported/, reason: "a test" }];
+  const good = compare(
+    "refused",
+    runc,
+    {
+      code: 1,
+      stdout: "",
+      stderr: "skiff: linux.x: not supported",
+    },
+    undefined,
+    refusals,
+  );
   assert.equal(good.refusal?.ok, true);
-  const bad = compare("runc-spec-rootless", runc, { code: 0, stdout: "a=1\n", stderr: "" });
+  const bad = compare(
+    "refused",
+    runc,
+    { code: 0, stdout: "a=1\n", stderr: "" },
+    undefined,
+    refusals,
+  );
   assert.equal(bad.refusal?.ok, false);
 });
 
