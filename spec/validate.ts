@@ -407,6 +407,13 @@ function validateSysctl(key: string, types: Set<string>): void {
     }
     return;
   }
+  // user.max_*: the limits of the container's own user namespace (user_namespaces(7)).
+  if (key.startsWith("user.")) {
+    if (!types.has("user")) {
+      throw new SpecError(at, "sysctl is in the user namespace, which the container does not own");
+    }
+    return;
+  }
   if (key === "kernel.hostname" || key === "kernel.domainname") {
     if (!types.has("uts")) {
       throw new SpecError(at, "sysctl is in the UTS namespace, which the container does not own");

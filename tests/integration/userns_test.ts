@@ -218,3 +218,25 @@ Deno.test("a user namespace: startDetached and state report the init as a live p
   // Seen from the host, the process runs as the mapped root.
   assert.match(status, new RegExp(`^Uid:\\s+${HOST_BASE}\\s`, "m"));
 });
+
+Deno.test("a user namespace: user.* sysctls set the limits of the container's own namespace", async () => {
+  await using bundle = await usernsBundle((spec) => {
+    spec.linux!.sysctl = { "user.max_user_namespaces": "7" };
+  });
+  const result = await runIn(bundle, ["cat", "/proc/sys/user/max_user_namespaces"]);
+  assert.equal(result.stdout, "7\n", result.stderr);
+  // The host's limit is untouched.
+  assert.notEqual(Deno.readTextFileSync("/proc/sys/user/max_user_namespaces"), "7\n");
+});
+
+Deno.test("user.* sysctls need a user namespace: the error names the key", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.sysctl = { "user.max_user_namespaces": "7" };
+  });
+  const result = await runIn(bundle, ["true"]);
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    /linux\.sysctl\.user\.max_user_namespaces: sysctl is in the user namespace, which the container does not own/,
+  );
+});
