@@ -18,6 +18,7 @@ export interface SyscallNumbers {
   personality: number;
   set_mempolicy: number;
   rt_sigaction: number;
+  execveat: number;
 }
 
 const X86_64: SyscallNumbers = {
@@ -39,6 +40,7 @@ const X86_64: SyscallNumbers = {
   personality: 135,
   set_mempolicy: 238,
   rt_sigaction: 13,
+  execveat: 322,
 };
 
 // asm-generic/unistd.h numbering.
@@ -61,6 +63,7 @@ const AARCH64: SyscallNumbers = {
   personality: 92,
   set_mempolicy: 237,
   rt_sigaction: 134,
+  execveat: 281,
 };
 
 /** The system call numbers of the machine Skiff runs on. */

@@ -155,6 +155,30 @@ export function execve(path: string, argv: readonly string[], env: readonly stri
   throw new SyscallError("execve", value, `path=${path}`);
 }
 
+const AT_EMPTY_PATH = 0x1000;
+
+/**
+ * execveat(fd, "", argv, envp, AT_EMPTY_PATH): runs the executable open at `fd` (a memfd) without
+ * a path, so it works without /proc. Only returns by throwing.
+ */
+export function execveatFd(fd: number, argv: readonly string[], env: readonly string[]): never {
+  const a = cStringArray(argv);
+  const e = cStringArray(env);
+  const empty = cString("");
+  rawSyscall(
+    "execveat",
+    () => `fd=${fd}, AT_EMPTY_PATH`,
+    BigInt(fd),
+    addressOf(empty),
+    addressOf(a.array),
+    addressOf(e.array),
+    BigInt(AT_EMPTY_PATH),
+  );
+  void a.keep;
+  void e.keep;
+  throw new Error("execveat returned without an error");
+}
+
 const KEYCTL_JOIN_SESSION_KEYRING = 1;
 const KEYCTL_SETPERM = 5;
 

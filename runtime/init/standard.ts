@@ -32,6 +32,7 @@ import { errorChain, ExitError } from "../errors.ts";
 import { SIGKILL } from "../signals.ts";
 import { forwardDebug, trace } from "../log.ts";
 import { applyFinalAffinity, applyProcessAttrs } from "./process_attrs.ts";
+import { execWaiter } from "./waiter.ts";
 
 /**
  * `skiff init BOOTSTRAP_FD SYNC_FD`: the container's first process. It is born in the container's
@@ -179,6 +180,9 @@ async function standardInit(
     }
     throw new ExitError("", 1);
   }
+  // Wait as a few hundred bytes rather than as a whole Deno (init/waiter.ts), unless a
+  // startContainer hook must run after start: that needs this process.
+  if (!boot.spec.hooks?.startContainer?.length) execWaiter(target, fifoFd);
   // Block until `skiff start` writes a byte.
   for (;;) {
     const got = read(fifoFd, 1);

@@ -23,6 +23,8 @@
  *   cloexec     fcntl(fd, F_SETFD, FD_CLOEXEC)
  *   cloneParent clone(CLONE_PARENT|SIGCHLD): the parent writes {PID, i, pid} to fd and exits 0;
  *               the child (a sibling of the trampoline: a child of its parent) goes on
+ *   waitByte    read(fd, 1 byte): blocks until a byte comes (exec.fifo); EOF is a failure
+ *   prlimit     prlimit64(0, resource, {soft, hard}, NULL)
  *   execve      fcntl(reportFd, F_SETFD, FD_CLOEXEC); execve(path, argv, envp)
  *   exit        exit_group(code)
  * The last op is execve or exit, and only the last: the program never falls off its end.
@@ -50,6 +52,8 @@ export type TrampolineOp =
   | { op: "setgroups"; groups: number[] }
   | { op: "cloexec"; fd: number }
   | { op: "cloneParent"; fd: number }
+  | { op: "waitByte"; fd: number }
+  | { op: "prlimit"; resource: number; soft: bigint; hard: bigint }
   | { op: "execve"; path: string; argv: string[]; envp: string[] }
   | { op: "exit"; code: number };
 
@@ -112,6 +116,10 @@ export function describeOp(op: TrampolineOp): string {
       return `cloexec fd ${op.fd}`;
     case "cloneParent":
       return `clone CLONE_PARENT, report on fd ${op.fd}`;
+    case "waitByte":
+      return `wait for a byte on fd ${op.fd}`;
+    case "prlimit":
+      return `prlimit resource ${op.resource} soft ${op.soft} hard ${op.hard}`;
     case "execve":
       return `execve ${op.path}`;
     case "exit":
@@ -209,6 +217,14 @@ export function buildTrampoline(
         asm.bind(child);
         break;
       }
+      case "waitByte":
+        call("read", op.fd, byte, 1);
+        failUnless(1);
+        break;
+      case "prlimit":
+        call("prlimit64", 0, op.resource, data.u64s([op.soft, op.hard]), 0);
+        failOnError();
+        break;
       case "execve": {
         call("fcntl", program.reportFd, F_SETFD, FD_CLOEXEC);
         failOnError();
@@ -297,7 +313,17 @@ export function validateProgram(program: TrampolineProgram): void {
         break;
       case "cloexec":
       case "cloneParent":
+      case "waitByte":
         int(`${at}.fd`, op.fd, 0, FD_MAX);
+        break;
+      case "prlimit":
+        int(`${at}.resource`, op.resource, 0, 63);
+        for (const field of ["soft", "hard"] as const) {
+          const v = op[field];
+          if (typeof v !== "bigint" || v < 0n || v > 0xffffffffffffffffn) {
+            bad(`${at}.${field}`, "must be a bigint from 0 to 2^64-1", String(v));
+          }
+        }
         break;
       case "execve":
         text(`${at}.path`, op.path);
@@ -315,7 +341,7 @@ export function validateProgram(program: TrampolineProgram): void {
         bad(
           `${at}.op`,
           "must be one of setns, unshare, sync, setresgid, setresuid, " +
-            "setgroups, cloexec, cloneParent, execve, exit",
+            "setgroups, cloexec, cloneParent, waitByte, prlimit, execve, exit",
           (op as { op: unknown }).op,
         );
     }
@@ -350,6 +376,17 @@ class DataBuilder {
     this.#align(4);
     const at = this.#bytes.length;
     for (const v of values) this.#u32(v);
+    return dataAddress(at);
+  }
+
+  /** 64-bit little-endian values, 8-aligned (a struct rlimit64); returns their address. */
+  u64s(values: bigint[]): bigint {
+    this.#align(8);
+    const at = this.#bytes.length;
+    for (const v of values) {
+      this.#u32(Number(v & 0xffffffffn));
+      this.#u32(Number(v >> 32n));
+    }
     return dataAddress(at);
   }
 

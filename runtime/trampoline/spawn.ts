@@ -61,12 +61,8 @@ export function spawnTrampoline(
   program: TrampolineProgram,
   options: SpawnTrampolineOptions = {},
 ): Deno.ChildProcess {
-  const elf = buildTrampoline(program);
-  const fd = memfdCreate("skiff-trampoline", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  const fd = trampolineMemfd(program);
   try {
-    writeAll(fd, elf);
-    // Nobody (a container process reading /proc/PID/exe, say) can change the code it runs.
-    addSeals(fd, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
     return new Deno.Command(`/proc/self/fd/${fd}`, {
       clearEnv: true,
       stdin: options.stdin ?? "null",
@@ -77,6 +73,24 @@ export function spawnTrampoline(
     // spawn() returns once the child has exec'd: the memfd is no longer needed here.
     close(fd);
   }
+}
+
+/**
+ * Writes `program`'s executable to a new sealed, close-on-exec memfd and returns the fd (for
+ * spawnTrampoline(), or an execveat(2) of one's own).
+ */
+export function trampolineMemfd(program: TrampolineProgram): number {
+  const elf = buildTrampoline(program);
+  const fd = memfdCreate("skiff-trampoline", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  try {
+    writeAll(fd, elf);
+    // Nobody (a container process reading /proc/PID/exe, say) can change the code it runs.
+    addSeals(fd, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+  } catch (err) {
+    close(fd);
+    throw err;
+  }
+  return fd;
 }
 
 /**

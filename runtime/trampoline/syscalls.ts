@@ -21,6 +21,7 @@ export type TrampolineSyscall =
   | "setgroups"
   | "clone"
   | "execve"
+  | "prlimit64"
   | "exit_group";
 
 /** System call numbers by architecture. */
@@ -36,6 +37,7 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     setresuid: 117,
     setresgid: 119,
     exit_group: 231,
+    prlimit64: 302,
     openat: 257,
     unshare: 272,
     setns: 308,
@@ -53,6 +55,7 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     setgroups: 159,
     clone: 220,
     execve: 221,
+    prlimit64: 261,
     setns: 268,
   },
 };

@@ -251,16 +251,43 @@ Deno.test("a non-executable file fails with permission denied", async () => {
   assert.match(result.stderr, /exec: "\/notexec": permission denied/);
 });
 
-Deno.test("a container cannot reach the runtime binary through /proc of a waiting init (CVE-2019-5736)", async () => {
+Deno.test("a created container waits as the sealed waiter, not as the runtime (CVE-2019-5736)", async () => {
   await using waiting = await makeBundle((spec) => {
     spec.process!.args = ["sleep", "30"];
   });
   const id = testId();
   await waiting.skiff(["create", "-b", waiting.dir, id]);
   const pid = JSON.parse((await waiting.skiff(["state", id])).stdout).pid;
+  // Not Deno: a few hundred bytes in a sealed memfd, a few kB of memory.
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  assert.match(status, /Name:\s+memfd:skiff-tra/);
+  assert.ok(Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) < 1024, status);
+  // A second container, root but without CAP_SYS_PTRACE, shares the first one's PID namespace:
+  // what it can reach through /proc/1/exe is the waiter, and it can't be written.
+  await using peer = await makeBundle((spec) => {
+    spec.linux!.namespaces = spec.linux!.namespaces!.map((n) =>
+      n.type === "pid" ? { type: "pid", path: `/proc/${pid}/ns/pid` } : n
+    );
+  });
+  const result = await runIn(peer, [
+    "sh",
+    "-c",
+    "readlink /proc/1/exe; (echo x >>/proc/1/exe) 2>/dev/null && echo WRITTEN || echo write-denied",
+  ]);
+  assert.equal(result.stdout, "/memfd:skiff-trampoline (deleted)\nwrite-denied\n", result.stderr);
+});
+
+Deno.test("a container cannot reach the runtime binary through /proc of a waiting Deno init (CVE-2019-5736)", async () => {
+  // A startContainer hook keeps the init a Deno until start: it must not be dumpable.
+  await using waiting = await makeBundle((spec) => {
+    spec.process!.args = ["sleep", "30"];
+    spec.hooks = { startContainer: [{ path: "/bin/true" }] };
+  });
+  const id = testId();
+  await waiting.skiff(["create", "-b", waiting.dir, id]);
+  const pid = JSON.parse((await waiting.skiff(["state", id])).stdout).pid;
   // The init is a Deno process: its /proc/<pid>/exe is the Deno binary that runs Skiff.
   assert.match(await Deno.readTextFile(`/proc/${pid}/status`), /Name:\s+deno/);
-  // A second container, root but without CAP_SYS_PTRACE, shares the first one's PID namespace.
   await using peer = await makeBundle((spec) => {
     spec.linux!.namespaces = spec.linux!.namespaces!.map((n) =>
       n.type === "pid" ? { type: "pid", path: `/proc/${pid}/ns/pid` } : n

@@ -25,6 +25,9 @@ import {
   F_SEAL_WRITE,
   getSeals,
   open,
+  pipe,
+  setCloexec,
+  writeAll,
 } from "../../ffi/fs.ts";
 import { isErrno } from "../../ffi/errno.ts";
 import { waitPid } from "../../ffi/process.ts";
@@ -433,4 +436,68 @@ Deno.test({
       Deno.removeSync(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("waitByte blocks until a byte comes, then prlimit applies before execve", async () => {
+  const [readEnd, writeEnd] = pipe(O_CLOEXEC);
+  setCloexec(readEnd, false);
+  const { ours, theirs } = trampolineSocket();
+  let child: Deno.ChildProcess | undefined;
+  try {
+    const program: TrampolineProgram = {
+      reportFd: theirs,
+      ops: [
+        { op: "waitByte", fd: readEnd },
+        { op: "prlimit", resource: 7, /* RLIMIT_NOFILE */ soft: 77n, hard: 77n },
+        { op: "execve", path: "/bin/sh", argv: ["sh", "-c", "ulimit -n"], envp: [] },
+      ],
+    };
+    try {
+      child = spawnTrampoline(program, { stdout: "piped" });
+    } finally {
+      close(theirs);
+      close(readEnd);
+    }
+    const output = child.output();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const state = Deno.readTextFileSync(`/proc/${child.pid}/stat`).split(") ")[1][0];
+    assert.equal(state, "S", "the trampoline sleeps in read(2) until the byte comes");
+    writeAll(writeEnd, new Uint8Array([1]));
+    assert.deepEqual(await nextEvent(ours, program, 10_000), { kind: "end" });
+    const out = await output;
+    child = undefined;
+    assert.equal(out.code, 0);
+    assert.equal(decoder.decode(out.stdout), "77\n");
+  } finally {
+    close(ours);
+    close(writeEnd);
+    if (child) {
+      child.kill("SIGKILL");
+      await child.output().catch(() => {});
+    }
+  }
+});
+
+Deno.test("waitByte fails with an error record when the other end closes first", async () => {
+  const [readEnd, writeEnd] = pipe(O_CLOEXEC);
+  setCloexec(readEnd, false);
+  const { ours, theirs } = trampolineSocket();
+  try {
+    const program: TrampolineProgram = {
+      reportFd: theirs,
+      ops: [{ op: "waitByte", fd: readEnd }, { op: "exit", code: 0 }],
+    };
+    let child: Deno.ChildProcess;
+    try {
+      child = spawnTrampoline(program);
+    } finally {
+      close(theirs);
+      close(readEnd);
+    }
+    close(writeEnd);
+    await assert.rejects(nextEvent(ours, program, 10_000), /step 0 \(wait for a byte on fd/);
+    assert.equal((await child.status).code, 127);
+  } finally {
+    close(ours);
+  }
 });
