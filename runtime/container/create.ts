@@ -13,7 +13,7 @@ import { planNamespaces, sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import type { Bootstrap } from "../process/bootstrap.ts";
 import type { InitProcess } from "../process/init_process.ts";
-import { needsTrampoline, type UserNamespaceSetup } from "../process/spawn_userns.ts";
+import { hasUserNamespace, type UserNamespaceSetup } from "../process/spawn_userns.ts";
 import { joinCgroupProcs } from "../cgroups/files.ts";
 import { hostRootOf } from "../userns/maps.ts";
 import {
@@ -121,7 +121,7 @@ export async function createContainer(
     if (spec.linux?.intelRdt) rdt = applyIntelRdt(spec.linux.intelRdt, id, child.pid);
     cgroup = await createCgroup(id, spec, configFile, options.systemdCgroup ?? false);
     // In a user namespace the init's root does not own the host's cgroup files: join it from here.
-    const cliJoinsCgroup = needsTrampoline(plan);
+    const cliJoinsCgroup = hasUserNamespace(plan);
     if (cliJoinsCgroup) joinCgroupProcs(cgroup.procsFiles(), child.pid);
     trace("create: cgroup ready");
     const fifo = store.fifoPath(id);

@@ -15,7 +15,7 @@ import {
 } from "../namespaces.ts";
 import type { ExecBootstrap } from "../process/bootstrap.ts";
 import type { InitProcess } from "../process/init_process.ts";
-import { needsTrampoline } from "../process/spawn_userns.ts";
+import { hasUserNamespace } from "../process/spawn_userns.ts";
 import { joinCgroupProcs } from "../cgroups/files.ts";
 import { hostRootOf } from "../userns/maps.ts";
 import {
@@ -300,7 +300,7 @@ export async function execContainer(
   // The init joins the cgroup itself, but in a user namespace its root does not own the host's
   // cgroup files: then this process moves it.
   const namespaces = execNamespaces(record);
-  const cliJoinsCgroup = needsTrampoline(namespaces);
+  const cliJoinsCgroup = hasUserNamespace(namespaces);
   if (!cliJoinsCgroup) bootstrap.cgroupProcs = cgroupProcs;
   let child: InitProcess | undefined;
   let fromInit: number | undefined;

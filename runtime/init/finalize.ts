@@ -36,6 +36,8 @@ export interface ExecTarget {
   env: string[];
   /** The address-space limits, set by execTarget() right before execve (see LATE_RLIMITS). */
   lateRlimits: Rlimit[];
+  /** The capability sets the process has before execve (the waiter sets them again). */
+  capabilities: { effective: bigint; permitted: bigint; inheritable: bigint };
 }
 
 /**
@@ -160,7 +162,12 @@ export function finalizeProcess(
   const argv = process.args ?? [];
   const path = lookPath(argv[0], env);
   const lateRlimits = (process.rlimits ?? []).filter((r) => LATE_RLIMITS.has(r.type));
-  return { path, argv, env, lateRlimits };
+  const capabilities = {
+    effective: masks.effective,
+    permitted: masks.permitted,
+    inheritable: masks.inheritable,
+  };
+  return { path, argv, env, lateRlimits, capabilities };
 }
 
 /** The init's last step: the address-space rlimits, then execve(2). Never returns. */

@@ -19,17 +19,26 @@ import { selfCommand } from "../process/bootstrap.ts";
 
 /**
  * Execs the waiter for `target`, blocking on `fifoFd`. Returns (having changed nothing) only when
- * the exec itself failed, e.g. because a seccomp profile refuses execveat: the caller then waits as
- * before.
+ * the waiter could not be made or exec'd (an RLIMIT_FSIZE below its size, a seccomp profile that
+ * refuses execveat): the caller then waits as before.
  */
 export function execWaiter(target: ExecTarget, fifoFd: number): void {
   const ops: TrampolineOp[] = [{ op: "waitByte", fd: fifoFd }];
   for (const r of target.lateRlimits) {
     ops.push({ op: "prlimit", resource: RLIMITS[r.type], soft: rlim(r.soft), hard: rlim(r.hard) });
   }
+  // Its own execve gave the waiter the capabilities a root process gets at exec: back to the
+  // process's sets, so that the last execve changes them as runc's does (dumpable follows).
+  ops.push({ op: "capset", ...target.capabilities });
   // execve marks fifoFd (the report fd) close-on-exec first: the container never sees it.
   ops.push({ op: "execve", path: target.path, argv: target.argv, envp: target.env });
-  const memfd = trampolineMemfd({ ops, reportFd: fifoFd });
+  let memfd: number;
+  try {
+    memfd = trampolineMemfd({ ops, reportFd: fifoFd });
+  } catch {
+    // E.g. EFBIG: an RLIMIT_FSIZE of the process below the program's size. Wait as before.
+    return;
+  }
   setCloexec(fifoFd, false);
   try {
     // The same command line as the Deno init's, with "waiter": ps(1) and the tests know it.

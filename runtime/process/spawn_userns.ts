@@ -40,9 +40,28 @@ export interface UserNamespaceSetup {
 const SYNC_MAPS = 1;
 const SYNC_TIME = 2;
 
-/** True when the plan creates or joins a user namespace (the trampoline's case). */
-export function needsTrampoline(plan: NamespacePlan): boolean {
+/** True when the plan creates or joins a user namespace. */
+export function hasUserNamespace(plan: NamespacePlan): boolean {
   return (plan.create & CLONE_NEWUSER) !== 0 || plan.join.some((j) => j.flag === CLONE_NEWUSER);
+}
+
+/**
+ * True when the init must be started by the trampoline: the plan has a user namespace (Deno can't
+ * make or join one), or this process itself runs in a user namespace that is not the initial one
+ * (rootless Podman calls the runtime as root of its own): there its main thread could unshare a
+ * PID namespace but never setns(2) back to the saved one, which the host's user namespace owns.
+ */
+export function needsTrampoline(plan: NamespacePlan): boolean {
+  return hasUserNamespace(plan) || (plan.touched.length > 0 && inNestedUserNamespace());
+}
+
+let nested: boolean | undefined;
+
+/** True unless this process's uid_map is the initial namespace's identity map. */
+export function inNestedUserNamespace(): boolean {
+  nested ??= Deno.readTextFileSync("/proc/self/uid_map").trim().split(/\s+/).join(" ") !==
+    "0 0 4294967295";
+  return nested;
 }
 
 /** The trampoline's program for `plan`, ending in execve(command, args). */
@@ -59,7 +78,7 @@ export function trampolineOps(
     ops.push({ op: "sync", fd: reportFd, point: SYNC_MAPS });
   }
   // The mapped root: full capabilities in the new namespace, owner of what it creates next.
-  ops.push({ op: "setresgid", id: 0 }, { op: "setresuid", id: 0 });
+  if (hasUserNamespace(plan)) ops.push({ op: "setresgid", id: 0 }, { op: "setresuid", id: 0 });
   const rest = plan.create & ~CLONE_NEWUSER;
   if (rest) ops.push({ op: "unshare", flags: rest });
   if ((rest & CLONE_NEWTIME) && timeOffsets) {

@@ -25,6 +25,8 @@
  *               the child (a sibling of the trampoline: a child of its parent) goes on
  *   waitByte    read(fd, 1 byte): blocks until a byte comes (exec.fifo); EOF is a failure
  *   prlimit     prlimit64(0, resource, {soft, hard}, NULL)
+ *   capset      capset(v3, this thread, the three sets): lowering only; a refusal (a seccomp profile
+ *               without capset) is ignored, the sets then stay what they are
  *   execve      fcntl(reportFd, F_SETFD, FD_CLOEXEC); execve(path, argv, envp)
  *   exit        exit_group(code)
  * The last op is execve or exit, and only the last: the program never falls off its end.
@@ -54,6 +56,7 @@ export type TrampolineOp =
   | { op: "cloneParent"; fd: number }
   | { op: "waitByte"; fd: number }
   | { op: "prlimit"; resource: number; soft: bigint; hard: bigint }
+  | { op: "capset"; effective: bigint; permitted: bigint; inheritable: bigint }
   | { op: "execve"; path: string; argv: string[]; envp: string[] }
   | { op: "exit"; code: number };
 
@@ -118,6 +121,8 @@ export function describeOp(op: TrampolineOp): string {
       return `clone CLONE_PARENT, report on fd ${op.fd}`;
     case "waitByte":
       return `wait for a byte on fd ${op.fd}`;
+    case "capset":
+      return `capset effective 0x${op.effective.toString(16)}`;
     case "prlimit":
       return `prlimit resource ${op.resource} soft ${op.soft} hard ${op.hard}`;
     case "execve":
@@ -225,6 +230,21 @@ export function buildTrampoline(
         call("prlimit64", 0, op.resource, data.u64s([op.soft, op.hard]), 0);
         failOnError();
         break;
+      case "capset": {
+        const lo = (v: bigint) => Number(v & 0xffffffffn);
+        const hi = (v: bigint) => Number(v >> 32n);
+        const header = data.u32s([LINUX_CAPABILITY_VERSION_3, 0]);
+        const sets = data.u32s([
+          lo(op.effective),
+          lo(op.permitted),
+          lo(op.inheritable),
+          hi(op.effective),
+          hi(op.permitted),
+          hi(op.inheritable),
+        ]);
+        call("capset", header, sets);
+        break;
+      }
       case "execve": {
         call("fcntl", program.reportFd, F_SETFD, FD_CLOEXEC);
         failOnError();
@@ -260,6 +280,7 @@ const F_SETFD = 2;
 const FD_CLOEXEC = 1;
 const CLONE_PARENT = 0x8000;
 const SIGCHLD = 17;
+const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
 /**
  * Checks `program` before any code is generated.
@@ -316,6 +337,14 @@ export function validateProgram(program: TrampolineProgram): void {
       case "waitByte":
         int(`${at}.fd`, op.fd, 0, FD_MAX);
         break;
+      case "capset":
+        for (const field of ["effective", "permitted", "inheritable"] as const) {
+          const v = op[field];
+          if (typeof v !== "bigint" || v < 0n || v > 0xffffffffffffffffn) {
+            bad(`${at}.${field}`, "must be a bigint from 0 to 2^64-1", String(v));
+          }
+        }
+        break;
       case "prlimit":
         int(`${at}.resource`, op.resource, 0, 63);
         for (const field of ["soft", "hard"] as const) {
@@ -341,7 +370,7 @@ export function validateProgram(program: TrampolineProgram): void {
         bad(
           `${at}.op`,
           "must be one of setns, unshare, sync, setresgid, setresuid, " +
-            "setgroups, cloexec, cloneParent, waitByte, prlimit, execve, exit",
+            "setgroups, cloexec, cloneParent, waitByte, prlimit, capset, execve, exit",
           (op as { op: unknown }).op,
         );
     }

@@ -22,6 +22,7 @@ export type TrampolineSyscall =
   | "clone"
   | "execve"
   | "prlimit64"
+  | "capset"
   | "exit_group";
 
 /** System call numbers by architecture. */
@@ -38,6 +39,7 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     setresgid: 119,
     exit_group: 231,
     prlimit64: 302,
+    capset: 126,
     openat: 257,
     unshare: 272,
     setns: 308,
@@ -56,6 +58,7 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     clone: 220,
     execve: 221,
     prlimit64: 261,
+    capset: 91,
     setns: 268,
   },
 };
