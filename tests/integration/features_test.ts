@@ -34,7 +34,9 @@ Deno.test("features prints the runtime-spec features document of what Skiff impl
     "time",
     "uts",
   ]);
-  assert.equal(f.linux.mountExtensions.idmap.enabled, false);
+  // Idmapped mounts (config.md uidMappings/gidMappings): CRI checks this before it asks for them.
+  assert.equal(f.linux.mountExtensions.idmap.enabled, true);
+  assert.ok(f.mountOptions.includes("idmap") && f.mountOptions.includes("ridmap"));
   assert.ok(f.linux.capabilities.includes("CAP_SYS_ADMIN"));
   assert.equal(f.linux.seccomp.enabled, true);
   assert.ok(f.linux.seccomp.actions.includes("SCMP_ACT_NOTIFY"));
