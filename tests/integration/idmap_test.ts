@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { IdMapping, Mount, Spec } from "../../spec/config.ts";
 import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
 import { exists, hostMounts, newInits, skiffInits } from "../_helpers/host.ts";
+import { SKIFF } from "../_helpers/paths.ts";
 
 // An idmapped mount's mappings read like a user namespace's (config.md): containerID is the id on
 // the source filesystem, hostID the id it shows as through the mount. So ids 1000-1001 on disk
@@ -25,13 +26,17 @@ async function sourceDir(parent: string): Promise<string> {
   return dir;
 }
 
-/** Holds an fd (readlink of /proc/PID/fd/N) on a path under `dir`? */
-function fdsUnder(pid: number, dir: string): string[] {
+/**
+ * The fds of process `pid` on directory `dir` itself. An open_tree() fd reads as the path its mount
+ * is attached at (or none), so it is found by device and inode, through the /proc magic link.
+ */
+function fdsOn(pid: number, dir: string): string[] {
+  const want = Deno.statSync(dir);
   const found: string[] = [];
   for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
     try {
-      const target = Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`);
-      if (target === dir || target.startsWith(`${dir}/`)) found.push(target);
+      const info = Deno.statSync(`/proc/${pid}/fd/${entry.name}`);
+      if (info.dev === want.dev && info.ino === want.ino) found.push(entry.name);
     } catch {
       // Closed meanwhile.
     }
@@ -118,9 +123,9 @@ Deno.test("ridmap idmaps every mount of an rbind tree; idmap only its top", asyn
   }
 });
 
-Deno.test("the init keeps no fd of an idmapped mount once it is attached", async () => {
+Deno.test("a created container's init holds no fd of an idmapped mount once it is attached", async () => {
   await using bundle = await makeBundle((spec) => {
-    spec.process!.args = ["sleep", "30"];
+    spec.process!.args = ["true"];
   });
   const src = await sourceDir(bundle.dir);
   bundle.spec.mounts!.push(idmapped(src, "/data", ["bind", "idmap"]));
@@ -129,10 +134,40 @@ Deno.test("the init keeps no fd of an idmapped mount once it is attached", async
   const pidFile = join(bundle.dir, "pid");
   const created = await bundle.skiff(["create", "-b", bundle.dir, "--pid-file", pidFile, id]);
   assert.equal(created.code, 0, created.stderr);
+  // Before start the init is still Skiff's; an fd it kept would reach exec's close-on-exec only.
   const pid = Number(await Deno.readTextFile(pidFile));
   assert.match(await Deno.readTextFile(`/proc/${pid}/mountinfo`), / \/data \S*idmapped/);
-  // open_tree() fds read as the source path: the init attached and closed its copy.
-  assert.deepEqual(fdsUnder(pid, src), []);
+  assert.deepEqual(fdsOn(pid, src), []);
+});
+
+Deno.test("neither the init nor the CLI of `run` keeps an fd of an idmapped mount once it is attached", async () => {
+  await using bundle = await makeBundle();
+  const src = await sourceDir(bundle.dir);
+  bundle.spec.mounts!.push(idmapped(src, "/data", ["bind", "idmap"]));
+  bundle.spec.process!.args = ["sh", "-c", "touch /data/started; sleep 30"];
+  await bundle.writeSpec();
+  const id = testId();
+  // `run` in the foreground: the CLI stays alive, the parent of the container, while it runs.
+  const cli = new Deno.Command(SKIFF, {
+    args: ["--root", bundle.root, "run", "-b", bundle.dir, id],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!exists(join(src, "started"))) {
+      assert.ok(Date.now() < deadline, "the container did not start");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const state = JSON.parse((await bundle.skiff(["state", id])).stdout);
+    assert.match(await Deno.readTextFile(`/proc/${state.pid}/mountinfo`), / \/data \S*idmapped/);
+    assert.deepEqual(fdsOn(cli.pid, src), [], "the CLI's fds");
+    assert.deepEqual(fdsOn(state.pid, src), [], "the container's fds");
+  } finally {
+    await bundle.skiff(["kill", id, "KILL"]);
+    await cli.status;
+  }
 });
 
 /** A config edit that create must refuse, and what the one error line must say. */
@@ -230,7 +265,7 @@ for (const c of BAD) {
       .filter((e) => /^\d+$/.test(e.name))
       .filter((e) => {
         try {
-          return fdsUnder(Number(e.name), src).length > 0;
+          return Number(e.name) !== Deno.pid && fdsOn(Number(e.name), src).length > 0;
         } catch {
           return false;
         }
