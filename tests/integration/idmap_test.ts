@@ -273,3 +273,54 @@ for (const c of BAD) {
     assert.deepEqual(holders, [], "no fd of the source left open");
   });
 }
+
+Deno.test("an idmapped mount in a container with its own user namespace shows host root's files as the container root's", async () => {
+  // The usual pairing (Kubernetes hostUsers: false): the mount's mappings equal the user
+  // namespace's, so what root owns on disk is owned by the container's root, which would otherwise
+  // see it as nobody; what the container's root creates there lands as root on disk.
+  const map: IdMapping[] = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.namespaces!.push({ type: "user" });
+    spec.linux!.uidMappings = map;
+    spec.linux!.gidMappings = map;
+  });
+  // The init (host uid 100000) reaches the rootfs through the bundle directory, as with runc.
+  await Deno.chmod(bundle.dir, 0o755);
+  const src = join(bundle.dir, "src");
+  await Deno.mkdir(src, { mode: 0o755 });
+  await Deno.writeTextFile(join(src, "by-root"), "r");
+  await Deno.writeTextFile(join(src, "by-1000"), "u");
+  await Deno.chown(join(src, "by-1000"), 1000, 1000);
+  // Mount points that exist: the rootfs still belongs to the host's root here.
+  for (const dir of ["explicit", "auto", "plain"]) await Deno.mkdir(join(bundle.rootfs, dir));
+  bundle.spec.mounts!.push(
+    {
+      destination: "/explicit",
+      type: "bind",
+      source: src,
+      options: ["bind", "idmap"],
+      uidMappings: map,
+      gidMappings: map,
+    },
+    // The option alone takes the container's own mappings (config.md).
+    { destination: "/auto", type: "bind", source: src, options: ["bind", "idmap"] },
+    { destination: "/plain", type: "bind", source: src, options: ["bind"] },
+  );
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "stat -c '%n %u:%g' /explicit /explicit/by-root /explicit/by-1000 /auto/by-root /plain/by-root; " +
+    "touch /explicit/made && echo made",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(result.stdout.trim().split("\n"), [
+    "/explicit 0:0",
+    "/explicit/by-root 0:0",
+    "/explicit/by-1000 1000:1000",
+    "/auto/by-root 0:0",
+    "/plain/by-root 65534:65534",
+    "made",
+  ]);
+  const made = await Deno.stat(join(src, "made"));
+  assert.deepEqual([made.uid, made.gid], [0, 0]);
+});
