@@ -24,7 +24,7 @@ Deno.test("features prints the runtime-spec features document of what Skiff impl
   // containerd's CRI enables recursive read-only mounts when "rro" is listed.
   assert.ok(f.mountOptions.includes("rro"));
   assert.ok(f.mountOptions.includes("rbind"));
-  // User namespaces are not implemented, so they are not advertised (CRI would use them otherwise).
+  // Every namespace, user namespaces included (CRI enables them from this list).
   assert.deepEqual(f.linux.namespaces.sort(), [
     "cgroup",
     "ipc",
@@ -32,6 +32,7 @@ Deno.test("features prints the runtime-spec features document of what Skiff impl
     "network",
     "pid",
     "time",
+    "user",
     "uts",
   ]);
   // Idmapped mounts (config.md uidMappings/gidMappings): CRI checks this before it asks for them.
