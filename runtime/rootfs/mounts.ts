@@ -124,7 +124,11 @@ export function mountEntry(
     if (type === "bind" || isBind(m)) {
       let source = m.source ?? "";
       if (!source.startsWith("/")) source = `${bundle}/${source}`;
-      const info = Deno.statSync(source);
+      // A mount the CLI made is looked at through its fd: in a user namespace the source's path
+      // may not be searchable by the container's root.
+      const info = Deno.statSync(
+        made.mountFd !== undefined ? `/proc/self/fd/${made.mountFd}` : source,
+      );
       const target = ensureMountpoint(rootfs, m, info.isDirectory);
       if (made.mountFd !== undefined) {
         // The CLI's open_tree() copy, idmapped; it goes away with its fd if never attached.

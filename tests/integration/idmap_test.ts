@@ -286,13 +286,17 @@ Deno.test("an idmapped mount in a container with its own user namespace shows ho
   });
   // The init (host uid 100000) reaches the rootfs through the bundle directory, as with runc.
   await Deno.chmod(bundle.dir, 0o755);
-  const src = join(bundle.dir, "src");
+  // Behind a directory the container's root (host uid 100000) cannot search: the init reaches
+  // the mount through the CLI's fd only.
+  const hidden = await Deno.makeTempDir({ dir: bundle.dir, prefix: "hidden-" });
+  await Deno.chmod(hidden, 0o700);
+  const src = join(hidden, "src");
   await Deno.mkdir(src, { mode: 0o755 });
   await Deno.writeTextFile(join(src, "by-root"), "r");
   await Deno.writeTextFile(join(src, "by-1000"), "u");
   await Deno.chown(join(src, "by-1000"), 1000, 1000);
   // Mount points that exist: the rootfs still belongs to the host's root here.
-  for (const dir of ["explicit", "auto", "plain"]) await Deno.mkdir(join(bundle.rootfs, dir));
+  for (const dir of ["explicit", "auto", "ro"]) await Deno.mkdir(join(bundle.rootfs, dir));
   bundle.spec.mounts!.push(
     {
       destination: "/explicit",
@@ -304,13 +308,13 @@ Deno.test("an idmapped mount in a container with its own user namespace shows ho
     },
     // The option alone takes the container's own mappings (config.md).
     { destination: "/auto", type: "bind", source: src, options: ["bind", "idmap"] },
-    { destination: "/plain", type: "bind", source: src, options: ["bind"] },
+    { destination: "/ro", type: "bind", source: src, options: ["bind", "ro", "idmap"] },
   );
   const result = await runIn(bundle, [
     "sh",
     "-c",
-    "stat -c '%n %u:%g' /explicit /explicit/by-root /explicit/by-1000 /auto/by-root /plain/by-root; " +
-    "touch /explicit/made && echo made",
+    "stat -c '%n %u:%g' /explicit /explicit/by-root /explicit/by-1000 /auto/by-root /ro/by-root; " +
+    "touch /explicit/made && echo made; touch /ro/x 2>/dev/null && echo written || echo ro",
   ]);
   assert.equal(result.code, 0, result.stderr);
   assert.deepEqual(result.stdout.trim().split("\n"), [
@@ -318,8 +322,9 @@ Deno.test("an idmapped mount in a container with its own user namespace shows ho
     "/explicit/by-root 0:0",
     "/explicit/by-1000 1000:1000",
     "/auto/by-root 0:0",
-    "/plain/by-root 65534:65534",
+    "/ro/by-root 0:0",
     "made",
+    "ro",
   ]);
   const made = await Deno.stat(join(src, "made"));
   assert.deepEqual([made.uid, made.gid], [0, 0]);
