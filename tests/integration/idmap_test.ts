@@ -126,6 +126,9 @@ Deno.test("ridmap idmaps every mount of an rbind tree; idmap only its top", asyn
 Deno.test("a created container's init holds no fd of an idmapped mount once it is attached", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.process!.args = ["true"];
+    // A startContainer hook keeps the Deno init waiting for start (no exec that would close a
+    // forgotten fd): it must have closed the mount's fd itself.
+    spec.hooks = { startContainer: [{ path: "/bin/true" }] };
   });
   const src = await sourceDir(bundle.dir);
   bundle.spec.mounts!.push(idmapped(src, "/data", ["bind", "idmap"]));
@@ -134,7 +137,6 @@ Deno.test("a created container's init holds no fd of an idmapped mount once it i
   const pidFile = join(bundle.dir, "pid");
   const created = await bundle.skiff(["create", "-b", bundle.dir, "--pid-file", pidFile, id]);
   assert.equal(created.code, 0, created.stderr);
-  // Before start the init is still Skiff's; an fd it kept would reach exec's close-on-exec only.
   const pid = Number(await Deno.readTextFile(pidFile));
   assert.match(await Deno.readTextFile(`/proc/${pid}/mountinfo`), / \/data \S*idmapped/);
   assert.deepEqual(fdsOn(pid, src), []);
