@@ -10,6 +10,8 @@ export interface SyscallNumbers {
   seccomp: number;
   pidfd_open: number;
   mount_setattr: number;
+  open_tree: number;
+  move_mount: number;
   keyctl: number;
   sched_setattr: number;
   sched_setaffinity: number;
@@ -32,6 +34,8 @@ const X86_64: SyscallNumbers = {
   seccomp: 317,
   pidfd_open: 434,
   mount_setattr: 442,
+  open_tree: 428,
+  move_mount: 429,
   keyctl: 250,
   sched_setattr: 314,
   sched_setaffinity: 203,
@@ -55,6 +59,8 @@ const AARCH64: SyscallNumbers = {
   seccomp: 277,
   pidfd_open: 434,
   mount_setattr: 442,
+  open_tree: 428,
+  move_mount: 429,
   keyctl: 219,
   sched_setattr: 274,
   sched_setaffinity: 122,

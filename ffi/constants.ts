@@ -72,6 +72,14 @@ export const AT_EMPTY_PATH = 0x1000;
 /** mount_setattr(2): apply to the whole mount tree. */
 export const AT_RECURSIVE = 0x8000;
 
+// linux/mount.h: the new mount API.
+/** open_tree(2): a detached copy of the mount (tree) instead of an O_PATH fd. */
+export const OPEN_TREE_CLONE = 1;
+/** move_mount(2): the source is the fd itself (empty from_path). */
+export const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+/** mount_setattr(2): give the mount the id mapping of attr.userns_fd. */
+export const MOUNT_ATTR_IDMAP = 0x100000;
+
 // fcntl(2) commands.
 export const F_GETFD = 1;
 export const F_SETFD = 2;

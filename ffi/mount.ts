@@ -1,7 +1,17 @@
 import { libc } from "./_libc.ts";
 import { check } from "./errno.ts";
 import { addressOf, cString } from "./c_string.ts";
-import { AT_FDCWD, AT_RECURSIVE, flagNames, MNT_DETACH, MOUNT_FLAG_NAMES } from "./constants.ts";
+import {
+  AT_EMPTY_PATH,
+  AT_FDCWD,
+  AT_RECURSIVE,
+  flagNames,
+  MNT_DETACH,
+  MOUNT_ATTR_IDMAP,
+  MOUNT_FLAG_NAMES,
+  MOVE_MOUNT_F_EMPTY_PATH,
+  OPEN_TREE_CLONE,
+} from "./constants.ts";
 import { SYS } from "./arch.ts";
 
 /** mount(2). `source`, `fstype` and `data` may be empty (passed as NULL). */
@@ -74,6 +84,83 @@ export function mountSetattrRecursive(path: string, set: number, clear: number):
         BigInt(AT_RECURSIVE),
         addressOf(attr),
         32n,
+        0n,
+      ),
+  );
+}
+
+/**
+ * open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at `path` (the whole tree below
+ * it with `recursive`), as an fd. The fd is inheritable (no OPEN_TREE_CLOEXEC): it is meant for a
+ * child. Closing the last fd of a detached mount that was never attached unmounts it.
+ */
+export function openTreeClone(path: string, recursive: boolean): number {
+  const flags = OPEN_TREE_CLONE | (recursive ? AT_RECURSIVE : 0);
+  const p = cString(path);
+  return Number(check(
+    "open_tree",
+    () => `path=${path}, flags=OPEN_TREE_CLONE${recursive ? "|AT_RECURSIVE" : ""}`,
+    () =>
+      libc().syscall(
+        BigInt(SYS.open_tree),
+        BigInt(AT_FDCWD),
+        addressOf(p),
+        BigInt(flags),
+        0n,
+        0n,
+        0n,
+      ),
+  ));
+}
+
+/**
+ * mount_setattr(2) on the mount fd `fd` (AT_EMPTY_PATH): MOUNT_ATTR_IDMAP with the id mapping of
+ * the user namespace `usernsFd`; `recursive` applies it to every mount of the tree.
+ * `what` names the mount in the error.
+ */
+export function mountSetIdmap(
+  fd: number,
+  usernsFd: number,
+  recursive: boolean,
+  what: string,
+): void {
+  // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; } (MOUNT_ATTR_SIZE_VER0)
+  const attr = new BigUint64Array([BigInt(MOUNT_ATTR_IDMAP), 0n, 0n, BigInt(usernsFd)]);
+  const empty = cString("");
+  check(
+    "mount_setattr",
+    () =>
+      `fd=${fd} (${what}), flags=AT_EMPTY_PATH${
+        recursive ? "|AT_RECURSIVE" : ""
+      }, attr_set=MOUNT_ATTR_IDMAP, userns_fd=${usernsFd}`,
+    () =>
+      libc().syscall(
+        BigInt(SYS.mount_setattr),
+        BigInt(fd),
+        addressOf(empty),
+        BigInt(AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0)),
+        addressOf(attr),
+        32n,
+        0n,
+      ),
+  );
+}
+
+/** move_mount(2) of the detached mount `fd` onto `target` (MOVE_MOUNT_F_EMPTY_PATH). */
+export function moveMountFd(fd: number, target: string): void {
+  const empty = cString("");
+  const to = cString(target);
+  check(
+    "move_mount",
+    () => `from_fd=${fd}, to=${target}, flags=MOVE_MOUNT_F_EMPTY_PATH`,
+    () =>
+      libc().syscall(
+        BigInt(SYS.move_mount),
+        BigInt(fd),
+        addressOf(empty),
+        BigInt(AT_FDCWD),
+        addressOf(to),
+        BigInt(MOVE_MOUNT_F_EMPTY_PATH),
         0n,
       ),
   );

@@ -41,7 +41,7 @@ export function features(): Record<string, unknown> {
         modes: Object.keys(MPOL_MODES).sort(),
         flags: Object.keys(MPOL_FLAGS).sort(),
       },
-      mountExtensions: { idmap: { enabled: false } },
+      mountExtensions: { idmap: { enabled: true } },
       netDevices: { enabled: true },
     },
     annotations: {

@@ -1,4 +1,5 @@
-import type { Spec } from "./config.ts";
+import type { Mount, Spec } from "./config.ts";
+import { mountIdmap, validateIdMappings } from "./idmap.ts";
 import { show, SpecError, withFile } from "./errors.ts";
 import {
   array,
@@ -156,7 +157,7 @@ function validateScheduler(s: Json, process: string): void {
   }
 }
 
-function validateMounts(mounts: unknown[]): void {
+function validateMounts(mounts: unknown[], spec: Json): void {
   mounts.forEach((m, i) => {
     const at = `mounts[${i}]`;
     const mount = object(m, at);
@@ -165,9 +166,7 @@ function validateMounts(mounts: unknown[]): void {
     optString(mount.source, `${at}.source`);
     optString(mount.type, `${at}.type`);
     strings(mount.options, `${at}.options`);
-    if (mount.uidMappings !== undefined || mount.gidMappings !== undefined) {
-      throw new SpecError(`${at}.uidMappings`, "idmapped mounts are not supported yet");
-    }
+    validateMountIdmap(mount, at, spec);
   });
 }
 
@@ -217,6 +216,42 @@ export function validateIdMapping(value: unknown, at: string): void {
   const size = integer(m.size, `${at}.size`, 1, UINT32);
   if (container + size > 2 ** 32 || host + size > 2 ** 32) {
     throw new SpecError(`${at}.size`, `the range ends beyond the 32-bit id space`);
+  }
+}
+
+/**
+ * An idmapped mount (config.md): a bind mount, with uidMappings and gidMappings both or neither.
+ * Neither: the `idmap`/`ridmap` option alone takes the container's user namespace mappings, and
+ * without a user namespace that is an error (config.md: "an error MUST be returned").
+ */
+function validateMountIdmap(mount: Json, at: string, spec: Json): void {
+  const idmap = mountIdmap(mount as unknown as Mount);
+  if (idmap === undefined) return;
+  if (mount.uidMappings !== undefined) validateIdMappings(mount.uidMappings, `${at}.uidMappings`);
+  if (mount.gidMappings !== undefined) validateIdMappings(mount.gidMappings, `${at}.gidMappings`);
+  if (mount.uidMappings === undefined && mount.gidMappings !== undefined) {
+    throw new SpecError(`${at}.uidMappings`, "is required when gidMappings is given");
+  }
+  if (mount.gidMappings === undefined && mount.uidMappings !== undefined) {
+    throw new SpecError(`${at}.gidMappings`, "is required when uidMappings is given");
+  }
+  const options = (mount.options ?? []) as string[];
+  if (mount.type !== "bind" && !options.some((o) => o === "bind" || o === "rbind")) {
+    throw new SpecError(
+      `${at}.options`,
+      `an idmapped mount must be a bind mount: add "bind" or "rbind" (type is ${show(mount.type)})`,
+    );
+  }
+  if (mount.uidMappings === undefined) {
+    const linux = (spec.linux ?? {}) as Json;
+    const namespaces = Array.isArray(linux.namespaces) ? linux.namespaces : [];
+    if (!namespaces.some((n) => (n as Json | undefined)?.type === "user")) {
+      throw new SpecError(
+        `${at}.uidMappings`,
+        `option "${idmap.recursive ? "ridmap" : "idmap"}" without uidMappings and gidMappings ` +
+          "takes the container's user namespace mappings, but the container has no user namespace",
+      );
+    }
   }
 }
 
@@ -464,7 +499,7 @@ export function validateSpec(json: unknown): Spec {
   validateProcess(object(spec.process, "process"), "process");
   optString(spec.hostname, "hostname");
   optString(spec.domainname, "domainname");
-  validateMounts(optArray(spec.mounts, "mounts"));
+  validateMounts(optArray(spec.mounts, "mounts"), spec);
   validateHooks(optObject(spec.hooks, "hooks") ?? {});
   const annotations = optObject(spec.annotations, "annotations") ?? {};
   for (const [key, value] of Object.entries(annotations)) string(value, `annotations.${key}`);

@@ -87,12 +87,78 @@ Deno.test("validateSpec() refuses an oomScoreAdj outside -1000..1000", () => {
   );
 });
 
-Deno.test("validateSpec() refuses idmapped mounts until user namespaces exist", () => {
+Deno.test("validateSpec() accepts idmapped bind mounts, with or without the idmap option", () => {
+  const spec = defaultSpec();
+  const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  spec.mounts!.push(
+    {
+      destination: "/a",
+      source: "/srv",
+      options: ["rbind", "ridmap"],
+      uidMappings: map,
+      gidMappings: map,
+    },
+    { destination: "/b", type: "bind", source: "/srv", uidMappings: map, gidMappings: map },
+  );
+  assert.deepEqual(validateSpec(JSON.parse(JSON.stringify(spec))), spec);
+});
+
+Deno.test("validateSpec() refuses an idmapped mount that is not a bind mount, or has one mapping only", () => {
+  const map = [{ containerID: 0, hostID: 1000, size: 1 }];
+  const proc = refused((s) => {
+    s.mounts![0].uidMappings = map;
+    s.mounts![0].gidMappings = map;
+  });
+  assert.equal(proc.path, "mounts[0].options");
   assert.equal(
+    proc.detail,
+    'an idmapped mount must be a bind mount: add "bind" or "rbind" (type is "proc")',
+  );
+  const onlyGid = refused((s) => {
+    s.mounts!.push({ destination: "/d", source: "/srv", options: ["bind"], gidMappings: map });
+  });
+  assert.equal(onlyGid.message, "mounts[7].uidMappings: is required when gidMappings is given");
+});
+
+Deno.test("validateSpec() refuses idmap without mappings when there is no user namespace to take them from", () => {
+  const err = refused((s) => {
+    s.mounts!.push({ destination: "/d", source: "/srv", options: ["bind", "idmap"] });
+  });
+  assert.equal(err.path, "mounts[7].uidMappings");
+  assert.match(
+    err.detail,
+    /^option "idmap" without uidMappings and gidMappings takes the container's/,
+  );
+});
+
+Deno.test("validateSpec() checks a mount's id mappings as the kernel checks uid_map", () => {
+  const bad = (uidMappings: unknown) =>
     refused((s) => {
-      s.mounts![0].uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
-    }).path,
-    "mounts[0].uidMappings",
+      s.mounts!.push({
+        destination: "/d",
+        source: "/srv",
+        options: ["bind"],
+        uidMappings: uidMappings as [],
+        gidMappings: [{ containerID: 0, hostID: 1000, size: 1 }],
+      });
+    }).message;
+  assert.equal(bad([]), "mounts[7].uidMappings: must have at least one entry");
+  assert.match(
+    bad([{ containerID: 0, hostID: 1, size: 0 }]),
+    /^mounts\[7\]\.uidMappings\[0\]\.size: /,
+  );
+  assert.match(
+    bad([{ containerID: -1, hostID: 1, size: 1 }]),
+    /^mounts\[7\]\.uidMappings\[0\]\.containerID: /,
+  );
+  assert.equal(
+    bad([{ containerID: 0, hostID: 4294967290, size: 10 }]),
+    "mounts[7].uidMappings[0]: hostID 4294967290 + size 10 goes past the last valid id 4294967294",
+  );
+  assert.equal(
+    bad([{ containerID: 0, hostID: 0, size: 10 }, { containerID: 5, hostID: 100, size: 10 }]),
+    "mounts[7].uidMappings[1]: its containerID range overlaps that of mounts[7].uidMappings[0] " +
+      "(the kernel refuses overlapping ranges)",
   );
 });
 

@@ -35,6 +35,7 @@ import { trace } from "../log.ts";
 import { moveNetDevices } from "../net_devices.ts";
 import { applyIntelRdt, checkIntelRdt, type RdtRecord, removeIntelRdt } from "../intel_rdt.ts";
 import { connectPidfdSocket, sendPidfd } from "../pidfd_socket.ts";
+import { openIdmappedMounts } from "./idmapped_mounts.ts";
 
 /** Options of `skiff create` (and the create half of `skiff run`). */
 export interface CreateOptions {
@@ -110,10 +111,17 @@ export async function createContainer(
     // The init starts first: while its Deno boots, this process makes the cgroup and the rest.
     let consoleSocket = options.consoleSocket ? resolve(options.consoleSocket) : undefined;
     const userns = userNamespaceSetup(spec);
-    const init = await spawnInit(plan, spec.process?.terminal === true, {
-      timeOffsets: spec.linux?.timeOffsets,
-      userns,
-    });
+    // Made before the init, which inherits them; our copies are closed once it is spawned.
+    const idmapped = await openIdmappedMounts(spec, bundle);
+    let init: Awaited<ReturnType<typeof spawnInit>>;
+    try {
+      init = await spawnInit(plan, spec.process?.terminal === true, {
+        timeOffsets: spec.linux?.timeOffsets,
+        userns,
+      });
+    } finally {
+      idmapped.close();
+    }
     child = init.child;
     trace("create: init spawned");
     // Before the init builds anything: hooks and the process find the devices in place.
@@ -157,6 +165,7 @@ export async function createContainer(
       seccomp,
       debug: log.logOptions().debug,
       callerStdio: options.foreground ?? false,
+      mountFds: idmapped.fds,
     };
     sendBootstrap(init, bootstrap);
     const creating = creatingState(

@@ -127,6 +127,7 @@ async function standardInit(
       noPivot: boot.noPivot,
       cgroupDirs: boot.cgroup.dirs,
       hostMountNamespace: boot.hostMountNamespace,
+      mountFds: boot.mountFds,
     };
     mountRootfs(spec, rootfsOptions);
     // prestart and createRuntime run in the runtime's namespaces: the CLI runs them.

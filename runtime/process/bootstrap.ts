@@ -61,6 +61,11 @@ export interface Bootstrap {
    * Otherwise (create, --detach) stdio is chowned to the process user as runc does.
    */
   callerStdio?: boolean;
+  /**
+   * Idmapped mounts made by the CLI (container/idmapped_mounts.ts): mounts[] index -> fd of the
+   * detached mount, inherited by the init, which attaches it in place of that bind mount.
+   */
+  mountFds?: Record<number, number>;
 }
 
 /** A compiled seccomp filter and where its listener fd goes. */

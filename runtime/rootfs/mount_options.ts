@@ -115,11 +115,18 @@ export interface ParsedMountOptions {
   data: string[];
 }
 
+/**
+ * Idmapped mounts (config.md): never passed to mount(2); the CLI makes such a mount itself
+ * (container/idmapped_mounts.ts) and the init attaches it (mounts.ts).
+ */
+const IDMAP = new Set(["idmap", "ridmap"]);
+
 /** Names of every option Skiff understands, for the `features` command. */
 export const MOUNT_OPTION_NAMES: readonly string[] = [
   ...Object.keys(FLAGS),
   ...Object.keys(PROPAGATION),
   ...Object.keys(RECURSIVE),
+  ...IDMAP,
 ].sort();
 
 /** Splits mount(8)-style options into flags, propagation, recursive attributes and fs data. */
@@ -149,7 +156,7 @@ export function parseMountOptions(options: readonly string[] = []): ParsedMountO
       out.recursiveClear = (out.recursiveClear & ~recursive[0]) | recursive[1];
       continue;
     }
-    out.data.push(option);
+    if (!IDMAP.has(option)) out.data.push(option);
   }
   return out;
 }

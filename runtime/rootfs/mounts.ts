@@ -9,7 +9,8 @@ import {
   MS_REC,
   MS_REMOUNT,
 } from "../../ffi/constants.ts";
-import { mount, mountSetattrRecursive } from "../../ffi/mount.ts";
+import { close } from "../../ffi/fs.ts";
+import { mount, mountSetattrRecursive, moveMountFd } from "../../ffi/mount.ts";
 import { parseMountOptions, withMountLabel } from "./mount_options.ts";
 import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
 import { mountTmpfsCopyUp } from "./tmpcopyup.ts";
@@ -104,6 +105,8 @@ function checkPseudoFsTarget(rootfs: string, m: Mount, type: string): void {
 /**
  * Mounts one config.json `mounts[]` entry inside `rootfs` (before pivot_root).
  * @param bundle the bundle directory, against which relative bind sources resolve.
+ * @param made.mountFd a detached mount the CLI made for this entry (an idmapped mount): attached
+ *   with move_mount() instead of a bind mount, then given the entry's other options.
  */
 export function mountEntry(
   rootfs: string,
@@ -112,6 +115,7 @@ export function mountEntry(
   index: number,
   cgroupDirs: Record<string, string>,
   mountLabel?: string,
+  made: { mountFd?: number } = {},
 ): void {
   const opts = parseMountOptions(m.options);
   const type = m.type ?? (isBind(m) ? "bind" : "");
@@ -120,10 +124,19 @@ export function mountEntry(
     if (type === "bind" || isBind(m)) {
       let source = m.source ?? "";
       if (!source.startsWith("/")) source = `${bundle}/${source}`;
-      const info = Deno.statSync(source);
+      // A mount the CLI made is looked at through its fd: in a user namespace the source's path
+      // may not be searchable by the container's root.
+      const info = Deno.statSync(
+        made.mountFd !== undefined ? `/proc/self/fd/${made.mountFd}` : source,
+      );
       const target = ensureMountpoint(rootfs, m, info.isDirectory);
-      const bindFlags = MS_BIND | (opts.flags & MS_REC);
-      mount(source, target, "", bindFlags);
+      if (made.mountFd !== undefined) {
+        // The CLI's open_tree() copy, idmapped; it goes away with its fd if never attached.
+        moveMountFd(made.mountFd, target);
+        close(made.mountFd);
+      } else {
+        mount(source, target, "", MS_BIND | (opts.flags & MS_REC));
+      }
       const extra = opts.flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
       if (extra !== 0) {
         // Bind mounts ignore other flags on the first call: remount to apply them (mount(8) does too).

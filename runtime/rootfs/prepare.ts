@@ -34,6 +34,8 @@ export interface RootfsOptions {
    * rslave mount; Skiff leaves the host's propagation alone). delete detaches the bind.
    */
   hostMountNamespace?: boolean;
+  /** Idmapped mounts the CLI made: mounts[] index -> detached mount fd (Bootstrap.mountFds). */
+  mountFds?: Record<number, number>;
 }
 
 /**
@@ -63,7 +65,9 @@ export function mountRootfs(spec: Spec, options: RootfsOptions): void {
 
   const mounts = spec.mounts ?? [];
   mounts.forEach((m, i) =>
-    mountEntry(rootfs, options.bundle, m, i, options.cgroupDirs, spec.linux?.mountLabel)
+    mountEntry(rootfs, options.bundle, m, i, options.cgroupDirs, spec.linux?.mountLabel, {
+      mountFd: options.mountFds?.[i],
+    })
   );
 
   const devMount = mounts.find((m) => m.destination.replace(/\/+$/, "") === "/dev");

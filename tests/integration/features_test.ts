@@ -24,7 +24,7 @@ Deno.test("features prints the runtime-spec features document of what Skiff impl
   // containerd's CRI enables recursive read-only mounts when "rro" is listed.
   assert.ok(f.mountOptions.includes("rro"));
   assert.ok(f.mountOptions.includes("rbind"));
-  // User namespaces are not implemented, so they are not advertised (CRI would use them otherwise).
+  // Every namespace, user namespaces included (CRI enables them from this list).
   assert.deepEqual(f.linux.namespaces.sort(), [
     "cgroup",
     "ipc",
@@ -32,9 +32,12 @@ Deno.test("features prints the runtime-spec features document of what Skiff impl
     "network",
     "pid",
     "time",
+    "user",
     "uts",
   ]);
-  assert.equal(f.linux.mountExtensions.idmap.enabled, false);
+  // Idmapped mounts (config.md uidMappings/gidMappings): CRI checks this before it asks for them.
+  assert.equal(f.linux.mountExtensions.idmap.enabled, true);
+  assert.ok(f.mountOptions.includes("idmap") && f.mountOptions.includes("ridmap"));
   assert.ok(f.linux.capabilities.includes("CAP_SYS_ADMIN"));
   assert.equal(f.linux.seccomp.enabled, true);
   assert.ok(f.linux.seccomp.actions.includes("SCMP_ACT_NOTIFY"));
