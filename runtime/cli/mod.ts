@@ -212,7 +212,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     })`,
   );
   return await command.run({
-    store: new StateStore(root ?? defaultRoot),
+    store: new StateStore(
+      root ?? (() => {
+        const found = defaultRoot();
+        debug(`state root ${found}`);
+        return found;
+      }),
+    ),
     flags: parsed.flags,
     positionals: parsed.positionals,
     rest: parsed.rest,
