@@ -168,7 +168,7 @@ Deno.test({
 
 Deno.test({
   name:
-    `a user's create is refused before anything exists for an rlimit above its hard limit ${NO_USER}`,
+    `a user's create is refused up front: a namespace path it cannot open, an rlimit over its hard limit ${NO_USER}`,
   ignore: blocker !== undefined,
 }, async () => {
   const user = ensureRootlessUser();
