@@ -6,7 +6,7 @@
  * by the test (removeUserTree()).
  */
 import { dirname, join } from "node:path";
-import { REPO, SKIFF } from "./paths.ts";
+import { SKIFF } from "./paths.ts";
 
 /** The name of the test user. */
 export const ROOTLESS_USER = "skiffrl";
@@ -42,6 +42,8 @@ export interface RunAsOptions {
   stdin?: string;
   /** Kills the command after this many milliseconds (default 120 s). */
   timeoutMs?: number;
+  /** A cgroup v2 directory the command is moved into (by root) before it becomes the user. */
+  cgroup?: string;
 }
 
 function run(cmd: string, args: string[]): RunResult {
@@ -52,14 +54,6 @@ function run(cmd: string, args: string[]): RunResult {
     stdout: decoder.decode(out.stdout),
     stderr: decoder.decode(out.stderr),
   };
-}
-
-function mustRun(cmd: string, args: string[]): string {
-  const result = run(cmd, args);
-  if (result.code !== 0) {
-    throw new Error(`${cmd} ${args.join(" ")} exited ${result.code}: ${result.stderr.trim()}`);
-  }
-  return result.stdout;
 }
 
 /** The passwd entry of `name` (uid, gid, home), or undefined when there is none. */
@@ -173,7 +167,7 @@ export async function runAs(
     const child = new Deno.Command("/bin/sh", {
       args: [
         "-c",
-        'exec "$@" <"$IN" >"$OUT" 2>"$ERR"',
+        '[ -z "$CG" ] || echo $$ >"$CG/cgroup.procs" || exit 125; exec "$@" <"$IN" >"$OUT" 2>"$ERR"',
         "sh",
         "setpriv",
         `--reuid=${user.uid}`,
@@ -184,7 +178,7 @@ export async function runAs(
         ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
         ...cmd,
       ],
-      env: { IN: input, OUT: out, ERR: err },
+      env: { IN: input, OUT: out, ERR: err, CG: options.cgroup ?? "" },
       clearEnv: true,
       cwd: options.cwd ?? user.home,
       stdin: "null",
@@ -262,17 +256,3 @@ export function removeUserTree(path: string): void {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
 }
-
-/** `REPO` readable by the user: the tests' scripts and fixtures live there. */
-export function repoReadable(): boolean {
-  return rootlessBlockerFor(REPO) === undefined;
-}
-
-function rootlessBlockerFor(dir: string): string | undefined {
-  for (let path = dir; path !== "/"; path = dirname(path)) {
-    if ((Deno.statSync(path).mode! & 0o5) !== 0o5) return path;
-  }
-  return undefined;
-}
-
-export { mustRun };
