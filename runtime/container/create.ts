@@ -26,12 +26,7 @@ import {
   waitReady,
 } from "../process/spawn_init.ts";
 import { compileFilter } from "../security/seccomp/filter.ts";
-import {
-  type ContainerRecord,
-  type StateStore,
-  validateId,
-  writePidFile,
-} from "../state/store.ts";
+import { type ContainerRecord, type StateStore, validateId, writePidFile } from "../state/store.ts";
 import { processStartTime } from "../state/liveness.ts";
 import * as log from "../log.ts";
 import { listenUnix } from "../../ffi/socket.ts";
