@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeBundle, startDetached, testId } from "../_helpers/bundle.ts";
+import { BUSYBOX_BUNDLE } from "../_helpers/paths.ts";
 import { exists, newInits, skiffInits } from "../_helpers/host.ts";
 import { detectCgroups } from "../../runtime/cgroups/detect.ts";
 import {
@@ -197,6 +198,43 @@ Deno.test({
     );
     assert.equal(exists(join(root, id)), false);
   } finally {
+    removeUserTree(root);
+  }
+});
+
+Deno.test({
+  name:
+    `a user runs runc's rootless config: root in the container, no cgroup, limits refused ${NO_USER}`,
+  ignore: blocker !== undefined || !v1Host,
+}, async () => {
+  const user = ensureRootlessUser();
+  const dir = join(user.home, `run-${Deno.pid}`);
+  const root = join(user.runtimeDir, `skiff-run-${Deno.pid}`);
+  try {
+    Deno.mkdirSync(dir);
+    const copy = new Deno.Command("cp", {
+      args: ["-a", join(BUSYBOX_BUNDLE, "rootfs"), join(dir, "rootfs")],
+    }).outputSync();
+    assert.ok(copy.success);
+    new Deno.Command("chown", { args: ["-R", `${user.uid}:${user.gid}`, dir] }).outputSync();
+    const spec = await runSkiffAs(user, ["spec", "--rootless"], { cwd: dir });
+    assert.equal(spec.code, 0, spec.stderr);
+    const config = JSON.parse(Deno.readTextFileSync(join(dir, "config.json")));
+    config.process.terminal = false;
+    config.process.args = ["sh", "-c", "id -u; cat /proc/self/uid_map"];
+    Deno.writeTextFileSync(join(dir, "config.json"), JSON.stringify(config));
+    const ran = await runSkiffAs(user, ["--root", root, "run", testId("rlrun")], { cwd: dir });
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.match(ran.stdout, new RegExp(`^0\\n\\s*0\\s+${user.uid}\\s+1\\n$`));
+    config.linux.resources = { pids: { limit: 10 } };
+    Deno.writeTextFileSync(join(dir, "config.json"), JSON.stringify(config));
+    const id = testId("rllimit");
+    const limited = await runSkiffAs(user, ["--root", root, "run", id], { cwd: dir });
+    assert.equal(limited.code, 1);
+    assert.match(limited.stderr, /linux\.resources\.pids\.limit: needs a cgroup/);
+    assert.equal(exists(join(root, id)), false);
+  } finally {
+    removeUserTree(dir);
     removeUserTree(root);
   }
 });
