@@ -69,6 +69,10 @@ const SYMBOLS = {
   kill: { parameters: ["i32", "i32"], result: "i32" },
   /** pid_t getpid(void); */
   getpid: { parameters: [], result: "i32" },
+  /** uid_t geteuid(void); */
+  geteuid: { parameters: [], result: "u32" },
+  /** int faccessat(int dirfd, const char *path, int mode, int flags); */
+  faccessat: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   /** int setsid(void); */
   setsid: { parameters: [], result: "i32" },
   /** int ioctl(int fd, unsigned long request, void *arg); */

@@ -61,6 +61,10 @@ export const O_PATH = 0o10000000;
 // fcntl.h: the *at(2) family's dirfd and flags.
 /** Use the current working directory as dirfd (paths are then resolved as by open(2)). */
 export const AT_FDCWD = -100;
+/** faccessat(2): check with the effective ids instead of the real ones. */
+export const AT_EACCESS = 0x200;
+/** access(2) mode: write permission. */
+export const W_OK = 2;
 /** Do not follow a symlink in the last path component. */
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 /** unlinkat(2) removes a directory. */

@@ -1,7 +1,18 @@
 import { lazyLibc, libc } from "./_libc.ts";
 import { check, errno, isErrno, SyscallError } from "./errno.ts";
 import { cString } from "./c_string.ts";
-import { F_GETFD, F_SETFD, FD_CLOEXEC, LOCK_EX, LOCK_NB, POLLHUP, POLLIN } from "./constants.ts";
+import {
+  AT_EACCESS,
+  AT_FDCWD,
+  F_GETFD,
+  F_SETFD,
+  FD_CLOEXEC,
+  LOCK_EX,
+  LOCK_NB,
+  POLLHUP,
+  POLLIN,
+  W_OK,
+} from "./constants.ts";
 import { SYS } from "./arch.ts";
 
 /** open(2). Unlike Deno's own files, the fd is inheritable unless `flags` has O_CLOEXEC. */
@@ -159,6 +170,14 @@ export function lchown(path: string, uid: number, gid: number): void {
     () => `path=${path}, uid=${uid}, gid=${gid}`,
     () => libc().lchown(cString(path), uid, gid),
   );
+}
+
+/**
+ * True when the caller may write `path`, judged with its effective ids as open(2) would
+ * (faccessat(2) with AT_EACCESS); false on any error, a missing path included.
+ */
+export function canWrite(path: string): boolean {
+  return libc().faccessat(AT_FDCWD, cString(path), W_OK, AT_EACCESS) === 0;
 }
 
 /** chdir(2). */

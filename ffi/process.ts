@@ -128,6 +128,11 @@ export function getpid(): number {
   return libc().getpid();
 }
 
+/** geteuid(2): the effective uid, which decides what the caller may do (Deno.uid() is the real one). */
+export function geteuid(): number {
+  return libc().geteuid();
+}
+
 /**
  * Sets the disposition of `signal` back to SIG_DFL with a raw rt_sigaction(2) (a zeroed struct
  * sigaction is SIG_DFL with no flags and an empty mask on every architecture).

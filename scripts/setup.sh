@@ -25,6 +25,9 @@ command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 # Neither is in a minimal Debian 12 (debootstrap --variant=minbase, the debian:12 image).
 command -v setfattr >/dev/null 2>&1 || need_apt+=(attr)
 command -v ps >/dev/null 2>&1 || need_apt+=(procps)
+# Rootless: newuidmap/newgidmap (user namespaces with /etc/subuid ranges), for Skiff and for the
+# rootless Podman engine tests (scripts/engines_userns.sh).
+command -v newuidmap >/dev/null 2>&1 || need_apt+=(uidmap)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   apt-get update -qq

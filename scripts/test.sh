@@ -4,8 +4,8 @@
 #   1. `deno task test`: unit and integration tests on this host (hybrid cgroups here).
 #   2. The cgroup tests on a pure cgroup v2 kernel, in the QEMU VM of ../shared/vm/run-in-vm.sh
 #      (`deno task test:cgroup2`).
-#   3. The engine battery, ../shared/engines/smoke.sh, against Podman and containerd
-#      (`deno task test:engines`).
+#   3. The engine battery, ../shared/engines/smoke.sh, against Podman and containerd, and
+#      tests/engines/userns.sh, Podman with user namespaces (`deno task test:engines`).
 #   4. The OCI runtime-tools validation suite, ../shared/conformance, one test per program
 #      (`deno task test:conformance`; tests/conformance/expected_failures.ts says what may fail).
 # Run scripts/setup.sh once first. SKIFF_TEST_PARTS="unit vm engines conformance" selects parts. A selected
@@ -87,9 +87,13 @@ if [[ " $parts " == *" engines "* ]]; then
     echo "== engines: engine battery (Podman, containerd)"
     "$DENO" task test:engines 2>&1 | tee "$log"
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
-    if [ -n "$line" ]; then
-      add_totals engines "$(echo "$line" | cut -d' ' -f1)" "$(echo "$line" | cut -d' ' -f3)" 0
+    # One "N passed, N failed" line per battery: smoke.sh's, then tests/engines/userns.sh's.
+    lines=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log")
+    if [ -n "$lines" ]; then
+      add_totals engines "$(echo "$lines" | awk '{s += $1} END {print s}')" \
+        "$(echo "$lines" | awk '{s += $3} END {print s}')" 0
+      [ "$(echo "$lines" | wc -l)" -ge 2 ] || [ "${USERNS_ENGINES:-1}" != 1 ] ||
+        cannot_run engines "tests/engines/userns.sh printed no \"N passed, N failed\" line"
     else
       cannot_run engines "smoke.sh printed no \"N passed, N failed\" line"
     fi

@@ -10,6 +10,8 @@ export interface CommandContext {
   rest: string[];
   /** The global --systemd-cgroup flag. */
   systemdCgroup: boolean;
+  /** The cgroup is optional (--rootless, or auto: not root); see docs/rootless.md. */
+  rootlessCgroups?: boolean;
 }
 
 /** A CLI sub-command: name, usage, flags, and what it does. Returns the exit code. */

@@ -46,6 +46,7 @@ export function createOptionsFromFlags(ctx: CommandContext): CreateOptions {
     noNewKeyring: boolFlag(ctx, "no-new-keyring"),
     preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
     systemdCgroup: ctx.systemdCgroup,
+    rootlessCgroups: ctx.rootlessCgroups ?? false,
   };
 }
 

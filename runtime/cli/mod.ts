@@ -3,6 +3,7 @@ import type { Command } from "./command.ts";
 import { ExitError, UsageError } from "../errors.ts";
 import { configureLog, debug, type LogFormat } from "../log.ts";
 import { defaultRoot, StateStore } from "../state/store.ts";
+import { rootlessCgroups } from "../rootless.ts";
 import { OCI_VERSION, SKIFF_COMMIT, SKIFF_VERSION } from "../../spec/version.ts";
 import { command as create } from "./create.ts";
 import { command as start } from "./start.ts";
@@ -55,7 +56,7 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   {
     name: "rootless",
     type: "string",
-    help: "rootless mode: true, false or auto (only false, or auto as root, is supported)",
+    help: "ignore cgroup permission errors: true, false or auto (auto: when not root)",
   },
   {
     name: "criu",
@@ -134,22 +135,14 @@ function checkArgCount(command: Command, count: number): void {
 }
 
 /**
- * --rootless: runc's values are true, false and auto (auto: rootless when not root). Skiff has no
- * rootless mode, so true, and auto for a caller that is not root, are refused here rather than
- * failing later on a cgroup or a mount.
+ * --rootless: runc's values are true, false and auto (the default: rootless when not root, or root
+ * only in a user namespace). As in runc it decides whether the container's cgroup is optional
+ * (docs/rootless.md).
  */
 function checkRootless(value: string | undefined): void {
-  if (value === undefined || value === "false") return;
-  if (value !== "true" && value !== "auto") {
-    throw new UsageError(
-      `invalid --rootless value ${JSON.stringify(value)}: expected true, false or auto`,
-    );
-  }
-  if (value === "auto" && Deno.uid() === 0) return;
+  if (value === undefined || value === "false" || value === "true" || value === "auto") return;
   throw new UsageError(
-    `--rootless=${value}: rootless mode is not supported by skiff${
-      value === "auto" ? ` (the caller's uid is ${Deno.uid()}, not 0)` : ""
-    }; run skiff as root`,
+    `invalid --rootless value ${JSON.stringify(value)}: expected true, false or auto`,
   );
 }
 
@@ -212,13 +205,24 @@ export async function main(argv: readonly string[]): Promise<number> {
     parsed.rest = [];
   }
   checkArgCount(command, parsed.positionals.length);
-  const root = (global.flags.root as string | undefined) ?? defaultRoot();
-  debug(`${command.name} ${[...parsed.positionals, ...parsed.rest].join(" ")} (root ${root})`);
+  const root = global.flags.root as string | undefined;
+  debug(
+    `${command.name} ${[...parsed.positionals, ...parsed.rest].join(" ")} (root ${
+      root ?? "default"
+    })`,
+  );
   return await command.run({
-    store: new StateStore(root),
+    store: new StateStore(
+      root ?? (() => {
+        const found = defaultRoot();
+        debug(`state root ${found}`);
+        return found;
+      }),
+    ),
     flags: parsed.flags,
     positionals: parsed.positionals,
     rest: parsed.rest,
     systemdCgroup: global.flags["systemd-cgroup"] === true,
+    rootlessCgroups: rootlessCgroups(global.flags.rootless as string | undefined),
   });
 }

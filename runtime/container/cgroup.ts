@@ -1,10 +1,13 @@
 /** The container's cgroup: its manager from the record create wrote, and whether it is frozen. */
 import { type CgroupManager, cgroupManager } from "../cgroups/manager.ts";
 import type { ContainerRecord } from "../state/store.ts";
+import { NoCgroup } from "../cgroups/none.ts";
+import { detectCgroups } from "../cgroups/detect.ts";
 
 /** The manager of the container's cgroup, from what create recorded. */
 export function containerCgroup(record: ContainerRecord): CgroupManager {
   const cgroup = record.cgroup;
+  if (cgroup.none !== undefined) return new NoCgroup(cgroup.none, detectCgroups().layout);
   return cgroupManager({
     id: record.id,
     cgroupsPath: cgroup.cgroupsPath,

@@ -7,6 +7,8 @@ import { checkLsm } from "../security/lsm.ts";
 import { setupNotifySocket } from "../notify_socket.ts";
 import { type CgroupManager, cgroupManager } from "../cgroups/manager.ts";
 import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
+import { checkUserNamespaceConfig, hostFacts } from "./userns_checks.ts";
+import { NoCgroup, noCgroupFor, rootlessCgroupBlocker } from "../cgroups/none.ts";
 import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
 import { close, mkfifo, writeAll } from "../../ffi/fs.ts";
 import { planNamespaces, sharesHostMounts } from "../namespaces.ts";
@@ -24,7 +26,7 @@ import {
   waitReady,
 } from "../process/spawn_init.ts";
 import { compileFilter } from "../security/seccomp/filter.ts";
-import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
+import { type ContainerRecord, type StateStore, validateId, writePidFile } from "../state/store.ts";
 import { processStartTime } from "../state/liveness.ts";
 import * as log from "../log.ts";
 import { listenUnix } from "../../ffi/socket.ts";
@@ -55,6 +57,8 @@ export interface CreateOptions {
   image?: { store: string; dir: string };
   /** `--systemd-cgroup`: linux.cgroupsPath is slice:prefix:name. */
   systemdCgroup?: boolean;
+  /** The cgroup is optional (--rootless; docs/rootless.md): made only where the caller may. */
+  rootlessCgroups?: boolean;
 }
 
 /** A freshly created container and its init process (a child of this process). */
@@ -90,6 +94,8 @@ export async function createContainer(
   const seccomp = spec.linux?.seccomp ? compileFilter(spec.linux.seccomp, configFile) : undefined;
   checkLsm(spec, configFile);
   checkIntelRdt(spec.linux?.intelRdt, configFile);
+  // Before anything exists: a rootless container that asks for limits it cannot have fails here.
+  const cgroupPlan = planCgroup(id, spec, configFile, options);
 
   const hostMountNamespace = sharesHostMounts(spec);
   // A failed create must take back what its init mounted in the host's namespace, and only that.
@@ -127,7 +133,7 @@ export async function createContainer(
     // Before the init builds anything: hooks and the process find the devices in place.
     if (spec.linux?.netDevices) moveNetDevices(spec.linux.netDevices, child.pid);
     if (spec.linux?.intelRdt) rdt = applyIntelRdt(spec.linux.intelRdt, id, child.pid);
-    cgroup = await createCgroup(id, spec, configFile, options.systemdCgroup ?? false);
+    cgroup = await createCgroup(cgroupPlan, spec, configFile);
     // In a user namespace the init's root does not own the host's cgroup files: join it from here.
     const cliJoinsCgroup = hasUserNamespace(plan);
     if (cliJoinsCgroup) joinCgroupProcs(cgroup.procsFiles(), child.pid);
@@ -212,6 +218,7 @@ export async function createContainer(
         cgroupsPath: spec.linux?.cgroupsPath ?? "",
         systemd: options.systemdCgroup ?? false,
         paths: cgroup.dirs(),
+        none: cgroup instanceof NoCgroup ? cgroup.reason : undefined,
       },
     };
     store.write(record);
@@ -245,6 +252,7 @@ function checkBeforeCreate(
     });
   }
   checkConsoleFlags(spec.process?.terminal === true, options.consoleSocket, !options.foreground);
+  checkUserNamespaceConfig(spec, hostFacts(), configFile);
 }
 
 /**
@@ -285,24 +293,56 @@ function explainOom(err: unknown, cgroup: CgroupManager, spec: Spec, configFile:
 }
 
 /**
- * Makes the container's cgroup and applies linux.resources with runc's default device rules;
- * warnings (fields the host ignores) are logged, errors name the file and the field.
+ * The manager of the container's cgroup, not created yet. A rootless create (--rootless) gets a
+ * cgroup only where the caller may make one; otherwise a NoCgroup, or an error naming the field
+ * that needs a cgroup (runtime/cgroups/none.ts).
  */
-async function createCgroup(
+function planCgroup(
   id: string,
   spec: Spec,
   configFile: string,
-  systemd: boolean,
-): Promise<CgroupManager> {
-  const resources = spec.linux?.resources;
+  options: CreateOptions,
+): CgroupManager {
+  // The ID names the default cgroup: a bad one gets the ID's own error, as before any cgroup.
+  validateId(id);
   let cgroup: CgroupManager;
   try {
-    cgroup = cgroupManager({ id, cgroupsPath: spec.linux?.cgroupsPath, systemd });
+    cgroup = cgroupManager({
+      id,
+      cgroupsPath: spec.linux?.cgroupsPath,
+      systemd: options.systemdCgroup ?? false,
+    });
   } catch (err) {
     throw new SpecError("linux.cgroupsPath", "cannot create the container's cgroup", configFile, {
       cause: err,
     });
   }
+  if (!options.rootlessCgroups) return cgroup;
+  const reason = rootlessCgroupBlocker(cgroup);
+  if (reason === undefined) return cgroup;
+  return noCgroupFor(
+    reason,
+    cgroup.layout,
+    spec.linux?.cgroupsPath,
+    spec.linux?.resources,
+    configFile,
+  );
+}
+
+/**
+ * Makes the container's cgroup and applies linux.resources with runc's default device rules;
+ * warnings (fields the host ignores) are logged, errors name the file and the field.
+ */
+async function createCgroup(
+  cgroup: CgroupManager,
+  spec: Spec,
+  configFile: string,
+): Promise<CgroupManager> {
+  if (cgroup instanceof NoCgroup) {
+    log.debug(`create: no cgroup (${cgroup.reason})`);
+    return cgroup;
+  }
+  const resources = spec.linux?.resources;
   checkExistingCgroup(cgroup, configFile);
   try {
     cgroup.create();

@@ -7,6 +7,7 @@ import { statsData, toJson } from "../cgroups/stats.ts";
 import { sleep } from "../sleep.ts";
 import type { StateStore } from "../state/store.ts";
 import { containerCgroup } from "./cgroup.ts";
+import { NoCgroup } from "../cgroups/none.ts";
 import { loadContainer } from "./container.ts";
 
 /** One event of a container. */
@@ -49,6 +50,8 @@ export async function watchEvents(
   const { record, status } = loadContainer(store, id);
   if (status === "stopped") throw new Error(`container with id ${id} is not running`);
   const manager = containerCgroup(record);
+  // Without a cgroup there are no stats and no OOM counts to watch: say so instead of waiting.
+  if (manager instanceof NoCgroup) throw manager.refusal("events");
   if (options.stats) {
     onEvent({ type: "stats", id, stats: manager.stats() });
     return;

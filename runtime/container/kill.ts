@@ -2,6 +2,8 @@ import { kill } from "../../ffi/process.ts";
 import type { StateStore } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
 import { containerCgroup } from "./cgroup.ts";
+import { NoCgroup } from "../cgroups/none.ts";
+import * as log from "../log.ts";
 
 /**
  * Sends `signal` to the container's init (runtime.md `kill`). A container that is neither created
@@ -18,8 +20,15 @@ export function killContainer(store: StateStore, id: string, signal: number, all
   }
   const pid = container.record.pid;
   if (all) {
-    for (const other of containerCgroup(container.record).pids()) {
-      if (other !== pid) kill(other, signal);
+    const cgroup = containerCgroup(container.record);
+    if (cgroup instanceof NoCgroup) {
+      // runc's rootless manager cannot find the other processes either. With its own PID
+      // namespace they die with the init on SIGKILL.
+      log.warn(`kill --all: only the init gets the signal: ${cgroup.reason}`);
+    } else {
+      for (const other of cgroup.pids()) {
+        if (other !== pid) kill(other, signal);
+      }
     }
   }
   if (!kill(pid, signal)) throw new Error("container not running");

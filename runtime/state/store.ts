@@ -1,9 +1,11 @@
 import type { RdtRecord } from "../intel_rdt.ts";
 import { isErrno } from "../../ffi/errno.ts";
-import { join } from "../path.ts";
+import { exists, join } from "../path.ts";
 import type { Spec } from "../../spec/config.ts";
 import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
-import { close, lockExclusive, open } from "../../ffi/fs.ts";
+import { canWrite, close, lockExclusive, open } from "../../ffi/fs.ts";
+import { geteuid } from "../../ffi/process.ts";
+import { honorXdgRuntimeDir, inUserNamespace } from "../rootless.ts";
 import { ContainerNotExistError } from "../errors.ts";
 
 /** What Skiff keeps about a container in `<root>/<id>/state.json`. */
@@ -25,7 +27,13 @@ export interface ContainerRecord {
    * The container's cgroup: linux.cgroupsPath (or the default), the --systemd-cgroup choice, and
    * the directories create made (later commands may run under another parent cgroup).
    */
-  cgroup: { cgroupsPath: string; systemd: boolean; paths?: Record<string, string> };
+  cgroup: {
+    cgroupsPath: string;
+    systemd: boolean;
+    paths?: Record<string, string>;
+    /** Set when a rootless create made no cgroup: why (runtime/cgroups/none.ts). */
+    none?: string;
+  };
   /** Set when `run --image` assembled the bundle: delete releases its root and read/write layer. */
   image?: { store: string; dir: string };
   /** The resctrl group create put the container in (linux.intelRdt). */
@@ -43,19 +51,44 @@ export function validateId(id: string): void {
   }
 }
 
-/** The default state root: /run/skiff for root, $XDG_RUNTIME_DIR/skiff otherwise (as runc). */
-export function defaultRoot(): string {
-  const xdg = Deno.env.get("XDG_RUNTIME_DIR");
-  if (Deno.uid() !== 0 && xdg) return join(xdg, "skiff");
-  return "/run/skiff";
+/** The state root of root on the host. */
+export const SYSTEM_ROOT = "/run/skiff";
+
+/**
+ * The default state root: /run/skiff for root, $XDG_RUNTIME_DIR/skiff for a user (or root in a
+ * user namespace, as under rootless Podman), as runc picks /run/runc or $XDG_RUNTIME_DIR/runc.
+ * A user without XDG_RUNTIME_DIR gets /run/skiff only when it can write there; otherwise the
+ * error says what to set, where runc would fail later on a mkdir with EACCES.
+ */
+export function defaultRoot(
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): string {
+  if (honorXdgRuntimeDir(env)) return join(env("XDG_RUNTIME_DIR")!, "skiff");
+  const euid = geteuid();
+  if (euid === 0 && !inUserNamespace()) return SYSTEM_ROOT;
+  if (canWrite(SYSTEM_ROOT) || (!exists(SYSTEM_ROOT) && canWrite("/run"))) return SYSTEM_ROOT;
+  throw new Error(
+    `no state directory for uid ${euid}: XDG_RUNTIME_DIR is not set and ${SYSTEM_ROOT} is not ` +
+      `writable; set XDG_RUNTIME_DIR (usually /run/user/${euid}) or pass --root DIR`,
+  );
 }
 
 /** The state store under one `--root`. */
 export class StateStore {
-  readonly root: string;
+  #root: string | (() => string);
 
-  constructor(root: string) {
-    this.root = root;
+  /** @param root the directory, or a function that finds it when it is first needed. */
+  constructor(root: string | (() => string)) {
+    this.#root = root;
+  }
+
+  /**
+   * The state root. A default root is found on first use, so that commands that keep no state
+   * (spec, features) work where there is no state directory.
+   */
+  get root(): string {
+    if (typeof this.#root === "function") this.#root = this.#root();
+    return this.#root;
   }
 
   /** The directory of container `id`. */
