@@ -87,7 +87,7 @@ Deno.test("the container's PID namespace shows only its own processes", async ()
   assert.equal(result.stdout.trim(), "1");
 });
 
-Deno.test("user namespaces are refused with a clear not-supported-yet error", async () => {
+Deno.test("a new user namespace without maps is refused naming the field, and nothing is made", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.linux!.namespaces!.push({ type: "user" });
   });
@@ -96,7 +96,7 @@ Deno.test("user namespaces are refused with a clear not-supported-yet error", as
   assert.equal(result.code, 1);
   assert.match(
     result.stderr,
-    /linux\.namespaces\[6\]\.type: user namespaces are not supported yet/,
+    /linux\.uidMappings: a new user namespace \(linux\.namespaces type user\) needs mappings/,
   );
   assert.equal(exists(join(bundle.root, id)), false);
 });
