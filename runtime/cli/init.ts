@@ -1,7 +1,7 @@
 import type { Command } from "./command.ts";
 import { initMain } from "../init/standard.ts";
 
-/** `skiff init`: hidden; the container's first process (see runtime/process/bootstrap.ts). */
+/** `skiff init`: hidden; the container's first process (see runtime/process/protocol.ts). */
 export const command: Command = {
   name: "init",
   usage: "init <bootstrap-fd> <sync-fd>",

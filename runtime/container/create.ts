@@ -10,21 +10,15 @@ import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
 import { checkUserNamespaceConfig, hostFacts } from "./userns_checks.ts";
 import { NoCgroup, noCgroupFor, rootlessCgroupBlocker } from "../cgroups/none.ts";
 import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
-import { close, mkfifo, writeAll } from "../../ffi/fs.ts";
+import { close, mkfifo } from "../../ffi/fs.ts";
 import { planNamespaces, sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
-import type { Bootstrap } from "../process/bootstrap.ts";
+import { answerHooks, type Bootstrap, sendBootstrap, waitReady } from "../process/protocol.ts";
 import type { InitProcess } from "../process/init_process.ts";
 import { hasUserNamespace, type UserNamespaceSetup } from "../process/spawn_userns.ts";
 import { joinCgroupProcs } from "../cgroups/files.ts";
 import { hostRootOf } from "../userns/maps.ts";
-import {
-  killInit,
-  receiveConsole,
-  sendBootstrap,
-  spawnInit,
-  waitReady,
-} from "../process/spawn_init.ts";
+import { killInit, receiveConsole, spawnInit } from "../process/spawn_init.ts";
 import { compileFilter } from "../security/seccomp/filter.ts";
 import { type ContainerRecord, type StateStore, validateId, writePidFile } from "../state/store.ts";
 import { processStartTime } from "../state/liveness.ts";
@@ -173,7 +167,7 @@ export async function createContainer(
       callerStdio: options.foreground ?? false,
       mountFds: idmapped.fds,
     };
-    sendBootstrap(init, bootstrap);
+    sendBootstrap(init.toInit, bootstrap);
     const creating = creatingState(
       { id, bundle, rootfs, annotations: spec.annotations },
       child.pid,
@@ -264,10 +258,10 @@ async function runRuntimeHooks(spec: Spec, state: State, toInit: number): Promis
     await runHooks(spec.hooks, "prestart", state);
     await runHooks(spec.hooks, "createRuntime", state);
   } catch (err) {
-    writeAll(toInit, new TextEncoder().encode("abort\n"));
+    answerHooks(toInit, "abort");
     throw err;
   }
-  writeAll(toInit, new TextEncoder().encode("continue\n"));
+  answerHooks(toInit, "continue");
 }
 
 /**

@@ -13,18 +13,12 @@ import {
   PROC_NS_NAMES,
   sharesHostMounts,
 } from "../namespaces.ts";
-import type { ExecBootstrap } from "../process/bootstrap.ts";
+import { type ExecBootstrap, sendBootstrap, waitReady } from "../process/protocol.ts";
 import type { InitProcess } from "../process/init_process.ts";
 import { hasUserNamespace } from "../process/spawn_userns.ts";
 import { joinCgroupProcs } from "../cgroups/files.ts";
 import { hostRootOf } from "../userns/maps.ts";
-import {
-  killInit,
-  receiveConsole,
-  sendBootstrap,
-  spawnInit,
-  waitReady,
-} from "../process/spawn_init.ts";
+import { killInit, receiveConsole, spawnInit } from "../process/spawn_init.ts";
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
 import { compileFilter } from "../security/seccomp/filter.ts";
@@ -320,7 +314,7 @@ export async function execContainer(
     if (cliJoinsCgroup) joinCgroupProcs(cgroupProcs, child.pid);
     if (record.intelRdt) joinIntelRdt(record.intelRdt, child.pid);
     try {
-      sendBootstrap(init, bootstrap);
+      sendBootstrap(init.toInit, bootstrap);
     } finally {
       close(init.toInit);
     }

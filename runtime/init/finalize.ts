@@ -23,7 +23,7 @@ import {
   dropBoundingSet,
 } from "../security/capabilities.ts";
 import { homeOf, lookPath } from "./exec_path.ts";
-import type { BootstrapSeccomp } from "../process/bootstrap.ts";
+import type { BootstrapSeccomp } from "../process/protocol.ts";
 import { installFilter, type ListenerContainer, sendListener } from "./seccomp_listener.ts";
 import { applyExecLabels } from "../security/lsm.ts";
 import { fchown, statx } from "../../ffi/file_attrs.ts";

@@ -3,7 +3,7 @@ import { close } from "../../ffi/fs.ts";
 import { loadSeccompFilter } from "../../ffi/seccomp.ts";
 import { connectUnix, sendFds } from "../../ffi/socket.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
-import type { BootstrapSeccomp } from "../process/bootstrap.ts";
+import type { BootstrapSeccomp } from "../process/protocol.ts";
 
 /** Connects to linux.seccomp.listenerPath (a host path, like the console socket). */
 export function connectListener(path: string): number {

@@ -15,7 +15,7 @@ import {
 import { chdir, chroot, close, open } from "../../ffi/fs.ts";
 import { setns, unshare } from "../../ffi/namespace.ts";
 import { prctl } from "../../ffi/process.ts";
-import { type ExecBootstrap, send } from "../process/bootstrap.ts";
+import { type ExecBootstrap, send } from "../process/protocol.ts";
 import { attachConsole, connectConsole } from "../console.ts";
 import {
   capabilityMasks,

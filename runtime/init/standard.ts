@@ -9,7 +9,14 @@ import {
 import { close, open, read, writeAll } from "../../ffi/fs.ts";
 import { unshare } from "../../ffi/namespace.ts";
 import { prctl, setdomainname, sethostname } from "../../ffi/process.ts";
-import { type Bootstrap, type ExecBootstrap, LineReader, send } from "../process/bootstrap.ts";
+import {
+  type Bootstrap,
+  type ExecBootstrap,
+  LineReader,
+  readBootstrap,
+  send,
+  waitHooksAnswer,
+} from "../process/protocol.ts";
 import { setnsInitMain } from "./setns.ts";
 import {
   applySysctl,
@@ -36,7 +43,7 @@ import { execWaiter } from "./waiter.ts";
 
 /**
  * `skiff init BOOTSTRAP_FD SYNC_FD`: the container's first process. It is born in the container's
- * namespaces (see process/bootstrap.ts for the handshake), builds the root filesystem and the
+ * namespaces (see process/protocol.ts for the handshake), builds the root filesystem and the
  * process identity, reports ready, waits for `start`, and execve()s process.args. It never returns.
  */
 export async function initMain(args: readonly string[]): Promise<never> {
@@ -51,7 +58,7 @@ export async function initMain(args: readonly string[]): Promise<never> {
   let message: Bootstrap | ExecBootstrap;
   const fromCli = new LineReader(bootstrapFd, (fd) => read(fd));
   try {
-    message = JSON.parse(fromCli.next() ?? "");
+    message = readBootstrap(fromCli);
   } catch (err) {
     send(syncFd, { type: "error", message: `cannot read the bootstrap: ${errorChain(err)}` });
     throw new ExitError("", 1);
@@ -133,7 +140,7 @@ async function standardInit(
     // prestart and createRuntime run in the runtime's namespaces: the CLI runs them.
     if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length) {
       send(syncFd, { type: "hooks" });
-      if (fromCli.next() !== "continue") throw new Error("create was aborted by a failed hook");
+      waitHooksAnswer(fromCli);
     }
     // createContainer: in the container's namespaces, before pivot_root (paths are the host's).
     const creating = creatingState({ ...boot, annotations: spec.annotations }, hostPid);

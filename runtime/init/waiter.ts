@@ -15,7 +15,7 @@ import { RLIMITS } from "../../spec/rlimits.ts";
 import type { TrampolineOp } from "../trampoline/program.ts";
 import { trampolineMemfd } from "../trampoline/spawn.ts";
 import type { ExecTarget } from "./finalize.ts";
-import { selfCommand } from "../process/bootstrap.ts";
+import { selfCommand } from "../process/self_command.ts";
 
 /**
  * Execs the waiter for `target`, blocking on `fifoFd`. Returns (having changed nothing) only when

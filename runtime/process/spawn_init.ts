@@ -1,13 +1,12 @@
 /** Starting a `skiff init` (the container's, or an exec's) and talking to it. */
 import { O_CLOEXEC } from "../../ffi/constants.ts";
-import { close, pipe, pollReadable, read, setCloexec, writeAll } from "../../ffi/fs.ts";
+import { close, pipe, setCloexec } from "../../ffi/fs.ts";
 import { acceptUnix, recvFds } from "../../ffi/socket.ts";
-import * as log from "../log.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import { spawnInNamespaces, type TimeOffsets } from "./spawn_in_namespaces.ts";
 import { type InitProcess, spawnedInit } from "./init_process.ts";
 import { needsTrampoline, spawnViaTrampoline, type UserNamespaceSetup } from "./spawn_userns.ts";
-import { type Bootstrap, type ExecBootstrap, selfCommand, type SyncMessage } from "./bootstrap.ts";
+import { selfCommand } from "./self_command.ts";
 
 /** A spawned init: the child, the pipe to it (bootstrap, then answers) and the pipe from it. */
 export interface SpawnedInit {
@@ -66,11 +65,6 @@ export async function spawnInit(
   return { child, toInit: bootWrite, fromInit: syncRead };
 }
 
-/** Sends the init its bootstrap, as the first line on the bootstrap pipe. */
-export function sendBootstrap(init: SpawnedInit, bootstrap: Bootstrap | ExecBootstrap): void {
-  writeAll(init.toInit, new TextEncoder().encode(JSON.stringify(bootstrap) + "\n"));
-}
-
 /** Kills an init that did not get ready and reaps it. */
 export async function killInit(child: InitProcess): Promise<void> {
   try {
@@ -90,43 +84,5 @@ export function receiveConsole(listener: number): number {
     return master;
   } finally {
     close(conn);
-  }
-}
-
-/** How long the init may take to report "ready" (a Deno start-up plus the rootfs). */
-const INIT_READY_TIMEOUT_MS = 120_000;
-
-/** Reads the init's sync messages until "ready"; throws its error or a timeout. */
-export async function waitReady(fd: number, onHooks?: () => Promise<void>): Promise<void> {
-  let buffered = "";
-  const decoder = new TextDecoder();
-  const deadline = Date.now() + INIT_READY_TIMEOUT_MS;
-  for (;;) {
-    const newline = buffered.indexOf("\n");
-    if (newline >= 0) {
-      const message = JSON.parse(buffered.slice(0, newline)) as SyncMessage;
-      buffered = buffered.slice(newline + 1);
-      if (message.type === "ready") return;
-      if (message.type === "error") throw new Error(message.message);
-      if (message.type === "debug") {
-        log.debug(message.message);
-        continue;
-      }
-      if (message.type === "hooks") {
-        if (!onHooks) throw new Error("the init asked for hooks that this operation does not run");
-        await onHooks();
-        continue;
-      }
-      log.warn(message.message);
-      continue;
-    }
-    if (Date.now() > deadline) throw new Error("timed out waiting for the container init");
-    // Poll in short slices so the deadline above is checked while the init works.
-    if (!pollReadable(fd, 100)) continue;
-    const chunk = read(fd);
-    if (chunk.length === 0) {
-      throw new Error("container init exited before it was ready");
-    }
-    buffered += decoder.decode(chunk, { stream: true });
   }
 }

@@ -2,7 +2,7 @@
 import { compileSeccomp } from "./compile.ts";
 import { SpecError, withFile } from "../../../spec/errors.ts";
 import type { Seccomp } from "../../../spec/config.ts";
-import type { BootstrapSeccomp } from "../../process/bootstrap.ts";
+import type { BootstrapSeccomp } from "../../process/protocol.ts";
 import * as log from "../../log.ts";
 
 /** Compiles linux.seccomp for the init; errors name the file and the JSON path. */
