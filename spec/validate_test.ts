@@ -203,10 +203,18 @@ Deno.test("validateSpec() accepts a new user namespace with maps, and checks eac
   );
   const beyond = refused((s) => {
     withUser(s);
-    s.linux!.gidMappings = [{ containerID: 0, hostID: 4294967295, size: 2 }];
+    s.linux!.gidMappings = [{ containerID: 0, hostID: 4294967295, size: 1 }];
   });
-  assert.equal(beyond.path, "linux.gidMappings[0].size");
-  assert.match(beyond.message, /beyond the 32-bit id space/);
+  assert.equal(beyond.path, "linux.gidMappings[0].hostID");
+  const overlap = refused((s) => {
+    withUser(s);
+    s.linux!.uidMappings = [
+      { containerID: 0, hostID: 100000, size: 10 },
+      { containerID: 5, hostID: 200000, size: 10 },
+    ];
+  });
+  assert.equal(overlap.path, "linux.uidMappings[1]");
+  assert.match(overlap.message, /containerID range overlaps that of linux\.uidMappings\[0\]/);
   const joined = refused((s) => {
     withUser(s);
     s.linux!.namespaces!.at(-1)!.path = "/proc/1/ns/user";
