@@ -6,7 +6,7 @@ import type { NamespacePlan } from "../namespaces.ts";
 import { spawnInNamespaces, type TimeOffsets } from "./spawn_in_namespaces.ts";
 import { type InitProcess, spawnedInit } from "./init_process.ts";
 import { needsTrampoline, spawnViaTrampoline, type UserNamespaceSetup } from "./spawn_userns.ts";
-import { selfCommand } from "./self_command.ts";
+import { initEnv, selfCommand } from "./self_command.ts";
 
 /** A spawned init: the child, the pipe to it (bootstrap, then answers) and the pipe from it. */
 export interface SpawnedInit {
@@ -49,7 +49,7 @@ export async function spawnInit(
             stdin: stdio,
             stdout: stdio,
             stderr: stdio,
-            env: { DENO_NO_UPDATE_CHECK: "1" },
+            env: initEnv(),
           }).spawn(),
         options.timeOffsets,
       ));

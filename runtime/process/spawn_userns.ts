@@ -30,6 +30,7 @@ import { answer, nextEvent, spawnTrampoline, trampolineSocket } from "../trampol
 import type { TrampolineOp, TrampolineProgram } from "../trampoline/program.ts";
 import { close } from "../../ffi/fs.ts";
 import { trace } from "../log.ts";
+import { initEnv } from "./self_command.ts";
 
 /** The user namespace of an init: created with these maps, or joined through plan.join. */
 export interface UserNamespaceSetup {
@@ -102,7 +103,7 @@ export async function spawnViaTrampoline(
   timeOffsets?: TimeOffsets,
 ): Promise<InitProcess> {
   const socket = trampolineSocket();
-  const env = { ...Deno.env.toObject(), DENO_NO_UPDATE_CHECK: "1" };
+  const env = { ...Deno.env.toObject(), ...initEnv() };
   const ops = trampolineOps(plan, socket.theirs, {
     path: command.command,
     argv: [command.command, ...command.args],
