@@ -25,6 +25,8 @@ command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 # Neither is in a minimal Debian 12 (debootstrap --variant=minbase, the debian:12 image).
 command -v setfattr >/dev/null 2>&1 || need_apt+=(attr)
 command -v ps >/dev/null 2>&1 || need_apt+=(procps)
+# Tests: the trampoline's aarch64 code runs under qemu-user (tests/integration/trampoline_test.ts).
+command -v qemu-aarch64-static >/dev/null 2>&1 || need_apt+=(qemu-user-static)
 # Rootless: newuidmap/newgidmap (user namespaces with /etc/subuid ranges), for Skiff and for the
 # rootless Podman engine tests (scripts/engines_userns.sh).
 command -v newuidmap >/dev/null 2>&1 || need_apt+=(uidmap)
