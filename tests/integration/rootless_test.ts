@@ -1,8 +1,8 @@
 /**
- * Rootless Skiff without the user-namespace wiring: --rootless and the optional cgroup (as root on
- * this host, where the cgroup is v1/hybrid and never delegated), and what a real user (the
- * `skiffrl` fixture) sees: its own state root, its ids in `spec --rootless`, and the config
- * checks that come before anything is made. docs/rootless.md.
+ * Rootless Skiff: --rootless and the optional cgroup (as root on this host, where the cgroup is
+ * v1/hybrid and never delegated), and what a real user (the `skiffrl` fixture) sees: its own
+ * state root, its ids in `spec --rootless`, the config checks that come before anything is made,
+ * and its containers in user namespaces (the trampoline, newuidmap). docs/rootless.md.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -15,6 +15,8 @@ import {
   removeUserTree,
   rootlessBlocker,
   runSkiffAs,
+  SUBID_COUNT,
+  SUBID_START,
   userEnv,
 } from "../_helpers/rootless.ts";
 
@@ -233,6 +235,74 @@ Deno.test({
     assert.equal(limited.code, 1);
     assert.match(limited.stderr, /linux\.resources\.pids\.limit: needs a cgroup/);
     assert.equal(exists(join(root, id)), false);
+  } finally {
+    removeUserTree(dir);
+    removeUserTree(root);
+  }
+});
+
+Deno.test({
+  name:
+    `a user's container with subordinate ids: create, start, exec, kill and delete through newuidmap ${NO_USER}`,
+  ignore: blocker !== undefined || !v1Host,
+}, async () => {
+  const user = ensureRootlessUser();
+  const dir = join(user.home, `life-${Deno.pid}`);
+  const root = join(user.runtimeDir, `skiff-life-${Deno.pid}`);
+  const before = skiffInits();
+  try {
+    Deno.mkdirSync(dir);
+    const copy = new Deno.Command("cp", {
+      args: ["-a", join(BUSYBOX_BUNDLE, "rootfs"), join(dir, "rootfs")],
+    }).outputSync();
+    assert.ok(copy.success);
+    new Deno.Command("chown", { args: ["-R", `${user.uid}:${user.gid}`, dir] }).outputSync();
+    assert.equal((await runSkiffAs(user, ["spec", "--rootless"], { cwd: dir })).code, 0);
+    const config = JSON.parse(Deno.readTextFileSync(join(dir, "config.json")));
+    config.process.terminal = false;
+    config.process.args = ["sleep", "60"];
+    // Root is the user; 1..65536 are its /etc/subuid range: only newuidmap may write that.
+    config.linux.uidMappings = [
+      { containerID: 0, hostID: user.uid, size: 1 },
+      { containerID: 1, hostID: SUBID_START, size: SUBID_COUNT },
+    ];
+    config.linux.gidMappings = [
+      { containerID: 0, hostID: user.gid, size: 1 },
+      { containerID: 1, hostID: SUBID_START, size: SUBID_COUNT },
+    ];
+    Deno.writeTextFileSync(join(dir, "config.json"), JSON.stringify(config));
+    const id = testId("rllife");
+    const as = (args: string[]) => runSkiffAs(user, ["--root", root, ...args], { cwd: dir });
+    const created = await as(["create", id]);
+    assert.equal(created.code, 0, created.stderr);
+    const state = JSON.parse((await as(["state", id])).stdout);
+    assert.equal(state.status, "created");
+    assert.equal((await as(["start", id])).code, 0);
+    const exec = await as([
+      "exec",
+      "--user",
+      "1000:1000",
+      id,
+      "sh",
+      "-c",
+      "id -u; cat /proc/self/uid_map",
+    ]);
+    assert.equal(exec.code, 0, exec.stderr);
+    const [uid, ...map] = exec.stdout.trim().split("\n").map((l) =>
+      l.trim().split(/\s+/).join(" ")
+    );
+    assert.equal(uid, "1000");
+    assert.deepEqual(map, [`0 ${user.uid} 1`, `1 ${SUBID_START} ${SUBID_COUNT}`]);
+    assert.equal((await as(["kill", id, "KILL"])).code, 0);
+    const deadline = Date.now() + 5000;
+    while (JSON.parse((await as(["state", id])).stdout).status !== "stopped") {
+      if (Date.now() > deadline) throw new Error("the container did not stop");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const deleted = await as(["delete", id]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.equal(exists(join(root, id)), false);
+    assert.deepEqual(newInits(before), []);
   } finally {
     removeUserTree(dir);
     removeUserTree(root);
