@@ -107,6 +107,10 @@ function sleepMs(ms: number): Promise<void> {
 }
 
 const fmt = (ms: number): string => ms.toFixed(1);
+/** MiB with one decimal; below 1 MiB in KiB (a created container's waiting process is tiny). */
+const fmtMiB = (
+  mib: number,
+): string => (mib < 1 ? `${Math.round(mib * 1024)} KiB` : mib.toFixed(1));
 
 /** The calls timed one after another in each round, in the order of the table. */
 const CALLS = [
@@ -358,7 +362,7 @@ try {
   for (const [name, measure] of rssRows) {
     const s = measure("skiff");
     const c = withRunc ? measure("runc") : NaN;
-    say(`| ${name} | ${fmt(s)} | ${withRunc ? fmt(c) : "-"} | ${fmt(bareRss)} |`);
+    say(`| ${name} | ${fmtMiB(s)} | ${withRunc ? fmtMiB(c) : "-"} | ${fmtMiB(bareRss)} |`);
   }
 
   // Many containers: N created 10 at a time, then all deleted 10 at a time. Flat means the cost per
@@ -408,7 +412,10 @@ try {
   let compileError = "";
   try {
     const out = await compile.output();
-    if (!out.success) compileError = new TextDecoder().decode(out.stderr).trim().split("\n")[0];
+    if (!out.success) {
+      compileError = new TextDecoder().decode(out.stderr).trim().split("\n").slice(0, 6)
+        .join(" ").replace(/\s+/g, " ");
+    }
   } catch (err) {
     compileError = String(err);
   }
