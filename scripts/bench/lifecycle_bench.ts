@@ -290,7 +290,8 @@ try {
       distributionSvg(`${call}: wall clock per call, ${runs} runs each, interleaved`, series),
     );
   }
-  say(`\nSVGs: ${outDir}/latency-*.svg`);
+  console.log(`\nSVGs: ${outDir}/latency-*.svg`);
+  report.push("", "SVGs: latency-*.svg beside this file");
 
   // Peak RSS: each call under GNU time (wait4's ru_maxrss covers the children it waited for, so
   // `run` counts the init too), and the init of a created container from /proc.
