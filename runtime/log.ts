@@ -108,14 +108,19 @@ const tracing = (() => {
 })();
 
 /**
- * With SKIFF_TRACE=1, prints `skiff[pid] +12.3ms label` to stderr: milliseconds since this Deno
- * process started, to see where a container start spends its time (docs/benchmarks.md). With
- * --debug, `label` is also a debug line.
+ * With SKIFF_TRACE=1, prints `skiff[pid] +12.3ms @10:41:07.512 label` to stderr: milliseconds since
+ * this Deno process's clock started, then the wall-clock time (UTC), to see where a container start
+ * spends its time (docs/benchmarks.md). The CLI's and the init's own clocks start at different times,
+ * and each starts only once Deno is up (~50 ms after the exec), so lines of two processes are
+ * compared by the wall-clock time. With --debug, `label` is also a debug line.
  */
 export function trace(label: string): void {
   // The trace points are the main steps: --debug logs them too.
   debug(label);
   if (!tracing) return;
-  const ms = performance.now().toFixed(1);
-  Deno.stderr.writeSync(new TextEncoder().encode(`skiff[${Deno.pid}] +${ms}ms ${label}\n`));
+  const now = performance.now();
+  const wall = new Date(performance.timeOrigin + now).toISOString().slice(11, 23);
+  Deno.stderr.writeSync(
+    new TextEncoder().encode(`skiff[${Deno.pid}] +${now.toFixed(1)}ms @${wall} ${label}\n`),
+  );
 }

@@ -7,7 +7,7 @@
  *   runtime: set DENORT_BIN=/path/to/denort where Deno's download host is unreachable.
  */
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
@@ -44,29 +44,111 @@ function gitCommit(): string {
   return dirty ? `${head}-dirty` : head;
 }
 
-/** Records the commit in the bundle for `skiff --version` (spec/version.ts holds the marker). */
-function withCommit(body: string): string {
-  const count = body.split(COMMIT_MARKER).length - 1;
+/** Records the commit for `skiff --version` in the one chunk that holds spec/version.ts's marker. */
+function withCommit(files: Map<string, string>): void {
+  const holders = [...files].filter(([, body]) => body.includes(COMMIT_MARKER));
+  const count = holders.reduce((n, [, body]) => n + body.split(COMMIT_MARKER).length - 1, 0);
   if (count !== 1) throw new Error(`expected one ${COMMIT_MARKER} in the bundle, found ${count}`);
   const commit = gitCommit();
-  return commit ? body.replace(COMMIT_MARKER, JSON.stringify(commit)) : body;
+  if (commit) {
+    files.set(holders[0][0], holders[0][1].replace(COMMIT_MARKER, JSON.stringify(commit)));
+  }
 }
 
-/** Builds dist/skiff with deno bundle and returns its path. */
+/** The directory beside dist/skiff that holds the split bundle. */
+export const CHUNK_DIR = "skiff.d";
+
+/** The split bundle's entry chunk in CHUNK_DIR (mod.ts). */
+const ENTRY_CHUNK = "main.js";
+
+/**
+ * dist/skiff itself: imports the entry chunk by the absolute path it was built at, as its shebang
+ * names the Deno binary by its absolute path, so that a symlink to dist/skiff or a copy of it runs
+ * too (Deno resolves relative imports against the symlink's own path). A static import costs least:
+ * finding the directory at run time (URL, realpath, stat, a dynamic import) cost ~3 ms per call.
+ */
+function launcher(chunkDir: string): string {
+  const url = pathToFileURL(join(chunkDir, ENTRY_CHUNK)).href;
+  return `import { start } from ${JSON.stringify(url)};\nstart(Deno.args);\n`;
+}
+
+/**
+ * Makes the chunks' dynamic imports opaque to Deno's module graph: Deno loads and parses every
+ * literal `import("./x.js")` of a module up front, with the module (all 18 commands' chunks, ~6 ms
+ * per call), although only one runs. `import(String("./x.js"))` resolves the same way, on use.
+ */
+function deferDynamicImports(files: Map<string, string>): void {
+  for (const [name, body] of files) {
+    files.set(
+      name,
+      body.replace(/\bimport\("(\.\/[\w.-]+\.js)"\)/g, (_, path: string) => {
+        if (!files.has(path.slice(2))) {
+          throw new Error(`${name} imports ${path}, which is not built`);
+        }
+        return `import(String(${JSON.stringify(path)}))`;
+      }),
+    );
+  }
+}
+
+/**
+ * Builds dist/skiff with deno bundle and returns its path.
+ *
+ * The bundle is split (`--code-splitting`) into dist/skiff.d/: the entry chunk (argv, global
+ * flags, the command table), one chunk per command and the chunks they share. dist/skiff is a
+ * launcher that imports the entry chunk. A call loads only its own command's code (issue 11): the
+ * whole program in one file cost ~20 ms of loading on every call. dist/skiff may be copied or
+ * linked elsewhere; dist/skiff.d/ stays where it was built, like the Deno binary of the shebang.
+ */
 export function buildBundle(): string {
   Deno.mkdirSync(dist, { recursive: true });
-  const js = join(dist, "skiff.js");
-  run(["bundle", "--quiet", "--platform", "deno", "--output", js, "mod.ts"]);
-  const body = withCommit(Deno.readTextFileSync(js).replace(/^#!.*\n/, ""));
-  const shebang = `#!/usr/bin/env -S DENO_NO_UPDATE_CHECK=1 ${deno} run -A --quiet --no-config ` +
-    "--no-lock --no-remote --no-npm";
-  const out = join(dist, "skiff");
-  const tmp = `${out}.tmp`;
-  Deno.writeTextFileSync(tmp, `${shebang}\n${body}`, { mode: 0o755 });
-  Deno.chmodSync(tmp, 0o755);
-  Deno.renameSync(tmp, out);
-  Deno.removeSync(js);
-  return out;
+  const staging = Deno.makeTempDirSync({ dir: dist, prefix: ".bundle-" });
+  try {
+    const chunks = join(staging, CHUNK_DIR);
+    run([
+      "bundle",
+      "--quiet",
+      "--platform",
+      "deno",
+      "--code-splitting",
+      "--outdir",
+      chunks,
+      "mod.ts",
+    ]);
+    const files = new Map<string, string>();
+    for (const entry of Deno.readDirSync(chunks)) {
+      if (!entry.isFile || !entry.name.endsWith(".js")) {
+        throw new Error(`deno bundle wrote an unexpected ${entry.name} to ${chunks}`);
+      }
+      files.set(entry.name, Deno.readTextFileSync(join(chunks, entry.name)));
+    }
+    const entry = files.get("mod.js");
+    if (entry === undefined) throw new Error(`deno bundle wrote no mod.js to ${chunks}`);
+    files.delete("mod.js");
+    Deno.removeSync(join(chunks, "mod.js"));
+    files.set(ENTRY_CHUNK, entry.replace(/^#!.*\n/, ""));
+    withCommit(files);
+    deferDynamicImports(files);
+    for (const [name, body] of files) Deno.writeTextFileSync(join(chunks, name), body);
+
+    const shebang = `#!/usr/bin/env -S DENO_NO_UPDATE_CHECK=1 ${deno} run -A --quiet --no-config ` +
+      "--no-lock --no-remote --no-npm";
+    const out = join(dist, "skiff");
+    const tmp = `${out}.tmp`;
+    Deno.writeTextFileSync(tmp, `${shebang}\n${launcher(join(dist, CHUNK_DIR))}`, { mode: 0o755 });
+    Deno.chmodSync(tmp, 0o755);
+    // The chunks first, then the launcher. An older build left other chunk names, or one file.
+    try {
+      Deno.removeSync(join(dist, CHUNK_DIR), { recursive: true });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    Deno.renameSync(chunks, join(dist, CHUNK_DIR));
+    Deno.renameSync(tmp, out);
+    return out;
+  } finally {
+    Deno.removeSync(staging, { recursive: true });
+  }
 }
 
 /** Builds dist/skiff-bin with deno compile (honours DENORT_BIN). */

@@ -9,6 +9,7 @@ import type { Resources } from "../../spec/config.ts";
 import type { CgroupLayout, HostCgroups } from "./detect.ts";
 import { hugepageSizes } from "./detect.ts";
 import { parseKeyValues, readCgroupFile, readNumber, runWrites, writeCgroupFile } from "./files.ts";
+import { v1Frozen } from "./freezer.ts";
 import { allPids, enableControllers, killAll, makeCgroupDirs, removeCgroup } from "./tree.ts";
 import { sleep } from "../sleep.ts";
 import type { CgroupManager, SetOptions } from "./interface.ts";
@@ -189,12 +190,7 @@ export class CgroupV1Manager implements CgroupManager {
 
   isFrozen(): boolean {
     const dir = this.#dirs.freezer;
-    if (!dir) return false;
-    const state = readCgroupFile(dir, "freezer.state")?.trim();
-    if (state !== "FROZEN" && state !== "FREEZING") return false;
-    // Frozen by its own setting, not only through a frozen ancestor.
-    const self = readCgroupFile(dir, "freezer.self_freezing")?.trim();
-    return self === undefined || self === "1";
+    return dir ? v1Frozen(dir) : false;
   }
 
   /** The directory whose cgroup.procs lists the container's processes. */

@@ -21,6 +21,7 @@ import { hugepageSizes } from "./detect.ts";
 import { compileDeviceFilter, DEVICE_PROGRAM_LICENSE, encodeBpf } from "./device_bpf.ts";
 import { type DeviceRule, normalizeDeviceRules } from "./device_rules.ts";
 import { parseKeyValues, readCgroupFile, readNumber, runWrites, writeCgroupFile } from "./files.ts";
+import { v2Frozen } from "./freezer.ts";
 import { allPids, enableControllers, killAll, makeCgroupDirs, removeCgroup } from "./tree.ts";
 import { sleep } from "../sleep.ts";
 import type { CgroupManager, SetOptions } from "./interface.ts";
@@ -170,7 +171,7 @@ export class CgroupV2Manager implements CgroupManager {
   }
 
   isFrozen(): boolean {
-    return readCgroupFile(this.#dir, "cgroup.freeze")?.trim() === "1";
+    return v2Frozen(this.#dir);
   }
 
   pids(): number[] {

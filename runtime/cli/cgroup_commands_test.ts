@@ -15,7 +15,8 @@ import { eventLine, watchEvents } from "../container/events.ts";
 import { processStartTime } from "../state/liveness.ts";
 import { type ContainerRecord, StateStore } from "../state/store.ts";
 import { pauseContainer, resumeContainer } from "../container/pause.ts";
-import { containerCgroup, isPaused } from "../container/cgroup.ts";
+import { containerCgroup } from "../container/cgroup.ts";
+import { isPaused } from "../container/container.ts";
 import { mergeResources, updateContainer } from "../container/update.ts";
 
 // ---------------------------------------------------------------- pure helpers
@@ -128,8 +129,10 @@ async function fakeContainer(name: string, resources: Resources = {}): Promise<F
     config: { ociVersion: "1.2.0", linux: { resources } } as Spec,
     cgroup: { cgroupsPath: `/skiff-test-cmd-${id}`, systemd: false },
   };
-  store.write(record);
   const manager = containerCgroup(record);
+  // As create records them: later commands find the cgroup (and whether it is frozen) by these.
+  record.cgroup.paths = manager.dirs();
+  store.write(record);
   manager.create();
   manager.set(resources);
   enter(manager, init.pid);

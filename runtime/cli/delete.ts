@@ -13,6 +13,7 @@ export const command: Command = {
     help: "kill the container with SIGKILL first if it is running",
   }],
   args: [1, 1],
+  endsByItself: true,
   async run(ctx) {
     await deleteContainer(ctx.store, ctx.positionals[0], boolFlag(ctx, "force"));
     return 0;

@@ -8,6 +8,7 @@ export const command: Command = {
   summary: "show the enabled features",
   flags: [],
   args: [0, 0],
+  endsByItself: true,
   run() {
     console.log(JSON.stringify(features(), null, "    "));
     return 0;

@@ -14,12 +14,13 @@ export const command: Command = {
     help: "signal every process in the container",
   }],
   args: [1, 2],
-  run(ctx) {
+  endsByItself: true,
+  async run(ctx) {
     const text = ctx.positionals[1] ?? "SIGTERM";
     // Signal 0 only checks that the init exists (kill(2)); runc accepts it, and so do scripts
     // that poll a container with `kill ID 0`.
     const signal = /^0+$/.test(text) ? 0 : parseSignal(text);
-    killContainer(ctx.store, ctx.positionals[0], signal, boolFlag(ctx, "all"));
+    await killContainer(ctx.store, ctx.positionals[0], signal, boolFlag(ctx, "all"));
     return 0;
   },
 };

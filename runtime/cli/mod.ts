@@ -5,46 +5,48 @@ import { configureLog, debug, type LogFormat } from "../log.ts";
 import { defaultRoot, StateStore } from "../state/store.ts";
 import { rootlessCgroups } from "../rootless.ts";
 import { OCI_VERSION, SKIFF_COMMIT, SKIFF_VERSION } from "../../spec/version.ts";
-import { command as create } from "./create.ts";
-import { command as start } from "./start.ts";
-import { command as run } from "./run.ts";
-import { command as state } from "./state.ts";
-import { command as kill } from "./kill.ts";
-import { command as del } from "./delete.ts";
-import { command as list } from "./list.ts";
-import { command as spec } from "./spec.ts";
-import { command as init } from "./init.ts";
-import { command as image } from "./image.ts";
-import { command as bundle } from "./bundle.ts";
-import { command as exec } from "./exec.ts";
-import { command as features } from "./features.ts";
-import { command as pause } from "./pause.ts";
-import { command as resume } from "./resume.ts";
-import { command as update } from "./update.ts";
-import { command as ps } from "./ps.ts";
-import { command as events } from "./events.ts";
+/**
+ * Every sub-command's module by name, in `skiff --help` order. Each is imported only when its command
+ * runs, so a call loads and evaluates only the code it needs: `state` does not pay for the seccomp
+ * compiler, the image assembler or the init (issue 11; docs/benchmarks.md, "Per-call floor").
+ * `skiff init` imports everything it needs statically from its own module, before it changes root.
+ */
+const COMMAND_MODULES: Readonly<Record<string, () => Promise<{ command: Command }>>> = {
+  create: () => import("./create.ts"),
+  start: () => import("./start.ts"),
+  run: () => import("./run.ts"),
+  state: () => import("./state.ts"),
+  kill: () => import("./kill.ts"),
+  delete: () => import("./delete.ts"),
+  exec: () => import("./exec.ts"),
+  pause: () => import("./pause.ts"),
+  resume: () => import("./resume.ts"),
+  ps: () => import("./ps.ts"),
+  events: () => import("./events.ts"),
+  update: () => import("./update.ts"),
+  list: () => import("./list.ts"),
+  spec: () => import("./spec.ts"),
+  features: () => import("./features.ts"),
+  image: () => import("./image.ts"),
+  bundle: () => import("./bundle.ts"),
+  init: () => import("./init.ts"),
+};
 
-/** Every sub-command, by name. */
-export const COMMANDS: readonly Command[] = [
-  create,
-  start,
-  run,
-  state,
-  kill,
-  del,
-  exec,
-  pause,
-  resume,
-  ps,
-  events,
-  update,
-  list,
-  spec,
-  features,
-  image,
-  bundle,
-  init,
-];
+/** The names of every sub-command, in `skiff --help` order. */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMAND_MODULES);
+
+/** Loads the sub-command `name`; undefined when there is none. */
+export async function loadCommand(name: string): Promise<Command | undefined> {
+  const load = Object.hasOwn(COMMAND_MODULES, name) ? COMMAND_MODULES[name] : undefined;
+  return load ? (await load()).command : undefined;
+}
+
+/** Loads every sub-command (for `skiff --help`, which lists them all). */
+export async function loadCommands(): Promise<Command[]> {
+  return await Promise.all(
+    Object.values(COMMAND_MODULES).map(async (load) => (await load()).command),
+  );
+}
 
 /** The global flags, placed before the sub-command (runc's). */
 export const GLOBAL_FLAGS: FlagSpec[] = [
@@ -84,8 +86,8 @@ export function versionText(): string {
   ].join("\n");
 }
 
-function mainHelp(): string {
-  const commands = COMMANDS.filter((c) => !c.hidden)
+async function mainHelp(): Promise<string> {
+  const commands = (await loadCommands()).filter((c) => !c.hidden)
     .map((c) => `   ${c.name.padEnd(10)} ${c.summary}`)
     .join("\n");
   return `skiff: an OCI container runtime\n\nUSAGE:\n   skiff [global options] command [command options] [arguments...]\n\nCOMMANDS:\n${commands}\n\nGLOBAL OPTIONS:\n${
@@ -109,16 +111,16 @@ function printIncorrectUsage(help: string, reason?: string): void {
 }
 
 /** Parses `argv`; a usage error also prints "Incorrect Usage" and `help` first. */
-function parseOrExplain(
+async function parseOrExplain(
   argv: readonly string[],
   specs: readonly FlagSpec[],
   stopAtFirstPositional: boolean,
-  help: () => string,
-): ReturnType<typeof parseArgs> {
+  help: () => string | Promise<string>,
+): Promise<ReturnType<typeof parseArgs>> {
   try {
     return parseArgs(argv, specs, stopAtFirstPositional);
   } catch (err) {
-    if (err instanceof UsageError) printIncorrectUsage(help(), err.message);
+    if (err instanceof UsageError) printIncorrectUsage(await help(), err.message);
     throw err;
   }
 }
@@ -148,10 +150,13 @@ function checkRootless(value: string | undefined): void {
 
 /**
  * Runs the CLI with `argv` and returns the exit code. Errors propagate to mod.ts, which logs them;
- * help and version output go to stdout.
+ * help and version output go to stdout. `onCommand` learns the sub-command before it runs.
  */
-export async function main(argv: readonly string[]): Promise<number> {
-  const global = parseOrExplain(argv, GLOBAL_FLAGS, true, mainHelp);
+export async function main(
+  argv: readonly string[],
+  onCommand?: (command: Command) => void,
+): Promise<number> {
+  const global = await parseOrExplain(argv, GLOBAL_FLAGS, true, mainHelp);
   const format = (global.flags["log-format"] as string | undefined) ?? "text";
   if (format !== "text" && format !== "json") {
     throw new UsageError(`invalid log format ${JSON.stringify(format)}: expected text or json`);
@@ -171,25 +176,25 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   let [name, ...rest] = global.rest;
   if (!name || global.flags.help) {
-    console.log(mainHelp());
+    console.log(await mainHelp());
     return 0;
   }
   const helpTopic = name === "help" || name === "h";
   if (helpTopic) {
     if (rest.length === 0) {
-      console.log(mainHelp());
+      console.log(await mainHelp());
       return 0;
     }
     name = rest[0];
   }
-  const command = COMMANDS.find((c) => c.name === name);
+  const command = await loadCommand(name);
   // urfave/cli's answer to an unknown command, and runc's exit code for it.
   if (!command) throw new ExitError(`No help topic for '${name}'`, 3);
   if (helpTopic) {
     console.log(commandHelp(command));
     return 0;
   }
-  const parsed = parseOrExplain(
+  const parsed = await parseOrExplain(
     rest,
     [...command.flags, HELP_FLAG],
     command.flagsBeforePositionals ?? false,
@@ -211,6 +216,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       root ?? "default"
     })`,
   );
+  onCommand?.(command);
   return await command.run({
     store: new StateStore(
       root ?? (() => {
@@ -223,6 +229,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     positionals: parsed.positionals,
     rest: parsed.rest,
     systemdCgroup: global.flags["systemd-cgroup"] === true,
-    rootlessCgroups: rootlessCgroups(global.flags.rootless as string | undefined),
+    // On use only: it calls geteuid(), and the first FFI call costs a command that needs none
+    // (state, list) ~4 MiB of peak RSS and ~1 ms.
+    get rootlessCgroups(): boolean {
+      return rootlessCgroups(global.flags.rootless as string | undefined);
+    },
   });
 }

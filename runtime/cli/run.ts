@@ -1,11 +1,4 @@
 import { dirname, join } from "../path.ts";
-import { LayerStore } from "../assembler/layer_store.ts";
-import {
-  assembleBundle,
-  defaultStoreRoot,
-  releaseBundle,
-  resolveImage,
-} from "../assembler/assemble.ts";
 import { validateId } from "../state/store.ts";
 import { boolFlag, type Command, stringFlag } from "./command.ts";
 import { CREATE_FLAGS, createOptionsFromFlags } from "./create.ts";
@@ -56,7 +49,12 @@ export const command: Command = {
     const detach = boolFlag(ctx, "detach");
     const imageSource = stringFlag(ctx, "image");
     let image: { store: string; dir: string } | undefined;
-    if (imageSource) {
+    // The assembler is imported for --image only: its modules cost every other run ~12 ms to
+    // evaluate (TransformStream loads Deno's streams; issue 11).
+    const assembler = imageSource ? await import("../assembler/assemble.ts") : undefined;
+    if (imageSource && assembler) {
+      const { assembleBundle, defaultStoreRoot, resolveImage } = assembler;
+      const { LayerStore } = await import("../assembler/layer_store.ts");
       validateId(id);
       const storeRoot = stringFlag(ctx, "store") ?? defaultStoreRoot();
       const layerStore = new LayerStore(storeRoot);
@@ -75,7 +73,7 @@ export const command: Command = {
         image,
       });
     } catch (err) {
-      if (image) await releaseBundle(image.store, image.dir, id).catch(() => {});
+      if (image) await assembler?.releaseBundle(image.store, image.dir, id).catch(() => {});
       throw err;
     }
     const { record, child, consoleMaster } = created;

@@ -8,6 +8,7 @@ export const command: Command = {
   summary: "execute the user-defined process in a created container",
   flags: [],
   args: [1, 1],
+  endsByItself: true,
   async run(ctx) {
     await startContainer(ctx.store, ctx.positionals[0]);
     return 0;

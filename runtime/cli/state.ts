@@ -8,6 +8,7 @@ export const command: Command = {
   summary: "output the state of a container",
   flags: [],
   args: [1, 1],
+  endsByItself: true,
   run(ctx) {
     const state = stateOf(loadContainer(ctx.store, ctx.positionals[0]));
     console.log(JSON.stringify(state, null, "  "));

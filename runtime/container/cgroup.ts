@@ -1,4 +1,4 @@
-/** The container's cgroup: its manager from the record create wrote, and whether it is frozen. */
+/** The container's cgroup: its manager from the record create wrote. */
 import { type CgroupManager, cgroupManager } from "../cgroups/manager.ts";
 import type { ContainerRecord } from "../state/store.ts";
 import { NoCgroup } from "../cgroups/none.ts";
@@ -14,13 +14,4 @@ export function containerCgroup(record: ContainerRecord): CgroupManager {
     systemd: cgroup.systemd,
     paths: cgroup.paths,
   });
-}
-
-/** True when the container's cgroup is frozen (status "paused"). */
-export function isPaused(record: ContainerRecord): boolean {
-  try {
-    return containerCgroup(record).isFrozen();
-  } catch {
-    return false;
-  }
 }

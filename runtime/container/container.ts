@@ -1,7 +1,7 @@
 import type { ContainerStatus, State } from "../../spec/state.ts";
 import { orderedState } from "../../spec/state.ts";
 import { isAlive } from "../state/liveness.ts";
-import { isPaused } from "./cgroup.ts";
+import { frozenAt } from "../cgroups/freezer.ts";
 import type { ContainerRecord, StateStore } from "../state/store.ts";
 
 /** A container as found in the state store, with its live status. */
@@ -46,4 +46,17 @@ export function stateOf(container: Container): State {
     annotations: record.annotations,
     owner: record.owner,
   });
+}
+
+/**
+ * True when the container's cgroup is frozen (status "paused"). It reads the directories create
+ * recorded, without the cgroup managers, which `state` and `list` would otherwise load (~5 ms); a
+ * record without them is from before containers had cgroups.
+ */
+export function isPaused(record: ContainerRecord): boolean {
+  try {
+    return frozenAt(record.cgroup.paths ?? {});
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,6 @@
 import type { StateStore } from "../state/store.ts";
-import { loadContainer } from "./container.ts";
-import { containerCgroup, isPaused } from "./cgroup.ts";
+import { isPaused, loadContainer } from "./container.ts";
+import { containerCgroup } from "./cgroup.ts";
 
 /**
  * Freezes every process of container `id` (runtime `pause`). As in runc, a created or running
