@@ -245,7 +245,8 @@ rootless_suite() {
   chmod 700 "$T/u/xdg"
   podman_conf "$T/u"
   chown -R "$uid:$gid" "$T/u"
-  local env=(env -i HOME="$home" USER="$USER_NAME" LOGNAME="$USER_NAME"
+  # -C: the caller's cwd (scripts/engines.sh's scratch dir, 0700) is not the user's to enter.
+  local env=(env -i -C "$T/u" HOME="$home" USER="$USER_NAME" LOGNAME="$USER_NAME"
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
     XDG_RUNTIME_DIR="$T/u/xdg" CONTAINERS_CONF="$T/u/containers.conf" TMPDIR="$T/u/tmpfiles"
     DENO_NO_UPDATE_CHECK=1)

@@ -209,7 +209,8 @@ Deno.test("update changes a running container's limits, from flags and from --re
       pids: { limit: 100 },
     };
   });
-  const { id } = await startDetached(bundle, ["sleep", "30"]);
+  // Long enough for the slow VM: five execs and three updates there take close to a minute.
+  const { id } = await startDetached(bundle, ["sleep", "600"]);
   const read = async () =>
     (await bundle.skiff([
       "exec",
