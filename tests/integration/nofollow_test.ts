@@ -1,0 +1,74 @@
+/**
+ * No write through a path the container controls (issue 15, runc CVE-2025-31133, 52565, 52881):
+ * the rootfs belongs to the image, so where the runtime creates, removes, opens for writing or
+ * mounts onto a path in it, a symlink in the last component must never be followed. Each hostile
+ * symlink here points at a canary file the test owns, inside the bundle; never at a real /proc or
+ * host file, which a vulnerable runtime would change.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Spec } from "../../spec/config.ts";
+import { makeBundle, runIn, type TestBundle } from "../_helpers/bundle.ts";
+import { exists } from "../_helpers/host.ts";
+
+const CANARY = "canary: must stay as it is\n";
+const HOST_BASE = 100000;
+const SIZE = 65536;
+
+/** Drops the config's /dev mount, so the devices are made in the image's own /dev directory. */
+function withoutDevMount(spec: Spec): void {
+  spec.mounts = spec.mounts!.filter((m) => m.destination !== "/dev");
+}
+
+/** Puts a canary file at `name` in the rootfs and returns its host path. */
+function plantCanary(bundle: TestBundle, name: string): string {
+  const path = join(bundle.rootfs, name);
+  Deno.writeTextFileSync(path, CANARY, { mode: 0o644 });
+  return path;
+}
+
+function assertCanaryIntact(path: string): void {
+  const info = Deno.lstatSync(path);
+  assert.ok(info.isFile, `${path} must still be a regular file`);
+  assert.equal(Deno.readTextFileSync(path), CANARY);
+}
+
+/** The container checks its devices: each must be the real node, and writable. */
+const CHECK_DEVICES = "for d in null zero; do stat -c '%n %F %t:%T' /dev/$d; done; " +
+  "echo x > /dev/null && echo null-writable";
+
+for (const userns of [false, true]) {
+  const how = userns ? "bind-mounted (user namespace)" : "made with mknod";
+  Deno.test(`a /dev/null symlink in the image is replaced by the device, not followed: ${how}`, async () => {
+    await using bundle = await makeBundle((spec) => {
+      withoutDevMount(spec);
+      if (userns) {
+        spec.linux!.namespaces!.push({ type: "user" });
+        spec.linux!.uidMappings = [{ containerID: 0, hostID: HOST_BASE, size: SIZE }];
+        spec.linux!.gidMappings = [{ containerID: 0, hostID: HOST_BASE, size: SIZE }];
+      }
+    });
+    const canary = plantCanary(bundle, "canary");
+    Deno.symlinkSync("/canary", join(bundle.rootfs, "dev/null"));
+    // A dangling one: following it would make a node at /nowhere.
+    Deno.symlinkSync("../nowhere", join(bundle.rootfs, "dev/zero"));
+    if (userns) {
+      // The mapped root owns the image (as with Podman --uidmap), so it could unlink or write the
+      // canary: only not following the symlink keeps it.
+      await Deno.chmod(bundle.dir, 0o755);
+      const out = await new Deno.Command("chown", {
+        args: ["-R", `${HOST_BASE}:${HOST_BASE}`, bundle.rootfs],
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    }
+    const result = await runIn(bundle, ["sh", "-c", CHECK_DEVICES]);
+    assertCanaryIntact(canary);
+    assert.equal(exists(join(bundle.rootfs, "nowhere")), false, "a node was made at /nowhere");
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(result.stdout.trim().split("\n"), [
+      "/dev/null character special file 1:3",
+      "/dev/zero character special file 1:5",
+      "null-writable",
+    ]);
+  });
+}
