@@ -72,3 +72,22 @@ for (const userns of [false, true]) {
     ]);
   });
 }
+
+Deno.test("masked and read-only paths that are symlinks in the image are skipped, not followed", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.maskedPaths = [...(spec.linux!.maskedPaths ?? []), "/masked-link"];
+    spec.linux!.readonlyPaths = [...(spec.linux!.readonlyPaths ?? []), "/ro-link"];
+  });
+  const canary = plantCanary(bundle, "canary");
+  Deno.symlinkSync("/canary", join(bundle.rootfs, "masked-link"));
+  Deno.symlinkSync("canary", join(bundle.rootfs, "ro-link"));
+  const result = await runIn(bundle, [
+    "sh",
+    "-c",
+    "cat /canary; echo mounts-on-canary=$(grep -c ' /canary ' /proc/self/mountinfo)",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  // Followed, the mask would hide the canary's content and the read-only bind would show up.
+  assert.equal(result.stdout, `${CANARY}mounts-on-canary=0\n`);
+  assertCanaryIntact(canary);
+});
