@@ -91,3 +91,26 @@ Deno.test("masked and read-only paths that are symlinks in the image are skipped
   assert.equal(result.stdout, `${CANARY}mounts-on-canary=0\n`);
   assertCanaryIntact(canary);
 });
+
+Deno.test("linux.sysctl is not written through a file mounted over /proc/sys", async () => {
+  const canary = await Deno.makeTempFile({ prefix: "skiff-sysctl-canary-" });
+  try {
+    await Deno.writeTextFile(canary, CANARY);
+    await using bundle = await makeBundle((spec) => {
+      spec.mounts!.push({
+        destination: "/proc/sys/kernel/shmmni",
+        type: "bind",
+        source: canary,
+        options: ["bind"],
+      });
+      spec.linux!.sysctl = { "kernel.shmmni": "1234" };
+    });
+    const result = await runIn(bundle, ["true"]);
+    assertCanaryIntact(canary);
+    assert.notEqual(result.code, 0, "run must fail");
+    assert.match(result.stderr, /linux\.sysctl\.kernel\.shmmni/);
+    assert.match(result.stderr, /\/proc\/sys\/kernel\/shmmni is not on procfs/);
+  } finally {
+    await Deno.remove(canary);
+  }
+});
