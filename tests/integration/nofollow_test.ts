@@ -8,8 +8,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Spec } from "../../spec/config.ts";
-import { makeBundle, runIn, type TestBundle } from "../_helpers/bundle.ts";
+import { makeBundle, runIn, type TestBundle, testId } from "../_helpers/bundle.ts";
 import { exists } from "../_helpers/host.ts";
+import { close } from "../../ffi/fs.ts";
+import { listenUnix } from "../../ffi/socket.ts";
 
 const CANARY = "canary: must stay as it is\n";
 const HOST_BASE = 100000;
@@ -89,6 +91,53 @@ Deno.test("masked and read-only paths that are symlinks in the image are skipped
   assert.equal(result.code, 0, result.stderr);
   // Followed, the mask would hide the canary's content and the read-only bind would show up.
   assert.equal(result.stdout, `${CANARY}mounts-on-canary=0\n`);
+  assertCanaryIntact(canary);
+});
+
+/** A container with a terminal and no /dev mount, created with a console socket in the bundle. */
+async function createWithConsole(bundle: TestBundle) {
+  const socket = join(bundle.dir, "console.sock");
+  const server = listenUnix(socket);
+  try {
+    const id = testId();
+    const created = await bundle.skiff([
+      "create",
+      "--console-socket",
+      socket,
+      "-b",
+      bundle.dir,
+      id,
+    ]);
+    return { id, created };
+  } finally {
+    close(server);
+  }
+}
+
+Deno.test("a /dev/console symlink in the image is refused, not truncated or mounted over", async () => {
+  await using bundle = await makeBundle((spec) => {
+    withoutDevMount(spec);
+    spec.process!.terminal = true;
+  });
+  const canary = plantCanary(bundle, "canary");
+  Deno.symlinkSync("/canary", join(bundle.rootfs, "dev/console"));
+  const { created } = await createWithConsole(bundle);
+  assertCanaryIntact(canary);
+  assert.notEqual(created.code, 0, "create must fail");
+  assert.match(created.stderr, /\/dev\/console: it is a symlink/);
+});
+
+Deno.test("a /dev/console file in the image becomes the console's mount point untruncated", async () => {
+  await using bundle = await makeBundle((spec) => {
+    withoutDevMount(spec);
+    spec.process!.terminal = true;
+  });
+  const canary = plantCanary(bundle, "dev/console");
+  const { id, created } = await createWithConsole(bundle);
+  assert.equal(created.code, 0, created.stderr);
+  const state = JSON.parse((await bundle.skiff(["state", id])).stdout);
+  const mounts = Deno.readTextFileSync(`/proc/${state.pid}/mountinfo`);
+  assert.match(mounts, / \/dev\/console /, "the pty is bound over /dev/console");
   assertCanaryIntact(canary);
 });
 
