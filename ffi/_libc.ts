@@ -71,6 +71,8 @@ const SYMBOLS = {
   getpid: { parameters: [], result: "i32" },
   /** uid_t geteuid(void); */
   geteuid: { parameters: [], result: "u32" },
+  /** int fstatfs(int fd, struct statfs *buf); */
+  fstatfs: { parameters: ["i32", "buffer"], result: "i32" },
   /** int faccessat(int dirfd, const char *path, int mode, int flags); */
   faccessat: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   /** int setsid(void); */

@@ -175,3 +175,7 @@ export const CLONE_FLAG_NAMES: Record<string, number> = {
   CLONE_NEWPID,
   CLONE_NEWNET,
 };
+
+// linux/magic.h: statfs(2) f_type of the filesystems the runtime writes into.
+/** procfs. */
+export const PROC_SUPER_MAGIC = 0x9fa0;

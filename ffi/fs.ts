@@ -180,6 +180,16 @@ export function canWrite(path: string): boolean {
   return libc().faccessat(AT_FDCWD, cString(path), W_OK, AT_EACCESS) === 0;
 }
 
+/**
+ * fstatfs(2): the filesystem type (f_type, linux/magic.h) of the file open at `fd`. `f_type` is the
+ * first field of struct statfs, a long on x86_64 and aarch64.
+ */
+export function fstatfsType(fd: number): number {
+  const buf = new BigInt64Array(16); // struct statfs is 120 bytes on both.
+  check("fstatfs", () => `fd=${fd}`, () => libc().fstatfs(fd, new Uint8Array(buf.buffer)));
+  return Number(buf[0]);
+}
+
 /** chdir(2). */
 export function chdir(path: string): void {
   check("chdir", () => `path=${path}`, () => libc().chdir(cString(path)));

@@ -6,8 +6,9 @@
  * Wire format (runc, conmon, go-runc): one sendmsg(2) on a SOCK_STREAM unix socket carrying the
  * master as SCM_RIGHTS and a file name as payload; no reply.
  */
-import { MS_BIND } from "../ffi/constants.ts";
-import { close, writeAll } from "../ffi/fs.ts";
+import { MS_BIND, O_CLOEXEC, O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "../ffi/constants.ts";
+import { isErrno } from "../ffi/errno.ts";
+import { close, open, writeAll } from "../ffi/fs.ts";
 import { mount } from "../ffi/mount.ts";
 import { setsid } from "../ffi/process.ts";
 import { connectUnix, sendFds } from "../ffi/socket.ts";
@@ -20,6 +21,27 @@ import {
   setControllingTerminal,
   setWindowSize,
 } from "../ffi/tty.ts";
+
+/**
+ * Bind-mounts the pty slave over /dev/console, an empty file made for it when missing. /dev may
+ * be the image's own directory: a /dev/console there that is a symlink is refused (O_NOFOLLOW), not
+ * followed, and an existing file is never truncated (runc's mountConsole, CVE-2025-52565).
+ */
+function bindConsoleOnto(slavePath: string): void {
+  let fd: number;
+  try {
+    fd = open("/dev/console", O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600);
+  } catch (err) {
+    const why = isErrno(err, "ELOOP") ? "it is a symlink" : "it cannot be opened as a file";
+    throw new Error(`cannot bind the console onto /dev/console: ${why}`, { cause: err });
+  }
+  try {
+    // Nothing else runs in the container yet: the path still names the file just opened.
+    mount(slavePath, "/dev/console", "", MS_BIND);
+  } finally {
+    close(fd);
+  }
+}
 
 /**
  * In the container (after pivot_root): opens a pty from the container's /dev/ptmx, sends the
@@ -37,12 +59,7 @@ export function attachConsole(
       setWindowSize(pty.master, size.height, size.width);
     }
     if (bindConsole) {
-      try {
-        Deno.writeFileSync("/dev/console", new Uint8Array(), { mode: 0o600 });
-      } catch {
-        // Already there.
-      }
-      mount(pty.slavePath, "/dev/console", "", MS_BIND);
+      bindConsoleOnto(pty.slavePath);
     }
     sendFds(socket, new TextEncoder().encode("/dev/ptmx"), [pty.master]);
   } finally {

@@ -1,13 +1,17 @@
 /** Kernel settings the container's init makes for its container, and what it reads of the host. */
 import { joinSessionKeyring, setKeyPermissions } from "../../ffi/process.ts";
 import { isErrno } from "../../ffi/errno.ts";
+import { writeProcFile } from "../procfs.ts";
 
-/** Writes linux.sysctl under /proc/sys (inside the container's namespaces). */
+/**
+ * Writes linux.sysctl under /proc/sys (inside the container's namespaces, after pivot_root): only
+ * into a procfs file, never through a symlink, bind mount or plain file the container put there.
+ */
 export function applySysctl(sysctl: Record<string, string>): void {
   for (const [key, value] of Object.entries(sysctl)) {
     const file = `/proc/sys/${key.replaceAll(".", "/")}`;
     try {
-      Deno.writeTextFileSync(file, value);
+      writeProcFile(file, value);
     } catch (err) {
       throw new Error(`linux.sysctl.${key}: cannot write ${JSON.stringify(value)} to ${file}`, {
         cause: err,
@@ -20,7 +24,7 @@ export function applySysctl(sysctl: Record<string, string>): void {
 export function setOomScoreAdj(value: number | undefined): void {
   if (value === undefined) return;
   try {
-    Deno.writeTextFileSync("/proc/self/oom_score_adj", String(value));
+    writeProcFile("/proc/self/oom_score_adj", String(value));
   } catch (err) {
     throw new Error(`process.oomScoreAdj: cannot set ${value}`, { cause: err });
   }

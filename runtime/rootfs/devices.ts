@@ -1,8 +1,18 @@
 import { isErrno } from "../../ffi/errno.ts";
 import { join } from "../path.ts";
 import type { Device } from "../../spec/config.ts";
-import { MS_BIND, S_IFBLK, S_IFCHR, S_IFIFO } from "../../ffi/constants.ts";
-import { lchown, makedev, mknod } from "../../ffi/fs.ts";
+import {
+  MS_BIND,
+  O_CLOEXEC,
+  O_CREAT,
+  O_NOFOLLOW,
+  O_NONBLOCK,
+  O_RDONLY,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFIFO,
+} from "../../ffi/constants.ts";
+import { close, lchown, makedev, mknod, open } from "../../ffi/fs.ts";
 import { mount } from "../../ffi/mount.ts";
 import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
 
@@ -30,31 +40,62 @@ function fileType(type: Device["type"]): number {
 /**
  * Creates `device` inside `rootfs` with mknod(2), or, where mknod is refused (EPERM, as inside a
  * user namespace), bind-mounts the host's node instead, as runc does.
+ *
+ * The parent directory is resolved inside the rootfs, but the last component never is: the rootfs
+ * belongs to the image, and a /dev/null there that is a symlink must not send the removal, the
+ * node or the bind-mount's file to its target (runc CVE-2025-31133 and kin). Whatever is at the
+ * path itself (a symlink included) is replaced by the node.
  */
 export function createDevice(rootfs: string, device: Device): void {
-  const parent = device.path.slice(0, device.path.lastIndexOf("/")) || "/";
-  mkdirAllInRoot(rootfs, parent);
-  const target = secureJoin(rootfs, device.path);
+  const slash = device.path.lastIndexOf("/");
+  const parent = device.path.slice(0, slash) || "/";
+  const name = device.path.slice(slash + 1);
+  if (name === "" || name === "." || name === "..") {
+    throw new Error(`device path ${device.path}: expected a path that names a file`);
+  }
+  const target = join(mkdirAllInRoot(rootfs, parent), name);
   try {
+    // unlink(2) and rmdir(2) act on a symlink itself, never on what it points at.
     Deno.removeSync(target);
   } catch {
     // Nothing there yet.
   }
   const mode = device.fileMode ?? 0o666;
   try {
+    // mknod(2) never follows a symlink in its last component (EEXIST instead).
     mknod(target, fileType(device.type) | (mode & 0o7777), device.major ?? 0, device.minor ?? 0);
   } catch (err) {
     // Something that cannot be removed is there already, e.g. /dev/ptmx (a symlink into devpts
     // by now) in a --privileged device list: runc keeps what is there too.
     if (isErrno(err, "EEXIST")) return;
     if (!isErrno(err, "EPERM")) throw err;
-    Deno.writeFileSync(target, new Uint8Array(), { mode: 0o644 });
-    mount(device.path, target, "", MS_BIND);
+    bindHostDevice(device.path, target);
     return;
   }
   // mknod(2) is subject to the umask: set the mode explicitly.
   Deno.chmodSync(target, mode & 0o7777);
   lchown(target, device.uid ?? 0, device.gid ?? 0);
+}
+
+/**
+ * Bind-mounts the host's `hostPath` onto `target`, a file created for it if missing. The file is
+ * opened with O_NOFOLLOW and never truncated, and the mount goes onto that open file (through
+ * /proc/self/fd), so a symlink put at `target` is refused, not followed (runc's
+ * bindMountDeviceNode).
+ */
+function bindHostDevice(hostPath: string, target: string): void {
+  let fd: number;
+  try {
+    fd = open(target, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o644);
+  } catch (err) {
+    const why = isErrno(err, "ELOOP") ? "it is a symlink" : "it cannot be opened as a file";
+    throw new Error(`cannot bind-mount device ${hostPath} onto ${target}: ${why}`, { cause: err });
+  }
+  try {
+    mount(hostPath, `/proc/self/fd/${fd}`, "", MS_BIND);
+  } finally {
+    close(fd);
+  }
 }
 
 /** Creates the /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr symlinks and /dev/ptmx -> pts/ptmx. */

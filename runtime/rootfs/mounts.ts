@@ -8,8 +8,13 @@ import {
   MS_RDONLY,
   MS_REC,
   MS_REMOUNT,
+  O_CLOEXEC,
+  O_CREAT,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_WRONLY,
 } from "../../ffi/constants.ts";
-import { close } from "../../ffi/fs.ts";
+import { close, open } from "../../ffi/fs.ts";
 import { mount, mountSetattrRecursive, moveMountFd } from "../../ffi/mount.ts";
 import { parseMountOptions, withMountLabel } from "./mount_options.ts";
 import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
@@ -33,7 +38,15 @@ function ensureMountpoint(rootfs: string, m: Mount, sourceIsDir: boolean): strin
       mkdirAllInRoot(rootfs, m.destination);
     } else {
       mkdirAllInRoot(rootfs, dirname(m.destination));
-      Deno.writeFileSync(secureJoin(rootfs, m.destination), new Uint8Array(), { mode: 0o644 });
+      // O_EXCL|O_NOFOLLOW: a file that appeared since the check, or a symlink, is never opened,
+      // let alone truncated.
+      close(
+        open(
+          secureJoin(rootfs, m.destination),
+          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+          0o644,
+        ),
+      );
     }
   }
   return secureJoin(rootfs, m.destination);

@@ -5,6 +5,7 @@
  */
 import { SpecError } from "../../spec/errors.ts";
 import type { Process, Spec } from "../../spec/config.ts";
+import { writeProcFile } from "../procfs.ts";
 
 function readFile(path: string): string | undefined {
   try {
@@ -82,8 +83,13 @@ function writeAttr(files: string[], value: string, field: string): void {
   let last: unknown;
   for (const file of files) {
     try {
-      // Only an attribute the kernel (or a test) provides: never create a file in its place.
-      Deno.writeTextFileSync(file, value, { create: false });
+      // Only an attribute the kernel (or a test) provides: never create a file in its place. Under
+      // /proc (the container's by now), only a real procfs file, not one mounted over it.
+      if (file.startsWith("/proc/")) {
+        writeProcFile(file, value);
+      } else {
+        Deno.writeTextFileSync(file, value, { create: false });
+      }
       return;
     } catch (err) {
       last = err;

@@ -9,6 +9,7 @@
  *   /proc/PID/setgroups for the gid map (user_namespaces(7)); anything more is an error.
  */
 import type { IdMapping } from "../../spec/config.ts";
+import { writeProcFile } from "../procfs.ts";
 
 export interface WriteMapsOptions {
   /** Write "deny" to setgroups before the gid map even when root (a container asking for it). */
@@ -87,10 +88,12 @@ function tryHelper(
   return { ok: false, why: `${helper} ${args.join(" ")} failed: ${stderr || `exit ${out.code}`}` };
 }
 
+/** Writes the host's /proc/PID/<file>, checked to be procfs like every runtime write into /proc. */
 function writeProc(pid: number, file: string, text: string): void {
   const path = `/proc/${pid}/${file}`;
   try {
-    Deno.writeTextFileSync(path, text);
+    // One write(2) of the whole text: uid_map and gid_map take exactly one.
+    writeProcFile(path, text);
   } catch (err) {
     throw new Error(`cannot write ${path} (${JSON.stringify(text.trim())})`, { cause: err });
   }
