@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { makeBundle, runIn, testId } from "../_helpers/bundle.ts";
 import { SKIFF } from "../_helpers/paths.ts";
 import { hasCommand } from "../_helpers/host.ts";
+import type { Spec } from "../../spec/config.ts";
 
 function statusField(status: string, field: string): string {
   return status.split("\n").find((l) => l.startsWith(`${field}:`))?.split(/\s+/)[1] ?? "";
@@ -251,54 +252,55 @@ Deno.test("a non-executable file fails with permission denied", async () => {
   assert.match(result.stderr, /exec: "\/notexec": permission denied/);
 });
 
-Deno.test("a created container waits as the sealed waiter, not as the runtime (CVE-2019-5736)", async () => {
+/**
+ * Creates a container that waits for start (`edit` shapes it), then runs `script` in a second
+ * container that shares its PID namespace: root, but without CAP_SYS_PTRACE. Returns the waiting
+ * init's /proc status and what the peer printed; both bundles are gone afterwards.
+ */
+async function peekAtWaitingInit(
+  edit: (spec: Spec) => void,
+  script: string,
+): Promise<{ status: string; stdout: string; stderr: string }> {
   await using waiting = await makeBundle((spec) => {
     spec.process!.args = ["sleep", "30"];
+    edit(spec);
   });
   const id = testId();
   await waiting.skiff(["create", "-b", waiting.dir, id]);
   const pid = JSON.parse((await waiting.skiff(["state", id])).stdout).pid;
-  // Not Deno: a few hundred bytes in a sealed memfd, a few kB of memory.
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  assert.match(status, /Name:\s+memfd:skiff-tra/);
-  assert.ok(Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) < 1024, status);
-  // A second container, root but without CAP_SYS_PTRACE, shares the first one's PID namespace:
-  // what it can reach through /proc/1/exe is the waiter, and it can't be written.
   await using peer = await makeBundle((spec) => {
     spec.linux!.namespaces = spec.linux!.namespaces!.map((n) =>
       n.type === "pid" ? { type: "pid", path: `/proc/${pid}/ns/pid` } : n
     );
   });
-  const result = await runIn(peer, [
-    "sh",
-    "-c",
+  const result = await runIn(peer, ["sh", "-c", script]);
+  return { status, stdout: result.stdout, stderr: result.stderr };
+}
+
+Deno.test("a created container waits as the sealed waiter, not as the runtime (CVE-2019-5736)", async () => {
+  const seen = await peekAtWaitingInit(
+    () => {},
     "readlink /proc/1/exe; (echo x >>/proc/1/exe) 2>/dev/null && echo WRITTEN || echo write-denied",
-  ]);
-  assert.equal(result.stdout, "/memfd:skiff-trampoline (deleted)\nwrite-denied\n", result.stderr);
+  );
+  // Not Deno: a few hundred bytes in a sealed memfd, a few kB of memory.
+  assert.match(seen.status, /Name:\s+memfd:skiff-tra/);
+  assert.ok(Number(/VmRSS:\s+(\d+) kB/.exec(seen.status)![1]) < 1024, seen.status);
+  // What the peer can reach through /proc/1/exe is the waiter, and it can't be written.
+  assert.equal(seen.stdout, "/memfd:skiff-trampoline (deleted)\nwrite-denied\n", seen.stderr);
 });
 
 Deno.test("a container cannot reach the runtime binary through /proc of a waiting Deno init (CVE-2019-5736)", async () => {
   // A startContainer hook keeps the init a Deno until start: it must not be dumpable.
-  await using waiting = await makeBundle((spec) => {
-    spec.process!.args = ["sleep", "30"];
-    spec.hooks = { startContainer: [{ path: "/bin/true" }] };
-  });
-  const id = testId();
-  await waiting.skiff(["create", "-b", waiting.dir, id]);
-  const pid = JSON.parse((await waiting.skiff(["state", id])).stdout).pid;
-  // The init is a Deno process: its /proc/<pid>/exe is the Deno binary that runs Skiff.
-  assert.match(await Deno.readTextFile(`/proc/${pid}/status`), /Name:\s+deno/);
-  await using peer = await makeBundle((spec) => {
-    spec.linux!.namespaces = spec.linux!.namespaces!.map((n) =>
-      n.type === "pid" ? { type: "pid", path: `/proc/${pid}/ns/pid` } : n
-    );
-  });
-  const result = await runIn(peer, [
-    "sh",
-    "-c",
+  const seen = await peekAtWaitingInit(
+    (spec) => {
+      spec.hooks = { startContainer: [{ path: "/bin/true" }] };
+    },
     "cat /proc/1/comm; readlink /proc/1/exe || echo exe-denied; cat /proc/1/environ >/dev/null 2>&1 || echo environ-denied",
-  ]);
-  assert.equal(result.stdout, "deno\nexe-denied\nenviron-denied\n", result.stderr);
+  );
+  // The init is a Deno process: its /proc/<pid>/exe is the Deno binary that runs Skiff.
+  assert.match(seen.status, /Name:\s+deno/);
+  assert.equal(seen.stdout, "deno\nexe-denied\nenviron-denied\n", seen.stderr);
 });
 
 Deno.test("the container gets its own session keyring _ses.<id>, unless --no-new-keyring", async () => {

@@ -24,6 +24,22 @@ const v1Host = detectCgroups().layout !== "unified";
 const blocker = rootlessBlocker();
 const NO_USER = blocker ? `(skipped: ${blocker})` : "";
 
+/**
+ * Makes `dir` a bundle of the user's: a copy of the busybox rootfs it owns and the config its
+ * `skiff spec --rootless` writes, which is returned.
+ */
+async function userBundle(user: ReturnType<typeof ensureRootlessUser>, dir: string) {
+  Deno.mkdirSync(dir);
+  const copy = new Deno.Command("cp", {
+    args: ["-a", join(BUSYBOX_BUNDLE, "rootfs"), join(dir, "rootfs")],
+  }).outputSync();
+  assert.ok(copy.success);
+  new Deno.Command("chown", { args: ["-R", `${user.uid}:${user.gid}`, dir] }).outputSync();
+  const spec = await runSkiffAs(user, ["spec", "--rootless"], { cwd: dir });
+  assert.equal(spec.code, 0, spec.stderr);
+  return JSON.parse(Deno.readTextFileSync(join(dir, "config.json")));
+}
+
 /** The container's cgroup directories a v1 host would have for `id`. */
 function v1CgroupDirs(id: string): string[] {
   return Object.values(detectCgroups().v1).map((m) => join(m.mountPoint, id));
@@ -213,15 +229,7 @@ Deno.test({
   const dir = join(user.home, `run-${Deno.pid}`);
   const root = join(user.runtimeDir, `skiff-run-${Deno.pid}`);
   try {
-    Deno.mkdirSync(dir);
-    const copy = new Deno.Command("cp", {
-      args: ["-a", join(BUSYBOX_BUNDLE, "rootfs"), join(dir, "rootfs")],
-    }).outputSync();
-    assert.ok(copy.success);
-    new Deno.Command("chown", { args: ["-R", `${user.uid}:${user.gid}`, dir] }).outputSync();
-    const spec = await runSkiffAs(user, ["spec", "--rootless"], { cwd: dir });
-    assert.equal(spec.code, 0, spec.stderr);
-    const config = JSON.parse(Deno.readTextFileSync(join(dir, "config.json")));
+    const config = await userBundle(user, dir);
     config.process.terminal = false;
     config.process.args = ["sh", "-c", "id -u; cat /proc/self/uid_map"];
     Deno.writeTextFileSync(join(dir, "config.json"), JSON.stringify(config));
@@ -251,14 +259,7 @@ Deno.test({
   const root = join(user.runtimeDir, `skiff-life-${Deno.pid}`);
   const before = skiffInits();
   try {
-    Deno.mkdirSync(dir);
-    const copy = new Deno.Command("cp", {
-      args: ["-a", join(BUSYBOX_BUNDLE, "rootfs"), join(dir, "rootfs")],
-    }).outputSync();
-    assert.ok(copy.success);
-    new Deno.Command("chown", { args: ["-R", `${user.uid}:${user.gid}`, dir] }).outputSync();
-    assert.equal((await runSkiffAs(user, ["spec", "--rootless"], { cwd: dir })).code, 0);
-    const config = JSON.parse(Deno.readTextFileSync(join(dir, "config.json")));
+    const config = await userBundle(user, dir);
     config.process.terminal = false;
     config.process.args = ["sleep", "60"];
     // Root is the user; 1..65536 are its /etc/subuid range: only newuidmap may write that.
