@@ -49,3 +49,13 @@ export function clonedInit(pid: number): InitProcess {
     unref: () => {},
   };
 }
+
+/** Kills an init that did not get ready and reaps it. */
+export async function killInit(child: InitProcess): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // Already gone.
+  }
+  await child.status;
+}

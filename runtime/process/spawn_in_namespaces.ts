@@ -75,13 +75,18 @@ function restore(saved: Map<NamespaceType, number>): void {
   }
 }
 
-function writeTimeOffsets(offsets: TimeOffsets): void {
+/**
+ * Writes the offsets of the time namespace that process `pid` ("self": this thread's process) has
+ * unshared and not yet entered: /proc/PID/timens_offsets.
+ */
+export function writeTimeOffsets(offsets: TimeOffsets, pid: number | "self" = "self"): void {
+  const path = `/proc/${pid}/timens_offsets`;
   const lines = Object.entries(offsets)
     .map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}`)
     .join("\n");
   try {
-    Deno.writeTextFileSync("/proc/self/timens_offsets", lines + "\n");
+    Deno.writeTextFileSync(path, lines + "\n");
   } catch (err) {
-    throw new Error("linux.timeOffsets: cannot write /proc/self/timens_offsets", { cause: err });
+    throw new Error(`linux.timeOffsets: cannot write ${path}`, { cause: err });
   }
 }

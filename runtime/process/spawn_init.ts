@@ -65,16 +65,6 @@ export async function spawnInit(
   return { child, toInit: bootWrite, fromInit: syncRead };
 }
 
-/** Kills an init that did not get ready and reaps it. */
-export async function killInit(child: InitProcess): Promise<void> {
-  try {
-    child.kill("SIGKILL");
-  } catch {
-    // Already gone.
-  }
-  await child.status;
-}
-
 /** Accepts the init's connection on a console listener and returns the pty master it sent. */
 export function receiveConsole(listener: number): number {
   const conn = acceptUnix(listener);

@@ -24,8 +24,8 @@ import { CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER } from "../../ffi/constants.
 import type { IdMapping } from "../../spec/config.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import { writeIdMaps } from "../userns/maps.ts";
-import type { TimeOffsets } from "./spawn_in_namespaces.ts";
-import { clonedInit, type InitProcess, spawnedInit } from "./init_process.ts";
+import { type TimeOffsets, writeTimeOffsets } from "./spawn_in_namespaces.ts";
+import { clonedInit, type InitProcess, killInit, spawnedInit } from "./init_process.ts";
 import { answer, nextEvent, spawnTrampoline, trampolineSocket } from "../trampoline/spawn.ts";
 import type { TrampolineOp, TrampolineProgram } from "../trampoline/program.ts";
 import { close } from "../../ffi/fs.ts";
@@ -131,7 +131,7 @@ export async function spawnViaTrampoline(
         trace("trampoline: maps written");
         answer(socket.ours);
       } else if (event.kind === "sync" && event.point === SYNC_TIME) {
-        writeTimeOffsets(trampoline.pid, timeOffsets ?? {});
+        writeTimeOffsets(timeOffsets ?? {}, trampoline.pid);
         answer(socket.ours);
       } else if (event.kind === "pid") {
         clonedPid = event.pid;
@@ -144,7 +144,7 @@ export async function spawnViaTrampoline(
       // Already gone.
     }
     await trampoline.status;
-    if (clonedPid !== undefined) await killCloned(clonedPid);
+    if (clonedPid !== undefined) await killInit(clonedInit(clonedPid));
     throw err;
   } finally {
     close(socket.ours);
@@ -153,27 +153,4 @@ export async function spawnViaTrampoline(
   // The trampoline exits as soon as it has cloned; reap it.
   await trampoline.status;
   return clonedInit(clonedPid);
-}
-
-async function killCloned(pid: number): Promise<void> {
-  const init = clonedInit(pid);
-  try {
-    init.kill("SIGKILL");
-  } catch {
-    // Already gone.
-  }
-  await init.status;
-}
-
-function writeTimeOffsets(pid: number, offsets: TimeOffsets): void {
-  const lines = Object.entries(offsets)
-    .map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}`)
-    .join("\n");
-  try {
-    Deno.writeTextFileSync(`/proc/${pid}/timens_offsets`, lines + "\n");
-  } catch (err) {
-    throw new Error("linux.timeOffsets: cannot write the time namespace's offsets", {
-      cause: err,
-    });
-  }
 }

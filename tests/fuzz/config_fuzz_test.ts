@@ -10,21 +10,10 @@ import assert from "node:assert/strict";
 import { defaultSpec } from "../../spec/defaults.ts";
 import { validateSpec } from "../../spec/validate.ts";
 import { SpecError } from "../../spec/errors.ts";
+import { prng } from "../differential/generator.ts";
 
 const COUNT = Number(Deno.env.get("FUZZ_COUNT") ?? "2000");
 const FIRST_SEED = Number(Deno.env.get("FUZZ_SEED") ?? "20261130");
-
-/** mulberry32: a small seeded PRNG, so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -92,7 +81,7 @@ Deno.test(`validateSpec() accepts or refuses with a SpecError, never crashes (${
   let refused = 0;
   for (let i = 0; i < COUNT; i++) {
     const seed = FIRST_SEED + i;
-    const random = rng(seed);
+    const random = prng(seed);
     let config = structuredClone(base);
     const mutations = 1 + Math.floor(random() * 4);
     for (let m = 0; m < mutations; m++) config = mutate(config, random);
