@@ -26,6 +26,12 @@ export interface CgroupManager {
    * undefined the device rules are left alone.
    */
   set(resources: Resources | undefined, options?: SetOptions): string[];
+  /**
+   * Plans `resources` as set() would, without writing, also before the cgroup exists (the facts
+   * come from its nearest existing ancestor): throws what set() would refuse, returns the warnings.
+   * `skiff check` uses it.
+   */
+  check?(resources: Resources | undefined): string[];
   /** The cgroup.procs files the container's init must write its pid to (opened by the init before it drops privileges). */
   procsFiles(): string[];
   /** Freezes every process of the cgroup; resolves once the kernel reports them frozen. */

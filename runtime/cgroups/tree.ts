@@ -143,3 +143,18 @@ export function enableControllers(
     }
   }
 }
+
+/** `dir` when it exists, else its nearest existing ancestor (a cgroup not made yet). */
+export function nearestExisting(dir: string): string {
+  let current = dir;
+  for (;;) {
+    try {
+      Deno.statSync(current);
+      return current;
+    } catch {
+      const parent = current.slice(0, current.lastIndexOf("/")) || "/";
+      if (parent === current) return current;
+      current = parent;
+    }
+  }
+}

@@ -10,7 +10,14 @@ import type { CgroupLayout, HostCgroups } from "./detect.ts";
 import { hugepageSizes } from "./detect.ts";
 import { parseKeyValues, readCgroupFile, readNumber, runWrites, writeCgroupFile } from "./files.ts";
 import { v1Frozen } from "./freezer.ts";
-import { allPids, enableControllers, killAll, makeCgroupDirs, removeCgroup } from "./tree.ts";
+import {
+  allPids,
+  enableControllers,
+  killAll,
+  makeCgroupDirs,
+  nearestExisting,
+  removeCgroup,
+} from "./tree.ts";
 import { sleep } from "../sleep.ts";
 import type { CgroupManager, SetOptions } from "./interface.ts";
 import { type HostFacts, planV1 } from "./resources.ts";
@@ -84,10 +91,15 @@ export class CgroupV1Manager implements CgroupManager {
     }
   }
 
-  /** What planV1() needs to know, read from the cgroup. */
-  #facts(): HostFacts {
-    const blkio = this.#dirs.blkio;
-    const memory = this.#dirs.memory;
+  check(resources: Resources | undefined): string[] {
+    return planV1(resources, this.#facts(true)).warnings;
+  }
+
+  /** What planV1() needs to know, read from the cgroup (or its nearest existing ancestors). */
+  #facts(ancestors = false): HostFacts {
+    const at = (dir: string | undefined) => dir && ancestors ? nearestExisting(dir) : dir;
+    const blkio = at(this.#dirs.blkio);
+    const memory = at(this.#dirs.memory);
     const limit = memory ? readNumber(memory, "memory.limit_in_bytes") : undefined;
     return {
       controllers: Object.keys(this.#dirs).filter((c) => c !== "unified" && !c.startsWith("name=")),

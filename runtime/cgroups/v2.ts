@@ -22,7 +22,14 @@ import { compileDeviceFilter, DEVICE_PROGRAM_LICENSE, encodeBpf } from "./device
 import { type DeviceRule, normalizeDeviceRules } from "./device_rules.ts";
 import { parseKeyValues, readCgroupFile, readNumber, runWrites, writeCgroupFile } from "./files.ts";
 import { v2Frozen } from "./freezer.ts";
-import { allPids, enableControllers, killAll, makeCgroupDirs, removeCgroup } from "./tree.ts";
+import {
+  allPids,
+  enableControllers,
+  killAll,
+  makeCgroupDirs,
+  nearestExisting,
+  removeCgroup,
+} from "./tree.ts";
 import { sleep } from "../sleep.ts";
 import type { CgroupManager, SetOptions } from "./interface.ts";
 import { type HostFacts, planV2 } from "./resources.ts";
@@ -55,10 +62,14 @@ export class CgroupV2Manager implements CgroupManager {
     enableControllers(this.#mountPoint, this.#dir, offered.split(/\s+/).filter(Boolean));
   }
 
-  /** What planV2() needs to know, read from the cgroup. */
-  #facts(): HostFacts {
-    const controllers = (readCgroupFile(this.#dir, "cgroup.controllers") ?? "").trim();
-    const bfq = readCgroupFile(this.#dir, "io.bfq.weight");
+  check(resources: Resources | undefined): string[] {
+    return planV2(resources, this.#facts(nearestExisting(this.#dir))).warnings;
+  }
+
+  /** What planV2() needs to know, read from the cgroup (or `dir`). */
+  #facts(dir = this.#dir): HostFacts {
+    const controllers = (readCgroupFile(dir, "cgroup.controllers") ?? "").trim();
+    const bfq = readCgroupFile(dir, "io.bfq.weight");
     return {
       controllers: controllers.split(/\s+/).filter(Boolean),
       hugepageSizes: hugepageSizes(),

@@ -11,9 +11,15 @@ import { checkUserNamespaceConfig, hostFacts } from "./userns_checks.ts";
 import { NoCgroup, noCgroupFor, rootlessCgroupBlocker } from "../cgroups/none.ts";
 import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
 import { close, mkfifo } from "../../ffi/fs.ts";
-import { planNamespaces, sharesHostMounts } from "../namespaces.ts";
+import { type NamespacePlan, planNamespaces, sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
-import { answerHooks, type Bootstrap, sendBootstrap, waitReady } from "../process/protocol.ts";
+import {
+  answerHooks,
+  type Bootstrap,
+  type BootstrapSeccomp,
+  sendBootstrap,
+  waitReady,
+} from "../process/protocol.ts";
 import type { InitProcess } from "../process/init_process.ts";
 import { hasUserNamespace, type UserNamespaceSetup } from "../process/spawn_userns.ts";
 import { joinCgroupProcs } from "../cgroups/files.ts";
@@ -80,17 +86,11 @@ export async function createContainer(
   trace("create: begin");
   const spec = loadSpec(configFile);
   const rootfs = resolve(bundle, spec.root!.path);
-  checkBeforeCreate(spec, rootfs, configFile, options);
-  const plan = planNamespaces(spec.linux?.namespaces ?? []);
+  const { plan, seccomp, cgroupPlan } = preflight(id, spec, rootfs, configFile, options);
   // A new cgroup namespace is made by the init itself, once it is in the container's cgroup, so
   // that the namespace's root is that cgroup (runc's order).
   const newCgroupNamespace = (plan.create & CLONE_NEWCGROUP) !== 0;
   plan.create &= ~CLONE_NEWCGROUP;
-  const seccomp = spec.linux?.seccomp ? compileFilter(spec.linux.seccomp, configFile) : undefined;
-  checkLsm(spec, configFile);
-  checkIntelRdt(spec.linux?.intelRdt, configFile);
-  // Before anything exists: a rootless container that asks for limits it cannot have fails here.
-  const cgroupPlan = planCgroup(id, spec, configFile, options);
 
   const hostMountNamespace = sharesHostMounts(spec);
   // A failed create must take back what its init mounted in the host's namespace, and only that.
@@ -233,6 +233,35 @@ export async function createContainer(
 }
 
 /** What create refuses before anything exists: a missing rootfs, and terminal/socket mismatches. */
+/** What preflight() worked out: the inputs of the rest of create. */
+export interface Preflight {
+  plan: NamespacePlan;
+  seccomp?: BootstrapSeccomp;
+  cgroupPlan: CgroupManager;
+}
+
+/**
+ * Every check create makes of a validated config before it makes anything on the host, in create's
+ * order; the first problem is thrown (a SpecError naming the field where there is one). `skiff
+ * check` (runtime/check/) runs exactly this, so that it reports what create would refuse.
+ */
+export function preflight(
+  id: string,
+  spec: Spec,
+  rootfs: string,
+  configFile: string,
+  options: CreateOptions,
+): Preflight {
+  checkBeforeCreate(spec, rootfs, configFile, options);
+  const plan = planNamespaces(spec.linux?.namespaces ?? []);
+  const seccomp = spec.linux?.seccomp ? compileFilter(spec.linux.seccomp, configFile) : undefined;
+  checkLsm(spec, configFile);
+  checkIntelRdt(spec.linux?.intelRdt, configFile);
+  // Before anything exists: a rootless container that asks for limits it cannot have fails here.
+  const cgroupPlan = planCgroup(id, spec, configFile, options);
+  return { plan, seccomp, cgroupPlan };
+}
+
 function checkBeforeCreate(
   spec: Spec,
   rootfs: string,
