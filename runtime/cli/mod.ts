@@ -29,6 +29,7 @@ const COMMAND_MODULES: Readonly<Record<string, () => Promise<{ command: Command 
   features: () => import("./features.ts"),
   image: () => import("./image.ts"),
   bundle: () => import("./bundle.ts"),
+  check: () => import("./check.ts"),
   init: () => import("./init.ts"),
 };
 
