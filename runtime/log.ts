@@ -108,6 +108,19 @@ const tracing = (() => {
 })();
 
 /**
+ * Test hook: with SKIFF_CRASH_AT=<label>, the process SIGKILLs itself right after the trace point
+ * `label` (the crash tests, tests/integration/crash_test.ts, kill each command inside each step
+ * this way; docs/reliability.md). Nothing sets it outside tests.
+ */
+const crashAt = (() => {
+  try {
+    return Deno.env.get("SKIFF_CRASH_AT") || undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
  * With SKIFF_TRACE=1, prints `skiff[pid] +12.3ms @10:41:07.512 label` to stderr: milliseconds since
  * this Deno process's clock started, then the wall-clock time (UTC), to see where a container start
  * spends its time (docs/benchmarks.md). The CLI's and the init's own clocks start at different times,
@@ -117,6 +130,7 @@ const tracing = (() => {
 export function trace(label: string): void {
   // The trace points are the main steps: --debug logs them too.
   debug(label);
+  if (label === crashAt) Deno.kill(Deno.pid, "SIGKILL");
   if (!tracing) return;
   const now = performance.now();
   const wall = new Date(performance.timeOrigin + now).toISOString().slice(11, 23);

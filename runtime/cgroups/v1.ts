@@ -4,6 +4,7 @@
  * the cgroup2 mount too, so the container is fully placed and can use the controllers found
  * only there (hugetlb on this kind of machine).
  */
+import { trace } from "../log.ts";
 import { exists, join } from "../path.ts";
 import type { Resources } from "../../spec/config.ts";
 import type { CgroupLayout, HostCgroups } from "./detect.ts";
@@ -168,6 +169,7 @@ export class CgroupV1Manager implements CgroupManager {
           await sleep(10);
         }
         writeCgroupFile(dir, "freezer.state", "FROZEN");
+        if (i === 0) trace("pause: freeze written");
         if (i % 25 === 24) await sleep(1);
         const state = readCgroupFile(dir, "freezer.state")?.trim();
         if (state === "FROZEN") return;

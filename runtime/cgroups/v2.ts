@@ -2,6 +2,7 @@
  * The container's cgroup on a unified (pure cgroup v2) host: one directory, limits through
  * planV2(), devices through an eBPF program (device_bpf.ts) attached with bpf(2).
  */
+import { trace } from "../log.ts";
 import { exists, join } from "../path.ts";
 import type { Resources } from "../../spec/config.ts";
 import {
@@ -157,6 +158,7 @@ export class CgroupV2Manager implements CgroupManager {
   async freeze(): Promise<void> {
     try {
       writeCgroupFile(this.#dir, "cgroup.freeze", "1");
+      trace("pause: freeze written");
     } catch (err) {
       throw new Error(`cannot freeze ${this.#dir}`, { cause: err });
     }

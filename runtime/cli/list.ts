@@ -1,5 +1,5 @@
 import { boolFlag, type Command, stringFlag } from "./command.ts";
-import { loadContainer, stateOf } from "../container/container.ts";
+import { stateOfId } from "../container/container.ts";
 import type { State } from "../../spec/state.ts";
 
 /** Lays out rows like Go's tabwriter with minwidth 12, padding 3 (runc's `list`). */
@@ -27,7 +27,7 @@ export const command: Command = {
     const states: State[] = [];
     for (const id of ctx.store.ids()) {
       try {
-        states.push(stateOf(loadContainer(ctx.store, id)));
+        states.push(stateOfId(ctx.store, id));
       } catch {
         // Deleted meanwhile.
       }

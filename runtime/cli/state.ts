@@ -1,5 +1,5 @@
 import type { Command } from "./command.ts";
-import { loadContainer, stateOf } from "../container/container.ts";
+import { stateOfId } from "../container/container.ts";
 
 /** `skiff state`: the container's state as runc prints it (indented JSON). */
 export const command: Command = {
@@ -10,7 +10,7 @@ export const command: Command = {
   args: [1, 1],
   endsByItself: true,
   run(ctx) {
-    const state = stateOf(loadContainer(ctx.store, ctx.positionals[0]));
+    const state = stateOfId(ctx.store, ctx.positionals[0]);
     console.log(JSON.stringify(state, null, "  "));
     return 0;
   },

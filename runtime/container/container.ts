@@ -3,6 +3,8 @@ import { orderedState } from "../../spec/state.ts";
 import { isAlive } from "../state/liveness.ts";
 import { frozenAt } from "../cgroups/freezer.ts";
 import type { ContainerRecord, StateStore } from "../state/store.ts";
+import { ContainerNotExistError } from "../errors.ts";
+import { halfMadeState } from "./half_made.ts";
 
 /** A container as found in the state store, with its live status. */
 export interface Container {
@@ -30,6 +32,21 @@ export function containerStatus(store: StateStore, record: ContainerRecord): Con
 export function loadContainer(store: StateStore, id: string): Container {
   const record = store.read(id);
   return { record, status: containerStatus(store, record) };
+}
+
+/**
+ * The state of container `id` for `state` and `list`: from state.json, or, for a create killed
+ * half-way, from its write-ahead record (creating while the creator lives, stopped after).
+ */
+export function stateOfId(store: StateStore, id: string): State {
+  try {
+    return stateOf(loadContainer(store, id));
+  } catch (err) {
+    if (!(err instanceof ContainerNotExistError)) throw err;
+    const creating = store.readCreating(id);
+    if (!creating) throw err;
+    return halfMadeState(creating);
+  }
 }
 
 /** The state JSON the spec and runc define, for `state`, `list` and hooks. */

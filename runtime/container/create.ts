@@ -39,6 +39,8 @@ import { moveNetDevices } from "../net_devices.ts";
 import { applyIntelRdt, checkIntelRdt, type RdtRecord, removeIntelRdt } from "../intel_rdt.ts";
 import { connectPidfdSocket, sendPidfd } from "../pidfd_socket.ts";
 import { openIdmappedMounts } from "./idmapped_mounts.ts";
+import { undoCreating } from "./creating.ts";
+import { creatingRecord } from "./half_made.ts";
 
 /** Options of `skiff create` (and the create half of `skiff run`). */
 export interface CreateOptions {
@@ -56,6 +58,11 @@ export interface CreateOptions {
   foreground?: boolean;
   /** The image bundle `run --image` assembled, released again by delete. */
   image?: { store: string; dir: string };
+  /**
+   * `run --image` made the state directory and its write-ahead record before it assembled the
+   * bundle (and holds no lock on it now): create goes on in that directory.
+   */
+  stateDirMade?: boolean;
   /** `--systemd-cgroup`: linux.cgroupsPath is slice:prefix:name. */
   systemdCgroup?: boolean;
   /** The cgroup is optional (--rootless; docs/rootless.md): made only where the caller may. */
@@ -98,7 +105,7 @@ export async function createContainer(
   // Dialled before anything exists, as runc does: a wrong path leaves nothing to clean up.
   const pidfdSocket = options.pidfdSocket ? connectPidfdSocket(options.pidfdSocket) : undefined;
   try {
-    store.createDir(id);
+    if (!options.stateDirMade) store.createDir(id);
   } catch (err) {
     if (pidfdSocket !== undefined) close(pidfdSocket);
     throw err;
@@ -108,6 +115,19 @@ export async function createContainer(
   let rdt: RdtRecord | undefined;
   try {
     using _lock = store.lock(id);
+    // Write-ahead: before anything else exists on the host, the state directory names what this
+    // create will make, so that a delete after a SIGKILL finds and removes all of it
+    // (container/creating.ts). The fifo and sockets are made inside this directory.
+    const ahead = creatingRecord({
+      id,
+      bundle,
+      rootfs,
+      annotations: spec.annotations,
+      cgroupPaths: cgroupPlan instanceof NoCgroup ? undefined : cgroupPlan.dirs(),
+      hostRootfs: hostMountNamespace ? { rootfs, before: mountsBefore } : undefined,
+      image: options.image,
+    });
+    store.writeCreating(ahead);
     trace("create: state dir locked");
     // The init starts first: while its Deno boots, this process makes the cgroup and the rest.
     let consoleSocket = options.consoleSocket ? resolve(options.consoleSocket) : undefined;
@@ -124,10 +144,18 @@ export async function createContainer(
       idmapped.close();
     }
     child = init.child;
+    // Recorded before the init gets its bootstrap: an init killed with no record never got one
+    // and exits on its own (EOF on the bootstrap pipe, or its parent-death signal).
+    ahead.init = { pid: child.pid, startTime: processStartTime(child.pid) ?? 0 };
+    store.writeCreating(ahead);
     trace("create: init spawned");
     // Before the init builds anything: hooks and the process find the devices in place.
     if (spec.linux?.netDevices) moveNetDevices(spec.linux.netDevices, child.pid);
-    if (spec.linux?.intelRdt) rdt = applyIntelRdt(spec.linux.intelRdt, id, child.pid);
+    if (spec.linux?.intelRdt) {
+      rdt = applyIntelRdt(spec.linux.intelRdt, id, child.pid);
+      ahead.intelRdt = rdt;
+      store.writeCreating(ahead);
+    }
     cgroup = await createCgroup(cgroupPlan, spec, configFile);
     // In a user namespace the init's root does not own the host's cgroup files: join it from here.
     const cliJoinsCgroup = hasUserNamespace(plan);
@@ -141,6 +169,7 @@ export async function createContainer(
     setupNotifySocket(spec, store.dir(id));
     // `skiff run -t` without --console-socket receives the pty master itself.
     let consoleListener: number | undefined;
+    trace("create: fifo made");
     if (spec.process?.terminal && !consoleSocket) {
       consoleSocket = `${store.dir(id)}/console.sock`;
       consoleListener = listenUnix(consoleSocket, 1);
@@ -169,6 +198,7 @@ export async function createContainer(
       mountFds: idmapped.fds,
     };
     sendBootstrap(init.toInit, bootstrap);
+    trace("create: bootstrap sent");
     const creating = creatingState(
       { id, bundle, rootfs, annotations: spec.annotations },
       child.pid,
@@ -217,6 +247,8 @@ export async function createContainer(
       },
     };
     store.write(record);
+    store.finishCreating(id);
+    trace("create: state written");
     if (options.pidFile) writePidFile(resolve(options.pidFile), child.pid);
     if (!options.foreground) child.unref();
     return { record, child, consoleMaster };
@@ -225,7 +257,8 @@ export async function createContainer(
     if (hostMountNamespace) releaseHostRootfs(rootfs, mountsBefore);
     await cgroup?.destroy().catch(() => {});
     if (rdt) removeIntelRdt(rdt);
-    store.remove(id);
+    // What the record names and is still there (the image's layer, the state directory).
+    await undoCreating(store, id);
     throw err;
   } finally {
     if (pidfdSocket !== undefined) close(pidfdSocket);
@@ -370,6 +403,7 @@ async function createCgroup(
   checkExistingCgroup(cgroup, configFile);
   try {
     cgroup.create();
+    trace("create: cgroup made");
   } catch (err) {
     throw new SpecError("linux.cgroupsPath", "cannot create the container's cgroup", configFile, {
       cause: err,

@@ -8,9 +8,12 @@ import { runHooksWarning } from "../hooks.ts";
 import { sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import * as log from "../log.ts";
+import { trace } from "../log.ts";
 import { removeIntelRdt } from "../intel_rdt.ts";
 import { sleep } from "../sleep.ts";
 import { SIGKILL } from "../signals.ts";
+import { undoCreating } from "./creating.ts";
+import { creatorAlive } from "./half_made.ts";
 
 /** Waits until the init is gone (exited or a zombie), up to `timeoutMs`. */
 async function waitGone(pid: number, startTime: number, timeoutMs = 10_000): Promise<void> {
@@ -35,15 +38,22 @@ export async function deleteContainer(store: StateStore, id: string, force = fal
     throw err;
   }
   using _lock = lock;
+  trace("delete: locked");
   let container;
   try {
     container = loadContainer(store, id);
   } catch (err) {
-    // A directory without a state file is a create that died half-way: clean it.
-    if (err instanceof ContainerNotExistError) {
-      store.remove(id);
-      if (force) return;
+    if (!(err instanceof ContainerNotExistError)) throw err;
+    // No state file: a create that died half-way. Its write-ahead record names what it made; a
+    // directory without one was left before anything else existed (container/creating.ts).
+    const creating = store.readCreating(id);
+    if (creating && creatorAlive(creating)) {
+      // Only reachable between the creator's mkdir and its lock: it holds the lock otherwise.
+      throw new Error(`container ${id} is being created (by pid ${creating.creator.pid})`);
     }
+    await undoCreating(store, id);
+    // runc's delete of a stopped container succeeds; a directory with no record was never one.
+    if (creating || force) return;
     throw err;
   }
   const { record, status } = container;
@@ -56,20 +66,24 @@ export async function deleteContainer(store: StateStore, id: string, force = fal
     // A frozen process only dies once thawed (runc thaws before it kills, too).
     if (status === "paused") cgroup.thaw();
     await waitGone(record.pid, record.initStartTime);
+    trace("delete: init killed");
   }
   // Whatever is left in the cgroup (exec'd processes, children of a shared PID namespace) goes too.
   await cgroup.destroy();
+  trace("delete: cgroup removed");
   // Without a mount namespace the init's rootfs bind lives in the host's: detach it (one mount).
   if (sharesHostMounts(record.config) && mountsAt(record.rootfs) > 0) {
     releaseHostRootfs(record.rootfs, mountsAt(record.rootfs) - 1);
   }
   if (record.intelRdt) removeIntelRdt(record.intelRdt);
-  store.remove(id);
   if (record.image) {
     // Imported on use: the assembler's modules cost every other delete ~5 ms to load (issue 11).
     const { releaseBundle } = await import("../assembler/assemble.ts");
     await releaseBundle(record.image.store, record.image.dir, id);
   }
+  // Last: a delete killed before this point leaves state.json, and the next one does the rest.
+  trace("delete: host cleaned");
+  store.remove(id);
   // poststop: after everything create made is gone; failures are warnings (runtime.md step 13).
   await runHooksWarning(
     record.config.hooks,

@@ -4,7 +4,7 @@ import { withFile } from "../../spec/errors.ts";
 import { close } from "../../ffi/fs.ts";
 import { listenUnix } from "../../ffi/socket.ts";
 import { join, resolve } from "../path.ts";
-import { debug, logOptions } from "../log.ts";
+import { debug, logOptions, trace } from "../log.ts";
 import { connectPidfdSocket, sendPidfd } from "../pidfd_socket.ts";
 import type { NamespaceType } from "../../spec/config.ts";
 import {
@@ -312,6 +312,7 @@ export async function execContainer(
       }; mount and cgroup joined by the init)`,
     );
     fromInit = init.fromInit;
+    trace("exec: init spawned");
     if (cliJoinsCgroup) joinCgroupProcs(cgroupProcs, child.pid);
     if (record.intelRdt) joinIntelRdt(record.intelRdt, child.pid);
     try {
@@ -319,7 +320,9 @@ export async function execContainer(
     } finally {
       close(init.toInit);
     }
+    trace("exec: bootstrap sent");
     await waitReady(fromInit);
+    trace("exec: init ready");
     const consoleMaster = consoleListener !== undefined
       ? receiveConsole(consoleListener)
       : undefined;

@@ -1,3 +1,4 @@
+import { trace } from "../log.ts";
 import type { StateStore } from "../state/store.ts";
 import { isPaused, loadContainer } from "./container.ts";
 import { containerCgroup } from "./cgroup.ts";
@@ -12,6 +13,7 @@ export async function pauseContainer(store: StateStore, id: string): Promise<voi
   if ((status !== "running" && status !== "created") || isPaused(record)) {
     throw new Error("container not running");
   }
+  trace("pause: locked");
   await containerCgroup(record).freeze();
 }
 

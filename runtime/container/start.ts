@@ -1,3 +1,4 @@
+import { trace } from "../log.ts";
 import { O_CLOEXEC, O_NONBLOCK, O_WRONLY } from "../../ffi/constants.ts";
 import { close, open, writeAll } from "../../ffi/fs.ts";
 import { isErrno } from "../../ffi/errno.ts";
@@ -43,6 +44,7 @@ export async function startContainer(store: StateStore, id: string): Promise<voi
   } finally {
     close(fd);
   }
+  trace("start: fifo written");
   Deno.removeSync(fifo);
   if (notify !== undefined) await forwardReady(notify, container.record);
   // poststart: runtime namespace, after process.args started, before start returns. A failure

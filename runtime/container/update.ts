@@ -1,3 +1,4 @@
+import { trace } from "../log.ts";
 import type {
   BlockIoResources,
   Resources,
@@ -113,7 +114,9 @@ export function updateContainer(store: StateStore, id: string, update: Resources
   const { record, status } = loadContainer(store, id);
   if (status === "stopped") throw new Error("container not running");
   const resources = mergeResources(record.config.linux?.resources, update);
+  trace("update: locked");
   const warnings = containerCgroup(record).set(resources, { skipDevices: true });
+  trace("update: cgroup set");
   // The new limits are the container's from now on (a later update merges with them).
   record.config.linux = {
     ...record.config.linux,

@@ -40,6 +40,36 @@ export interface ContainerRecord {
   intelRdt?: RdtRecord;
 }
 
+/**
+ * The write-ahead record of a create in progress, `<root>/<id>/creating.json`: written right after
+ * the state directory is made and before anything else exists on the host, and updated before each
+ * further thing is made. A creator killed half-way leaves it behind; `delete` (runtime/container/
+ * creating.ts) then undoes all it names, and `list`/`state` show the container as creating while
+ * the creator lives and as stopped once it is dead (docs/reliability.md, "After a crash").
+ */
+export interface CreatingRecord {
+  id: string;
+  /** The process that is creating the container (pid + start time: a reused pid is not it). */
+  creator: { pid: number; startTime: number };
+  bundle: string;
+  rootfs: string;
+  created: string;
+  annotations?: Record<string, string>;
+  /** The cgroup directories about to be made, in every hierarchy (dirs() of the manager). */
+  cgroupPaths?: Record<string, string>;
+  /** The init, once spawned: killed when the creator is gone (it may not be in the cgroup yet). */
+  init?: { pid: number; startTime: number };
+  /** No mount namespace: the init bind-mounts the rootfs in the host's; mounts beyond `before` go. */
+  hostRootfs?: { rootfs: string; before: number };
+  /** `run --image`: the read/write layer and bundle in the layer store. */
+  image?: { store: string; dir: string };
+  /** The resctrl group, once made (linux.intelRdt). */
+  intelRdt?: RdtRecord;
+}
+
+const CREATING_FILE = "creating.json";
+const STATE_FILE = "state.json";
+
 const ID_PATTERN = /^[A-Za-z0-9_+.-]+$/;
 
 /** Checks a container ID against runc's rule `[A-Za-z0-9_+.-]+` (and rejects "." and ".."). */
@@ -144,7 +174,7 @@ export class StateStore {
   /** Reads a container's record; ContainerNotExistError when there is none (other failures keep their cause). */
   read(id: string): ContainerRecord {
     validateId(id);
-    const file = join(this.dir(id), "state.json");
+    const file = join(this.dir(id), STATE_FILE);
     let text: string;
     try {
       text = Deno.readTextFileSync(file);
@@ -162,30 +192,78 @@ export class StateStore {
     const dir = this.dir(record.id);
     const tmp = join(dir, `.state.json.${Deno.pid}.tmp`);
     Deno.writeTextFileSync(tmp, JSON.stringify(record), { mode: 0o600 });
-    Deno.renameSync(tmp, join(dir, "state.json"));
+    Deno.renameSync(tmp, join(dir, STATE_FILE));
   }
 
-  /** Removes a container's directory and everything in it. */
-  remove(id: string): void {
+  /** Writes the write-ahead record of a create in progress (temp file + rename). */
+  writeCreating(record: CreatingRecord): void {
+    const dir = this.dir(record.id);
+    const tmp = join(dir, `.${CREATING_FILE}.${Deno.pid}.tmp`);
+    Deno.writeTextFileSync(tmp, JSON.stringify(record), { mode: 0o600 });
+    Deno.renameSync(tmp, join(dir, CREATING_FILE));
+  }
+
+  /** The write-ahead record of container `id`, or undefined when there is none (or it is torn). */
+  readCreating(id: string): CreatingRecord | undefined {
+    validateId(id);
     try {
-      Deno.removeSync(this.dir(id), { recursive: true });
+      return JSON.parse(Deno.readTextFileSync(join(this.dir(id), CREATING_FILE)));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Drops the write-ahead record once state.json holds everything (the create is complete). */
+  finishCreating(id: string): void {
+    try {
+      Deno.removeSync(join(this.dir(id), CREATING_FILE));
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     }
   }
 
-  /** IDs of every container with a state file, sorted. */
+  /**
+   * Removes a container's directory and everything in it. The records (state.json, creating.json)
+   * go last: a remove killed half-way leaves a directory that still says what it was, or an empty
+   * one, never records whose files are gone.
+   */
+  remove(id: string): void {
+    const dir = this.dir(id);
+    const records = new Set([STATE_FILE, CREATING_FILE]);
+    try {
+      for (const entry of Deno.readDirSync(dir)) {
+        if (records.has(entry.name)) continue;
+        Deno.removeSync(join(dir, entry.name), { recursive: true });
+      }
+      for (const name of records) {
+        try {
+          Deno.removeSync(join(dir, name));
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) throw err;
+        }
+      }
+      Deno.removeSync(dir);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+
+  /** IDs of every container with a state file or a create's write-ahead record, sorted. */
   ids(): string[] {
     const out: string[] = [];
     try {
       for (const entry of Deno.readDirSync(this.root)) {
         if (!entry.isDirectory) continue;
-        try {
-          Deno.statSync(join(this.root, entry.name, "state.json"));
-          out.push(entry.name);
-        } catch {
-          // Being created, or left behind half-made: not a container.
+        for (const name of [STATE_FILE, CREATING_FILE]) {
+          try {
+            Deno.statSync(join(this.root, entry.name, name));
+            out.push(entry.name);
+            break;
+          } catch {
+            // Not this record.
+          }
         }
+        // A directory with neither is a create killed before its first record: not a container.
       }
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
