@@ -1,5 +1,8 @@
 import { dirname, join } from "../path.ts";
-import { validateId } from "../state/store.ts";
+import { type StateStore, validateId } from "../state/store.ts";
+import { ContainerNotExistError } from "../errors.ts";
+import { undoCreating } from "../container/creating.ts";
+import { creatingRecord } from "../container/half_made.ts";
 import { boolFlag, type Command, stringFlag } from "./command.ts";
 import { CREATE_FLAGS, createOptionsFromFlags } from "./create.ts";
 import { createContainer } from "../container/create.ts";
@@ -13,6 +16,19 @@ import { trace } from "../log.ts";
 export function generateId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(6));
   return `skiff-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** Undoes a half-made container under its lock; one that is gone already is fine. */
+async function undoLocked(store: StateStore, id: string): Promise<void> {
+  let lock: Disposable;
+  try {
+    lock = store.lock(id);
+  } catch (err) {
+    if (err instanceof ContainerNotExistError) return;
+    throw err;
+  }
+  using _lock = lock;
+  await undoCreating(store, id);
 }
 
 /** `skiff run`: create + start, then wait and delete; exits with the container's status. */
@@ -60,8 +76,20 @@ export const command: Command = {
       const layerStore = new LayerStore(storeRoot);
       const stored = await resolveImage(layerStore, imageSource);
       const dir = join(storeRoot, "bundles", id);
-      await assembleBundle(layerStore, stored, dir, { owner: id, args: ctx.rest });
       image = { store: storeRoot, dir };
+      // Write-ahead (container/creating.ts): the state directory names the read/write layer
+      // before it exists, so that a run killed while assembling leaves nothing delete misses.
+      ctx.store.createDir(id);
+      ctx.store.writeCreating(
+        creatingRecord({ id, bundle: dir, rootfs: join(dir, "rootfs"), image }),
+      );
+      try {
+        await assembleBundle(layerStore, stored, dir, { owner: id, args: ctx.rest });
+      } catch (err) {
+        await undoLocked(ctx.store, id);
+        throw err;
+      }
+      trace("run: bundle assembled");
     }
     let created;
     try {
@@ -71,9 +99,11 @@ export const command: Command = {
         configFile: config,
         foreground: !detach,
         image,
+        stateDirMade: image !== undefined,
       });
     } catch (err) {
-      if (image) await assembler?.releaseBundle(image.store, image.dir, id).catch(() => {});
+      // create undoes what it made; a failure before its first step leaves the image's record.
+      if (image) await undoLocked(ctx.store, id);
       throw err;
     }
     const { record, child, consoleMaster } = created;
