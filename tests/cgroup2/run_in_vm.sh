@@ -17,5 +17,7 @@ vm=${RUN_IN_VM:-$repo/../shared/vm/run-in-vm.sh}
 if [ $# -eq 0 ]; then
   set -- runtime/cgroups runtime/cli/cgroup_commands_test.ts
 fi
+# Tests that take many samples on the host take fewer in the VM (tests/integration/crash_test.ts).
+export SKIFF_IN_VM=1
 # --no-check: type checking under software emulation costs minutes; `deno task check` covers it.
 exec "$vm" --timeout "${TIMEOUT:-900}" -- "$deno" test -A --no-check "$@"

@@ -181,11 +181,53 @@ Deno.test("create SIGKILLed at each step: list shows it stopped, delete --force 
   }
 });
 
-Deno.test("create SIGKILLed after 20 to 200 ms (runc leaves cgroups there) leaves nothing after delete --force", async () => {
+/**
+ * When each create trace point is reached, in ms after the spawn of `skiff create`: one run with
+ * SKIFF_TRACE=1, whose lines carry the wall-clock time.
+ */
+async function createTimings(bundle: TestBundle): Promise<number[]> {
+  const id = testId("calibrate");
+  bundle.ids.add(id);
+  const spawned = Date.now();
+  const child = new Deno.Command(SKIFF, {
+    args: ["--root", bundle.root, "create", "--bundle", bundle.dir, id],
+    env: { SKIFF_TRACE: "1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // The created init keeps stderr open: read until the last create point, not to EOF.
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("create: state written")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  reader.cancel().catch(() => {});
+  await child.status;
+  const day = new Date(spawned).toISOString().slice(0, 11);
+  const out: number[] = [];
+  for (const line of text.split("\n")) {
+    const match = line.match(/@(\d\d:\d\d:\d\d\.\d\d\d) create: /);
+    if (match) out.push(Date.parse(`${day}${match[1]}Z`) - spawned);
+  }
+  assert.ok(out.length >= 5, `no create trace lines: ${text}`);
+  const del = await bundle.skiff(["delete", "--force", id]);
+  assert.equal(del.code, 0, del.stderr);
+  return out;
+}
+
+Deno.test("create SIGKILLed by a timer inside each step (timings from SKIFF_TRACE) and at 20-40 ms (where runc leaves cgroups) leaves nothing after delete --force", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.process!.args = ["sleep", "4242"];
   });
-  for (const ms of points([20, 40, 70, 100, 150, 200, 300].map(String), 1).map(Number)) {
+  const at = await createTimings(bundle);
+  // The middle of each step: between one trace point and the next.
+  const middles = at.slice(0, -1).map((t, i) => Math.round((t + at[i + 1]) / 2));
+  // The VM runs two: the middle of the cgroup step and of the wait for the init.
+  const delays = inVm ? [middles[2], middles.at(-1)!] : [20, 40, ...middles];
+  for (const ms of delays) {
     const before = skiffInits();
     const id = testId("crash");
     await killAfter(bundle, ms, ["create", "--bundle", bundle.dir, id]);
@@ -374,3 +416,29 @@ Deno.test(
     }
   },
 );
+
+Deno.test("list and state show a container as creating while its creator lives", async () => {
+  await using bundle = await makeBundle((spec) => {
+    // The create waits in this hook long enough to be looked at.
+    spec.hooks = { createRuntime: [{ path: "/bin/sleep", args: ["sleep", inVm ? "20" : "3"] }] };
+  });
+  const id = testId("creating");
+  bundle.ids.add(id);
+  const create = bundle.skiff(["create", "--bundle", bundle.dir, id]);
+  try {
+    const deadline = Date.now() + (inVm ? 60_000 : 10_000);
+    let status: string | undefined;
+    while (status !== "creating" && Date.now() < deadline) {
+      const state = await bundle.skiff(["state", id]);
+      status = state.code === 0 ? JSON.parse(state.stdout).status : undefined;
+    }
+    assert.equal(status, "creating");
+    const list = await bundle.skiff(["list", "--format", "json"]);
+    assert.equal(
+      JSON.parse(list.stdout).find((s: { id: string }) => s.id === id)?.status,
+      "creating",
+    );
+  } finally {
+    assert.equal((await create).code, 0);
+  }
+});
