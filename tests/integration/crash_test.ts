@@ -314,44 +314,52 @@ Deno.test("start SIGKILLed after it released the init: delete --force leaves not
   await assertDeletedClean(bundle, id, before, "4242");
 });
 
-Deno.test("exec SIGKILLed at each step: the container stays usable, delete --force leaves no exec'd process", async () => {
-  await using bundle = await makeBundle((spec) => {
-    spec.process!.args = ["sleep", "4242"];
-  });
-  const before = skiffInits();
-  const id = testId("crash");
-  await runOne(bundle, id);
-  for (
-    const point of points(["exec: init ready", "exec: init spawned", "exec: bootstrap sent"], 1)
-  ) {
-    await crashAt(bundle, point, ["exec", "-d", id, "sleep", "4343"]);
-    await assertListed(bundle, id, ["running"]);
-  }
-  const exec = await bundle.skiff(["exec", id, "true"]);
-  assert.equal(exec.code, 0, exec.stderr);
-  await assertDeletedClean(bundle, id, before, "4343");
-  assert.deepEqual(processesWith("4242"), []);
-});
-
-Deno.test("delete SIGKILLed half-way: list still shows the container, the next delete --force finishes", async () => {
-  await using bundle = await makeBundle((spec) => {
-    spec.process!.args = ["sleep", "4242"];
-  });
-  const all = [
-    "delete: cgroup removed",
-    "delete: init killed",
-    "delete: locked",
-    "delete: host cleaned",
-  ];
-  for (const point of points(all, 1)) {
+Deno.test(
+  "exec SIGKILLed at each step: the container stays usable, delete --force leaves no exec'd process",
+  { ignore: inVm },
+  async () => {
+    await using bundle = await makeBundle((spec) => {
+      spec.process!.args = ["sleep", "4242"];
+    });
     const before = skiffInits();
     const id = testId("crash");
-    await createOne(bundle, id);
-    await crashAt(bundle, point, ["delete", "--force", id]);
-    await assertListed(bundle, id, ["stopped", "created"]);
-    await assertDeletedClean(bundle, id, before, "4242");
-  }
-});
+    await runOne(bundle, id);
+    for (
+      const point of points(["exec: init ready", "exec: init spawned", "exec: bootstrap sent"], 1)
+    ) {
+      await crashAt(bundle, point, ["exec", "-d", id, "sleep", "4343"]);
+      await assertListed(bundle, id, ["running"]);
+    }
+    const exec = await bundle.skiff(["exec", id, "true"]);
+    assert.equal(exec.code, 0, exec.stderr);
+    await assertDeletedClean(bundle, id, before, "4343");
+    assert.deepEqual(processesWith("4242"), []);
+  },
+);
+
+Deno.test(
+  "delete SIGKILLed half-way: list still shows the container, the next delete --force finishes",
+  { ignore: inVm },
+  async () => {
+    await using bundle = await makeBundle((spec) => {
+      spec.process!.args = ["sleep", "4242"];
+    });
+    const all = [
+      "delete: cgroup removed",
+      "delete: init killed",
+      "delete: locked",
+      "delete: host cleaned",
+    ];
+    for (const point of points(all, 1)) {
+      const before = skiffInits();
+      const id = testId("crash");
+      await createOne(bundle, id);
+      await crashAt(bundle, point, ["delete", "--force", id]);
+      await assertListed(bundle, id, ["stopped", "created"]);
+      await assertDeletedClean(bundle, id, before, "4242");
+    }
+  },
+);
 
 Deno.test(
   "update SIGKILLed half-way: the container's state stays readable, delete --force leaves nothing",
