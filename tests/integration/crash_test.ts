@@ -19,6 +19,11 @@ import { buildFixtures } from "../../scripts/fixtures/oci_image.ts";
 
 const inVm = Deno.env.get("SKIFF_IN_VM") === "1";
 
+/** The containers' `sleep` argument: finds their processes, and only this run's. */
+const MARK = String(1_000_000 + Deno.pid);
+/** The same for processes started by `exec`. */
+const EXEC_MARK = String(2_000_000 + Deno.pid);
+
 /** All kill points on the host; the first `vmCount` of them in the VM. */
 function points(all: string[], vmCount = 1): string[] {
   return inVm ? all.slice(0, vmCount) : all;
@@ -170,14 +175,14 @@ const CREATE_POINTS = [
 
 Deno.test("create SIGKILLed at each step: list shows it stopped, delete --force leaves nothing", async () => {
   await using bundle = await makeBundle((spec) => {
-    spec.process!.args = ["sleep", "4242"];
+    spec.process!.args = ["sleep", MARK];
   });
   for (const point of points(CREATE_POINTS)) {
     const before = skiffInits();
     const id = testId("crash");
     await crashAt(bundle, point, ["create", "--bundle", bundle.dir, id]);
     await assertListed(bundle, id, point === "create: state written" ? ["created"] : ["stopped"]);
-    await assertDeletedClean(bundle, id, before, "4242");
+    await assertDeletedClean(bundle, id, before, MARK);
   }
 });
 
@@ -220,7 +225,7 @@ async function createTimings(bundle: TestBundle): Promise<number[]> {
 
 Deno.test("create SIGKILLed by a timer inside each step (timings from SKIFF_TRACE) and at 20-40 ms (where runc leaves cgroups) leaves nothing after delete --force", async () => {
   await using bundle = await makeBundle((spec) => {
-    spec.process!.args = ["sleep", "4242"];
+    spec.process!.args = ["sleep", MARK];
   });
   const at = await createTimings(bundle);
   // The middle of each step: between one trace point and the next.
@@ -232,7 +237,7 @@ Deno.test("create SIGKILLed by a timer inside each step (timings from SKIFF_TRAC
     const id = testId("crash");
     await killAfter(bundle, ms, ["create", "--bundle", bundle.dir, id]);
     await assertListed(bundle, id, ["stopped", "created"]);
-    await assertDeletedClean(bundle, id, before, "4242");
+    await assertDeletedClean(bundle, id, before, MARK);
   }
 });
 
@@ -258,7 +263,7 @@ Deno.test(
   { ignore: inVm },
   async () => {
     await using bundle = await makeBundle((spec) => {
-      spec.process!.args = ["sleep", "4242"];
+      spec.process!.args = ["sleep", MARK];
       spec.linux!.namespaces = spec.linux!.namespaces!.filter((ns) => ns.type !== "mount");
     });
     for (const point of points(["create: init ready", "create: bootstrap sent"], 1)) {
@@ -266,7 +271,7 @@ Deno.test(
       const id = testId("crash");
       await crashAt(bundle, point, ["create", "--bundle", bundle.dir, id]);
       await assertListed(bundle, id, ["stopped"]);
-      await assertDeletedClean(bundle, id, before, "4242");
+      await assertDeletedClean(bundle, id, before, MARK);
     }
   },
 );
@@ -275,7 +280,7 @@ Deno.test("run SIGKILLed while it creates, starts or waits leaves nothing after 
   ignore: inVm,
 }, async () => {
   await using bundle = await makeBundle((spec) => {
-    spec.process!.args = ["sleep", "4242"];
+    spec.process!.args = ["sleep", MARK];
   });
   for (
     const point of points(["start: fifo written", "create: init ready", "create: state written"], 1)
@@ -284,17 +289,17 @@ Deno.test("run SIGKILLed while it creates, starts or waits leaves nothing after 
     const id = testId("crash");
     await crashAt(bundle, point, ["run", "--bundle", bundle.dir, id]);
     await assertListed(bundle, id, ["stopped", "created", "running"]);
-    await assertDeletedClean(bundle, id, before, "4242");
+    await assertDeletedClean(bundle, id, before, MARK);
   }
 });
 
-/** A created container (`sleep 4242`) of `bundle`. */
+/** A created container (`sleep MARK`) of `bundle`. */
 async function createOne(bundle: TestBundle, id: string): Promise<void> {
   const create = await bundle.skiff(["create", "--bundle", bundle.dir, id]);
   assert.equal(create.code, 0, create.stderr);
 }
 
-/** A running container (`sleep 4242`) of `bundle`. */
+/** A running container (`sleep MARK`) of `bundle`. */
 async function runOne(bundle: TestBundle, id: string): Promise<void> {
   const run = await bundle.skiff(["run", "-d", "--bundle", bundle.dir, id]);
   assert.equal(run.code, 0, run.stderr);
@@ -304,14 +309,14 @@ Deno.test("start SIGKILLed after it released the init: delete --force leaves not
   ignore: inVm,
 }, async () => {
   await using bundle = await makeBundle((spec) => {
-    spec.process!.args = ["sleep", "4242"];
+    spec.process!.args = ["sleep", MARK];
   });
   const before = skiffInits();
   const id = testId("crash");
   await createOne(bundle, id);
   await crashAt(bundle, "start: fifo written", ["start", id]);
   await assertListed(bundle, id, ["created", "running"]);
-  await assertDeletedClean(bundle, id, before, "4242");
+  await assertDeletedClean(bundle, id, before, MARK);
 });
 
 Deno.test(
@@ -319,7 +324,7 @@ Deno.test(
   { ignore: inVm },
   async () => {
     await using bundle = await makeBundle((spec) => {
-      spec.process!.args = ["sleep", "4242"];
+      spec.process!.args = ["sleep", MARK];
     });
     const before = skiffInits();
     const id = testId("crash");
@@ -327,13 +332,13 @@ Deno.test(
     for (
       const point of points(["exec: init ready", "exec: init spawned", "exec: bootstrap sent"], 1)
     ) {
-      await crashAt(bundle, point, ["exec", "-d", id, "sleep", "4343"]);
+      await crashAt(bundle, point, ["exec", "-d", id, "sleep", EXEC_MARK]);
       await assertListed(bundle, id, ["running"]);
     }
     const exec = await bundle.skiff(["exec", id, "true"]);
     assert.equal(exec.code, 0, exec.stderr);
-    await assertDeletedClean(bundle, id, before, "4343");
-    assert.deepEqual(processesWith("4242"), []);
+    await assertDeletedClean(bundle, id, before, EXEC_MARK);
+    assert.deepEqual(processesWith(MARK), []);
   },
 );
 
@@ -342,7 +347,7 @@ Deno.test(
   { ignore: inVm },
   async () => {
     await using bundle = await makeBundle((spec) => {
-      spec.process!.args = ["sleep", "4242"];
+      spec.process!.args = ["sleep", MARK];
     });
     const all = [
       "delete: cgroup removed",
@@ -356,7 +361,7 @@ Deno.test(
       await createOne(bundle, id);
       await crashAt(bundle, point, ["delete", "--force", id]);
       await assertListed(bundle, id, ["stopped", "created"]);
-      await assertDeletedClean(bundle, id, before, "4242");
+      await assertDeletedClean(bundle, id, before, MARK);
     }
   },
 );
@@ -366,7 +371,7 @@ Deno.test(
   { ignore: inVm },
   async () => {
     await using bundle = await makeBundle((spec) => {
-      spec.process!.args = ["sleep", "4242"];
+      spec.process!.args = ["sleep", MARK];
     });
     for (const point of points(["update: cgroup set", "update: locked"], 1)) {
       const before = skiffInits();
@@ -376,14 +381,14 @@ Deno.test(
       await assertListed(bundle, id, ["running"]);
       const state = await bundle.skiff(["state", id]);
       assert.equal(state.code, 0, state.stderr);
-      await assertDeletedClean(bundle, id, before, "4242");
+      await assertDeletedClean(bundle, id, before, MARK);
     }
   },
 );
 
 Deno.test("pause SIGKILLed half-way: the frozen cgroup is thawed and removed by delete --force", async () => {
   await using bundle = await makeBundle((spec) => {
-    spec.process!.args = ["sleep", "4242"];
+    spec.process!.args = ["sleep", MARK];
   });
   for (const point of points(["pause: freeze written", "pause: locked"], 1)) {
     const before = skiffInits();
@@ -391,7 +396,7 @@ Deno.test("pause SIGKILLed half-way: the frozen cgroup is thawed and removed by 
     await runOne(bundle, id);
     await crashAt(bundle, point, ["pause", id]);
     await assertListed(bundle, id, ["running", "paused"]);
-    await assertDeletedClean(bundle, id, before, "4242");
+    await assertDeletedClean(bundle, id, before, MARK);
   }
 });
 
@@ -427,9 +432,12 @@ Deno.test(
     ) {
       const before = skiffInits();
       const id = testId("crash");
-      const result = await bundle.skiff(["run", "--image", "app", id, "--", "-c", "sleep 4242"], {
-        env: { ...env, SKIFF_CRASH_AT: point },
-      });
+      const result = await bundle.skiff(
+        ["run", "--image", "app", id, "--", "-c", `sleep ${MARK}`],
+        {
+          env: { ...env, SKIFF_CRASH_AT: point },
+        },
+      );
       assert.equal(result.code, 128, `run was not killed at "${point}": ${result.stderr}`);
       await assertListed(bundle, id, ["stopped", "created"]);
       const del = await bundle.skiff(["delete", "--force", id], { env });
