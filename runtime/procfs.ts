@@ -5,7 +5,14 @@
  * another file (runc CVE-2025-52881). So the file is opened without following a final symlink and
  * checked to be on procfs before anything is written.
  */
-import { O_CLOEXEC, O_NOFOLLOW, O_WRONLY, PROC_SUPER_MAGIC } from "../ffi/constants.ts";
+import {
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_NOFOLLOW,
+  O_PATH,
+  O_WRONLY,
+  PROC_SUPER_MAGIC,
+} from "../ffi/constants.ts";
 import { close, fstatfsType, open, writeAll } from "../ffi/fs.ts";
 
 /**
@@ -25,4 +32,28 @@ export function writeProcFile(path: string, value: string): void {
   } finally {
     close(fd);
   }
+}
+
+/** True when /proc in the caller's root is a procfs mount (not a directory of the image). */
+export function procIsMounted(): boolean {
+  let fd: number;
+  try {
+    fd = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  } catch {
+    return false;
+  }
+  try {
+    return fstatfsType(fd) === PROC_SUPER_MAGIC;
+  } finally {
+    close(fd);
+  }
+}
+
+/**
+ * The path through which mount(2), chmod and kin reach the file open at `fd`: /proc/self/fd/N,
+ * when /proc is a real procfs. Without one (a container with no /proc mount), `fallback`, the
+ * path the fd was opened from: then nothing else runs in the container yet to swap it.
+ */
+export function fdPathOr(fd: number, fallback: string): string {
+  return procIsMounted() ? `/proc/self/fd/${fd}` : fallback;
 }
