@@ -17,6 +17,7 @@ import {
 } from "../../ffi/constants.ts";
 import { close, fstatfsType } from "../../ffi/fs.ts";
 import { isErrno } from "../../ffi/errno.ts";
+import { readlinkat } from "../../ffi/file_attrs.ts";
 import { mount, mountSetattrRecursive, moveMountFd } from "../../ffi/mount.ts";
 import { parseMountOptions, withMountLabel } from "./mount_options.ts";
 import { fdPathOr } from "../procfs.ts";
@@ -58,13 +59,7 @@ function openMountpoint(root: RootHandle, m: Mount, sourceIsDir: boolean): Mount
     if (sourceIsDir) {
       fd = mkdirAllAt(root, m.destination);
     } else {
-      const slash = normalize(m.destination).lastIndexOf("/");
-      const dirfd = mkdirAllAt(root, normalize(m.destination).slice(0, slash) || "/");
-      try {
-        fd = ensureFileAt(dirfd, normalize(m.destination).slice(slash + 1));
-      } finally {
-        close(dirfd);
-      }
+      fd = createFileInRoot(root, m.destination);
       existed = false;
     }
   }
@@ -79,6 +74,34 @@ function openMountpoint(root: RootHandle, m: Mount, sourceIsDir: boolean): Mount
     throw err;
   }
   return { fd, existed };
+}
+
+const MAX_SYMLINKS = 40;
+
+/**
+ * Creates the empty file `path` inside `root` for a file bind mount and returns an O_PATH fd of
+ * it. The file is made with O_CREAT|O_EXCL|O_NOFOLLOW in its parent's fd; where a symlink to a
+ * missing file sits there, its target is made instead, resolved inside the rootfs as the
+ * container would see it (runc does the same), never followed as the host sees it.
+ */
+function createFileInRoot(root: RootHandle, path: string): number {
+  let dest = normalize(path);
+  for (let hops = 0; hops <= MAX_SYMLINKS; hops++) {
+    const slash = dest.lastIndexOf("/");
+    const parent = dest.slice(0, slash) || "/";
+    const name = dest.slice(slash + 1);
+    const dirfd = mkdirAllAt(root, parent);
+    try {
+      const fd = ensureFileAt(dirfd, name);
+      if (fileTypeOf(fd) !== S_IFLNK) return fd;
+      close(fd);
+      const target = readlinkat(dirfd, name);
+      dest = normalize(target.startsWith("/") ? target : `${parent}/${target}`);
+    } finally {
+      close(dirfd);
+    }
+  }
+  throw new Error(`${path}: too many levels of symbolic links in the rootfs`);
 }
 
 /**

@@ -30,7 +30,7 @@ import {
 } from "../../ffi/constants.ts";
 import { isErrno } from "../../ffi/errno.ts";
 import { close, open, openat, openat2 } from "../../ffi/fs.ts";
-import { mkdirat, statx } from "../../ffi/file_attrs.ts";
+import { mkdirat, readlinkat, statx } from "../../ffi/file_attrs.ts";
 import { join } from "../path.ts";
 import { secureJoin } from "./secure_join.ts";
 
@@ -45,6 +45,11 @@ let openat2Works: boolean | undefined;
 /** False once openat2 was found missing (ENOSYS) or refused (EPERM): the fallback is in use. */
 export function haveOpenat2(): boolean {
   return openat2Works !== false;
+}
+
+/** Records that openat2 is missing or refused (a caller saw ENOSYS or EPERM). */
+export function noOpenat2(): void {
+  openat2Works = false;
 }
 
 /** For tests: forces the path-walk fallback (false), or back to probing (undefined). */
@@ -130,40 +135,70 @@ export function fdPath(fd: number): string {
   return `/proc/self/fd/${fd}`;
 }
 
+const MAX_SYMLINKS = 255;
+
 /**
  * Creates every missing directory of `path` inside `root`, one component at a time, each made
- * with mkdirat(2) in its parent's fd, and returns an O_PATH fd of the last one. A symlink on the
- * way is followed inside the rootfs; one that leads nowhere is refused, not created through.
+ * with mkdirat(2) in its parent's fd, and returns an O_PATH fd of the last one. Each component is
+ * opened with O_NOFOLLOW; a symlink is read and its target walked instead, inside the rootfs (as
+ * secureJoin does), so a symlink to a missing path makes the directories where the container
+ * would see them, never outside.
  */
 export function mkdirAllAt(root: RootHandle, path: string, mode = 0o755): number {
-  const parts = relative(path).split("/").filter((p) => p !== ".");
+  const pending = path.split("/").filter((p) => p !== "" && p !== ".");
+  const resolved: string[] = [];
+  let links = 0;
   let fd = openInRoot(root, ".", O_PATH | O_DIRECTORY);
+  const reopen = () => {
+    const next = openInRoot(root, resolved.join("/") || ".", O_PATH | O_DIRECTORY);
+    close(fd);
+    fd = next;
+  };
   try {
-    for (let i = 0; i < parts.length; i++) {
-      const prefix = parts.slice(0, i + 1).join("/");
-      let next: number;
+    while (pending.length > 0) {
+      const part = pending.shift()!;
+      if (part === "..") {
+        resolved.pop();
+        reopen();
+        continue;
+      }
+      let child: number | undefined;
       try {
-        next = openInRoot(root, prefix, O_PATH | O_DIRECTORY);
+        child = openat(fd, part, O_PATH | O_NOFOLLOW | O_CLOEXEC);
       } catch (err) {
         if (!isErrno(err, "ENOENT")) throw err;
-        try {
-          mkdirat(fd, parts[i], mode);
-        } catch (mkErr) {
-          if (!isErrno(mkErr, "EEXIST")) throw mkErr;
-          // Something appeared there, or a symlink to a missing path sits there: see below.
-        }
-        try {
-          next = openInRoot(root, prefix, O_PATH | O_DIRECTORY);
-        } catch (again) {
-          if (!isErrno(again, "ENOENT")) throw again;
-          throw new Error(
-            `cannot create /${prefix} in the rootfs ${root.path}: it is a symlink to a missing path`,
-            { cause: again },
-          );
-        }
       }
+      if (child === undefined) {
+        try {
+          mkdirat(fd, part, mode);
+        } catch (err) {
+          if (!isErrno(err, "EEXIST")) throw err;
+        }
+        child = openat(fd, part, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      }
+      const type = fileTypeOf(child);
+      if (type === S_IFLNK) {
+        close(child);
+        if (++links > MAX_SYMLINKS) {
+          throw new Error(`mkdir ${path} in ${root.path}: too many levels of symbolic links`);
+        }
+        const target = readlinkat(fd, part);
+        if (target.startsWith("/")) {
+          resolved.length = 0;
+          reopen();
+        }
+        pending.unshift(...target.split("/").filter((p) => p !== "" && p !== "."));
+        continue;
+      }
+      if (type !== S_IFDIR) {
+        close(child);
+        throw new Error(
+          `mkdir ${path} in ${root.path}: /${[...resolved, part].join("/")} is not a directory`,
+        );
+      }
+      resolved.push(part);
       close(fd);
-      fd = next;
+      fd = child;
     }
     return fd;
   } catch (err) {
