@@ -225,9 +225,11 @@ Deno.test("a tmpcopyup destination that is a symlink out of the rootfs copies fr
     source: "tmpfs",
     options: ["tmpcopyup"],
   });
-  const result = await runIn(bundle, ["ls", "/copied/"]);
+  const result = await runIn(bundle, ["sh", "-c", "ls /copied/; stat -f -c %T /copied/"]);
   assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.stdout, "image-file\n", "the host's directory was copied up");
+  // Followed as the host sees it, the tmpfs would sit on the host's directory (out of the
+  // container's sight) with the canary copied into it.
+  assert.equal(result.stdout, "image-file\ntmpfs\n");
   assert.deepEqual([...Deno.readDirSync(outside)].map((e) => e.name), ["canary"]);
   assertCanaryIntact(canary);
 });
