@@ -8,7 +8,6 @@
  */
 import {
   MS_BIND,
-  O_CLOEXEC,
   O_CREAT,
   O_NOCTTY,
   O_NOFOLLOW,
@@ -19,7 +18,7 @@ import {
 import { fdPathOr } from "./procfs.ts";
 import { openInRoot, withRoot } from "./rootfs/open_in_root.ts";
 import { isErrno } from "../ffi/errno.ts";
-import { close, open, writeAll } from "../ffi/fs.ts";
+import { close, writeAll } from "../ffi/fs.ts";
 import { mount } from "../ffi/mount.ts";
 import { setsid } from "../ffi/process.ts";
 import { connectUnix, sendFds } from "../ffi/socket.ts";
@@ -41,7 +40,12 @@ import {
 function bindConsoleOnto(slave: number, slavePath: string): void {
   let fd: number;
   try {
-    fd = open("/dev/console", O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600);
+    // In the root only (an image's /dev that is a magic link to a host directory is refused).
+    fd = withRoot(
+      "/",
+      (root) =>
+        openInRoot(root, "/dev/console", O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600),
+    );
   } catch (err) {
     const why = isErrno(err, "ELOOP") ? "it is a symlink" : "it cannot be opened as a file";
     throw new Error(`cannot bind the console onto /dev/console: ${why}`, { cause: err });

@@ -7,7 +7,6 @@ import {
   MS_RDONLY,
   MS_REC,
   MS_REMOUNT,
-  O_CLOEXEC,
   O_NOFOLLOW,
   O_PATH,
   S_IFCHR,
@@ -15,7 +14,7 @@ import {
 } from "../../ffi/constants.ts";
 import { mount } from "../../ffi/mount.ts";
 import { isErrno } from "../../ffi/errno.ts";
-import { close, open } from "../../ffi/fs.ts";
+import { close } from "../../ffi/fs.ts";
 import { statx } from "../../ffi/file_attrs.ts";
 import { parseMountinfo } from "../mountinfo.ts";
 import { fdPathOr } from "../procfs.ts";
@@ -52,10 +51,10 @@ function openTarget(root: RootHandle, path: string): number | undefined {
  * char 1:3: a container image cannot turn it into a symlink, a file or another device, and the
  * mask then goes from this fd, not from the path (CVE-2025-31133).
  */
-export function openNullDevice(): number {
+export function openNullDevice(root: RootHandle): number {
   let fd: number;
   try {
-    fd = open("/dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    fd = openInRoot(root, "/dev/null", O_PATH | O_NOFOLLOW);
   } catch (err) {
     throw new Error("cannot open /dev/null to mask paths with it", { cause: err });
   }
@@ -87,7 +86,7 @@ export function maskPaths(paths: readonly string[]): void {
             mount("tmpfs", target, "tmpfs", MS_RDONLY);
             continue;
           }
-          nullFd ??= openNullDevice();
+          nullFd ??= openNullDevice(root);
           mount(fdPathOr(nullFd, "/dev/null"), target, "", MS_BIND);
         } catch (err) {
           throw new Error(`linux.maskedPaths: cannot mask ${path}`, { cause: err });
