@@ -1,4 +1,5 @@
-import { normalize } from "../path.ts";
+import { join, normalize } from "../path.ts";
+import { secureJoin } from "./secure_join.ts";
 import type { Mount } from "../../spec/config.ts";
 import {
   MS_BIND,
@@ -11,6 +12,7 @@ import {
   O_NOFOLLOW,
   O_PATH,
   PROC_SUPER_MAGIC,
+  RESOLVE_NO_SYMLINKS,
   S_IFDIR,
   S_IFLNK,
   SYSFS_MAGIC,
@@ -25,6 +27,7 @@ import {
   ensureFileAt,
   fdPath,
   fileTypeOf,
+  haveOpenat2,
   isDirectoryFd,
   mkdirAllAt,
   openInRoot,
@@ -68,7 +71,7 @@ function openMountpoint(root: RootHandle, m: Mount, sourceIsDir: boolean): Mount
       // A file bind-mounted onto a directory is refused by the kernel; say so clearly.
       throw new Error(`cannot bind-mount file ${m.source} onto directory ${m.destination}`);
     }
-    checkNotRedirectedIntoPseudoFs(fd, m);
+    checkNotRedirectedIntoPseudoFs(root, fd, m);
   } catch (err) {
     close(fd);
     throw err;
@@ -105,19 +108,37 @@ function createFileInRoot(root: RootHandle, path: string): number {
 }
 
 /**
- * runc's checkProcMount, by fd: a destination that a symlink in the image sends into the
- * container's /proc or /sys (mounted by then) is refused. A mount there could cover a masked or
- * read-only path, or hand the container a writable kernel file (runc CVE-2025-52565). Mounts
- * whose destination is written under /proc or /sys (lxcfs's /proc/cpuinfo, cgroups) stay allowed.
+ * runc's checkProcMount, by fd: a destination that a symlink in the image sends onto procfs or
+ * sysfs (the container's /proc and /sys, mounted by then) is refused. A mount there could cover
+ * a masked or read-only path, or hand the container a writable kernel file (runc CVE-2025-52565).
+ * A destination written under /proc or /sys (lxcfs's /proc/cpuinfo, cgroups), or one reached
+ * without any symlink (under a procfs the config itself mounted elsewhere), stays allowed.
  */
-function checkNotRedirectedIntoPseudoFs(fd: number, m: Mount): void {
+function checkNotRedirectedIntoPseudoFs(root: RootHandle, fd: number, m: Mount): void {
   const type = fstatfsType(fd);
   const dest = normalize(m.destination);
   const area = type === PROC_SUPER_MAGIC ? "/proc" : type === SYSFS_MAGIC ? "/sys" : undefined;
   if (area === undefined || dest === area || dest.startsWith(`${area}/`)) return;
+  if (!throughSymlink(root, dest)) return;
   throw new Error(
-    `destination ${m.destination} resolves into ${area} through a symlink in the rootfs: refused`,
+    `destination ${m.destination} resolves into ${area} (${
+      area === "/proc" ? "procfs" : "sysfs"
+    }) through a symlink in the rootfs: refused`,
   );
+}
+
+/** True when resolving `dest` inside `root` goes through a symlink. */
+function throughSymlink(root: RootHandle, dest: string): boolean {
+  if (haveOpenat2()) {
+    try {
+      close(openInRoot(root, dest, O_PATH, 0, RESOLVE_NO_SYMLINKS));
+      return false;
+    } catch (err) {
+      if (isErrno(err, "ELOOP")) return true;
+      throw err;
+    }
+  }
+  return secureJoin(root.path, dest) !== join(root.path, dest);
 }
 
 /**

@@ -85,9 +85,16 @@ function relative(path: string): string {
 /**
  * Opens `path` (as the container sees it) inside `root`. Symlinks on the way are resolved inside
  * the rootfs; with O_NOFOLLOW in `flags` the last component is never followed (with O_PATH the
- * symlink itself is opened: check it with fileTypeOf()). The fd is close-on-exec.
+ * symlink itself is opened: check it with fileTypeOf()). The fd is close-on-exec. `resolve` adds
+ * RESOLVE_* flags (openat2 only; the path-walk fallback ignores them).
  */
-export function openInRoot(root: RootHandle, path: string, flags: number, mode = 0): number {
+export function openInRoot(
+  root: RootHandle,
+  path: string,
+  flags: number,
+  mode = 0,
+  resolve = 0,
+): number {
   const rel = relative(path);
   if (openat2Works !== false) {
     try {
@@ -95,7 +102,7 @@ export function openInRoot(root: RootHandle, path: string, flags: number, mode =
         root.fd,
         rel,
         flags | O_CLOEXEC,
-        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | resolve,
         mode,
       );
       openat2Works = true;

@@ -254,3 +254,24 @@ Deno.test("a file bind mount onto a dangling symlink makes its file inside the r
   assert.ok(exists(join(bundle.rootfs, outside.slice(1), "made")), "made inside the rootfs");
   assertCanaryIntact(source);
 });
+
+Deno.test("a mount destination that a symlink sends onto procfs is refused (runc's checkProcMount)", async () => {
+  // The config mounts a procfs of its own at /myproc; the image's /link leads into it. Only a
+  // tmpfs would land there, in the container's mount namespace, on a procfs directory: a
+  // vulnerable runtime changes nothing on the host.
+  await using bundle = await makeBundle();
+  Deno.symlinkSync("/myproc/tty", join(bundle.rootfs, "link"));
+  bundle.spec.mounts!.push(
+    { destination: "/myproc", type: "proc", source: "proc" },
+    // Written under the procfs, with no symlink on the way: allowed.
+    { destination: "/myproc/driver", type: "tmpfs", source: "tmpfs" },
+    { destination: "/link", type: "tmpfs", source: "tmpfs" },
+  );
+  const result = await runIn(bundle, ["true"]);
+  assert.notEqual(result.code, 0, "run must fail");
+  assert.match(result.stderr, /mounts\[\d+\]: cannot mount tmpfs on \/link/);
+  assert.match(
+    result.stderr,
+    /destination \/link resolves into \/proc \(procfs\) through a symlink/,
+  );
+});
