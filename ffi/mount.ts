@@ -14,6 +14,20 @@ import {
 } from "./constants.ts";
 import { SYS } from "./arch.ts";
 
+/**
+ * A path for an error message: /proc/self/fd/N (how the runtime names a file it holds open, see
+ * runtime/rootfs/open_in_root.ts) is shown as the file's path, so the message names the mount
+ * point, not the fd.
+ */
+function shown(path: string): string {
+  if (!/^\/proc\/self\/fd\/\d+$/.test(path)) return path;
+  try {
+    return Deno.readLinkSync(path);
+  } catch {
+    return path;
+  }
+}
+
 /** mount(2). `source`, `fstype` and `data` may be empty (passed as NULL). */
 export function mount(
   source: string,
@@ -24,10 +38,11 @@ export function mount(
 ): void {
   check(
     "mount",
-    () =>
-      `src=${source || "none"}, dst=${target}, type=${fstype || "none"}, flags=${
-        flagNames(flags, MOUNT_FLAG_NAMES)
-      }${data ? `, data=${data}` : ""}`,
+    () => {
+      return `src=${shown(source || "none")}, dst=${shown(target)}, type=${
+        fstype || "none"
+      }, flags=${flagNames(flags, MOUNT_FLAG_NAMES)}${data ? `, data=${data}` : ""}`;
+    },
     () =>
       libc().mount(
         source ? cString(source) : null,
@@ -152,7 +167,7 @@ export function moveMountFd(fd: number, target: string): void {
   const to = cString(target);
   check(
     "move_mount",
-    () => `from_fd=${fd}, to=${target}, flags=MOVE_MOUNT_F_EMPTY_PATH`,
+    () => `from_fd=${fd}, to=${shown(target)}, flags=MOVE_MOUNT_F_EMPTY_PATH`,
     () =>
       libc().syscall(
         BigInt(SYS.move_mount),
