@@ -81,6 +81,8 @@ export const AT_RECURSIVE = 0x8000;
 export const OPEN_TREE_CLONE = 1;
 /** move_mount(2): the source is the fd itself (empty from_path). */
 export const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+/** move_mount(2): the target is to_dirfd itself. */
+export const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
 /** mount_setattr(2): give the mount the id mapping of attr.userns_fd. */
 export const MOUNT_ATTR_IDMAP = 0x100000;
 

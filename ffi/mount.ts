@@ -10,6 +10,7 @@ import {
   MOUNT_ATTR_IDMAP,
   MOUNT_FLAG_NAMES,
   MOVE_MOUNT_F_EMPTY_PATH,
+  MOVE_MOUNT_T_EMPTY_PATH,
   OPEN_TREE_CLONE,
 } from "./constants.ts";
 import { SYS } from "./arch.ts";
@@ -161,21 +162,32 @@ export function mountSetIdmap(
   );
 }
 
-/** move_mount(2) of the detached mount `fd` onto `target` (MOVE_MOUNT_F_EMPTY_PATH). */
-export function moveMountFd(fd: number, target: string): void {
+/**
+ * move_mount(2) of the detached mount `fd` onto `target`: a path, or an fd of the mount point
+ * (MOVE_MOUNT_T_EMPTY_PATH: move_mount does not follow a /proc/self/fd/N magic link in its
+ * target without MOVE_MOUNT_T_SYMLINKS, so an fd is passed as such).
+ */
+export function moveMountFd(fd: number, target: string | number): void {
   const empty = cString("");
-  const to = cString(target);
+  const to = cString(typeof target === "number" ? "" : target);
+  const flags = MOVE_MOUNT_F_EMPTY_PATH |
+    (typeof target === "number" ? MOVE_MOUNT_T_EMPTY_PATH : 0);
   check(
     "move_mount",
-    () => `from_fd=${fd}, to=${shown(target)}, flags=MOVE_MOUNT_F_EMPTY_PATH`,
+    () =>
+      `from_fd=${fd}, to=${
+        typeof target === "number" ? shown(`/proc/self/fd/${target}`) : target
+      }, flags=MOVE_MOUNT_F_EMPTY_PATH${
+        typeof target === "number" ? "|MOVE_MOUNT_T_EMPTY_PATH" : ""
+      }`,
     () =>
       libc().syscall(
         BigInt(SYS.move_mount),
         BigInt(fd),
         addressOf(empty),
-        BigInt(AT_FDCWD),
+        BigInt(typeof target === "number" ? target : AT_FDCWD),
         addressOf(to),
-        BigInt(MOVE_MOUNT_F_EMPTY_PATH),
+        BigInt(flags),
         0n,
       ),
   );

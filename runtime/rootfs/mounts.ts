@@ -262,7 +262,7 @@ export function mountEntry(
       try {
         if (made.mountFd !== undefined) {
           // The CLI's open_tree() copy, idmapped; it goes away with its fd if never attached.
-          moveMountFd(made.mountFd, fdPath(point.fd));
+          moveMountFd(made.mountFd, point.fd);
           close(made.mountFd);
         } else {
           mount(source, fdPath(point.fd), "", MS_BIND | (opts.flags & MS_REC));
