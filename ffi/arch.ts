@@ -21,6 +21,7 @@ export interface SyscallNumbers {
   set_mempolicy: number;
   rt_sigaction: number;
   execveat: number;
+  openat2: number;
 }
 
 const X86_64: SyscallNumbers = {
@@ -45,6 +46,7 @@ const X86_64: SyscallNumbers = {
   set_mempolicy: 238,
   rt_sigaction: 13,
   execveat: 322,
+  openat2: 437,
 };
 
 // asm-generic/unistd.h numbering.
@@ -70,6 +72,7 @@ const AARCH64: SyscallNumbers = {
   set_mempolicy: 237,
   rt_sigaction: 134,
   execveat: 281,
+  openat2: 437,
 };
 
 /** The system call numbers of the machine Skiff runs on. */

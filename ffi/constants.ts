@@ -81,6 +81,8 @@ export const AT_RECURSIVE = 0x8000;
 export const OPEN_TREE_CLONE = 1;
 /** move_mount(2): the source is the fd itself (empty from_path). */
 export const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+/** move_mount(2): the target is to_dirfd itself. */
+export const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
 /** mount_setattr(2): give the mount the id mapping of attr.userns_fd. */
 export const MOUNT_ATTR_IDMAP = 0x100000;
 
@@ -103,6 +105,9 @@ export const S_IFCHR = 0o020000;
 export const S_IFDIR = 0o040000;
 export const S_IFBLK = 0o060000;
 export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+/** The file-type bits of st_mode. */
+export const S_IFMT = 0o170000;
 
 // prctl.h
 export const PR_SET_PDEATHSIG = 1;
@@ -179,3 +184,19 @@ export const CLONE_FLAG_NAMES: Record<string, number> = {
 // linux/magic.h: statfs(2) f_type of the filesystems the runtime writes into.
 /** procfs. */
 export const PROC_SUPER_MAGIC = 0x9fa0;
+/** sysfs. */
+export const SYSFS_MAGIC = 0x62656572;
+/** devpts. */
+export const DEVPTS_SUPER_MAGIC = 0x1cd1;
+
+// linux/openat2.h: struct open_how's resolve flags.
+/** Refuse to cross a mount point (bind mounts included). */
+export const RESOLVE_NO_XDEV = 0x01;
+/** Refuse procfs magic links (/proc/PID/fd/N, /proc/PID/root, /proc/PID/exe). */
+export const RESOLVE_NO_MAGICLINKS = 0x02;
+/** Refuse every symlink. */
+export const RESOLVE_NO_SYMLINKS = 0x04;
+/** Refuse to leave dirfd (an absolute path or ".." above it is EXDEV). */
+export const RESOLVE_BENEATH = 0x08;
+/** Resolve as if dirfd were "/": absolute symlinks and ".." stay inside it. */
+export const RESOLVE_IN_ROOT = 0x10;

@@ -1,6 +1,6 @@
 import { lazyLibc, libc } from "./_libc.ts";
 import { check, errno, isErrno, SyscallError } from "./errno.ts";
-import { cString } from "./c_string.ts";
+import { addressOf, cString } from "./c_string.ts";
 import {
   AT_EACCESS,
   AT_FDCWD,
@@ -31,6 +31,40 @@ export function openat(dirfd: number, path: string, flags: number, mode = 0): nu
     () => `dirfd=${dirfd}, path=${path}, flags=0o${flags.toString(8)}`,
     () => libc().openat(dirfd, cString(path), flags, mode),
   );
+}
+
+/**
+ * openat2(2) (Linux 5.6): openat with `resolve`, a set of RESOLVE_* flags that bound the whole
+ * path walk, not just its last component. Kernels without it fail with ENOSYS (and seccomp
+ * profiles older than it with EPERM or ENOSYS); callers fall back on their own walk.
+ */
+export function openat2(
+  dirfd: number,
+  path: string,
+  flags: number,
+  resolve: number,
+  mode = 0,
+): number {
+  // struct open_how { u64 flags; u64 mode; u64 resolve; } (OPEN_HOW_SIZE_VER0 = 24)
+  const how = new BigUint64Array([BigInt(flags), BigInt(mode), BigInt(resolve)]);
+  const p = cString(path);
+  return Number(check(
+    "openat2",
+    () =>
+      `dirfd=${dirfd}, path=${path}, flags=0o${flags.toString(8)}, resolve=0x${
+        resolve.toString(16)
+      }`,
+    () =>
+      libc().syscall(
+        BigInt(SYS.openat2),
+        BigInt(dirfd),
+        addressOf(p),
+        addressOf(how),
+        24n,
+        0n,
+        0n,
+      ),
+  ));
 }
 
 /**

@@ -10,9 +10,24 @@ import {
   MOUNT_ATTR_IDMAP,
   MOUNT_FLAG_NAMES,
   MOVE_MOUNT_F_EMPTY_PATH,
+  MOVE_MOUNT_T_EMPTY_PATH,
   OPEN_TREE_CLONE,
 } from "./constants.ts";
 import { SYS } from "./arch.ts";
+
+/**
+ * A path for an error message: /proc/self/fd/N (how the runtime names a file it holds open, see
+ * runtime/rootfs/open_in_root.ts) is shown as the file's path, so the message names the mount
+ * point, not the fd.
+ */
+function shown(path: string): string {
+  if (!/^\/proc\/self\/fd\/\d+$/.test(path)) return path;
+  try {
+    return Deno.readLinkSync(path);
+  } catch {
+    return path;
+  }
+}
 
 /** mount(2). `source`, `fstype` and `data` may be empty (passed as NULL). */
 export function mount(
@@ -24,10 +39,11 @@ export function mount(
 ): void {
   check(
     "mount",
-    () =>
-      `src=${source || "none"}, dst=${target}, type=${fstype || "none"}, flags=${
-        flagNames(flags, MOUNT_FLAG_NAMES)
-      }${data ? `, data=${data}` : ""}`,
+    () => {
+      return `src=${shown(source || "none")}, dst=${shown(target)}, type=${
+        fstype || "none"
+      }, flags=${flagNames(flags, MOUNT_FLAG_NAMES)}${data ? `, data=${data}` : ""}`;
+    },
     () =>
       libc().mount(
         source ? cString(source) : null,
@@ -146,21 +162,32 @@ export function mountSetIdmap(
   );
 }
 
-/** move_mount(2) of the detached mount `fd` onto `target` (MOVE_MOUNT_F_EMPTY_PATH). */
-export function moveMountFd(fd: number, target: string): void {
+/**
+ * move_mount(2) of the detached mount `fd` onto `target`: a path, or an fd of the mount point
+ * (MOVE_MOUNT_T_EMPTY_PATH: move_mount does not follow a /proc/self/fd/N magic link in its
+ * target without MOVE_MOUNT_T_SYMLINKS, so an fd is passed as such).
+ */
+export function moveMountFd(fd: number, target: string | number): void {
   const empty = cString("");
-  const to = cString(target);
+  const to = cString(typeof target === "number" ? "" : target);
+  const flags = MOVE_MOUNT_F_EMPTY_PATH |
+    (typeof target === "number" ? MOVE_MOUNT_T_EMPTY_PATH : 0);
   check(
     "move_mount",
-    () => `from_fd=${fd}, to=${target}, flags=MOVE_MOUNT_F_EMPTY_PATH`,
+    () =>
+      `from_fd=${fd}, to=${
+        typeof target === "number" ? shown(`/proc/self/fd/${target}`) : target
+      }, flags=MOVE_MOUNT_F_EMPTY_PATH${
+        typeof target === "number" ? "|MOVE_MOUNT_T_EMPTY_PATH" : ""
+      }`,
     () =>
       libc().syscall(
         BigInt(SYS.move_mount),
         BigInt(fd),
         addressOf(empty),
-        BigInt(AT_FDCWD),
+        BigInt(typeof target === "number" ? target : AT_FDCWD),
         addressOf(to),
-        BigInt(MOVE_MOUNT_F_EMPTY_PATH),
+        BigInt(flags),
         0n,
       ),
   );

@@ -24,8 +24,10 @@ export interface Pty {
  * the container's devpts). The slave is opened from the master with TIOCGPTPEER, never by path, so
  * nothing in the container can swap the node in between (CVE-2025-52565).
  */
-export function openPty(ptmx = "/dev/ptmx"): Pty {
-  const master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+export function openPty(ptmx: string | number = "/dev/ptmx"): Pty {
+  // A number is /dev/ptmx already opened (O_RDWR | O_NOCTTY | O_CLOEXEC) by the caller; it is
+  // the master from then on.
+  const master = typeof ptmx === "number" ? ptmx : open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
   const zero = new Int32Array([0]);
   check(
     "ioctl",

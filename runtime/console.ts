@@ -6,9 +6,19 @@
  * Wire format (runc, conmon, go-runc): one sendmsg(2) on a SOCK_STREAM unix socket carrying the
  * master as SCM_RIGHTS and a file name as payload; no reply.
  */
-import { MS_BIND, O_CLOEXEC, O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "../ffi/constants.ts";
+import {
+  MS_BIND,
+  O_CREAT,
+  O_NOCTTY,
+  O_NOFOLLOW,
+  O_NONBLOCK,
+  O_RDONLY,
+  O_RDWR,
+} from "../ffi/constants.ts";
+import { fdPathOr } from "./procfs.ts";
+import { openInRoot, withRoot } from "./rootfs/open_in_root.ts";
 import { isErrno } from "../ffi/errno.ts";
-import { close, open, writeAll } from "../ffi/fs.ts";
+import { close, writeAll } from "../ffi/fs.ts";
 import { mount } from "../ffi/mount.ts";
 import { setsid } from "../ffi/process.ts";
 import { connectUnix, sendFds } from "../ffi/socket.ts";
@@ -27,19 +37,38 @@ import {
  * be the image's own directory: a /dev/console there that is a symlink is refused (O_NOFOLLOW), not
  * followed, and an existing file is never truncated (runc's mountConsole, CVE-2025-52565).
  */
-function bindConsoleOnto(slavePath: string): void {
+function bindConsoleOnto(slave: number, slavePath: string): void {
   let fd: number;
   try {
-    fd = open("/dev/console", O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600);
+    // In the root only (an image's /dev that is a magic link to a host directory is refused).
+    fd = withRoot(
+      "/",
+      (root) =>
+        openInRoot(root, "/dev/console", O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600),
+    );
   } catch (err) {
     const why = isErrno(err, "ELOOP") ? "it is a symlink" : "it cannot be opened as a file";
     throw new Error(`cannot bind the console onto /dev/console: ${why}`, { cause: err });
   }
   try {
-    // Nothing else runs in the container yet: the path still names the file just opened.
-    mount(slavePath, "/dev/console", "", MS_BIND);
+    // Both ends by fd: the pty slave this process holds onto the file just opened (through the
+    // container's /proc, when it has one: nothing else runs in the container yet to swap paths).
+    mount(fdPathOr(slave, slavePath), fdPathOr(fd, "/dev/console"), "", MS_BIND);
   } finally {
     close(fd);
+  }
+}
+
+/**
+ * Opens the container's /dev/ptmx (after pivot_root or chroot) for reading and writing. The
+ * image's symlinks are followed inside the root only, never through a magic link (which could
+ * reach a host fd this process holds); openPty() then checks by ioctl that it is a pty master.
+ */
+function openPtmx(): number {
+  try {
+    return withRoot("/", (root) => openInRoot(root, "/dev/ptmx", O_RDWR | O_NOCTTY));
+  } catch (err) {
+    throw new Error("cannot open the container's /dev/ptmx", { cause: err });
   }
 }
 
@@ -53,13 +82,13 @@ export function attachConsole(
   size: { height: number; width: number } | undefined,
   bindConsole: boolean,
 ): void {
-  const pty = openPty("/dev/ptmx");
+  const pty = openPty(openPtmx());
   try {
     if (size && size.height > 0 && size.width > 0) {
       setWindowSize(pty.master, size.height, size.width);
     }
     if (bindConsole) {
-      bindConsoleOnto(pty.slavePath);
+      bindConsoleOnto(pty.slave, pty.slavePath);
     }
     sendFds(socket, new TextEncoder().encode("/dev/ptmx"), [pty.master]);
   } finally {

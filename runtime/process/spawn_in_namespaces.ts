@@ -1,3 +1,4 @@
+import { writeProcFile } from "../procfs.ts";
 import { CLONE_FS, CLONE_NEWTIME, O_CLOEXEC, O_RDONLY } from "../../ffi/constants.ts";
 import { close, open } from "../../ffi/fs.ts";
 import { ioctlNsGetType, setns, unshare } from "../../ffi/namespace.ts";
@@ -85,7 +86,8 @@ export function writeTimeOffsets(offsets: TimeOffsets, pid: number | "self" = "s
     .map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}`)
     .join("\n");
   try {
-    Deno.writeTextFileSync(path, lines + "\n");
+    // Only procfs's own file: never one created, truncated or mounted in its place.
+    writeProcFile(path, lines + "\n");
   } catch (err) {
     throw new Error(`linux.timeOffsets: cannot write ${path}`, { cause: err });
   }

@@ -6,8 +6,9 @@ import {
   MS_SHARED,
   MS_SLAVE,
   MS_UNBINDABLE,
+  O_PATH,
 } from "../../ffi/constants.ts";
-import { chdir, chroot } from "../../ffi/fs.ts";
+import { chdir, chroot, close } from "../../ffi/fs.ts";
 import { mount, umount } from "../../ffi/mount.ts";
 import { mountEntry, remountReadonlyLate } from "./mounts.ts";
 import { readMountinfo } from "../mountinfo.ts";
@@ -15,7 +16,8 @@ import { createDevice, createDevSymlinks, DEFAULT_DEVICES } from "./devices.ts";
 import { moveRoot, pivotRoot } from "./pivot_root.ts";
 import { maskPaths, readonlyPaths, readonlyRoot } from "./masked_paths.ts";
 import { parseMountOptions, rootfsPropagationFlags } from "./mount_options.ts";
-import { mkdirAllInRoot, secureJoin } from "./secure_join.ts";
+import { mkdirAllAt, openInRoot, type RootHandle, withRoot } from "./open_in_root.ts";
+import { fdPathOr } from "../procfs.ts";
 
 /** Where the root filesystem comes from and how to switch to it. */
 export interface RootfsOptions {
@@ -63,9 +65,16 @@ export function mountRootfs(spec: Spec, options: RootfsOptions): void {
     mount(rootfs, rootfs, "", MS_BIND | MS_REC);
   }
 
+  // Opened after the rootfs bind: every path below resolves inside this mount, by fd.
+  withRoot(rootfs, (root) => {
+    buildInRoot(spec, options, root);
+  });
+}
+
+function buildInRoot(spec: Spec, options: RootfsOptions, root: RootHandle): void {
   const mounts = spec.mounts ?? [];
   mounts.forEach((m, i) =>
-    mountEntry(rootfs, options.bundle, m, i, options.cgroupDirs, spec.linux?.mountLabel, {
+    mountEntry(root, options.bundle, m, i, options.cgroupDirs, spec.linux?.mountLabel, {
       mountFd: options.mountFds?.[i],
     })
   );
@@ -75,17 +84,17 @@ export function mountRootfs(spec: Spec, options: RootfsOptions): void {
     (devMount.type === "bind" || (devMount.options ?? []).some((o) => o.endsWith("bind")));
   const devices = spec.linux?.devices ?? [];
   if (!devIsBind) {
-    mkdirAllInRoot(rootfs, "/dev");
+    close(mkdirAllAt(root, "/dev"));
     // A default device that linux.devices lists too is made once, as linux.devices says (runc).
     const defaults = DEFAULT_DEVICES.filter((d) => !devices.some((s) => s.path === d.path));
-    for (const device of [...defaults, ...devices]) createDevice(rootfs, device);
+    for (const device of [...defaults, ...devices]) createDevice(root, device);
     // After the devices, so that a /dev/ptmx in linux.devices becomes the pts/ptmx link (runc).
-    createDevSymlinks(rootfs);
+    createDevSymlinks(root);
   } else {
-    for (const device of devices) createDevice(rootfs, device);
+    for (const device of devices) createDevice(root, device);
   }
 
-  if (spec.process?.cwd) mkdirAllInRoot(rootfs, spec.process.cwd);
+  if (spec.process?.cwd) close(mkdirAllAt(root, spec.process.cwd));
 }
 
 /** After mountRootfs(): pivot_root (or MS_MOVE + chroot) into the rootfs. */
@@ -114,12 +123,19 @@ export function switchRoot(spec: Spec, options: RootfsOptions): void {
  * own option wins too.
  */
 function reapplyMountPropagation(spec: Spec): void {
-  for (const m of spec.mounts ?? []) {
-    const { propagation } = parseMountOptions(m.options);
-    if (propagation.length === 0) continue;
-    const target = secureJoin("/", m.destination);
-    for (const flag of propagation) mount("", target, "", flag);
-  }
+  withRoot("/", (root) => {
+    for (const m of spec.mounts ?? []) {
+      const { propagation } = parseMountOptions(m.options);
+      if (propagation.length === 0) continue;
+      const fd = openInRoot(root, m.destination, O_PATH);
+      try {
+        const target = fdPathOr(fd, m.destination);
+        for (const flag of propagation) mount("", target, "", flag);
+      } finally {
+        close(fd);
+      }
+    }
+  });
 }
 
 /**

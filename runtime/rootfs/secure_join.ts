@@ -8,7 +8,8 @@ const MAX_SYMLINKS = 255;
  * they are. The result is a host path under `root`.
  *
  * This is a path walk, not an fd walk: it is safe while nothing else changes the rootfs, which holds
- * during create because no container process runs yet (see docs/security.md).
+ * during create because no container process runs yet. It is open_in_root.ts's fallback on kernels
+ * without openat2 (see docs/reliability.md).
  * @example secureJoin("/b/rootfs", "/etc/../proc") === "/b/rootfs/proc"
  */
 export function secureJoin(root: string, unsafePath: string): string {
@@ -42,14 +43,4 @@ export function secureJoin(root: string, unsafePath: string): string {
     resolved.push(part);
   }
   return join(root, ...resolved);
-}
-
-/**
- * Creates every missing directory of `unsafePath` inside `root` (resolved with secureJoin) and
- * returns the resolved host path.
- */
-export function mkdirAllInRoot(root: string, unsafePath: string, mode = 0o755): string {
-  const target = secureJoin(root, unsafePath);
-  Deno.mkdirSync(target, { recursive: true, mode });
-  return target;
 }

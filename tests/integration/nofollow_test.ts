@@ -158,8 +158,120 @@ Deno.test("linux.sysctl is not written through a file mounted over /proc/sys", a
     assertCanaryIntact(canary);
     assert.notEqual(result.code, 0, "run must fail");
     assert.match(result.stderr, /linux\.sysctl\.kernel\.shmmni/);
-    assert.match(result.stderr, /\/proc\/sys\/kernel\/shmmni is not on procfs/);
+    // openat2(RESOLVE_NO_XDEV) refuses the walk across the mount; the fstatfs check behind it
+    // would refuse the canary too ("not on procfs"), on kernels without openat2.
+    assert.match(result.stderr, /\/proc\/sys\/kernel\/shmmni is covered by a mount/);
   } finally {
     await Deno.remove(canary);
   }
+});
+
+Deno.test("a /dev that is a symlink out of the rootfs gets its devices and links inside the rootfs", async () => {
+  await using bundle = await makeBundle(withoutDevMount);
+  // The canary directory is on the host, beside the rootfs: an absolute symlink to it, followed as
+  // the host sees it, would put device nodes and /dev/fd there.
+  const outside = join(bundle.dir, "outside");
+  await Deno.mkdir(outside);
+  const canary = join(outside, "canary");
+  Deno.writeTextFileSync(canary, CANARY);
+  await Deno.remove(join(bundle.rootfs, "dev"), { recursive: true });
+  Deno.symlinkSync(outside, join(bundle.rootfs, "dev"));
+  const result = await runIn(bundle, ["sh", "-c", "stat -c '%F %t:%T' /dev/null"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "character special file 1:3\n");
+  assert.deepEqual([...Deno.readDirSync(outside)].map((e) => e.name), ["canary"]);
+  assertCanaryIntact(canary);
+  // Resolved as the container sees it: the same absolute path, under the rootfs.
+  assert.ok(exists(join(bundle.rootfs, outside.slice(1), "null")), "devices made in the rootfs");
+});
+
+Deno.test("/dev/null that is not char 1:3 is refused as the source of a mask", async () => {
+  // A /dev bind-mounted from a directory the test owns, whose "null" is a canary file: masking
+  // with it would bind the canary over the masked path (CVE-2025-31133 in reverse).
+  await using bundle = await makeBundle((spec) => {
+    spec.mounts = spec.mounts!.filter((m) => !m.destination.startsWith("/dev"));
+    spec.linux!.maskedPaths = ["/etc/passwd"];
+  });
+  const devDir = join(bundle.dir, "devdir");
+  await Deno.mkdir(devDir);
+  const canary = join(devDir, "null");
+  Deno.writeTextFileSync(canary, CANARY);
+  bundle.spec.mounts!.push({
+    destination: "/dev",
+    type: "bind",
+    source: devDir,
+    options: ["rbind"],
+  });
+  const result = await runIn(bundle, ["cat", "/etc/passwd"]);
+  assertCanaryIntact(canary);
+  assert.notEqual(result.code, 0, "run must fail");
+  assert.match(result.stderr, /linux\.maskedPaths: cannot mask \/etc\/passwd/);
+  assert.match(result.stderr, /\/dev\/null is not the null device \(char 1:3\)/);
+});
+
+Deno.test("a tmpcopyup destination that is a symlink out of the rootfs copies from inside it", async () => {
+  await using bundle = await makeBundle();
+  const outside = join(bundle.dir, "outside");
+  await Deno.mkdir(outside);
+  const canary = join(outside, "canary");
+  Deno.writeTextFileSync(canary, CANARY);
+  Deno.symlinkSync(outside, join(bundle.rootfs, "copied"));
+  // Inside the rootfs, the same absolute path holds the image's own file.
+  await Deno.mkdir(join(bundle.rootfs, outside.slice(1)), { recursive: true });
+  Deno.writeTextFileSync(join(bundle.rootfs, outside.slice(1), "image-file"), "image\n");
+  bundle.spec.mounts!.push({
+    destination: "/copied",
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["tmpcopyup"],
+  });
+  const result = await runIn(bundle, ["sh", "-c", "ls /copied/; stat -f -c %T /copied/"]);
+  assert.equal(result.code, 0, result.stderr);
+  // Followed as the host sees it, the tmpfs would sit on the host's directory (out of the
+  // container's sight) with the canary copied into it.
+  assert.equal(result.stdout, "image-file\ntmpfs\n");
+  assert.deepEqual([...Deno.readDirSync(outside)].map((e) => e.name), ["canary"]);
+  assertCanaryIntact(canary);
+});
+
+Deno.test("a file bind mount onto a dangling symlink makes its file inside the rootfs", async () => {
+  await using bundle = await makeBundle();
+  const source = plantCanary(bundle, "../source-file");
+  const outside = join(bundle.dir, "outside");
+  await Deno.mkdir(outside);
+  // Dangling inside the rootfs; on the host it names a file to be created in `outside`.
+  Deno.symlinkSync(join(outside, "made"), join(bundle.rootfs, "etc/made"));
+  bundle.spec.mounts!.push({
+    destination: "/etc/made",
+    type: "bind",
+    source,
+    options: ["bind"],
+  });
+  const result = await runIn(bundle, ["cat", "/etc/made"]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, CANARY);
+  assert.deepEqual([...Deno.readDirSync(outside)], [], "a file was made outside the rootfs");
+  assert.ok(exists(join(bundle.rootfs, outside.slice(1), "made")), "made inside the rootfs");
+  assertCanaryIntact(source);
+});
+
+Deno.test("a mount destination that a symlink sends onto procfs is refused (runc's checkProcMount)", async () => {
+  // The config mounts a procfs of its own at /myproc; the image's /link leads into it. Only a
+  // tmpfs would land there, in the container's mount namespace, on a procfs directory: a
+  // vulnerable runtime changes nothing on the host.
+  await using bundle = await makeBundle();
+  Deno.symlinkSync("/myproc/tty", join(bundle.rootfs, "link"));
+  bundle.spec.mounts!.push(
+    { destination: "/myproc", type: "proc", source: "proc" },
+    // Written under the procfs, with no symlink on the way: allowed.
+    { destination: "/myproc/driver", type: "tmpfs", source: "tmpfs" },
+    { destination: "/link", type: "tmpfs", source: "tmpfs" },
+  );
+  const result = await runIn(bundle, ["true"]);
+  assert.notEqual(result.code, 0, "run must fail");
+  assert.match(result.stderr, /mounts\[\d+\]: cannot mount tmpfs on \/link/);
+  assert.match(
+    result.stderr,
+    /destination \/link resolves into \/proc \(procfs\) through a symlink/,
+  );
 });
