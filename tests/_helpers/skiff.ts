@@ -6,6 +6,8 @@ export interface SkiffResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** True when `timeoutMs` ran out and the process was killed (SIGKILL). */
+  timedOut?: boolean;
 }
 
 /** Options for runSkiff(). */
@@ -18,6 +20,8 @@ export interface SkiffOptions {
   stdin?: string;
   cwd?: string;
   env?: Record<string, string>;
+  /** Kill skiff with SIGKILL after this long (then `timedOut` is set). */
+  timeoutMs?: number;
 }
 
 /**
@@ -40,8 +44,19 @@ export async function runSkiff(args: string[], options: SkiffOptions = {}): Prom
       stdout: "null",
       stderr: "null",
     }).spawn();
+    let timedOut = false;
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Exited meanwhile.
+      }
+    }, options.timeoutMs);
     const status = await child.status;
+    clearTimeout(timer);
     return {
+      ...(timedOut ? { timedOut } : {}),
       code: status.signal ? 128 : status.code,
       stdout: await Deno.readTextFile(out),
       stderr: await Deno.readTextFile(err),
