@@ -58,20 +58,46 @@ export function mountsUnder(dir: string): string[] {
 }
 
 /**
- * Processes whose mounts come from below `dir` (a container's processes see their rootfs there in
- * their mountinfo), or whose command line names it. This process and its ancestors are left out.
+ * Processes of containers whose rootfs lies below `dir`: processes in another mount namespace than
+ * this one with a mount whose root (mountinfo field 4) is below `dir`, and processes whose command
+ * line names `dir` (skiff itself, `--root dir/...`). Host processes that merely see a mount below
+ * `dir` in the shared mount table are not matched: killProcessesUnder() must never reach them.
  */
 export function processesUnder(dir: string): number[] {
   const out: number[] = [];
+  const ownNs = Deno.readLinkSync("/proc/self/ns/mnt");
+  const spared = ancestors();
   for (const entry of Deno.readDirSync("/proc")) {
     const pid = Number(entry.name);
-    if (!Number.isInteger(pid) || pid === Deno.pid) continue;
+    if (!Number.isInteger(pid) || spared.has(pid)) continue;
     try {
-      const mountinfo = Deno.readTextFileSync(`/proc/${pid}/mountinfo`);
       const cmdline = Deno.readTextFileSync(`/proc/${pid}/cmdline`);
-      if (mountinfo.includes(` ${dir}/`) || cmdline.includes(dir)) out.push(pid);
+      if (cmdline.includes(dir)) {
+        out.push(pid);
+        continue;
+      }
+      if (Deno.readLinkSync(`/proc/${pid}/ns/mnt`) === ownNs) continue;
+      const mountinfo = Deno.readTextFileSync(`/proc/${pid}/mountinfo`);
+      const roots = mountinfo.split("\n").map((line) => line.split(" ")[3]);
+      if (roots.some((root) => root?.startsWith(`${dir}/`))) out.push(pid);
     } catch {
       // Gone, or a kernel thread.
+    }
+  }
+  return out;
+}
+
+/** This process and its ancestors, which no cleanup may kill. */
+function ancestors(): Set<number> {
+  const out = new Set<number>([1, Deno.pid]);
+  let pid = Deno.pid;
+  while (pid > 1) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      out.add(pid);
+    } catch {
+      break;
     }
   }
   return out;

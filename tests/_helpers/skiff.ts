@@ -20,6 +20,8 @@ export interface SkiffOptions {
   stdin?: string;
   cwd?: string;
   env?: Record<string, string>;
+  /** A command that runs skiff, e.g. `["prlimit", "--nofile=20:20"]`. */
+  prefix?: string[];
   /** Kill skiff with SIGKILL after this long (then `timedOut` is set). */
   timeoutMs?: number;
 }
@@ -37,7 +39,15 @@ export async function runSkiff(args: string[], options: SkiffOptions = {}): Prom
     await Deno.writeTextFile(input, options.stdin ?? "");
     const global = [...(options.root ? ["--root", options.root] : []), ...(options.global ?? [])];
     const child = new Deno.Command("/bin/sh", {
-      args: ["-c", 'exec "$@" <"$IN" >"$OUT" 2>"$ERR"', "sh", SKIFF, ...global, ...args],
+      args: [
+        "-c",
+        'exec "$@" <"$IN" >"$OUT" 2>"$ERR"',
+        "sh",
+        ...(options.prefix ?? []),
+        SKIFF,
+        ...global,
+        ...args,
+      ],
       env: { IN: input, OUT: out, ERR: err, ...(options.env ?? {}) },
       cwd: options.cwd,
       stdin: "null",
