@@ -165,3 +165,26 @@ Deno.test("exec racing delete --force: delete succeeds, the exec'd process does 
   await delay(200);
   bundle.assertClean();
 });
+
+Deno.test("delete --force racing create, with list reading the root: delete succeeds, create wins whole or fails in one line, list always parses", async () => {
+  await using bundle = await sleeperBundle();
+  for (let round = 0; round < 6; round++) {
+    const id = newId(`dc${round}`);
+    const [create, del, list] = await Promise.all([
+      bundle.skiff(["create", "--bundle", bundle.dir, id]),
+      delay(round * 40).then(() => bundle.skiff(["delete", "--force", id])),
+      delay(round * 20).then(() => bundle.skiff(["list", "--format", "json"])),
+    ]);
+    assert.equal(del.code, 0, describe(["delete", "--force", id], del));
+    assert.equal(list.code, 0, describe(["list"], list));
+    const listed = JSON.parse(list.stdout) as { id: string; status: string }[] | null;
+    for (const c of listed ?? []) assert.match(c.status, /^(created|running|stopped|paused)$/);
+    if (create.code !== 0) {
+      assert.equal(lines(create.stderr).length, 1, describe(["create", id], create));
+    }
+    // Whatever create made is whole: deletable, or already gone.
+    const cleanup = await bundle.skiff(["delete", "--force", id]);
+    assert.equal(cleanup.code, 0, describe(["delete", "--force", id], cleanup));
+  }
+  bundle.assertClean();
+});

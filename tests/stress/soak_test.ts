@@ -5,7 +5,7 @@
  * cgroup's process count), and the latency must stay flat: the median of the last tenth of the
  * calls may not be more than twice the first tenth's (plus 50 ms of noise from a busy host).
  *
- * SOAK_COUNT lifecycles (default 100) and SOAK_EXECS execs (default 200) fit CI; the full run is
+ * SOAK_COUNT lifecycles (default 60) and SOAK_EXECS execs (default 200) fit CI; the full run is
  * SOAK_COUNT=1000. The latencies go to $SOAK_OUT/soak.json and soak.svg (a temp dir by default;
  * SOAK_OUT=docs/bench gives the committed picture).
  */
@@ -22,7 +22,7 @@ import {
 import { decileMedians, trendSvg } from "../../scripts/bench/svg.ts";
 import { describe } from "./_pool.ts";
 
-const LIFECYCLES = Number(Deno.env.get("SOAK_COUNT") ?? "100");
+const LIFECYCLES = Number(Deno.env.get("SOAK_COUNT") ?? "60");
 const EXECS = Number(Deno.env.get("SOAK_EXECS") ?? "200");
 const PREFIX = `sts-${Deno.pid}-`;
 
