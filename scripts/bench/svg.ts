@@ -110,3 +110,83 @@ export function distributionSvg(title: string, series: readonly Series[]): strin
   out.push("</svg>");
   return out.join("\n") + "\n";
 }
+
+/**
+ * Returns an SVG of latencies in the order they were measured (a soak run): one panel per series,
+ * each sample a dot at (its index, its ms), and the median of each tenth of the run as a line, so
+ * that a trend (a leak slowing every call down) shows as a rising line.
+ */
+export function trendSvg(title: string, series: readonly Series[]): string {
+  const rows = series.filter((s) => s.samples.length > 0);
+  const width = 720;
+  const left = 60;
+  const right = 150;
+  const panel = 150;
+  const gap = 46;
+  const top = 36;
+  const height = top + rows.length * (panel + gap);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
+    `viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
+  ];
+  rows.forEach((s, i) => {
+    const y0 = top + i * (panel + gap);
+    const max = Math.max(...s.samples) || 1;
+    const step = tickStep(max);
+    const end = Math.ceil(max / step) * step;
+    const n = s.samples.length;
+    const x = (index: number): number =>
+      left + (index / Math.max(1, n - 1)) * (width - left - right);
+    const y = (ms: number): number => y0 + panel - (ms / end) * panel;
+    for (let t = 0; t <= end + step / 2; t += step) {
+      out.push(
+        `<line x1="${left}" y1="${y(t).toFixed(1)}" x2="${width - right}" y2="${
+          y(t).toFixed(1)
+        }" stroke="#e4e4e4"/>`,
+        `<text x="${left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end" fill="#444">${
+          Number(t.toPrecision(6))
+        }</text>`,
+      );
+    }
+    out.push(
+      `<line x1="${left}" y1="${y0 + panel}" x2="${width - right}" y2="${
+        y0 + panel
+      }" stroke="#888"/>`,
+      `<text x="${(left + width - right) / 2}" y="${y0 + panel + 30}" text-anchor="middle" ` +
+        `fill="#444">${escapeXml(s.label)}: call number (1 to ${n}), ms per call</text>`,
+    );
+    s.samples.forEach((v, j) => {
+      out.push(
+        `<circle cx="${x(j).toFixed(1)}" cy="${y(v).toFixed(1)}" r="1.6" fill="${s.color}" ` +
+          `fill-opacity="0.45"/>`,
+      );
+    });
+    const tenths = decileMedians(s.samples);
+    const points = tenths.map((m, k) => `${x(((k + 0.5) * n) / 10).toFixed(1)},${y(m).toFixed(1)}`);
+    out.push(
+      `<polyline points="${points.join(" ")}" fill="none" stroke="${s.color}" stroke-width="2.5"/>`,
+      `<text x="${width - right + 8}" y="${y0 + 20}">first tenth ${tenths[0].toFixed(0)} ms</text>`,
+      `<text x="${width - right + 8}" y="${y0 + 38}">last tenth ${
+        tenths[tenths.length - 1].toFixed(0)
+      } ms</text>`,
+    );
+  });
+  out.push("</svg>");
+  return out.join("\n") + "\n";
+}
+
+/** The medians of the ten consecutive tenths of `xs` (fewer when there are fewer samples). */
+export function decileMedians(xs: readonly number[]): number[] {
+  const parts = Math.min(10, xs.length);
+  const out: number[] = [];
+  for (let k = 0; k < parts; k++) {
+    out.push(
+      median(
+        xs.slice(Math.floor((k * xs.length) / parts), Math.floor(((k + 1) * xs.length) / parts)),
+      ),
+    );
+  }
+  return out;
+}

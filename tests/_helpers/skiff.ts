@@ -6,6 +6,8 @@ export interface SkiffResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** True when `timeoutMs` ran out and the process was killed (SIGKILL). */
+  timedOut?: boolean;
 }
 
 /** Options for runSkiff(). */
@@ -18,6 +20,10 @@ export interface SkiffOptions {
   stdin?: string;
   cwd?: string;
   env?: Record<string, string>;
+  /** A command that runs skiff, e.g. `["prlimit", "--nofile=20:20"]`. */
+  prefix?: string[];
+  /** Kill skiff with SIGKILL after this long (then `timedOut` is set). */
+  timeoutMs?: number;
 }
 
 /**
@@ -33,15 +39,34 @@ export async function runSkiff(args: string[], options: SkiffOptions = {}): Prom
     await Deno.writeTextFile(input, options.stdin ?? "");
     const global = [...(options.root ? ["--root", options.root] : []), ...(options.global ?? [])];
     const child = new Deno.Command("/bin/sh", {
-      args: ["-c", 'exec "$@" <"$IN" >"$OUT" 2>"$ERR"', "sh", SKIFF, ...global, ...args],
+      args: [
+        "-c",
+        'exec "$@" <"$IN" >"$OUT" 2>"$ERR"',
+        "sh",
+        ...(options.prefix ?? []),
+        SKIFF,
+        ...global,
+        ...args,
+      ],
       env: { IN: input, OUT: out, ERR: err, ...(options.env ?? {}) },
       cwd: options.cwd,
       stdin: "null",
       stdout: "null",
       stderr: "null",
     }).spawn();
+    let timedOut = false;
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Exited meanwhile.
+      }
+    }, options.timeoutMs);
     const status = await child.status;
+    clearTimeout(timer);
     return {
+      ...(timedOut ? { timedOut } : {}),
       code: status.signal ? 128 : status.code,
       stdout: await Deno.readTextFile(out),
       stderr: await Deno.readTextFile(err),
