@@ -582,7 +582,16 @@ export class LayerStore {
         }
       }
 
-      // Layers: each verified against its record.
+      // Layers: each verified against its record. A layer a container uses is never removed: it
+      // may be a lowerdir of a mounted root (overlayfs: changing a lowerdir under a mount is
+      // undefined); the container must be deleted first.
+      const inUse = new Map<string, string>();
+      for (const e of await list("containers")) {
+        if (!e.isFile || !e.name.endsWith(".json")) continue;
+        const c = await readJson<ContainerRecord>(`${this.root}/containers/${e.name}`)
+          .catch(() => undefined);
+        if (Array.isArray(c?.diffIds)) { for (const d of c.diffIds) inUse.set(String(d), c.id); }
+      }
       const layers = new Set<string>();
       let verified = 0;
       for (const alg of await list("layers")) {
@@ -594,21 +603,29 @@ export class LayerStore {
             continue;
           }
           const info = await readJson<LayerInfo>(this.#infoPath(diffId)).catch(() => undefined);
-          const remove = { what: "remove the layer", run: () => this.#removeLayer(diffId) };
+          const user = inUse.get(diffId);
+          const remove = user === undefined
+            ? { what: "remove the layer", run: () => this.#removeLayer(diffId) }
+            : undefined;
+          const note = user === undefined ? "" : ` (used by container "${user}": delete it first)`;
           if (!info || info.diffId !== diffId || typeof info.tree !== "string") {
             await found(
               rel,
-              "no record of its content (layerinfo/), so it cannot be verified",
+              `no record of its content (layerinfo/), so it cannot be verified${note}`,
               remove,
             );
-            if (!repair) layers.add(diffId);
+            if (!repair || remove === undefined) layers.add(diffId);
             continue;
           }
           const tree = await layerTreeDigest(`${this.root}/${rel}`);
           verified++;
           if (tree !== info.tree) {
-            await found(rel, `content changed: tree digest ${tree}, recorded ${info.tree}`, remove);
-            if (!repair) layers.add(diffId);
+            await found(
+              rel,
+              `content changed: tree digest ${tree}, recorded ${info.tree}${note}`,
+              remove,
+            );
+            if (!repair || remove === undefined) layers.add(diffId);
             continue;
           }
           layers.add(diffId);
@@ -622,7 +639,11 @@ export class LayerStore {
           if (m && !repair && await exists(`${this.root}/layers/${alg.name}/${m[1]}`)) continue;
           await found(
             rel,
-            m ? "records a layer that is not stored" : "not a layer record",
+            m
+              ? "records a layer that is not stored"
+              : e.name.endsWith(".tmp")
+              ? "a record a killed write left half-made"
+              : "not a layer record",
             removeTree(rel),
           );
         }

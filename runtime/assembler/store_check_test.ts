@@ -61,7 +61,11 @@ Deno.test("check() reports each kind of damage, and check({ repair }) repairs al
   const root = b.store.root;
   const app = await b.store.importImage(`${b.layout}:app`);
   const [bottom, middle, top] = app.diffIds.map((d) => d.slice("sha256:".length));
-  await b.store.registerContainer("c1", app.id);
+  // A container whose layer is gone (it cannot be repaired: only deleting the container can).
+  await Deno.writeTextFile(
+    `${root}/containers/c3.json`,
+    JSON.stringify({ id: "c3", imageId: "x", diffIds: [`sha256:${"a".repeat(64)}`] }),
+  );
   // A killed import's temp dir and half-written record; a layer changed after import; a layer
   // record without its layer; a layer without its record; corrupt records.
   await Deno.mkdir(`${root}/tmp/layer-killed/bin`, { recursive: true });
@@ -99,7 +103,7 @@ Deno.test("check() reports each kind of damage, and check({ repair }) repairs al
     messages(repaired).join("\n"),
   );
   assert.equal(left.length, 1, left.join("\n"));
-  assert.match(left[0], /^containers\/c1\.json: container "c1" uses layers that are not stored/);
+  assert.match(left[0], /^containers\/c3\.json: container "c3" uses layers that are not stored/);
   assert.deepEqual([...Deno.readDirSync(`${root}/tmp`)], []);
   assert.deepEqual(
     [...Deno.readDirSync(`${root}/layers/sha256`)].map((e) => e.name),
@@ -108,7 +112,7 @@ Deno.test("check() reports each kind of damage, and check({ repair }) repairs al
   );
 
   // Deleting the container and importing again restores a consistent store.
-  await b.store.unregisterContainer("c1");
+  await b.store.unregisterContainer("c3");
   await b.store.importImage(`${b.layout}:app`);
   assert.deepEqual(messages(await b.store.check()), []);
   assert.equal(
@@ -116,6 +120,27 @@ Deno.test("check() reports each kind of damage, and check({ repair }) repairs al
     "layer 2\n",
     "the tampered layer was unpacked again",
   );
+});
+
+Deno.test("check({ repair }) never removes a damaged layer a container uses, and says to delete the container", async () => {
+  await using b = await box();
+  const root = b.store.root;
+  const app = await b.store.importImage(`${b.layout}:app`);
+  await b.store.registerContainer("c1", app.id);
+  const middle = app.diffIds[1].slice("sha256:".length);
+  await Deno.writeTextFile(`${root}/layers/sha256/${middle}/etc/motd`, "tampered\n");
+  const report = await b.store.check({ repair: true });
+  assert.equal(report.problems.length, 1, messages(report).join("\n"));
+  assert.match(
+    messages(report)[0],
+    /content changed: .*\(used by container "c1": delete it first\)$/,
+  );
+  assert.equal(report.problems[0].repaired, false);
+  assert.equal(await Deno.readTextFile(`${root}/layers/sha256/${middle}/etc/motd`), "tampered\n");
+  await b.store.unregisterContainer("c1");
+  const repaired = await b.store.check({ repair: true });
+  assert.ok(repaired.problems.every((p) => p.repaired), messages(repaired).join("\n"));
+  assert.deepEqual(messages(await b.store.check()), []);
 });
 
 Deno.test("gc() removes unused layers with their records and leaves no temp dir", async () => {
