@@ -19,7 +19,8 @@
  * consistent afterwards (LayerStore.check() finds nothing, and a failed import left no layer).
  *
  * A failing seed is printed; `FUZZ_SEED=N FUZZ_COUNT=1` replays it. REGRESSION_SEEDS are seeds
- * that once failed, run on every run.
+ * that once failed, run on every run. FUZZ_CLI_EVERY=N sends every Nth case through the CLI (10);
+ * FUZZ_VERBOSE=1 prints why each refused case was refused (to see what the generator reaches).
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
