@@ -68,6 +68,11 @@ if [[ " $parts " == *" unit "* ]]; then
   rc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] || status=1
   deno_totals unit "$log" "$rc"
+  # Each fuzz test prints "fuzz-count NAME N" (tests/fuzz/): the cases it ran, for the summary.
+  fuzz=$(grep -aoE '^fuzz-count [a-z0-9_-]+ [0-9]+' "$log" |
+    awk '{n[$2] += $3} END {for (k in n) print k, n[k]}' | sort |
+    awk '{printf "%s%s %d", (NR > 1 ? ", " : ""), $1, $2}')
+  echo "== fuzz: ${fuzz:-no fuzz-count lines} cases"
 fi
 
 if [[ " $parts " == *" vm "* ]]; then

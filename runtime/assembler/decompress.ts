@@ -169,7 +169,14 @@ function zstdDecompressStream(): TransformStream<Uint8Array, Uint8Array> {
   return new TransformStream<Uint8Array, Uint8Array>({
     start(controller): void {
       z.on("data", (chunk: Uint8Array) => {
-        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        try {
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        } catch (err) {
+          // The reader went away (the tar reader stopped at a bad entry and cancelled): this
+          // event handler's throw would be uncaught and end the process with a stack trace.
+          failure ??= err as Error;
+          z.destroy();
+        }
       });
       z.on("error", (err: Error) => {
         failure = err;
@@ -192,6 +199,36 @@ function zstdDecompressStream(): TransformStream<Uint8Array, Uint8Array> {
   });
 }
 
+/**
+ * Passes `input` through, turning its error into one that says what was being read. The
+ * decompressors fail with a bare TypeError ("corrupt gzip stream does not have a matching
+ * checksum"), which would reach the user as if Skiff had a bug (tests/fuzz/tar_fuzz_test.ts).
+ */
+function namingErrors(
+  input: ReadableStream<Uint8Array>,
+  what: string,
+): ReadableStream<Uint8Array> {
+  const reader = input.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller): Promise<void> {
+      try {
+        const { value, done } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch (err) {
+        controller.error(
+          new Error(`${what} is corrupt or truncated: ${(err as Error)?.message ?? err}`, {
+            cause: err,
+          }),
+        );
+      }
+    },
+    cancel(reason): Promise<void> {
+      return reader.cancel(reason);
+    },
+  });
+}
+
 /** Returns the decompressed form of `input`. */
 export function decompressStream(
   input: ReadableStream<Uint8Array>,
@@ -201,11 +238,14 @@ export function decompressStream(
     case "none":
       return input;
     case "gzip":
-      return input.pipeThrough(
-        new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+      return namingErrors(
+        input.pipeThrough(
+          new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+        ),
+        "the gzip data",
       );
     case "zstd":
-      return input.pipeThrough(zstdDecompressStream());
+      return namingErrors(input.pipeThrough(zstdDecompressStream()), "the zstd data");
   }
 }
 

@@ -6,11 +6,16 @@
  *   <root>/layers/sha256/<hex>/       an unpacked layer in overlayfs form: directly a lowerdir
  *   <root>/images/<hex>.json          an image: names, config, diffIDs (hex = config digest)
  *   <root>/containers/<id>.json       a container's use of an image's layers (for gc)
- *   <root>/tmp/                       layers being unpacked; renamed into layers/ when complete
+ *   <root>/layerinfo/sha256/<hex>.json  a layer's tree digest (what check() verifies it against)
+ *   <root>/tmp/                       layers being unpacked or removed
  *
  * A layer directory exists under layers/ only once it is complete and its diffID verified: it is
- * unpacked in tmp/ and renamed into place (rename(2) is atomic). Whatever is in tmp/ while the
- * lock is held is left over from a killed import, and is removed.
+ * unpacked in tmp/, its tree digest recorded in layerinfo/, and it is renamed into place
+ * (rename(2) is atomic). A layer is removed the other way round: renamed into tmp/ first, then
+ * deleted, so that a kill half-way never leaves a half-deleted layer under its diffID. Whatever is
+ * in tmp/ while the lock is held is left over from a killed import or gc, and is removed. Image
+ * and container records are written to a temp file and renamed. check() verifies all of this
+ * (docs/assembler.md "Checking the store").
  */
 import {
   type ImageSource,
@@ -27,6 +32,8 @@ import { loadNodeBuiltins } from "./node_builtins.ts";
 import { lgetxattr } from "../../ffi/xattr.ts";
 import { isOpaqueValue, isOverlayWhiteout, OVERLAY_OPAQUE_XATTR } from "./whiteout.ts";
 import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
+import { layerTreeDigest } from "./tree_digest.ts";
+import { trace } from "../log.ts";
 
 /** The store's default root. */
 export const DEFAULT_STORE_ROOT = "/var/lib/skiff";
@@ -77,6 +84,34 @@ export interface ImportOptions {
 export interface LayerStoreOptions {
   /** syncfs(2) each layer before renaming it into place (default true). */
   durable?: boolean;
+}
+
+/** What layerinfo/<alg>/<hex>.json records of a stored layer. */
+export interface LayerInfo {
+  diffId: string;
+  /** layerTreeDigest() of the layer directory right after it was unpacked. */
+  tree: string;
+}
+
+/** One thing check() found wrong in the store. */
+export interface StoreProblem {
+  /** The path concerned, relative to the store root. */
+  path: string;
+  /** What is wrong. */
+  message: string;
+  /** What repair does (or would do) about it; undefined when it cannot be repaired. */
+  repair?: string;
+  /** True once repaired. */
+  repaired: boolean;
+}
+
+/** What check() found. */
+export interface CheckReport {
+  problems: StoreProblem[];
+  /** Layers whose content was verified. */
+  layers: number;
+  images: number;
+  containers: number;
 }
 
 /** What gc() removed. */
@@ -158,6 +193,33 @@ export class LayerStore {
     this.#durable = options.durable ?? true;
   }
 
+  #infoPath(diffId: string): string {
+    const [alg, hex] = digestParts(diffId);
+    return `${this.root}/layerinfo/${alg}/${hex}.json`;
+  }
+
+  /**
+   * Removes a stored layer: renamed into tmp/ first (one atomic step: the layer is gone from
+   * layers/), then its record, then the files. A kill half-way leaves a temp dir, never a
+   * half-removed layer under its diffID.
+   */
+  async #removeLayer(diffId: string): Promise<void> {
+    const [alg, hex] = digestParts(diffId);
+    const doomed = `${this.root}/tmp/removing-${alg}-${hex}`;
+    try {
+      await Deno.rename(this.layerPath(diffId), doomed);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    trace(`image store: layer ${diffId} moved out`);
+    await Deno.remove(this.#infoPath(diffId)).catch((err) => {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    });
+    await Deno.remove(doomed, { recursive: true }).catch((err) => {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    });
+  }
+
   /** The directory of the stored layer with this diffID (it may not exist). */
   layerPath(diffId: string): string {
     const [alg, hex] = digestParts(diffId);
@@ -170,7 +232,7 @@ export class LayerStore {
   }
 
   async #ensureDirs(): Promise<void> {
-    for (const d of ["", "/layers", "/layers/sha256", "/images", "/containers"]) {
+    for (const d of ["", "/layers", "/layers/sha256", "/layerinfo", "/images", "/containers"]) {
       await Deno.mkdir(`${this.root}${d}`, { recursive: true, mode: 0o711 });
     }
     await Deno.mkdir(`${this.root}/tmp`, { recursive: true, mode: 0o700 });
@@ -235,6 +297,11 @@ export class LayerStore {
           `${layer.what}: diffID mismatch: the config says ${layer.diffId}, the layer is ${opened.diff.digest}`,
         );
       }
+      trace(`image import: layer ${index} unpacked`);
+      const info: LayerInfo = { diffId: layer.diffId, tree: await layerTreeDigest(tmp) };
+      await Deno.mkdir(`${this.root}/layerinfo/${alg}`, { recursive: true, mode: 0o700 });
+      await writeJsonAtomic(this.#infoPath(layer.diffId), info);
+      trace(`image import: layer ${index} recorded`);
       if (this.#durable) {
         const fd = openat(AT_FDCWD, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         try {
@@ -244,6 +311,7 @@ export class LayerStore {
         }
       }
       await Deno.rename(tmp, dest);
+      trace(`image import: layer ${index} stored`);
     } catch (err) {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
       throw new Error(`Cannot import ${layer.what} from ${image.source}`, { cause: err });
@@ -298,9 +366,7 @@ export class LayerStore {
         options.onProgress?.({ kind: "done", imageId: id });
         return record;
       } catch (err) {
-        for (const diffId of added) {
-          await Deno.remove(this.layerPath(diffId), { recursive: true }).catch(() => {});
-        }
+        for (const diffId of added) await this.#removeLayer(diffId).catch(() => {});
         throw err;
       } finally {
         image.close();
@@ -331,6 +397,7 @@ export class LayerStore {
       imported: new Date().toISOString(),
     };
     await writeJsonAtomic(path, record);
+    trace("image import: image recorded");
     return record;
   }
 
@@ -463,6 +530,185 @@ export class LayerStore {
     return undefined;
   }
 
+  /**
+   * Verifies the store, holding its lock: leftover temp dirs and partial record files, each
+   * layer's content against the tree digest recorded when it was imported, layer records without
+   * a layer, image and container records that do not parse or name missing layers.
+   * @param options.repair removes what is wrong: temp dirs, partial files, stray and corrupt
+   *   layers, and the records of images that lost a layer (import them again to restore them).
+   * @returns every problem found, each marked repaired or not.
+   */
+  check(options: { repair?: boolean } = {}): Promise<CheckReport> {
+    return this.#locked(async () => {
+      const problems: StoreProblem[] = [];
+      const repair = options.repair === true;
+      const found = async (
+        path: string,
+        message: string,
+        fix?: { what: string; run: () => Promise<void> },
+      ): Promise<void> => {
+        const problem: StoreProblem = { path, message, repair: fix?.what, repaired: false };
+        if (repair && fix) {
+          await fix.run();
+          problem.repaired = true;
+        }
+        problems.push(problem);
+      };
+      const removeTree = (rel: string) => ({
+        what: "remove it",
+        run: () => Deno.remove(`${this.root}/${rel}`, { recursive: true }),
+      });
+      const list = async (rel: string): Promise<Deno.DirEntry[]> => {
+        const out: Deno.DirEntry[] = [];
+        try {
+          for await (const e of Deno.readDir(`${this.root}/${rel}`)) out.push(e);
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) throw err;
+        }
+        return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      };
+
+      for (const e of await list("tmp")) {
+        await found(`tmp/${e.name}`, "left by a killed import or gc", removeTree(`tmp/${e.name}`));
+      }
+      for (const dir of ["images", "containers"]) {
+        for (const e of await list(dir)) {
+          if (e.isFile && e.name.endsWith(".json")) continue;
+          await found(
+            `${dir}/${e.name}`,
+            e.name.endsWith(".tmp") ? "a record a killed write left half-made" : "not a record",
+            removeTree(`${dir}/${e.name}`),
+          );
+        }
+      }
+
+      // Layers: each verified against its record. A layer a container uses is never removed: it
+      // may be a lowerdir of a mounted root (overlayfs: changing a lowerdir under a mount is
+      // undefined); the container must be deleted first.
+      const inUse = new Map<string, string>();
+      for (const e of await list("containers")) {
+        if (!e.isFile || !e.name.endsWith(".json")) continue;
+        const c = await readJson<ContainerRecord>(`${this.root}/containers/${e.name}`)
+          .catch(() => undefined);
+        if (Array.isArray(c?.diffIds)) { for (const d of c.diffIds) inUse.set(String(d), c.id); }
+      }
+      const layers = new Set<string>();
+      let verified = 0;
+      for (const alg of await list("layers")) {
+        for (const e of await list(`layers/${alg.name}`)) {
+          const rel = `layers/${alg.name}/${e.name}`;
+          const diffId = `${alg.name}:${e.name}`;
+          if (!e.isDirectory || !DIGEST_RE.test(diffId)) {
+            await found(rel, "not a layer directory", removeTree(rel));
+            continue;
+          }
+          const info = await readJson<LayerInfo>(this.#infoPath(diffId)).catch(() => undefined);
+          const user = inUse.get(diffId);
+          const remove = user === undefined
+            ? { what: "remove the layer", run: () => this.#removeLayer(diffId) }
+            : undefined;
+          const note = user === undefined ? "" : ` (used by container "${user}": delete it first)`;
+          if (!info || info.diffId !== diffId || typeof info.tree !== "string") {
+            await found(
+              rel,
+              `no record of its content (layerinfo/), so it cannot be verified${note}`,
+              remove,
+            );
+            if (!repair || remove === undefined) layers.add(diffId);
+            continue;
+          }
+          const tree = await layerTreeDigest(`${this.root}/${rel}`);
+          verified++;
+          if (tree !== info.tree) {
+            await found(
+              rel,
+              `content changed: tree digest ${tree}, recorded ${info.tree}${note}`,
+              remove,
+            );
+            if (!repair || remove === undefined) layers.add(diffId);
+            continue;
+          }
+          layers.add(diffId);
+        }
+      }
+      for (const alg of await list("layerinfo")) {
+        for (const e of await list(`layerinfo/${alg.name}`)) {
+          const rel = `layerinfo/${alg.name}/${e.name}`;
+          const m = /^([a-f0-9]+)\.json$/.exec(e.name);
+          if (m && layers.has(`${alg.name}:${m[1]}`)) continue;
+          if (m && !repair && await exists(`${this.root}/layers/${alg.name}/${m[1]}`)) continue;
+          await found(
+            rel,
+            m
+              ? "records a layer that is not stored"
+              : e.name.endsWith(".tmp")
+              ? "a record a killed write left half-made"
+              : "not a layer record",
+            removeTree(rel),
+          );
+        }
+      }
+
+      // Records: they parse, and the layers they name are stored.
+      let images = 0;
+      for (const e of await list("images")) {
+        if (!e.isFile || !e.name.endsWith(".json")) continue;
+        const rel = `images/${e.name}`;
+        const drop = {
+          ...removeTree(rel),
+          what: "remove the image record (import the image again)",
+        };
+        const image = await readJson<StoredImage>(`${this.root}/${rel}`).catch(() => undefined);
+        if (
+          !image || typeof image !== "object" || `${image.id}.json` !== e.name ||
+          image.configDigest !== `sha256:${image.id}` || !Array.isArray(image.diffIds) ||
+          !image.diffIds.every((d) => typeof d === "string" && DIGEST_RE.test(d)) ||
+          !Array.isArray(image.names)
+        ) {
+          await found(rel, "not a valid image record", drop);
+          continue;
+        }
+        images++;
+        const missing = image.diffIds.filter((d) => !layers.has(d));
+        if (missing.length > 0) {
+          await found(
+            rel,
+            `names layers that are not stored or not intact: ${missing.join(", ")}`,
+            drop,
+          );
+        }
+      }
+      let containers = 0;
+      for (const e of await list("containers")) {
+        if (!e.isFile || !e.name.endsWith(".json")) continue;
+        const rel = `containers/${e.name}`;
+        const record = await readJson<ContainerRecord>(`${this.root}/${rel}`).catch(() =>
+          undefined
+        );
+        if (
+          !record || typeof record !== "object" || `${record.id}.json` !== e.name ||
+          !Array.isArray(record.diffIds) ||
+          !record.diffIds.every((d) => typeof d === "string" && DIGEST_RE.test(d))
+        ) {
+          await found(rel, "not a valid container record", removeTree(rel));
+          continue;
+        }
+        containers++;
+        const missing = record.diffIds.filter((d) => !layers.has(d));
+        if (missing.length > 0) {
+          // No repair: the container's root is made of these layers; delete the container.
+          await found(
+            rel,
+            `container "${record.id}" uses layers that are not stored or not intact: ${
+              missing.join(", ")
+            }`,
+          );
+        }
+      }
+      return { problems, layers: verified, images, containers };
+    });
+  }
+
   /** Removes layers that no image and no registered container uses, and leftover temp dirs. */
   gc(): Promise<GcResult> {
     return this.#locked(async () => {
@@ -475,8 +721,9 @@ export class LayerStore {
         if (!alg.isDirectory) continue;
         for await (const e of Deno.readDir(`${this.root}/layers/${alg.name}`)) {
           const diffId = `${alg.name}:${e.name}`;
-          if (used.has(diffId)) continue;
-          await Deno.remove(`${this.root}/layers/${alg.name}/${e.name}`, { recursive: true });
+          if (used.has(diffId) || !DIGEST_RE.test(diffId)) continue;
+          trace(`image gc: removing layer ${diffId}`);
+          await this.#removeLayer(diffId);
           removedLayers.push(diffId);
         }
       }

@@ -332,8 +332,11 @@ function applyPax(target: Overrides, records: PaxRecord[], offset: number): void
     const text = (): string => decodeName(value, `PAX ${key}`, offset);
     const int = (): number => {
       const t = text();
-      if (!/^\d+$/.test(t)) throw new TarFormatError(`invalid PAX ${key} "${t}"`, offset);
-      return parseInt(t, 10);
+      const n = /^\d+$/.test(t) ? parseInt(t, 10) : NaN;
+      // Above 2^53 a size is not exact; a uid or gid of 2^32-1 or more is no id (chown's -1).
+      const max = key === "size" ? Number.MAX_SAFE_INTEGER : 0xfffffffe;
+      if (!(n <= max)) throw new TarFormatError(`invalid PAX ${key} "${t}"`, offset);
+      return n;
     };
     if (key === "path") target.path = text();
     else if (key === "linkpath") target.linkpath = text();

@@ -6,13 +6,13 @@ import { UsageError } from "../errors.ts";
 import { table } from "./list.ts";
 
 const USAGE = "image import [--ref REF] SOURCE | image ls [--format table|json] [-q] | " +
-  "image rm [--force] IMAGE | image gc   (each takes --store DIR)";
+  "image rm [--force] IMAGE | image gc | image check [--repair]   (each takes --store DIR)";
 
-/** `skiff image`: the layer store (import, ls, rm, gc). */
+/** `skiff image`: the layer store (import, ls, rm, gc, check). */
 export const command: Command = {
   name: "image",
   usage: USAGE,
-  summary: "import, list and remove OCI images in Skiff's layer store",
+  summary: "import, list, remove and check OCI images in Skiff's layer store",
   flags: [
     {
       name: "store",
@@ -24,6 +24,7 @@ export const command: Command = {
     { name: "format", alias: "f", type: "string", help: "ls: table or json" },
     { name: "quiet", alias: "q", type: "boolean", help: "ls: image IDs only" },
     { name: "force", type: "boolean", help: "rm: remove even if containers use it" },
+    { name: "repair", type: "boolean", help: "check: repair what is found wrong" },
   ],
   args: [1, 2],
   async run(ctx) {
@@ -74,6 +75,31 @@ export const command: Command = {
       case "gc": {
         const result = await store.gc();
         for (const layer of result.removedLayers) console.log(`removed layer ${layer}`);
+        return 0;
+      }
+      case "check": {
+        if (arg) throw new UsageError(`"image check" takes no argument\nUsage: skiff ${USAGE}`);
+        const repair = boolFlag(ctx, "repair");
+        const report = await store.check({ repair });
+        for (const p of report.problems) {
+          if (p.repaired) console.log(`repaired: ${p.path}: ${p.message} (${p.repair})`);
+          else {
+            const fix = p.repair ? `; --repair would ${p.repair}` : "; not repairable";
+            console.log(`problem: ${p.path}: ${p.message}${fix}`);
+          }
+        }
+        const left = report.problems.filter((p) => !p.repaired);
+        const counts = `${report.layers} layers verified, ${report.images} images, ` +
+          `${report.containers} containers`;
+        if (left.length > 0) {
+          const hint = left.some((p) => p.repair) && !repair
+            ? '; "skiff image check --repair" repairs them'
+            : "";
+          throw new Error(
+            `image store ${store.root}: ${left.length} problem(s) (${counts})${hint}`,
+          );
+        }
+        console.log(`image store ${store.root} is consistent (${counts})`);
         return 0;
       }
       default:

@@ -102,4 +102,6 @@ Deno.test(`validateSpec() accepts or refuses with a SpecError, never crashes (${
   // The generator must produce both outcomes, or it tests nothing.
   assert.ok(refused > COUNT / 10, `only ${refused} of ${COUNT} configs refused`);
   assert.ok(refused < COUNT, "every config was refused");
+  // scripts/test.sh sums these lines into the CI summary.
+  console.log(`fuzz-count config ${COUNT}`);
 });
