@@ -128,7 +128,7 @@ export async function createContainer(
     // Before the init builds anything: hooks and the process find the devices in place.
     if (spec.linux?.netDevices) moveNetDevices(spec.linux.netDevices, child.pid);
     if (spec.linux?.intelRdt) rdt = applyIntelRdt(spec.linux.intelRdt, id, child.pid);
-    cgroup = await createCgroup(cgroupPlan, spec, configFile);
+    cgroup = await createCgroup(cgroupPlan, spec, configFile, child.pid);
     // In a user namespace the init's root does not own the host's cgroup files: join it from here.
     const cliJoinsCgroup = hasUserNamespace(plan);
     if (cliJoinsCgroup) joinCgroupProcs(cgroup.procsFiles(), child.pid);
@@ -332,6 +332,7 @@ async function createCgroup(
   cgroup: CgroupManager,
   spec: Spec,
   configFile: string,
+  pid: number,
 ): Promise<CgroupManager> {
   if (cgroup instanceof NoCgroup) {
     log.debug(`create: no cgroup (${cgroup.reason})`);
@@ -346,11 +347,14 @@ async function createCgroup(
       cause: err,
     });
   }
+  const withDevices = {
+    ...resources,
+    devices: withDefaultDeviceRules(resources?.devices, spec.linux?.devices),
+  };
   try {
-    const warnings = cgroup.set({
-      ...resources,
-      devices: withDefaultDeviceRules(resources?.devices, spec.linux?.devices),
-    });
+    // The systemd driver's unit (runtime/cgroups/systemd.ts).
+    await cgroup.start?.(pid, withDevices);
+    const warnings = cgroup.set(withDevices);
     for (const warning of warnings) log.warn(warning);
   } catch (err) {
     // Awaited: the process exits right after the error is reported.
