@@ -6,6 +6,8 @@ import { normalizeDeviceRules } from "./device_rules.ts";
 import { cgroupManager } from "./manager.ts";
 import { SystemdCgroupManager, systemdUnitOf } from "./systemd.ts";
 import {
+  busPath,
+  connectSystemd,
   cpuQuotaPerSecUSec,
   cpusetMask,
   deviceProperties,
@@ -212,3 +214,67 @@ Deno.test({
     }
   },
 });
+
+Deno.test("the user instance's bus: a missing one is an error that says how to get it", async () => {
+  const dir = Deno.makeTempDirSync();
+  const saved = ["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"].map((k) => [k, Deno.env.get(k)]);
+  try {
+    Deno.env.delete("DBUS_SESSION_BUS_ADDRESS");
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+    assert.equal(busPath(true), `${dir}/bus`);
+    await assert.rejects(
+      connectSystemd(true),
+      new RegExp(`systemd user instance .* bus ${dir}/bus cannot be reached .*enable-linger`),
+    );
+    Deno.env.set("DBUS_SESSION_BUS_ADDRESS", "unix:path=/x/y");
+    assert.equal(busPath(true), "/x/y");
+  } finally {
+    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k!) : Deno.env.set(k!, v);
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "a bus without systemd on it: starting a unit fails naming the unit and the D-Bus error",
+  ignore: !hasDaemon(),
+  async fn() {
+    const dir = Deno.makeTempDirSync({ prefix: "skiff-dbus-" });
+    const daemon = new Deno.Command("dbus-daemon", {
+      args: ["--session", `--address=unix:path=${dir}/bus`, "--print-address", "--nofork"],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const saved = Deno.env.get("DBUS_SYSTEM_BUS_ADDRESS");
+    try {
+      const reader = daemon.stdout.getReader();
+      await reader.read();
+      reader.releaseLock();
+      Deno.env.set("DBUS_SYSTEM_BUS_ADDRESS", `unix:path=${dir}/bus`);
+      await using bus = await connectSystemd(false);
+      // Nobody owns org.freedesktop.systemd1 here (a session bus may try to activate it: its
+      // service file runs /bin/false): the error names the unit, its cause the D-Bus error.
+      await assert.rejects(
+        bus.startUnit("skiff-x.scope", transientProperties("system.slice", 1)),
+        (err: unknown) =>
+          err instanceof Error && /cannot start systemd unit skiff-x\.scope/.test(err.message) &&
+          /org\.freedesktop\.DBus\.Error\./.test(String((err.cause as Error)?.message)),
+      );
+    } finally {
+      saved === undefined
+        ? Deno.env.delete("DBUS_SYSTEM_BUS_ADDRESS")
+        : Deno.env.set("DBUS_SYSTEM_BUS_ADDRESS", saved);
+      daemon.kill("SIGTERM");
+      await daemon.status;
+      await daemon.stdout.cancel().catch(() => {});
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+function hasDaemon(): boolean {
+  try {
+    return Deno.statSync("/usr/bin/dbus-daemon").isFile;
+  } catch {
+    return false;
+  }
+}
