@@ -192,6 +192,9 @@ Deno.test({
       assert.equal(dir, `/sys/fs/cgroup/system.slice/${unit}`);
       assert.deepEqual(manager.pids(), [sleeper.pid]);
       assert.equal(Deno.readTextFileSync(`${dir}/memory.max`).trim(), String(64 << 20));
+      // stats (events, ps) read the scope's cgroup.
+      assert.equal(manager.stats().pids.current, 1);
+      assert.equal(manager.stats().memory.usage.limit, 64 << 20);
       // update: SetUnitProperties, then the files.
       await manager.setProperties!({ pids: { limit: 30 } }, { skipDevices: true });
       manager.set({ pids: { limit: 30 } }, { skipDevices: true });
