@@ -4,11 +4,13 @@
 #   1. `deno task test`: unit and integration tests on this host (hybrid cgroups here).
 #   2. The cgroup tests on a pure cgroup v2 kernel, in the QEMU VM of ../shared/vm/run-in-vm.sh
 #      (`deno task test:cgroup2`).
+#   2b. The systemd cgroup driver's tests (--systemd-cgroup) in the same VM booted with systemd as
+#      PID 1 and the system D-Bus (`deno task test:systemd`; part "systemd").
 #   3. The engine battery, ../shared/engines/smoke.sh, against Podman and containerd, and
 #      tests/engines/userns.sh, Podman with user namespaces (`deno task test:engines`).
 #   4. The OCI runtime-tools validation suite, ../shared/conformance, one test per program
 #      (`deno task test:conformance`; tests/conformance/expected_failures.ts says what may fail).
-# Run scripts/setup.sh once first. SKIFF_TEST_PARTS="unit vm engines conformance" selects parts. A selected
+# Run scripts/setup.sh once first. SKIFF_TEST_PARTS="unit vm systemd engines conformance" selects parts. A selected
 # part that cannot run (its script is missing, or it ends without a summary) says so and counts
 # as one failure; leave it out of SKIFF_TEST_PARTS to skip it. Each part prints its own counts,
 # ignored tests included; ", N skipped" on the last line is the ignored tests.
@@ -16,7 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export DENO_NO_UPDATE_CHECK=1 NO_COLOR=1
 DENO=.tools/node_modules/deno/deno
-all_parts="unit vm engines conformance"
+all_parts="unit vm systemd engines conformance"
 parts=${SKIFF_TEST_PARTS:-$all_parts}
 passed=0
 failed=0
@@ -84,6 +86,18 @@ if [[ " $parts " == *" vm "* ]]; then
     deno_totals vm "$log" "$rc"
   else
     cannot_run vm "../shared/vm/run-in-vm.sh is not there"
+  fi
+fi
+
+if [[ " $parts " == *" systemd "* ]]; then
+  if [ -x ../shared/vm/run-in-vm.sh ]; then
+    echo "== systemd: the systemd cgroup driver in the VM with systemd as PID 1"
+    "$DENO" task test:systemd 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]} # 124: the VM timed out, 125: it failed to boot
+    [ "$rc" -eq 0 ] || status=1
+    deno_totals systemd "$log" "$rc"
+  else
+    cannot_run systemd "../shared/vm/run-in-vm.sh is not there"
   fi
 fi
 

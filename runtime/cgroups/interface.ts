@@ -21,6 +21,13 @@ export interface CgroupManager {
   /** mkdir the cgroup (v2: enable the needed controllers in cgroup.subtree_control of every ancestor). Idempotent. */
   create(): void;
   /**
+   * Managers whose cgroup is made with the init in it (systemd: StartTransientUnit of a scope with
+   * its pid, the resources as unit properties). Create calls it after create(), before set().
+   */
+  start?(pid: number, resources?: Resources): Promise<void>;
+  /** Managers with their own record of the limits (systemd: SetUnitProperties); update calls it before set(). */
+  setProperties?(resources: Resources, options?: SetOptions): Promise<void>;
+  /**
    * Applies linux.resources (create and update); throws naming the field; returns warnings.
    * `resources.devices` is applied as given (include defaultDeviceRules() at create); when it is
    * undefined the device rules are left alone.

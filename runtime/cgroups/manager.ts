@@ -1,11 +1,13 @@
 /**
  * The factory that picks the implementation of CgroupManager (interface.ts): CgroupV2Manager on
  * unified hosts, CgroupV1Manager on hybrid and legacy ones (on hybrid hosts it also uses the
- * cgroup2 mount). docs/cgroups.md describes both.
+ * cgroup2 mount); with --systemd-cgroup, SystemdCgroupManager (systemd.ts) around the one of the
+ * scope's directory. docs/cgroups.md describes them.
  */
 import { detectCgroups, ownCgroups, systemdRunning } from "./detect.ts";
 import type { CgroupManager } from "./interface.ts";
 import { cgroupDir, innerCgroupPath } from "./path.ts";
+import { SystemdCgroupManager, systemdUnitOf } from "./systemd.ts";
 import { CgroupV1Manager } from "./v1.ts";
 import { CgroupV2Manager } from "./v2.ts";
 
@@ -29,12 +31,30 @@ export interface CgroupManagerOptions {
 
 /** The manager of a container's cgroup on this host. */
 export function cgroupManager(options: CgroupManagerOptions): CgroupManager {
+  const files = cgroupfsManager(options);
+  if (!options.systemd) return files;
+  return new SystemdCgroupManager(
+    systemdUnitOf(options.cgroupsPath, options.id, userInstance()),
+    files,
+  );
+}
+
+/**
+ * True when the driver talks to the caller's systemd user instance: when the caller is not root
+ * (runc's rootless systemd driver).
+ */
+function userInstance(): boolean {
+  return Deno.uid() !== 0;
+}
+
+/** The cgroupfs manager of the container's cgroup directories. */
+function cgroupfsManager(options: CgroupManagerOptions): CgroupManager {
   const host = detectCgroups();
   if (options.paths && Object.keys(options.paths).length > 0) {
     if (host.layout === "unified") return new CgroupV2Manager(options.paths[""], host);
     return new CgroupV1Manager(host, options.paths);
   }
-  const inner = innerCgroupPath(options, systemdRunning());
+  const inner = innerCgroupPath(options, systemdRunning(), options.systemd && userInstance());
   const own = ownCgroups();
   if (host.layout === "unified") {
     return new CgroupV2Manager(cgroupDir(host.unified!, own[""], inner, true), host);

@@ -8,9 +8,9 @@
  *   v2: under the PARENT of the runtime's own cgroup (its own one usually has processes, so
  *   controllers could not be enabled below it);
  * - none: the container ID as a relative path (runc: c.Name = id, c.Path = "");
- * - with --systemd-cgroup: "slice:prefix:name" names the scope "prefix-name.scope" in the slice.
- *   Skiff has no D-Bus client, so it needs a running systemd only to know the path is meaningful
- *   and then creates the scope's directory itself (TODO(#3): register the scope over D-Bus).
+ * - with --systemd-cgroup: "slice:prefix:name" names the scope "prefix-name.scope" in the slice,
+ *   which systemd makes (systemd.ts); its directory is where systemd puts the unit (under the
+ *   user instance's user@UID.service for a rootless caller).
  *
  * Unlike runc, which cleans ".." away silently, a ".." that would leave the hierarchy (or the
  * base of a relative path) is an error.
@@ -99,9 +99,19 @@ export function expandSlice(slice: string, field = "linux.cgroupsPath"): string 
  * Parses a systemd "slice:prefix:name" cgroupsPath into the cgroup path of its unit
  * ("system.slice:docker:abc" -> "/system.slice/docker-abc.scope").
  */
-export function systemdCgroupPath(cgroupsPath: string | undefined, id: string): string {
+export function systemdCgroupPath(
+  cgroupsPath: string | undefined,
+  id: string,
+  user = false,
+): string {
   const field = "linux.cgroupsPath";
-  if (!cgroupsPath) return `/system.slice/${DEFAULT_SCOPE_PREFIX}-${id}.scope`;
+  // runc: the user instance's units live below its own service's cgroup, default slice user.slice.
+  const uid = user ? Deno.uid() : 0;
+  const base = user ? `/user.slice/user-${uid}.slice/user@${uid}.service` : "";
+  const defaultSlice = user ? "user.slice" : "system.slice";
+  if (!cgroupsPath) {
+    return `${base}${expandSlice(defaultSlice)}/${DEFAULT_SCOPE_PREFIX}-${id}.scope`;
+  }
   const parts = cgroupsPath.split(":");
   if (parts.length !== 3) {
     throw new SpecError(
@@ -122,25 +132,30 @@ export function systemdCgroupPath(cgroupsPath: string | undefined, id: string): 
     : prefix
     ? `${prefix}-${name}.scope`
     : `${name}.scope`;
-  return `${expandSlice(slice || "system.slice", field)}/${unit}`;
+  return `${base}${expandSlice(slice || defaultSlice, field)}/${unit}`;
 }
 
 /**
  * The container's cgroup path before placement in a hierarchy.
  * @param running whether systemd runs on this host (detect.ts systemdRunning()).
  */
-export function innerCgroupPath(options: CgroupPathOptions, running: boolean): InnerCgroupPath {
+export function innerCgroupPath(
+  options: CgroupPathOptions,
+  running: boolean,
+  user = false,
+): InnerCgroupPath {
   if (options.systemd) {
     if (!running) {
       throw new SpecError(
         "linux.cgroupsPath",
         `--systemd-cgroup cannot place the container in ${
           JSON.stringify(options.cgroupsPath ?? "")
-        }: systemd is not running on this host (/run/systemd/system does not exist); ` +
+        }: systemd is not running on this host (/run/systemd/system does not exist), and the ` +
+          "systemd driver makes the container's cgroup a systemd unit; " +
           "run without --systemd-cgroup to use cgroupfs paths",
       );
     }
-    return cleanCgroupPath(systemdCgroupPath(options.cgroupsPath, options.id));
+    return cleanCgroupPath(systemdCgroupPath(options.cgroupsPath, options.id, user));
   }
   if (!options.cgroupsPath) return cleanCgroupPath(options.id, "id");
   return cleanCgroupPath(options.cgroupsPath);

@@ -184,13 +184,13 @@ Deno.test({
   ignore: lacks("pids"),
   async fn() {
     await using c = await fakeContainer("update", { pids: { limit: 10 }, cpu: { shares: 1024 } });
-    const result = updateContainer(c.store, c.id, { pids: { limit: 25 } });
+    const result = await updateContainer(c.store, c.id, { pids: { limit: 25 } });
     assert.deepEqual(result.resources, { pids: { limit: 25 }, cpu: { shares: 1024 } });
     const dirs = containerCgroup(c.record).dirs();
     const pidsDir = LAYOUT === "unified" ? dirs[""] : dirs.pids;
     assert.equal(readCgroupFile(pidsDir, "pids.max")?.trim(), "25");
     await c.stopInit();
-    assert.throws(
+    await assert.rejects(
       () => updateContainer(c.store, c.id, { pids: { limit: 5 } }),
       /container not running/,
     );

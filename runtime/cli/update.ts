@@ -166,7 +166,7 @@ export const command: Command = {
       throw new Error("Intel RDT/MBA: memory bandwidth schema is not enabled");
     }
     const request = await updateRequest(ctx);
-    const { warnings } = updateContainer(ctx.store, ctx.positionals[0], request);
+    const { warnings } = await updateContainer(ctx.store, ctx.positionals[0], request);
     for (const w of warnings) warn(w);
     return 0;
   },

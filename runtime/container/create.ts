@@ -156,7 +156,7 @@ export async function createContainer(
       ahead.intelRdt = rdt;
       store.writeCreating(ahead);
     }
-    cgroup = await createCgroup(cgroupPlan, spec, configFile);
+    cgroup = await createCgroup(cgroupPlan, spec, configFile, child.pid);
     // In a user namespace the init's root does not own the host's cgroup files: join it from here.
     const cliJoinsCgroup = hasUserNamespace(plan);
     if (cliJoinsCgroup) joinCgroupProcs(cgroup.procsFiles(), child.pid);
@@ -394,6 +394,7 @@ async function createCgroup(
   cgroup: CgroupManager,
   spec: Spec,
   configFile: string,
+  pid: number,
 ): Promise<CgroupManager> {
   if (cgroup instanceof NoCgroup) {
     log.debug(`create: no cgroup (${cgroup.reason})`);
@@ -409,11 +410,14 @@ async function createCgroup(
       cause: err,
     });
   }
+  const withDevices = {
+    ...resources,
+    devices: withDefaultDeviceRules(resources?.devices, spec.linux?.devices),
+  };
   try {
-    const warnings = cgroup.set({
-      ...resources,
-      devices: withDefaultDeviceRules(resources?.devices, spec.linux?.devices),
-    });
+    // The systemd driver's unit (runtime/cgroups/systemd.ts).
+    await cgroup.start?.(pid, withDevices);
+    const warnings = cgroup.set(withDevices);
     for (const warning of warnings) log.warn(warning);
   } catch (err) {
     // Awaited: the process exits right after the error is reported.

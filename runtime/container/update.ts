@@ -109,13 +109,20 @@ export interface UpdateResult {
  * Applies `update` to the cgroup of container `id` (runtime `update`); the device rules are left
  * alone. A stopped container is "container not running", as in runc.
  */
-export function updateContainer(store: StateStore, id: string, update: Resources): UpdateResult {
+export async function updateContainer(
+  store: StateStore,
+  id: string,
+  update: Resources,
+): Promise<UpdateResult> {
   using _lock = store.lock(id);
   const { record, status } = loadContainer(store, id);
   if (status === "stopped") throw new Error("container not running");
   const resources = mergeResources(record.config.linux?.resources, update);
   trace("update: locked");
-  const warnings = containerCgroup(record).set(resources, { skipDevices: true });
+  const cgroup = containerCgroup(record);
+  // The systemd driver's unit properties first (SetUnitProperties), then the files, as runc.
+  await cgroup.setProperties?.(resources, { skipDevices: true });
+  const warnings = cgroup.set(resources, { skipDevices: true });
   trace("update: cgroup set");
   // The new limits are the container's from now on (a later update merges with them).
   record.config.linux = {
