@@ -303,8 +303,8 @@ export class Container implements AsyncDisposable {
   }
 
   /** Changes the container's cgroup limits (runc `update`); returns the warnings. */
-  update(resources: Resources): string[] {
-    return updateContainer(this.#store, this.id, resources).warnings;
+  async update(resources: Resources): Promise<string[]> {
+    return (await updateContainer(this.#store, this.id, resources)).warnings;
   }
 
   /** Freezes every process of the container. */

@@ -119,7 +119,7 @@ Deno.test("library: update, pause, resume, stats and events of a running contain
       rootfs: ROOTFS,
     });
     await c.start();
-    c.update({ pids: { limit: 50 } });
+    await c.update({ pids: { limit: 50 } });
     assert.equal(c.stats().pids?.limit, 50);
     await c.pause();
     assert.equal(c.state().status, "paused");
