@@ -8,6 +8,14 @@ export class ContainerNotExistError extends Error {
   }
 }
 
+/** The container ID is taken: a container with this ID exists already. */
+export class ConflictError extends Error {
+  constructor(readonly id: string) {
+    super(`container with id ${JSON.stringify(id)} already exists`);
+    this.name = "ConflictError";
+  }
+}
+
 /** A command was used wrongly (bad flags or arguments). */
 export class UsageError extends Error {
   constructor(message: string) {
@@ -18,7 +26,7 @@ export class UsageError extends Error {
 
 /**
  * An error that selects the exit code. An empty message means it was already reported (the
- * container's init tells the CLI over its sync pipe), so mod.ts logs nothing.
+ * container's init tells the CLI over its sync pipe), so cli.ts logs nothing.
  */
 export class ExitError extends Error {
   constructor(message: string, readonly code: number) {

@@ -58,7 +58,7 @@ function withCommit(files: Map<string, string>): void {
 /** The directory beside dist/skiff that holds the split bundle. */
 export const CHUNK_DIR = "skiff.d";
 
-/** The split bundle's entry chunk in CHUNK_DIR (mod.ts). */
+/** The split bundle's entry chunk in CHUNK_DIR (cli.ts). */
 const ENTRY_CHUNK = "main.js";
 
 /**
@@ -113,7 +113,7 @@ export function buildBundle(): string {
       "--code-splitting",
       "--outdir",
       chunks,
-      "mod.ts",
+      "cli.ts",
     ]);
     const files = new Map<string, string>();
     for (const entry of Deno.readDirSync(chunks)) {
@@ -122,10 +122,10 @@ export function buildBundle(): string {
       }
       files.set(entry.name, Deno.readTextFileSync(join(chunks, entry.name)));
     }
-    const entry = files.get("mod.js");
-    if (entry === undefined) throw new Error(`deno bundle wrote no mod.js to ${chunks}`);
-    files.delete("mod.js");
-    Deno.removeSync(join(chunks, "mod.js"));
+    const entry = files.get("cli.js");
+    if (entry === undefined) throw new Error(`deno bundle wrote no cli.js to ${chunks}`);
+    files.delete("cli.js");
+    Deno.removeSync(join(chunks, "cli.js"));
     files.set(ENTRY_CHUNK, entry.replace(/^#!.*\n/, ""));
     withCommit(files);
     deferDynamicImports(files);
@@ -159,7 +159,7 @@ export function buildCompiled(): string {
   const denort = Deno.env.get("DENORT_BIN");
   if (denort) env.DENORT_BIN = denort;
   try {
-    run(["compile", "-A", "--no-check", "--output", out, "mod.ts"], env);
+    run(["compile", "-A", "--no-check", "--output", out, "cli.ts"], env);
   } catch (err) {
     throw new Error(
       "deno compile failed: it needs Deno's denort runtime, downloaded from Deno's own host " +

@@ -28,7 +28,7 @@ export interface Command {
   flagsBeforePositionals?: boolean;
   /**
    * When it returns, nothing of the command keeps Deno's event loop alive (no child, listener,
-   * socket or timer), so mod.ts lets the process end by itself instead of calling Deno.exit():
+   * socket or timer), so cli.ts lets the process end by itself instead of calling Deno.exit():
    * Deno then writes its code cache without the extra I/O turn that costs ~2 MiB of peak RSS.
    */
   endsByItself?: boolean;

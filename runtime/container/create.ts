@@ -56,6 +56,10 @@ export interface CreateOptions {
   preserveFds?: number;
   /** True for `skiff run` in the foreground: the CLI stays the parent and waits. */
   foreground?: boolean;
+  /** With foreground: the process's stdio are pipes (Created.child.stdio), for the library. */
+  piped?: boolean;
+  /** The caller waits for the init even when detached (the library): it keeps the event loop. */
+  keepChild?: boolean;
   /** The image bundle `run --image` assembled, released again by delete. */
   image?: { store: string; dir: string };
   /**
@@ -139,6 +143,7 @@ export async function createContainer(
       init = await spawnInit(plan, spec.process?.terminal === true, {
         timeOffsets: spec.linux?.timeOffsets,
         userns,
+        piped: options.piped,
       });
     } finally {
       idmapped.close();
@@ -250,7 +255,7 @@ export async function createContainer(
     store.finishCreating(id);
     trace("create: state written");
     if (options.pidFile) writePidFile(resolve(options.pidFile), child.pid);
-    if (!options.foreground) child.unref();
+    if (!options.foreground && !options.keepChild) child.unref();
     return { record, child, consoleMaster };
   } catch (err) {
     if (child) await killInit(child);

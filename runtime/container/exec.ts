@@ -54,6 +54,8 @@ export interface ExecOptions {
   cgroupProcs?: string[];
   /** `--cgroup`: sub-cgroups of the container's cgroup, "PATH" or "CONTROLLERS:PATH" (v1). */
   subCgroups?: string[];
+  /** The caller waits for the process even when detached (the library). */
+  keepChild?: boolean;
   /** `--apparmor`, `--process-label`. */
   apparmorProfile?: string;
   selinuxLabel?: string;
@@ -329,7 +331,7 @@ export async function execContainer(
     debug(`exec: process ${child.pid} is ready: execve ${JSON.stringify(process.args)}`);
     if (pidfdSocket !== undefined) sendPidfd(pidfdSocket, child.pid, "setns");
     if (options.pidFile) writePidFile(resolve(options.pidFile), child.pid);
-    if (options.detach) child.unref();
+    if (options.detach && !options.keepChild) child.unref();
     return { child, pid: child.pid, consoleMaster };
   } catch (err) {
     if (child) await killInit(child);

@@ -14,12 +14,27 @@ export interface InitProcess {
   kill(signal: Deno.Signal): void;
   /** Lets this CLI exit while the process runs (create, detached exec). */
   unref(): void;
+  /** The process's stdio, when it was started with pipes (the library's stdio: "piped"). */
+  readonly stdio?: PipedStdio;
+}
+
+/** Pipes to a process's stdin, stdout and stderr. */
+export interface PipedStdio {
+  stdin: WritableStream<Uint8Array>;
+  stdout: ReadableStream<Uint8Array>;
+  stderr: ReadableStream<Uint8Array>;
+}
+
+/** The pipes of `child`, which was spawned with stdin, stdout and stderr "piped". */
+export function pipesOf(child: Deno.ChildProcess): PipedStdio {
+  return { stdin: child.stdin, stdout: child.stdout, stderr: child.stderr };
 }
 
 /** Wraps a child that Deno spawned. */
-export function spawnedInit(child: Deno.ChildProcess): InitProcess {
+export function spawnedInit(child: Deno.ChildProcess, stdio?: PipedStdio): InitProcess {
   return {
     pid: child.pid,
+    stdio,
     get status() {
       return child.status;
     },
@@ -29,10 +44,11 @@ export function spawnedInit(child: Deno.ChildProcess): InitProcess {
 }
 
 /** Wraps child `pid` that Deno did not spawn (the trampoline's clone); reaped on first `status`. */
-export function clonedInit(pid: number): InitProcess {
+export function clonedInit(pid: number, stdio?: PipedStdio): InitProcess {
   let status: Promise<Deno.CommandStatus> | undefined;
   return {
     pid,
+    stdio,
     get status() {
       status ??= waitPid(pid).then(
         (ended): Deno.CommandStatus =>

@@ -1,11 +1,21 @@
 /** How Skiff starts itself again (`skiff init`, the waiter's command line). */
+let entry: string | undefined;
+
+/**
+ * Makes `skiff init` start from `url` (Skiff's cli.ts) instead of the main module: the library
+ * (mod.ts) runs inside another program, whose main module is not Skiff.
+ */
+export function useEntry(url: string): void {
+  entry = url;
+}
+
 /**
  * The argv that starts `skiff init`: the Deno binary running this same program, whether it is the
- * bundle (dist/skiff), the sources (mod.ts) or a `deno compile` binary.
+ * bundle (dist/skiff), the sources (cli.ts) or a `deno compile` binary.
  */
 export function selfCommand(subcommand: string[]): { command: string; args: string[] } {
   const exec = Deno.execPath();
-  const main = Deno.mainModule;
+  const main = entry ?? Deno.mainModule;
   if (!main.startsWith("file:") || main.includes("/deno-compile-")) {
     return { command: exec, args: subcommand };
   }

@@ -1,6 +1,6 @@
 import { writeProcFile } from "../procfs.ts";
-import { CLONE_FS, CLONE_NEWTIME, O_CLOEXEC, O_RDONLY } from "../../ffi/constants.ts";
-import { close, open } from "../../ffi/fs.ts";
+import { CLONE_FS, CLONE_NEWTIME, O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
+import { close, fchdir, open } from "../../ffi/fs.ts";
 import { ioctlNsGetType, setns, unshare } from "../../ffi/namespace.ts";
 import type { NamespaceType } from "../../spec/config.ts";
 import { NAMESPACE_FLAGS, type NamespacePlan, PROC_NS_NAMES } from "../namespaces.ts";
@@ -45,6 +45,9 @@ export function spawnInNamespaces(
       return { ...j, fd };
     });
     let child: Deno.ChildProcess;
+    // setns(2) into a mount namespace moves the thread to that namespace's root: the cwd is
+    // restored below, for a caller that goes on (the library, docs/library.md).
+    const cwd = saved.has("mount") ? open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : undefined;
     try {
       // setns(2) into a mount namespace (joining one, and restoring the saved one) is EINVAL for a
       // thread that shares its fs_struct with others, as Deno's threads do. unshare(CLONE_NEWNS)
@@ -56,6 +59,10 @@ export function spawnInNamespaces(
       child = spawn();
     } finally {
       restore(saved);
+      if (cwd !== undefined) {
+        fchdir(cwd);
+        close(cwd);
+      }
     }
     return child;
   } finally {

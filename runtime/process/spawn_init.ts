@@ -4,7 +4,7 @@ import { close, pipe, setCloexec } from "../../ffi/fs.ts";
 import { acceptUnix, recvFds } from "../../ffi/socket.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import { spawnInNamespaces, type TimeOffsets } from "./spawn_in_namespaces.ts";
-import { type InitProcess, spawnedInit } from "./init_process.ts";
+import { type InitProcess, pipesOf, spawnedInit } from "./init_process.ts";
 import { needsTrampoline, spawnViaTrampoline, type UserNamespaceSetup } from "./spawn_userns.ts";
 import { initEnv, selfCommand } from "./self_command.ts";
 
@@ -27,9 +27,9 @@ export interface SpawnedInit {
 export async function spawnInit(
   plan: NamespacePlan,
   terminal: boolean,
-  options: { timeOffsets?: TimeOffsets; userns?: UserNamespaceSetup } = {},
+  options: { timeOffsets?: TimeOffsets; userns?: UserNamespaceSetup; piped?: boolean } = {},
 ): Promise<SpawnedInit> {
-  const stdio = terminal ? "null" : "inherit";
+  const stdio = terminal ? "null" : options.piped ? "piped" : "inherit";
   const [bootRead, bootWrite] = pipe(O_CLOEXEC);
   const [syncRead, syncWrite] = pipe(O_CLOEXEC);
   let child: InitProcess;
@@ -41,7 +41,7 @@ export async function spawnInit(
     if (needsTrampoline(plan)) {
       child = await spawnViaTrampoline(plan, self, stdio, options.userns, options.timeOffsets);
     } else {
-      child = spawnedInit(spawnInNamespaces(
+      const spawned = spawnInNamespaces(
         plan,
         () =>
           new Deno.Command(self.command, {
@@ -52,7 +52,8 @@ export async function spawnInit(
             env: initEnv(),
           }).spawn(),
         options.timeOffsets,
-      ));
+      );
+      child = spawnedInit(spawned, stdio === "piped" ? pipesOf(spawned) : undefined);
     }
   } catch (err) {
     close(bootWrite);

@@ -25,7 +25,7 @@ import type { IdMapping } from "../../spec/config.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import { writeIdMaps } from "../userns/maps.ts";
 import { type TimeOffsets, writeTimeOffsets } from "./spawn_in_namespaces.ts";
-import { clonedInit, type InitProcess, killInit, spawnedInit } from "./init_process.ts";
+import { clonedInit, type InitProcess, killInit, pipesOf, spawnedInit } from "./init_process.ts";
 import { answer, nextEvent, spawnTrampoline, trampolineSocket } from "../trampoline/spawn.ts";
 import type { TrampolineOp, TrampolineProgram } from "../trampoline/program.ts";
 import { close } from "../../ffi/fs.ts";
@@ -98,7 +98,7 @@ export function trampolineOps(
 export async function spawnViaTrampoline(
   plan: NamespacePlan,
   command: { command: string; args: string[] },
-  stdio: "inherit" | "null",
+  stdio: "inherit" | "null" | "piped",
   userns: UserNamespaceSetup | undefined,
   timeOffsets?: TimeOffsets,
 ): Promise<InitProcess> {
@@ -149,8 +149,10 @@ export async function spawnViaTrampoline(
   } finally {
     close(socket.ours);
   }
-  if (clonedPid === undefined) return spawnedInit(trampoline);
+  // With pipes, the init holds the far ends of the trampoline's: they outlive the trampoline.
+  const pipes = stdio === "piped" ? pipesOf(trampoline) : undefined;
+  if (clonedPid === undefined) return spawnedInit(trampoline, pipes);
   // The trampoline exits as soon as it has cloned; reap it.
   await trampoline.status;
-  return clonedInit(clonedPid);
+  return clonedInit(clonedPid, pipes);
 }

@@ -6,7 +6,7 @@ import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
 import { canWrite, close, lockExclusive, open } from "../../ffi/fs.ts";
 import { geteuid } from "../../ffi/process.ts";
 import { honorXdgRuntimeDir, inUserNamespace } from "../rootless.ts";
-import { ContainerNotExistError } from "../errors.ts";
+import { ConflictError, ContainerNotExistError } from "../errors.ts";
 
 /** What Skiff keeps about a container in `<root>/<id>/state.json`. */
 export interface ContainerRecord {
@@ -143,7 +143,7 @@ export class StateStore {
       Deno.mkdirSync(dir, { mode: 0o711 });
     } catch (err) {
       if (err instanceof Deno.errors.AlreadyExists) {
-        throw new Error(`container with id ${JSON.stringify(id)} already exists`);
+        throw new ConflictError(id);
       }
       throw new Error(`cannot create state directory ${dir}`, { cause: err });
     }

@@ -416,7 +416,7 @@ try {
   // deno compile: where the denort runtime is reachable (or DENORT_BIN is set).
   const compiled = join(dir, "skiff-bin");
   const compile = new Deno.Command(deno, {
-    args: ["compile", "-A", "--no-check", "--quiet", "--output", compiled, resolve("mod.ts")],
+    args: ["compile", "-A", "--no-check", "--quiet", "--output", compiled, resolve("cli.ts")],
     stdin: "null",
     stdout: "null",
     stderr: "piped",

@@ -12,11 +12,11 @@ export function hostMounts(): string[] {
 
 /**
  * Pids of this checkout's skiff init processes still alive (cmdline has "init" after this
- * checkout's dist/skiff or mod.ts). Inits of other checkouts, e.g. another test run on the same
+ * checkout's dist/skiff or cli.ts). Inits of other checkouts, e.g. another test run on the same
  * machine, are not ours to count.
  */
 export function skiffInits(): number[] {
-  const scripts = [SKIFF, join(REPO, "mod.ts")];
+  const scripts = [SKIFF, join(REPO, "cli.ts")];
   const out: number[] = [];
   for (const entry of Deno.readDirSync("/proc")) {
     const pid = Number(entry.name);

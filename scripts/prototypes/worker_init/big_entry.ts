@@ -3,7 +3,7 @@
  * running it, so that `deno bundle` makes a module the size of dist/skiff; startup_bench.ts starts
  * the bundle as a Worker and as a process. In a worker it says "ready"; as a process it just ends.
  */
-import { main } from "../../../mod.ts";
+import { main } from "../../../cli.ts";
 import { initMain } from "../../../runtime/init/standard.ts";
 
 declare const WorkerGlobalScope: unknown;
