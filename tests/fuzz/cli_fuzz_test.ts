@@ -284,7 +284,7 @@ export function generate(seed: number, w: World): Case {
   return { seed, argv, valid: template.valid && mutations.length === 0, mutations };
 }
 
-/** How the case's errors are logged, found as mod.ts does from the global flags. */
+/** How the case's errors are logged, found as cli.ts does from the global flags. */
 function logSetup(argv: string[]): { json: boolean; file?: string } {
   try {
     const global = parseArgs(argv, GLOBAL_FLAGS, true);
