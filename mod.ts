@@ -25,8 +25,38 @@ export {
 export { SpecError } from "./spec/errors.ts";
 export { SyscallError } from "./ffi/errno.ts";
 export { ConflictError, ContainerNotExistError as NotFoundError } from "./runtime/errors.ts";
-export type { Process, Resources, Spec } from "./spec/config.ts";
-export type { State } from "./spec/state.ts";
+export type {
+  BlockIoResources,
+  Capabilities,
+  CpuResources,
+  Device,
+  DeviceCgroupRule,
+  Hook,
+  Hooks,
+  HugepageLimit,
+  IdMapping,
+  IntelRdt,
+  Linux,
+  MemoryResources,
+  Mount,
+  Namespace,
+  NamespaceType,
+  Process,
+  Resources,
+  Rlimit,
+  Root,
+  Scheduler,
+  Seccomp,
+  SeccompAction,
+  SeccompArg,
+  SeccompOperator,
+  SeccompSyscall,
+  Spec,
+  ThrottleDevice,
+  User,
+  WeightDevice,
+} from "./spec/config.ts";
+export type { ContainerStatus, State } from "./spec/state.ts";
 export type { ContainerEvent } from "./runtime/container/events.ts";
-export type { CgroupStats } from "./runtime/cgroups/stats.ts";
+export type { BlkioEntry, CgroupStats, MemoryEntry } from "./runtime/cgroups/stats.ts";
 export { defaultSpec } from "./spec/defaults.ts";

@@ -111,6 +111,12 @@ export class SyscallError extends Error {
   /** The errno name, e.g. "ENOENT". */
   readonly code: string;
 
+  /**
+   * Makes the error for `syscall` failing with `errnoValue`.
+   * @param syscall the libc function or system call
+   * @param errnoValue the errno it set
+   * @param detail its arguments, for the message, e.g. "fd=7, nstype=CLONE_NEWNET"
+   */
   constructor(syscall: string, errnoValue: number, detail = "") {
     super(`${syscall}${detail ? ` ${detail}` : ""}: ${describeErrno(errnoValue)}`);
     this.name = "SyscallError";

@@ -2,6 +2,10 @@
 
 /** The container ID is not known: engines match the substring "does not exist". */
 export class ContainerNotExistError extends Error {
+  /**
+   * Makes the error for a container ID that no container has.
+   * @param id the ID that was asked for; kept as `id`
+   */
   constructor(readonly id: string) {
     super("container does not exist");
     this.name = "ContainerNotExistError";
@@ -10,6 +14,10 @@ export class ContainerNotExistError extends Error {
 
 /** The container ID is taken: a container with this ID exists already. */
 export class ConflictError extends Error {
+  /**
+   * Makes the error for a container ID that is in use.
+   * @param id the ID that is taken; kept as `id`
+   */
   constructor(readonly id: string) {
     super(`container with id ${JSON.stringify(id)} already exists`);
     this.name = "ConflictError";

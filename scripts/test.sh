@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Skiff's whole test suite as root (the tests run real containers) and ends with one line,
 # "N passed, N failed, N skipped", summing four parts:
-#   1. `deno task test`: unit and integration tests on this host (hybrid cgroups here).
+#   1. `deno task test`: unit and integration tests on this host (hybrid cgroups here), and
+#      `deno doc --lint mod.ts` (the library's documentation), counted as one test.
 #   2. The cgroup tests on a pure cgroup v2 kernel, in the QEMU VM of ../shared/vm/run-in-vm.sh
 #      (`deno task test:cgroup2`).
 #   2b. The systemd cgroup driver's tests (--systemd-cgroup) in the same VM booted with systemd as
@@ -75,6 +76,14 @@ if [[ " $parts " == *" unit "* ]]; then
     awk '{n[$2] += $3} END {for (k in n) print k, n[k]}' | sort |
     awk '{printf "%s%s %d", (NR > 1 ? ", " : ""), $1, $2}')
   echo "== fuzz: ${fuzz:-no fuzz-count lines} cases"
+  # Every symbol mod.ts exports, and every type they reference, is exported and documented.
+  echo "== unit: deno doc --lint mod.ts"
+  if "$DENO" doc --lint mod.ts 2>&1 | tee "$log"; then
+    add_totals "unit (deno doc --lint mod.ts)" 1 0 0
+  else
+    status=1
+    add_totals "unit (deno doc --lint mod.ts)" 0 1 0
+  fi
 fi
 
 if [[ " $parts " == *" vm "* ]]; then

@@ -11,6 +11,13 @@ export class SpecError extends TypeError {
   /** The config file (or process.json), when known. */
   readonly file?: string;
 
+  /**
+   * Makes the error for the field at JSON path `path`, saying `detail`; `file` names the config.
+   * @param path the JSON path, e.g. `process.cwd`
+   * @param detail what was expected, without file or path
+   * @param file the config file, when known
+   * @param options the cause, if any
+   */
   constructor(path: string, detail: string, file?: string, options?: ErrorOptions) {
     super(`${file ? `${file}: ` : ""}${path}: ${detail}`, options);
     this.name = "SpecError";

@@ -8,14 +8,23 @@ export type ContainerStatus = "creating" | "created" | "running" | "stopped" | "
  * owner), in runc's key order so output matches `runc state` byte for byte.
  */
 export interface State {
+  /** The version of the runtime specification the state follows. */
   ociVersion: string;
+  /** The container's ID, unique among the containers of one state directory. */
   id: string;
+  /** The host pid of the container's init process; 0 once it has stopped. */
   pid: number;
+  /** Where the container is in its lifecycle. */
   status: ContainerStatus;
+  /** The absolute path of the container's bundle directory. */
   bundle: string;
+  /** The absolute path of the container's root filesystem on the host. */
   rootfs: string;
+  /** When the container was created, as RFC 3339 with nanoseconds, in UTC. */
   created: string;
+  /** The config's annotations. */
   annotations?: Record<string, string>;
+  /** The container's owner, as runc reports it (empty from `state`). */
   owner: string;
 }
 

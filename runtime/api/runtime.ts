@@ -91,7 +91,10 @@ export class Runtime {
   /** Inits this Runtime created: their exit status can be waited for. */
   readonly #children = new Map<string, InitProcess>();
 
-  /** @param options the state directory and defaults; see RuntimeOptions. */
+  /**
+   * Makes a runtime over the state directory `options.root` (default /run/skiff).
+   * @param options the state directory and defaults; see RuntimeOptions.
+   */
   constructor(options: RuntimeOptions = {}) {
     this.#options = options;
     // Inits start from Skiff's own command line, not from the program that imported the library:

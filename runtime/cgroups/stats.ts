@@ -6,45 +6,72 @@
 
 /** usage/limit/max/failcnt of one memory counter. */
 export interface MemoryEntry {
+  /** The limit, in bytes; Infinity when unlimited. */
   limit: number;
+  /** The current usage, in bytes. */
   usage: number;
+  /** The highest usage recorded, in bytes (0 when the kernel keeps none). */
   max: number;
+  /** How many times the limit was hit. */
   failcnt: number;
 }
 
 /** One blkio counter of one device. */
 export interface BlkioEntry {
+  /** The device's major number. */
   major: number;
+  /** The device's minor number. */
   minor: number;
+  /** The operation counted: "Read", "Write" (cgroup v1 adds "Sync", "Async", "Total", ...). */
   op: string;
+  /** The count: bytes or I/O operations, by the list the entry is in. */
   value: number;
 }
 
 /** runc's types.Stats. */
 export interface CgroupStats {
+  /** CPU time used, in nanoseconds, and CFS throttling. */
   cpu: {
+    /** CPU time used by the cgroup's processes, in nanoseconds. */
     usage: {
       /** Nanoseconds. */
       total: number;
+      /** Per CPU, in nanoseconds (cgroup v1 only). */
       percpu: number[];
+      /** Per CPU in kernel mode, in nanoseconds (cgroup v1 only). */
       percpu_kernel: number[];
+      /** Per CPU in user mode, in nanoseconds (cgroup v1 only). */
       percpu_user: number[];
+      /** In kernel mode, in nanoseconds. */
       kernel: number;
+      /** In user mode, in nanoseconds. */
       user: number;
     };
+    /** CFS periods elapsed and throttled, and the time throttled in nanoseconds. */
     throttling: { periods: number; throttledPeriods: number; throttledTime: number };
   };
+  /** The CPUs and memory nodes the cgroup may use. */
   cpuset: { cpus: number[]; mems: number[] };
+  /** Memory use, in bytes. */
   memory: {
+    /** Page cache, in bytes. */
     cache: number;
+    /** Memory. */
     usage: MemoryEntry;
+    /** Memory plus swap, as cgroup v1 counts it. */
     swap: MemoryEntry;
+    /** Kernel memory (cgroup v1 only). */
     kernel: MemoryEntry;
+    /** Kernel TCP buffers (cgroup v1 only). */
     kernelTCP: MemoryEntry;
+    /** Every counter of memory.stat, by name. */
     raw: Record<string, number>;
   };
+  /** The number of processes, and the limit (0 when unlimited). */
   pids: { current: number; limit: number };
+  /** Block I/O per device: bytes and operations, each as Read and Write entries. */
   blkio: { ioServiceBytesRecursive: BlkioEntry[]; ioServicedRecursive: BlkioEntry[] };
+  /** Huge page use by page size ("2MB"): usage and peak in bytes, and times the limit was hit. */
   hugetlb: Record<string, { usage: number; max: number; failcnt: number }>;
 }
 

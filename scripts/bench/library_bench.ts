@@ -34,11 +34,11 @@ try {
   const runcRoot = join(dir, "runc-state");
 
   /** Containers per second for `runs` sequential containers of `one`. */
-  async function rate(one: (i: number) => Promise<void>): Promise<number> {
+  const rate = async (one: (i: number) => Promise<void>): Promise<number> => {
     const started = performance.now();
     for (let i = 0; i < runs; i++) await one(i);
     return runs / ((performance.now() - started) / 1000);
-  }
+  };
   let n = 0;
   const library = () =>
     rate(async () => {
