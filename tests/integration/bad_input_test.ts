@@ -9,7 +9,9 @@ for (const c of BAD_CASES) {
     await using bundle = await makeBundle();
     await c.edit(bundle.spec, bundle.dir);
     await bundle.writeSpec();
-    const mountsBefore = hostMounts();
+    // Only this bundle's mounts: other tests (or test runs) may mount elsewhere meanwhile.
+    const ours = () => hostMounts().filter((m) => m.startsWith(bundle.dir));
+    const mountsBefore = ours();
     const initsBefore = skiffInits();
     const id = testId();
     const result = await bundle.skiff(["create", "-b", bundle.dir, id]);
@@ -17,7 +19,7 @@ for (const c of BAD_CASES) {
     assert.match(result.stderr, c.message);
     assert.equal(result.stderr.trim().split("\n").length, 1, "one line");
     assert.equal(exists(join(bundle.root, id)), false, "no state directory");
-    assert.deepEqual(hostMounts(), mountsBefore, "no mount");
+    assert.deepEqual(ours(), mountsBefore, "no mount");
     assert.deepEqual(newInits(initsBefore), [], "no process");
   });
 }
