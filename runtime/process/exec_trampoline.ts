@@ -123,7 +123,23 @@ export function denoInitReason(
   if (linux?.personality) return "linux.personality";
   if (linux?.memoryPolicy) return "linux.memoryPolicy";
   if (seccomp?.listenerPath) return "linux.seccomp.listenerPath";
+  if (!privileged()) {
+    return "an unprivileged caller (no CAP_SYS_ADMIN to leave the mount namespace)";
+  }
   return undefined;
+}
+
+/**
+ * True when this process holds CAP_SYS_ADMIN and CAP_SYS_CHROOT (effective) in its own user
+ * namespace: what inContainerRoot() needs to come back to its own mount namespace. A user's own
+ * `skiff` (rootless, without a user namespace of its own) has neither.
+ */
+function privileged(): boolean {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const eff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? "0"}`);
+  const CAP_SYS_CHROOT = 18n;
+  const CAP_SYS_ADMIN = 21n;
+  return ((eff >> CAP_SYS_ADMIN) & 1n) === 1n && ((eff >> CAP_SYS_CHROOT) & 1n) === 1n;
 }
 
 /**
