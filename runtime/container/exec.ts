@@ -4,7 +4,7 @@ import { withFile } from "../../spec/errors.ts";
 import { close } from "../../ffi/fs.ts";
 import { listenUnix } from "../../ffi/socket.ts";
 import { join, resolve } from "../path.ts";
-import { debug, logOptions, warn } from "../log.ts";
+import { debug, logOptions, trace, warn } from "../log.ts";
 import { connectPidfdSocket, sendPidfd } from "../pidfd_socket.ts";
 import type { NamespaceType } from "../../spec/config.ts";
 import {
@@ -281,6 +281,7 @@ export async function execContainer(
   id: string,
   options: ExecOptions,
 ): Promise<Executed> {
+  trace("exec: start");
   const { record, status } = loadContainer(store, id);
   if (status === "stopped") throw new Error("cannot exec in a stopped container");
   if (status === "paused" && !options.ignorePaused) {
@@ -389,6 +390,7 @@ async function execWithTrampoline(
   const masks = capabilityMasks(process.capabilities, lastCap, grantableCapabilities());
   for (const message of masks.warnings) warn(message);
   const pidfdSocket = options.pidfdSocket ? connectPidfdSocket(options.pidfdSocket) : undefined;
+  trace("exec: planned");
   try {
     const started = await execViaTrampoline({
       containerPid: record.pid,
