@@ -69,7 +69,8 @@ import { connectConsole } from "../console.ts";
 import { joinCgroupProcs } from "../cgroups/files.ts";
 import { clonedInit, type InitProcess, killInit } from "./init_process.ts";
 import type { TrampolineOp, TrampolineProgram } from "../trampoline/program.ts";
-import { answer, nextEvent, spawnTrampoline, trampolineSocket } from "../trampoline/spawn.ts";
+import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
+import { posixSpawn } from "../../ffi/process.ts";
 import { trace } from "../log.ts";
 
 /** Everything the exec trampoline needs, computed by the CLI. */
@@ -325,7 +326,7 @@ export async function execViaTrampoline(plan: ExecTrampolinePlan): Promise<Tramp
   trace("exec: resolved in the container");
   let consoleMaster: number | undefined;
   const socket = trampolineSocket();
-  let trampoline: Deno.ChildProcess | undefined;
+  let trampoline: InitProcess | undefined;
   let clonedPid: number | undefined;
   try {
     if (pty) {
@@ -362,9 +363,8 @@ export async function execViaTrampoline(plan: ExecTrampolinePlan): Promise<Tramp
     }
     const { ops, why } = execOps(plan, socket.theirs, { path, env }, pty?.slave, setgroupsDenied);
     const program: TrampolineProgram = { ops, why, reportFd: socket.theirs };
-    const stdio = process.terminal ? "null" : "inherit";
     try {
-      trampoline = spawnTrampoline(program, { stdin: stdio, stdout: stdio, stderr: stdio });
+      trampoline = spawnTrampolineDirect(program, process.terminal === true);
     } finally {
       close(socket.theirs);
       if (pty) {
@@ -406,6 +406,22 @@ export async function execViaTrampoline(plan: ExecTrampolinePlan): Promise<Tramp
     throw err;
   } finally {
     close(socket.ours);
+  }
+}
+
+/**
+ * Starts `program` through posix_spawn(3) (ffi/process.ts posixSpawn) rather than Deno.Command:
+ * the trampoline is a child Deno does not know, so it costs no Deno.Command start-up (30 ms and
+ * more for the first one in a process). Its stdio is this process's own, or /dev/null.
+ * @returns the running trampoline, reaped by waitPid() on its first `status`.
+ */
+function spawnTrampolineDirect(program: TrampolineProgram, nullStdio: boolean): InitProcess {
+  const fd = trampolineMemfd(program);
+  try {
+    const path = `/proc/self/fd/${fd}`;
+    return clonedInit(posixSpawn(path, [path], [], nullStdio));
+  } finally {
+    close(fd);
   }
 }
 

@@ -30,7 +30,7 @@ import {
   writeAll,
 } from "../../ffi/fs.ts";
 import { isErrno } from "../../ffi/errno.ts";
-import { waitPid } from "../../ffi/process.ts";
+import { posixSpawn, waitPid } from "../../ffi/process.ts";
 import { openPty } from "../../ffi/tty.ts";
 import {
   CLONE_NEWNET,
@@ -622,4 +622,16 @@ Deno.test("a failing chdir names its step and the caller's why", async () => {
     close(ours);
     await child.status;
   }
+});
+
+Deno.test("posixSpawn() starts a child Deno does not know, with stdio on /dev/null if asked", async () => {
+  const pid = posixSpawn(
+    "/bin/sh",
+    ["sh", "-c", 'test "$(readlink /proc/$$/fd/1)" = /dev/null && exit 3; exit 4'],
+    [],
+    true,
+  );
+  assert.deepEqual(await waitPid(pid), { success: false, code: 3, signal: null });
+  const inherit = posixSpawn("/bin/sh", ["sh", "-c", "exit 5"], [], false);
+  assert.equal((await waitPid(inherit)).code, 5);
 });
