@@ -363,6 +363,7 @@ export async function execViaTrampoline(plan: ExecTrampolinePlan): Promise<Tramp
     }
     const { ops, why } = execOps(plan, socket.theirs, { path, env }, pty?.slave, setgroupsDenied);
     const program: TrampolineProgram = { ops, why, reportFd: socket.theirs };
+    trace("exec: program planned");
     try {
       trampoline = spawnTrampolineDirect(program, process.terminal === true);
     } finally {
@@ -417,6 +418,7 @@ export async function execViaTrampoline(plan: ExecTrampolinePlan): Promise<Tramp
  */
 function spawnTrampolineDirect(program: TrampolineProgram, nullStdio: boolean): InitProcess {
   const fd = trampolineMemfd(program);
+  trace("exec: trampoline built");
   try {
     const path = `/proc/self/fd/${fd}`;
     return clonedInit(posixSpawn(path, [path], [], nullStdio));

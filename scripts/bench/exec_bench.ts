@@ -77,7 +77,23 @@ try {
     }
   }
   const samples = new Map<string, number[]>();
+  // The floor of any Deno program: `deno run` of an empty file with dist/skiff's shebang flags.
+  const empty = join(dir, "empty.js");
+  await Deno.writeTextFile(empty, "");
+  const bare: number[] = [];
+  const deno = Deno.execPath();
+  const DENO_FLAGS = [
+    "run",
+    "-A",
+    "--quiet",
+    "--no-config",
+    "--no-lock",
+    "--no-remote",
+    "--no-npm",
+  ];
   const round = (record: boolean) => {
+    const ms = time(deno, [...DENO_FLAGS, empty]);
+    if (record) bare.push(ms);
     for (const [kind] of kinds) {
       for (const r of runtimes) {
         const id = `${kind === "exec" ? "plain" : "userns"}-${Deno.pid}`;
@@ -90,6 +106,11 @@ try {
   for (let i = 0; i < 3; i++) round(false);
   for (let i = 0; i < runs; i++) round(true);
   console.log(`runs: ${runs}, interleaved; median and min in ms; ratio = median / runc's median`);
+  console.log(
+    `${"bare Deno (empty file)".padEnd(63)} ${median(bare).toFixed(1).padStart(7)} ${
+      Math.min(...bare).toFixed(1).padStart(7)
+    }`,
+  );
   for (const [kind] of kinds) {
     const runcMedian = median(samples.get(`${kind}\trunc`)!);
     for (const r of runtimes) {
