@@ -123,7 +123,7 @@ export function denoInitReason(
   if (process.selinuxLabel) return "process.selinuxLabel";
   if (linux?.personality) return "linux.personality";
   if (linux?.memoryPolicy) return "linux.memoryPolicy";
-  if (seccomp?.listenerPath) return "linux.seccomp.listenerPath";
+  if (seccomp?.listenerPath || seccomp?.newListener) return "linux.seccomp.listenerPath";
   if (!privileged()) {
     return "an unprivileged caller (no CAP_SYS_ADMIN to leave the mount namespace)";
   }
