@@ -19,7 +19,7 @@ import {
   sendBootstrap,
   waitReady,
 } from "../process/protocol.ts";
-import { denoInitReason, execViaTrampoline } from "../process/exec_trampoline.ts";
+import { denoInitReason, execViaTrampoline } from "./exec_trampoline.ts";
 import {
   capabilityMasks,
   grantableCapabilities,
@@ -378,7 +378,7 @@ export async function execContainer(
   }
 }
 
-/** exec through the trampoline (process/exec_trampoline.ts): no second Deno. */
+/** exec through the trampoline (container/exec_trampoline.ts): no second Deno. */
 async function execWithTrampoline(
   record: ContainerRecord,
   process: Process,
