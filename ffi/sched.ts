@@ -96,15 +96,16 @@ export function schedSetaffinity(cpus: readonly number[], detail: () => string):
 const ALL_CPUS_BYTES = 1024;
 
 /**
- * Lets the calling thread run on every CPU its cpuset allows (runc's tryResetCPUAffinity): a
- * container process must not inherit the affinity the runtime was started with.
+ * Lets the calling thread (or thread `pid`) run on every CPU its cpuset allows (runc's
+ * tryResetCPUAffinity): a container process must not inherit the affinity the runtime was started
+ * with.
  */
-export function schedResetAffinity(): void {
+export function schedResetAffinity(pid = 0): void {
   const mask = new Uint8Array(ALL_CPUS_BYTES).fill(0xff);
   rawSyscall(
     "sched_setaffinity",
-    () => "pid=0, mask=all",
-    0n,
+    () => `pid=${pid}, mask=all`,
+    BigInt(pid),
     BigInt(mask.length),
     addressOf(mask),
   );

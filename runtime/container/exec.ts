@@ -4,7 +4,7 @@ import { withFile } from "../../spec/errors.ts";
 import { close } from "../../ffi/fs.ts";
 import { listenUnix } from "../../ffi/socket.ts";
 import { join, resolve } from "../path.ts";
-import { debug, logOptions, trace } from "../log.ts";
+import { debug, logOptions, trace, warn } from "../log.ts";
 import { connectPidfdSocket, sendPidfd } from "../pidfd_socket.ts";
 import type { NamespaceType } from "../../spec/config.ts";
 import {
@@ -13,7 +13,18 @@ import {
   PROC_NS_NAMES,
   sharesHostMounts,
 } from "../namespaces.ts";
-import { type ExecBootstrap, sendBootstrap, waitReady } from "../process/protocol.ts";
+import {
+  type BootstrapSeccomp,
+  type ExecBootstrap,
+  sendBootstrap,
+  waitReady,
+} from "../process/protocol.ts";
+import { denoInitReason, execViaTrampoline } from "./exec_trampoline.ts";
+import {
+  capabilityMasks,
+  grantableCapabilities,
+  lastCapability,
+} from "../security/capabilities.ts";
 import type { InitProcess } from "../process/init_process.ts";
 import { hasUserNamespace } from "../process/spawn_userns.ts";
 import { joinCgroupProcs } from "../cgroups/files.ts";
@@ -218,6 +229,28 @@ function execNamespaces(record: ContainerRecord): NamespacePlan {
 }
 
 /**
+ * The namespaces the exec trampoline joins before its clone: every one the container has but
+ * mount (joined after the clone, once the process is in the cgroup), the user namespace first: it
+ * grants the rights over the others.
+ */
+function trampolineNamespaces(record: ContainerRecord): NamespacePlan {
+  const join: NamespacePlan["join"] = [];
+  const touched: NamespaceType[] = [];
+  (record.config.linux?.namespaces ?? []).forEach((ns, index) => {
+    if (ns.type === "mount") return;
+    join.push({
+      type: ns.type,
+      path: `/proc/${record.pid}/ns/${PROC_NS_NAMES[ns.type]}`,
+      flag: NAMESPACE_FLAGS[ns.type],
+      index,
+    });
+    touched.push(ns.type);
+  });
+  join.sort((a, b) => Number(b.type === "user") - Number(a.type === "user"));
+  return { join, create: 0, touched };
+}
+
+/**
  * Runs `spawn` with this thread's CPU affinity set to execCPUAffinity.initial, so that the exec's
  * init is born with it and keeps it until it is in the container's cgroup (runc sets it on the
  * thread that starts `runc init`). The CLI's own affinity is restored afterwards.
@@ -250,6 +283,7 @@ export async function execContainer(
   id: string,
   options: ExecOptions,
 ): Promise<Executed> {
+  trace("exec: start");
   const { record, status } = loadContainer(store, id);
   if (status === "stopped") throw new Error("cannot exec in a stopped container");
   if (status === "paused" && !options.ignorePaused) {
@@ -261,6 +295,12 @@ export async function execContainer(
   const seccomp = record.config.linux?.seccomp
     ? compileFilter(record.config.linux.seccomp, `${record.bundle}/config.json`)
     : undefined;
+  const cgroupProcs = options.cgroupProcs ?? execCgroupProcs(record, options.subCgroups ?? []);
+  const denoReason = denoInitReason(process, record.config.linux, seccomp);
+  if (denoReason === undefined) {
+    return await execWithTrampoline(record, process, options, seccomp, cgroupProcs);
+  }
+  debug(`exec: ${denoReason} needs the Deno exec init`);
   let consoleSocket = options.consoleSocket ? resolve(options.consoleSocket) : undefined;
   let consoleListener: number | undefined;
   const cleanup: string[] = [];
@@ -293,7 +333,6 @@ export async function execContainer(
     debug: logOptions().debug,
     callerStdio: !options.detach,
   };
-  const cgroupProcs = options.cgroupProcs ?? execCgroupProcs(record, options.subCgroups ?? []);
   // The init joins the cgroup itself, but in a user namespace its root does not own the host's
   // cgroup files: then this process moves it.
   const namespaces = execNamespaces(record);
@@ -341,5 +380,50 @@ export async function execContainer(
     if (pidfdSocket !== undefined) close(pidfdSocket);
     if (consoleListener !== undefined) close(consoleListener);
     for (const path of cleanup) Deno.remove(path).catch(() => {});
+  }
+}
+
+/** exec through the trampoline (container/exec_trampoline.ts): no second Deno. */
+async function execWithTrampoline(
+  record: ContainerRecord,
+  process: Process,
+  options: ExecOptions,
+  seccomp: BootstrapSeccomp | undefined,
+  cgroupProcs: string[],
+): Promise<Executed> {
+  const lastCap = lastCapability();
+  const masks = capabilityMasks(process.capabilities, lastCap, grantableCapabilities());
+  for (const message of masks.warnings) warn(message);
+  const pidfdSocket = options.pidfdSocket ? connectPidfdSocket(options.pidfdSocket) : undefined;
+  trace("exec: planned");
+  try {
+    const started = await execViaTrampoline({
+      containerPid: record.pid,
+      namespaces: trampolineNamespaces(record),
+      mountNamespace: !sharesHostMounts(record.config),
+      process,
+      masks,
+      lastCap,
+      seccomp,
+      preserveFds: options.preserveFds,
+      callerStdio: !options.detach,
+      consoleSocket: process.terminal && options.consoleSocket
+        ? resolve(options.consoleSocket)
+        : undefined,
+      cgroupProcs,
+      atSync: record.intelRdt ? (pid) => joinIntelRdt(record.intelRdt!, pid) : undefined,
+    });
+    debug(`exec: process ${started.pid} exec'd ${JSON.stringify(process.args)} (trampoline)`);
+    try {
+      if (pidfdSocket !== undefined) sendPidfd(pidfdSocket, started.pid, "setns");
+      if (options.pidFile) writePidFile(resolve(options.pidFile), started.pid);
+    } catch (err) {
+      if (started.consoleMaster !== undefined) close(started.consoleMaster);
+      await killInit(started.child);
+      throw err;
+    }
+    return started;
+  } finally {
+    if (pidfdSocket !== undefined) close(pidfdSocket);
   }
 }

@@ -25,9 +25,10 @@
  *   remove exec.fifo (status running)
  * ```
  * Meanwhile S also carries {type:"warning"} and, with --debug, {type:"debug"} lines, and an
- * {type:"error"} line ends the init's part: the CLI kills it and removes what create made. exec's
- * init (init/setns.ts) reads an ExecBootstrap the same way and answers only ready or error; it
- * execve()s process.args at once. The init opens the fifo O_RDWR so its open never blocks and
+ * {type:"error"} line ends the init's part: the CLI kills it and removes what create made. `exec`
+ * starts no init: its protocol with the exec trampoline is runtime/container/exec_trampoline.ts. Only
+ * in the rare cases listed there (denoInitReason()) does an exec init (init/setns.ts) read an
+ * ExecBootstrap the same way; it answers only ready or error and execve()s process.args at once. The init opens the fifo O_RDWR so its open never blocks and
  * needs no /proc in the container; `start` opens it O_WRONLY|O_NONBLOCK, which fails with ENXIO
  * when the init is gone. A startContainer hook keeps the init a Deno until start (it runs it).
  * Every message is one line of JSON, or one of the words of HookAnswer.

@@ -27,6 +27,16 @@
  *   prlimit     prlimit64(0, resource, {soft, hard}, NULL)
  *   capset      capset(v3, this thread, the three sets): lowering only; a refusal (a seccomp profile
  *               without capset) is ignored, the sets then stay what they are
+ *   chdir       chdir(path)                chroot      chroot(path)
+ *   umask       umask(mask) (never fails)
+ *   prctl       prctl(option, arg2, arg3, 0, 0)
+ *   seccomp     seccomp(SECCOMP_SET_MODE_FILTER, flags, &{len, filter}): the filter bytes are baked in
+ *   setsid      setsid()                   setctty     ioctl(fd, TIOCSCTTY, 0)
+ *   dup2        dup3(from, to, 0) (from != to)
+ *   cloexecFrom close_range(first, ~0, CLOSE_RANGE_CLOEXEC): every fd from `first` up
+ *   sigdefault  rt_sigaction(signal, {SIG_DFL}, NULL, 8): an ignored signal stays ignored at execve
+ *   fchown      fchown(fd, uid, -1): a refusal (EPERM, EINVAL, EROFS) is ignored, as runc ignores it
+ *               for stdio
  *   execve      fcntl(reportFd, F_SETFD, FD_CLOEXEC); execve(path, argv, envp)
  *   exit        exit_group(code)
  * The last op is execve or exit, and only the last: the program never falls off its end.
@@ -57,6 +67,17 @@ export type TrampolineOp =
   | { op: "waitByte"; fd: number }
   | { op: "prlimit"; resource: number; soft: bigint; hard: bigint }
   | { op: "capset"; effective: bigint; permitted: bigint; inheritable: bigint }
+  | { op: "chdir"; path: string }
+  | { op: "chroot"; path: string }
+  | { op: "umask"; mask: number }
+  | { op: "prctl"; option: number; arg2: number; arg3?: number }
+  | { op: "seccomp"; flags: number; filter: Uint8Array }
+  | { op: "setsid" }
+  | { op: "setctty"; fd: number }
+  | { op: "dup2"; from: number; to: number }
+  | { op: "cloexecFrom"; first: number }
+  | { op: "sigdefault"; signal: number }
+  | { op: "fchown"; fd: number; uid: number }
   | { op: "execve"; path: string; argv: string[]; envp: string[] }
   | { op: "exit"; code: number };
 
@@ -64,6 +85,8 @@ export type TrampolineOp =
 export interface TrampolineProgram {
   ops: TrampolineOp[];
   reportFd: number;
+  /** What op i does for the caller, e.g. "process.cwd: cannot change to /x": leads its error. */
+  why?: (string | undefined)[];
 }
 
 /** Record kind: op `op` reached sync point `value` and waits for one byte. */
@@ -125,6 +148,29 @@ export function describeOp(op: TrampolineOp): string {
       return `capset effective 0x${op.effective.toString(16)}`;
     case "prlimit":
       return `prlimit resource ${op.resource} soft ${op.soft} hard ${op.hard}`;
+    case "chdir":
+    case "chroot":
+      return `${op.op} ${op.path}`;
+    case "umask":
+      return `umask 0${op.mask.toString(8)}`;
+    case "prctl":
+      return `prctl ${op.option} ${op.arg2} ${op.arg3 ?? 0}`;
+    case "seccomp":
+      return `seccomp filter of ${op.filter.length / 8} instructions, flags 0x${
+        op.flags.toString(16)
+      }`;
+    case "setsid":
+      return "setsid";
+    case "setctty":
+      return `ioctl TIOCSCTTY fd ${op.fd}`;
+    case "dup2":
+      return `dup2 ${op.from} to ${op.to}`;
+    case "cloexecFrom":
+      return `close-on-exec fds from ${op.first}`;
+    case "sigdefault":
+      return `default action for signal ${op.signal}`;
+    case "fchown":
+      return `fchown fd ${op.fd} to uid ${op.uid}`;
     case "execve":
       return `execve ${op.path}`;
     case "exit":
@@ -245,6 +291,50 @@ export function buildTrampoline(
         call("capset", header, sets);
         break;
       }
+      case "chdir":
+      case "chroot":
+        call(op.op, data.string(op.path));
+        failOnError();
+        break;
+      case "umask":
+        call("umask", op.mask);
+        break;
+      case "prctl":
+        call("prctl", op.option, op.arg2, op.arg3 ?? 0, 0, 0);
+        failOnError();
+        break;
+      case "seccomp": {
+        const filter = data.bytes(op.filter);
+        // struct sock_fprog: unsigned short len, padding, struct sock_filter *filter.
+        const fprog = data.u64s([BigInt(op.filter.length / 8), filter]);
+        call("seccomp", SECCOMP_SET_MODE_FILTER, op.flags, fprog);
+        failOnError();
+        break;
+      }
+      case "setsid":
+        call("setsid");
+        failOnError();
+        break;
+      case "setctty":
+        call("ioctl", op.fd, TIOCSCTTY, 0);
+        failOnError();
+        break;
+      case "dup2":
+        call("dup3", op.from, op.to, 0);
+        failOnError();
+        break;
+      case "cloexecFrom":
+        call("close_range", op.first, 0xffffffff, CLOSE_RANGE_CLOEXEC);
+        failOnError();
+        break;
+      case "sigdefault":
+        // struct sigaction as the kernel takes it: handler SIG_DFL (0), flags, [restorer], mask.
+        call("rt_sigaction", op.signal, data.zeros(32, 8), 0, 8);
+        failOnError();
+        break;
+      case "fchown":
+        call("fchown", op.fd, op.uid, 0xffffffff);
+        break;
       case "execve": {
         call("fcntl", program.reportFd, F_SETFD, FD_CLOEXEC);
         failOnError();
@@ -281,6 +371,9 @@ const FD_CLOEXEC = 1;
 const CLONE_PARENT = 0x8000;
 const SIGCHLD = 17;
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+const SECCOMP_SET_MODE_FILTER = 1;
+const TIOCSCTTY = 0x540e;
+const CLOSE_RANGE_CLOEXEC = 1 << 2;
 
 /**
  * Checks `program` before any code is generated.
@@ -335,7 +428,44 @@ export function validateProgram(program: TrampolineProgram): void {
       case "cloexec":
       case "cloneParent":
       case "waitByte":
+      case "setctty":
         int(`${at}.fd`, op.fd, 0, FD_MAX);
+        break;
+      case "chdir":
+      case "chroot":
+        text(`${at}.path`, op.path);
+        break;
+      case "umask":
+        int(`${at}.mask`, op.mask, 0, 0o777);
+        break;
+      case "prctl":
+        int(`${at}.option`, op.option, 0, FD_MAX);
+        int(`${at}.arg2`, op.arg2, 0, FD_MAX);
+        int(`${at}.arg3`, op.arg3 ?? 0, 0, FD_MAX);
+        break;
+      case "seccomp":
+        int(`${at}.flags`, op.flags, 0, FD_MAX);
+        if (!(op.filter instanceof Uint8Array) || op.filter.length === 0) {
+          bad(`${at}.filter`, "must be sock_filter bytes", String(op.filter));
+        }
+        int(`${at}.filter.length`, op.filter.length / 8, 1, 4096);
+        break;
+      case "setsid":
+        break;
+      case "dup2":
+        int(`${at}.from`, op.from, 0, FD_MAX);
+        int(`${at}.to`, op.to, 0, FD_MAX);
+        if (op.from === op.to) bad(`${at}.to`, "must differ from from", op.to);
+        break;
+      case "cloexecFrom":
+        int(`${at}.first`, op.first, 0, FD_MAX);
+        break;
+      case "sigdefault":
+        int(`${at}.signal`, op.signal, 1, 64);
+        break;
+      case "fchown":
+        int(`${at}.fd`, op.fd, 0, FD_MAX);
+        int(`${at}.uid`, op.uid, 0, U32_MAX - 1);
         break;
       case "capset":
         for (const field of ["effective", "permitted", "inheritable"] as const) {
@@ -369,8 +499,9 @@ export function validateProgram(program: TrampolineProgram): void {
       default:
         bad(
           `${at}.op`,
-          "must be one of setns, unshare, sync, setresgid, setresuid, " +
-            "setgroups, cloexec, cloneParent, waitByte, prlimit, capset, execve, exit",
+          "must be one of setns, unshare, sync, setresgid, setresuid, setgroups, cloexec, " +
+            "cloneParent, waitByte, prlimit, capset, chdir, chroot, umask, prctl, seccomp, " +
+            "setsid, setctty, dup2, cloexecFrom, sigdefault, fchown, execve, exit",
           (op as { op: unknown }).op,
         );
     }
@@ -419,8 +550,17 @@ class DataBuilder {
     return dataAddress(at);
   }
 
-  /** `n` zero bytes; returns their address. */
-  zeros(n: number): bigint {
+  /** Raw bytes, 8-aligned (a seccomp filter); returns their address. */
+  bytes(values: Uint8Array): bigint {
+    this.#align(8);
+    const at = this.#bytes.length;
+    for (const b of values) this.#bytes.push(b);
+    return dataAddress(at);
+  }
+
+  /** `n` zero bytes, aligned to `align`; returns their address. */
+  zeros(n: number, align = 1): bigint {
+    this.#align(align);
     const at = this.#bytes.length;
     for (let i = 0; i < n; i++) this.#bytes.push(0);
     return dataAddress(at);

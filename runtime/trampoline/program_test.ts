@@ -83,6 +83,13 @@ Deno.test("validateProgram() names the op field that is wrong", () => {
     [[{ op: "exit", code: 256 }], /ops\[0\]\.code: must be an integer from 0 to 255/],
     [[{ op: "setgroups", groups: [1, 1.5] }, { op: "exit", code: 0 }], /ops\[0\]\.groups\[1\]/],
     [[{ op: "jump" } as unknown as TrampolineOp], /ops\[0\]\.op: must be one of/],
+    [[{ op: "dup2", from: 4, to: 4 }, { op: "exit", code: 0 }], /ops\[0\]\.to: must differ/],
+    [
+      [{ op: "seccomp", flags: 0, filter: new Uint8Array(12) }, { op: "exit", code: 0 }],
+      /ops\[0\]\.filter\.length/,
+    ],
+    [[{ op: "umask", mask: 0o1000 }, { op: "exit", code: 0 }], /ops\[0\]\.mask/],
+    [[{ op: "chdir", path: "" }, { op: "exit", code: 0 }], /ops\[0\]\.path/],
   ];
   for (const [ops, message] of cases) {
     assert.throws(() => validateProgram({ reportFd: 3, ops }), message);
@@ -105,4 +112,17 @@ Deno.test("decodeRecords() reads 12-byte little-endian records and refuses a par
     { kind: RECORD_ERROR, op: 4, value: 2 },
   ]);
   assert.throws(() => decodeRecords(bytes.subarray(0, 13)), /not a multiple of 12/);
+});
+
+Deno.test("buildTrampoline() bakes a seccomp filter in, 8-aligned, for both architectures", () => {
+  const filter = new Uint8Array([0x06, 0, 0, 0, 0x11, 0x22, 0xff, 0x7f]);
+  for (const arch of ["x86_64", "aarch64"] as const) {
+    const elf = buildTrampoline({
+      reportFd: 3,
+      ops: [{ op: "seccomp", flags: 0, filter }, { op: "exit", code: 0 }],
+    }, arch);
+    const at = elf.findIndex((_, i) => filter.every((b, j) => elf[i + j] === b));
+    assert.ok(at > 0, `${arch}: filter bytes present`);
+    assert.equal(at % 8, 0, `${arch}: filter 8-aligned in the file`);
+  }
 });

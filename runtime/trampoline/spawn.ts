@@ -194,7 +194,11 @@ export function answer(fd: number): void {
 export function trampolineError(program: TrampolineProgram, op: number, value: number): Error {
   const step = program.ops[op];
   const what = `step ${op} (${step ? describeOp(step) : "unknown op"})`;
-  if (value > 0) return new SyscallError("trampoline", value, what);
-  if (value === 0) return new Error(`trampoline ${what}: the other end of the socket was closed`);
-  return new Error(`trampoline ${what}: short transfer of ${-value} bytes`);
+  let err: Error;
+  if (value > 0) err = new SyscallError("trampoline", value, what);
+  else if (value === 0) {
+    err = new Error(`trampoline ${what}: the other end of the socket was closed`);
+  } else err = new Error(`trampoline ${what}: short transfer of ${-value} bytes`);
+  const why = program.why?.[op];
+  return why === undefined ? err : new Error(why, { cause: err });
 }

@@ -23,6 +23,17 @@ export type TrampolineSyscall =
   | "execve"
   | "prlimit64"
   | "capset"
+  | "chdir"
+  | "chroot"
+  | "umask"
+  | "prctl"
+  | "seccomp"
+  | "setsid"
+  | "ioctl"
+  | "dup3"
+  | "close_range"
+  | "rt_sigaction"
+  | "fchown"
   | "exit_group";
 
 /** System call numbers by architecture. */
@@ -43,6 +54,17 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     openat: 257,
     unshare: 272,
     setns: 308,
+    chdir: 80,
+    chroot: 161,
+    umask: 95,
+    prctl: 157,
+    seccomp: 317,
+    setsid: 112,
+    ioctl: 16,
+    dup3: 292,
+    close_range: 436,
+    rt_sigaction: 13,
+    fchown: 93,
   },
   aarch64: {
     fcntl: 25,
@@ -60,5 +82,16 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     prlimit64: 261,
     capset: 91,
     setns: 268,
+    chdir: 49,
+    chroot: 51,
+    umask: 166,
+    prctl: 167,
+    seccomp: 277,
+    setsid: 157,
+    ioctl: 29,
+    dup3: 24,
+    close_range: 436,
+    rt_sigaction: 134,
+    fchown: 55,
   },
 };

@@ -5,6 +5,8 @@ import { appArmorEnabled, selinuxEnabled } from "../../runtime/security/lsm.ts";
 import { close, pollReadable, read } from "../../ffi/fs.ts";
 import { acceptUnix, listenUnix, recvFds } from "../../ffi/socket.ts";
 import { getWindowSize } from "../../ffi/tty.ts";
+import { hasCommand } from "../_helpers/host.ts";
+import { SKIFF } from "../_helpers/paths.ts";
 
 Deno.test("exec joins every namespace of the container", async () => {
   await using bundle = await makeBundle();
@@ -288,4 +290,48 @@ Deno.test("exec --cgroup takes runc's argument forms and refuses the others with
   // "." stays in the container's cgroup: allowed, as path.Join in runc makes it.
   const same = await bundle.skiff(["exec", "--cgroup", "sub/..", id, "true"]);
   assert.equal(same.code, 0, same.stderr);
+});
+
+Deno.test({
+  name: "exec starts no second Deno: one deno execve in the whole process tree (strace -f)" +
+    (hasCommand("strace") ? "" : " (needs strace)"),
+  ignore: !hasCommand("strace"),
+  fn: async () => {
+    await using bundle = await makeBundle();
+    const { id } = await startDetached(bundle);
+    const log = join(bundle.dir, "strace.log");
+    for (const flags of [[], ["--tty"]]) {
+      const traced = await new Deno.Command("strace", {
+        args: [
+          "-f",
+          "-qq",
+          "-e",
+          "trace=execve",
+          "-o",
+          log,
+          SKIFF,
+          "--root",
+          bundle.root,
+          "exec",
+          ...flags,
+          id,
+          "sh",
+          "-c",
+          "echo in-container",
+        ],
+        stdin: "null",
+      }).output();
+      const stderr = new TextDecoder().decode(traced.stderr);
+      assert.equal(traced.code, 0, stderr);
+      if (flags.length === 0) {
+        assert.equal(new TextDecoder().decode(traced.stdout), "in-container\n");
+      }
+      const execs = Deno.readTextFileSync(log).split("\n").filter((l) => / execve\(/.test(l));
+      const denos = execs.filter((l) => /execve\("[^"]*\/deno"/.test(l) && /= 0$/.test(l));
+      assert.equal(denos.length, 1, execs.join("\n"));
+      assert.ok(!execs.some((l) => l.includes('"init"')), execs.join("\n"));
+      // The container's program was exec'd, by a process that is not Deno.
+      assert.ok(execs.some((l) => /execve\("\/bin\/sh", \["sh", "-c"/.test(l)), execs.join("\n"));
+    }
+  },
 });

@@ -30,7 +30,8 @@ import {
   writeAll,
 } from "../../ffi/fs.ts";
 import { isErrno } from "../../ffi/errno.ts";
-import { waitPid } from "../../ffi/process.ts";
+import { posixSpawn, waitPid } from "../../ffi/process.ts";
+import { openPty } from "../../ffi/tty.ts";
 import {
   CLONE_NEWNET,
   CLONE_NEWNS,
@@ -422,6 +423,21 @@ Deno.test({
         await runAarch64((fd) => [{ op: "sync", fd, point: 9 }, { op: "exit", code: 7 }]),
         { events: [{ kind: "sync", op: 0, point: 9 }, { kind: "end" }], code: 7 },
       );
+      // The exec ops run the same way on aarch64 (qemu-user passes these calls through).
+      assert.deepEqual(
+        await runAarch64(() => [
+          { op: "chdir", path: "/" },
+          { op: "umask", mask: 0o077 },
+          { op: "sigdefault", signal: 13 },
+          { op: "setsid" },
+          { op: "dup2", from: 1, to: 9 },
+          { op: "fchown", fd: 9, uid: 0 },
+          { op: "cloexecFrom", first: 3 },
+          { op: "prctl", option: 38, arg2: 1 },
+          { op: "exit", code: 5 },
+        ]),
+        { events: [{ kind: "end" }], code: 5 },
+      );
       const failed = await runAarch64(() => [
         { op: "unshare", flags: 0 },
         { op: "setns", path: "/nonexistent/ns/net", nstype: CLONE_NEWNET },
@@ -500,4 +516,122 @@ Deno.test("waitByte fails with an error record when the other end closes first",
   } finally {
     close(ours);
   }
+});
+
+/** A seccomp filter of one instruction: BPF_RET|BPF_K SECCOMP_RET_ALLOW. */
+const ALLOW_ALL = new Uint8Array([0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]);
+
+Deno.test("the exec ops set cwd, root, umask, signals, session, fds, no_new_privs and seccomp", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "skiff-tramp-exec-" });
+  const file = join(dir, "owned");
+  Deno.writeTextFileSync(file, "");
+  const fd = open(file, O_RDONLY | O_CLOEXEC);
+  // An inherited fd: cloexecFrom must keep it from the program.
+  const leaked = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  setCloexec(fd, false);
+  setCloexec(leaked, false);
+  try {
+    const result = await run(() => [
+      { op: "chroot", path: "/" },
+      { op: "chdir", path: dir },
+      { op: "umask", mask: 0o027 },
+      // Signals a Deno parent leaves ignored in its children (glibc's 32 and 33).
+      { op: "sigdefault", signal: 32 },
+      { op: "sigdefault", signal: 33 },
+      { op: "setsid" },
+      { op: "fchown", fd, uid: 4321 },
+      { op: "dup2", from: fd, to: 9 },
+      { op: "cloexecFrom", first: 3 },
+      { op: "prctl", option: 38, arg2: 1 }, // PR_SET_NO_NEW_PRIVS
+      { op: "seccomp", flags: 0, filter: ALLOW_ALL },
+      {
+        op: "execve",
+        path: "/bin/sh",
+        argv: [
+          "sh",
+          "-c",
+          'pwd; umask; grep -E "^(NoNewPrivs|Seccomp|SigIgn):" /proc/self/status; ' +
+          'read -r _ _ _ _ _ sid _ </proc/$$/stat; [ "$sid" = "$$" ] && echo leader; ' +
+          `ls /proc/$$/fd | tr '\\n' ' '`,
+        ],
+        envp: [],
+      },
+    ]);
+    assert.equal(result.error, undefined);
+    assert.equal(result.code, 0);
+    const lines = result.stdout.split("\n");
+    assert.equal(lines[0], dir);
+    assert.equal(lines[1], "0027");
+    assert.match(result.stdout, /SigIgn:\s+0+\n/);
+    assert.match(result.stdout, /NoNewPrivs:\s+1\n/);
+    assert.match(result.stdout, /Seccomp:\s+2\n/);
+    assert.match(result.stdout, /\nleader\n/);
+    // 0-2 and the fd ls itself opens; the inherited ones are gone.
+    assert.deepEqual(lines.at(-1)!.trim().split(" ").map(Number).filter((n) => n > 3), []);
+    assert.equal(Deno.statSync(file).uid, 4321);
+  } finally {
+    close(fd);
+    close(leaked);
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("setctty and dup2 give the program a pty as controlling terminal and stdin", async () => {
+  const pty = openPty("/dev/ptmx");
+  setCloexec(pty.slave, false);
+  try {
+    const result = await run(() => [
+      { op: "setsid" },
+      { op: "setctty", fd: pty.slave },
+      { op: "dup2", from: pty.slave, to: 0 },
+      { op: "execve", path: "/bin/sh", argv: ["sh", "-c", "tty; echo ok >/dev/tty"], envp: [] },
+    ]);
+    assert.equal(result.error, undefined);
+    assert.equal(result.stdout, `${pty.slavePath}\n`);
+    assert.equal(result.code, 0);
+  } finally {
+    close(pty.master);
+    close(pty.slave);
+  }
+});
+
+Deno.test("a failing chdir names its step and the caller's why", async () => {
+  const result = await run(() => [
+    { op: "chdir", path: "/nonexistent-skiff-dir" },
+    { op: "exit", code: 0 },
+  ]);
+  assert.equal(result.code, 127);
+  assert.match(String(result.error), /trampoline step 0 \(chdir \/nonexistent-skiff-dir\): ENOENT/);
+  const { ours, theirs } = trampolineSocket();
+  const program: TrampolineProgram = {
+    reportFd: theirs,
+    ops: [{ op: "chdir", path: "/nonexistent-skiff-dir" }, { op: "exit", code: 0 }],
+    why: ["process.cwd: cannot change to /nonexistent-skiff-dir"],
+  };
+  let child: Deno.ChildProcess;
+  try {
+    child = spawnTrampoline(program);
+  } finally {
+    close(theirs);
+  }
+  try {
+    const err = await nextEvent(ours, program).then(() => undefined, (e) => e as Error);
+    assert.match(String(err), /process\.cwd: cannot change to/);
+    assert.ok(isErrno(err?.cause, "ENOENT"));
+  } finally {
+    close(ours);
+    await child.status;
+  }
+});
+
+Deno.test("posixSpawn() starts a child Deno does not know, with stdio on /dev/null if asked", async () => {
+  const pid = posixSpawn(
+    "/bin/sh",
+    ["sh", "-c", 'test "$(readlink /proc/$$/fd/1)" = /dev/null && exit 3; exit 4'],
+    [],
+    true,
+  );
+  assert.deepEqual(await waitPid(pid), { success: false, code: 3, signal: null });
+  const inherit = posixSpawn("/bin/sh", ["sh", "-c", "exit 5"], [], false);
+  assert.equal((await waitPid(inherit)).code, 5);
 });

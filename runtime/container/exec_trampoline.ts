@@ -1,0 +1,448 @@
+/**
+ * `skiff exec` without a second Deno: the CLI computes everything (namespaces, identity, the
+ * resolved program, the pty, the seccomp filter) and a generated trampoline (runtime/trampoline/)
+ * does only the system calls that must happen in the new process. This module is the exec's whole
+ * protocol; the create <-> init protocol is runtime/process/protocol.ts.
+ *
+ * ```
+ *   CLI (Deno, host; container/exec.ts)              trampoline (static ELF, one thread)
+ *   ------------------------------------              ---------------------------------
+ *   main thread, unshare(CLONE_FS) once:
+ *     setns(container mnt) or chroot(/proc/P/root)
+ *     lookPath(args[0]), HOME, openPty(/dev/ptmx)
+ *     setns/chroot back to the saved host root+cwd
+ *   pty: window size, slave owner; master to
+ *     --console-socket (or kept to relay, -t)
+ *   socketpair R; spawn /proc/self/fd/<memfd> ---->  setns user (first), then ipc, uts, net, pid,
+ *                                                    time, cgroup; [userns: setresgid/uid 0]
+ *   read R  <--------------------------------------  PID p: clone(CLONE_PARENT), the first half
+ *                                                    exits 0; p is a child of the CLI
+ *   read R  <--------------------------------------  SYNC 1 (from p)
+ *   cgroup.procs <- p (joinCgroupProcs), resctrl,
+ *   /proc/p/oom_score_adj, affinity of p; answer ->  setns mnt (or chroot /proc/P/root)
+ *                                                    [tty: setsid, TIOCSCTTY, dup2 slave 0-2]
+ *                                                    close-on-exec from 3+preserve-fds,
+ *                                                    default SIGPIPE/32/33, [seccomp w/o nnp],
+ *                                                    chdir cwd, prlimits, bounding set drop,
+ *                                                    KEEPCAPS, [fchown stdio], groups, gid, uid,
+ *                                                    capset, ambient, umask, [nnp, seccomp]
+ *   read R: EOF = execve done  <-------------------  execve(path, argv, envp) (R close-on-exec)
+ *           an ERROR record = step i failed (errno), and the process exits 127
+ *   --pid-file, --pidfd-socket; waitpid(p) for the exit code (exec in the foreground)
+ * ```
+ * The exec'd process is never a Deno.Command child: tokio never waits for it, so waitpid(2)
+ * through FFI reaps it without a race (docs/prototypes/worker-init.md, section 5).
+ *
+ * What the trampoline cannot do yet goes to the Deno exec init (init/setns.ts), chosen in one
+ * place: denoInitReason().
+ */
+import type { Process } from "../../spec/config.ts";
+import {
+  AT_EMPTY_PATH,
+  AT_FDCWD,
+  CLONE_FS,
+  CLONE_NEWNS,
+  CLONE_NEWUSER,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_RDONLY,
+  PR_CAP_AMBIENT,
+  PR_CAP_AMBIENT_CLEAR_ALL,
+  PR_CAP_AMBIENT_RAISE,
+  PR_CAPBSET_DROP,
+  PR_SET_KEEPCAPS,
+  PR_SET_NO_NEW_PRIVS,
+} from "../../ffi/constants.ts";
+import { chdir, chroot, close, fchdir, open, setCloexec } from "../../ffi/fs.ts";
+import { setns, unshare } from "../../ffi/namespace.ts";
+import { fchown, statx } from "../../ffi/file_attrs.ts";
+import { openPty, setWindowSize } from "../../ffi/tty.ts";
+import { sendFds } from "../../ffi/socket.ts";
+import { schedResetAffinity } from "../../ffi/sched.ts";
+import { writeProcFile } from "../procfs.ts";
+import { RLIMITS } from "../../spec/rlimits.ts";
+import type { NamespacePlan } from "../namespaces.ts";
+import type { BootstrapSeccomp } from "../process/protocol.ts";
+import type { CapabilityMasks } from "../security/capabilities.ts";
+import { homeOf, lookPath } from "../init/exec_path.ts";
+import { connectConsole } from "../console.ts";
+import { joinCgroupProcs } from "../cgroups/files.ts";
+import { clonedInit, type InitProcess, killInit } from "../process/init_process.ts";
+import type { TrampolineOp, TrampolineProgram } from "../trampoline/program.ts";
+import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
+import { posixSpawn } from "../../ffi/process.ts";
+import { trace } from "../log.ts";
+
+/** Everything the exec trampoline needs, computed by the CLI. */
+export interface ExecTrampolinePlan {
+  /** The container's init, whose namespaces and root the process joins (host pid). */
+  containerPid: number;
+  /** The namespaces joined before the clone (user first); mount is joined after it. */
+  namespaces: NamespacePlan;
+  /** Join the container's mount namespace (false: it shares the host's; chroot instead). */
+  mountNamespace: boolean;
+  process: Process;
+  masks: CapabilityMasks;
+  lastCap: number;
+  seccomp?: BootstrapSeccomp;
+  preserveFds: number;
+  /** The process keeps the caller's stdio (foreground without a terminal): no chown. */
+  callerStdio: boolean;
+  /** --console-socket (absolute), with a terminal; without it the CLI keeps the master. */
+  consoleSocket?: string;
+  cgroupProcs: string[];
+  /** Extra work at the sync point with the new process's host pid (intel RDT). */
+  atSync?: (pid: number) => void;
+}
+
+/** A started exec process. */
+export interface TrampolineExec {
+  child: InitProcess;
+  pid: number;
+  /** The pty master, when there is a terminal and no --console-socket. */
+  consoleMaster?: number;
+}
+
+const SYNC_CGROUP = 1;
+/** Signals a Deno parent leaves ignored in its children: SIGPIPE and glibc's 32 and 33. */
+const IGNORED_BY_DENO = [13, 32, 33];
+
+/**
+ * The reason `process` needs the Deno exec init, or undefined when the trampoline does it all.
+ * The one place that chooses; docs/architecture.md lists the same cases.
+ */
+export function denoInitReason(
+  process: Process,
+  linux: { personality?: unknown; memoryPolicy?: unknown } | undefined,
+  seccomp: BootstrapSeccomp | undefined,
+): string | undefined {
+  if (process.scheduler) return "process.scheduler";
+  if (process.ioPriority) return "process.ioPriority";
+  if (process.execCPUAffinity) return "process.execCPUAffinity";
+  if (process.apparmorProfile) return "process.apparmorProfile";
+  if (process.selinuxLabel) return "process.selinuxLabel";
+  if (linux?.personality) return "linux.personality";
+  if (linux?.memoryPolicy) return "linux.memoryPolicy";
+  if (seccomp?.listenerPath || seccomp?.newListener) return "linux.seccomp.listenerPath";
+  if (!privileged()) {
+    return "an unprivileged caller (no CAP_SYS_ADMIN to leave the mount namespace)";
+  }
+  return undefined;
+}
+
+/**
+ * True when this process holds CAP_SYS_ADMIN and CAP_SYS_CHROOT (effective) in its own user
+ * namespace: what inContainerRoot() needs to come back to its own mount namespace. A user's own
+ * `skiff` (rootless, without a user namespace of its own) has neither.
+ */
+function privileged(): boolean {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const eff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? "0"}`);
+  const CAP_SYS_CHROOT = 18n;
+  const CAP_SYS_ADMIN = 21n;
+  return ((eff >> CAP_SYS_ADMIN) & 1n) === 1n && ((eff >> CAP_SYS_CHROOT) & 1n) === 1n;
+}
+
+/**
+ * Runs `fn` on the main thread with the container's root as its root and cwd (its mount namespace
+ * or, without one, a chroot into /proc/PID/root), then puts the thread back where it was. Only
+ * sync work may happen in `fn`: async ops run on other threads, which never leave the host's root.
+ */
+export function inContainerRoot<T>(pid: number, mountNamespace: boolean, fn: () => T): T {
+  // The main thread gets an fs_struct of its own, once: the other threads keep the host's root.
+  unshare(CLONE_FS);
+  const hostMnt = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  const hostRoot = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const hostCwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  try {
+    if (mountNamespace) {
+      const ns = open(`/proc/${pid}/ns/mnt`, O_RDONLY | O_CLOEXEC);
+      try {
+        setns(ns, CLONE_NEWNS, `/proc/${pid}/ns/mnt`);
+      } finally {
+        close(ns);
+      }
+    } else {
+      chdir(`/proc/${pid}/root`);
+      chroot(".");
+      chdir("/");
+    }
+    return fn();
+  } finally {
+    try {
+      if (mountNamespace) setns(hostMnt, CLONE_NEWNS, "the CLI's own mount namespace");
+      fchdir(hostRoot);
+      chroot(".");
+      fchdir(hostCwd);
+    } finally {
+      close(hostMnt);
+      close(hostRoot);
+      close(hostCwd);
+    }
+  }
+}
+
+/** `id` of the container's user namespace as the host sees it (identity without a map). */
+function hostId(pid: number, kind: "uid" | "gid", id: number): number {
+  const map = Deno.readTextFileSync(`/proc/${pid}/${kind}_map`);
+  for (const line of map.split("\n")) {
+    const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
+    if (count > 0 && id >= inside && id < inside + count) return outside + (id - inside);
+  }
+  return -1;
+}
+
+/** True when stdio fd `fd` of this process is /dev/null (which keeps its owner). */
+function isDevNull(fd: number): boolean {
+  try {
+    const st = statx(fd, "", AT_EMPTY_PATH);
+    const devNull = statx(AT_FDCWD, "/dev/null", 0);
+    return st.rdevMajor === devNull.rdevMajor && st.rdevMinor === devNull.rdevMinor &&
+      st.rdevMajor !== 0;
+  } catch {
+    return true;
+  }
+}
+
+function rlim(value: number): bigint {
+  const v = BigInt(value);
+  return v > 0xffffffffffffffffn ? 0xffffffffffffffffn : v;
+}
+
+/** The program of the exec trampoline (see the diagram above). */
+export function execOps(
+  plan: ExecTrampolinePlan,
+  reportFd: number,
+  target: { path: string; env: string[] },
+  slave: number | undefined,
+  setgroupsDenied: boolean,
+): { ops: TrampolineOp[]; why: (string | undefined)[] } {
+  const ops: TrampolineOp[] = [];
+  const why: (string | undefined)[] = [];
+  const add = (op: TrampolineOp, reason?: string) => {
+    ops.push(op);
+    why.push(reason);
+  };
+  const { process, masks } = plan;
+  for (const j of plan.namespaces.join) {
+    add({ op: "setns", path: j.path, nstype: j.flag }, `cannot join namespace ${j.path}`);
+  }
+  if (plan.namespaces.join.some((j) => j.flag === CLONE_NEWUSER)) {
+    add({ op: "setresgid", id: 0 });
+    add({ op: "setresuid", id: 0 });
+  }
+  add({ op: "cloneParent", fd: reportFd });
+  add({ op: "sync", fd: reportFd, point: SYNC_CGROUP });
+  const mnt = `/proc/${plan.containerPid}/ns/mnt`;
+  if (plan.mountNamespace) {
+    add({ op: "setns", path: mnt, nstype: CLONE_NEWNS }, `cannot join namespace ${mnt}`);
+  } else {
+    add({ op: "chdir", path: `/proc/${plan.containerPid}/root` });
+    add({ op: "chroot", path: "." });
+    add({ op: "chdir", path: "/" });
+  }
+  if (slave !== undefined) {
+    add({ op: "setsid" });
+    add({ op: "setctty", fd: slave }, "cannot make the pty the controlling terminal");
+    for (const fd of [0, 1, 2]) add({ op: "dup2", from: slave, to: fd });
+  }
+  add({ op: "cloexecFrom", first: 3 + plan.preserveFds });
+  for (const signal of IGNORED_BY_DENO) add({ op: "sigdefault", signal });
+  const filter = plan.seccomp
+    ? Uint8Array.from(atob(plan.seccomp.program), (c) => c.charCodeAt(0))
+    : undefined;
+  const loadFilter = () =>
+    add(
+      { op: "seccomp", flags: plan.seccomp!.flags, filter: filter! },
+      "linux.seccomp: cannot load the filter",
+    );
+  if (filter && !process.noNewPrivileges) loadFilter();
+  add({ op: "chdir", path: process.cwd }, `process.cwd: cannot change to ${process.cwd}`);
+  for (const r of process.rlimits ?? []) {
+    add(
+      { op: "prlimit", resource: RLIMITS[r.type], soft: rlim(r.soft), hard: rlim(r.hard) },
+      `process.rlimits: cannot set ${r.type} to ${r.soft}/${r.hard}`,
+    );
+  }
+  for (let cap = 0; cap <= plan.lastCap; cap++) {
+    if ((masks.bounding & (1n << BigInt(cap))) === 0n) {
+      add({ op: "prctl", option: PR_CAPBSET_DROP, arg2: cap }, `cannot drop capability ${cap}`);
+    }
+  }
+  add({ op: "prctl", option: PR_SET_KEEPCAPS, arg2: 1 });
+  const { uid, gid } = process.user;
+  if (!plan.callerStdio && slave === undefined) {
+    for (const fd of [0, 1, 2]) if (!isDevNull(fd)) add({ op: "fchown", fd, uid });
+  }
+  const groups = process.user.additionalGids ?? [];
+  const identity = `process.user: cannot switch to uid ${uid} gid ${gid}`;
+  if (groups.length > 0 || !setgroupsDenied) add({ op: "setgroups", groups }, identity);
+  add({ op: "setresgid", id: gid }, identity);
+  add({ op: "setresuid", id: uid }, identity);
+  add({ op: "prctl", option: PR_SET_KEEPCAPS, arg2: 0 });
+  add({
+    op: "capset",
+    effective: masks.effective,
+    permitted: masks.permitted,
+    inheritable: masks.inheritable,
+  });
+  add({ op: "prctl", option: PR_CAP_AMBIENT, arg2: PR_CAP_AMBIENT_CLEAR_ALL });
+  for (const cap of masks.ambient) {
+    add(
+      { op: "prctl", option: PR_CAP_AMBIENT, arg2: PR_CAP_AMBIENT_RAISE, arg3: cap },
+      `cannot raise ambient capability ${cap}: it must be in permitted and inheritable`,
+    );
+  }
+  add({ op: "umask", mask: process.user.umask ?? 0o022 });
+  if (process.noNewPrivileges) add({ op: "prctl", option: PR_SET_NO_NEW_PRIVS, arg2: 1 });
+  if (filter && process.noNewPrivileges) loadFilter();
+  const argv = process.args ?? [];
+  add(
+    { op: "execve", path: target.path, argv, envp: target.env },
+    `exec: ${JSON.stringify(argv[0])}`,
+  );
+  return { ops, why };
+}
+
+/**
+ * Starts `plan.process` in the container through the exec trampoline and returns once it has
+ * exec'd (or throws, with nothing left running).
+ */
+export async function execViaTrampoline(plan: ExecTrampolinePlan): Promise<TrampolineExec> {
+  const { process } = plan;
+  const env = [...(process.env ?? [])];
+  let path = "";
+  let pty: { master: number; slave: number } | undefined;
+  inContainerRoot(plan.containerPid, plan.mountNamespace, () => {
+    if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${homeOf(process.user.uid)}`);
+    try {
+      chdir(process.cwd);
+    } catch {
+      // The trampoline says so, as the process user's cwd.
+    }
+    path = lookPath((process.args ?? [])[0], env);
+    if (process.terminal) pty = openPty("/dev/ptmx");
+  });
+  trace("exec: resolved in the container");
+  let consoleMaster: number | undefined;
+  const socket = trampolineSocket();
+  let trampoline: InitProcess | undefined;
+  let clonedPid: number | undefined;
+  try {
+    if (pty) {
+      const size = process.consoleSize;
+      if (size && size.height > 0 && size.width > 0) {
+        setWindowSize(pty.master, size.height, size.width);
+      }
+      const owner = hostId(plan.containerPid, "uid", process.user.uid);
+      if (owner >= 0) {
+        try {
+          fchown(pty.slave, owner, 0xffffffff); // the group stays
+        } catch {
+          // runc leaves a terminal it cannot give away as it is.
+        }
+      }
+      if (plan.consoleSocket) {
+        const conn = connectConsole(plan.consoleSocket);
+        try {
+          sendFds(conn, new TextEncoder().encode("/dev/ptmx"), [pty.master]);
+        } finally {
+          close(conn);
+        }
+      } else {
+        consoleMaster = pty.master;
+      }
+      setCloexec(pty.slave, false);
+    }
+    let setgroupsDenied = false;
+    try {
+      setgroupsDenied =
+        Deno.readTextFileSync(`/proc/${plan.containerPid}/setgroups`).trim() === "deny";
+    } catch {
+      // No user namespace file: allowed.
+    }
+    const { ops, why } = execOps(plan, socket.theirs, { path, env }, pty?.slave, setgroupsDenied);
+    const program: TrampolineProgram = { ops, why, reportFd: socket.theirs };
+    trace("exec: program planned");
+    try {
+      trampoline = spawnTrampolineDirect(program, process.terminal === true);
+    } finally {
+      close(socket.theirs);
+      if (pty) {
+        close(pty.slave);
+        if (consoleMaster === undefined) close(pty.master);
+      }
+    }
+    trace("exec: trampoline spawned");
+    let pendingSync = false;
+    for (;;) {
+      const event = await nextEvent(socket.ours, program);
+      if (event.kind === "end") break;
+      if (event.kind === "pid") clonedPid = event.pid;
+      if (event.kind === "sync") pendingSync = true;
+      // The clone's sync record may come before its parent's pid record.
+      if (pendingSync && clonedPid !== undefined) {
+        pendingSync = false;
+        atSync(plan, clonedPid);
+        answer(socket.ours);
+      }
+    }
+    const status = await trampoline.status;
+    trampoline = undefined;
+    if (!status.success) throw new Error(`the exec trampoline exited with status ${status.code}`);
+    if (clonedPid === undefined) throw new Error("the exec trampoline reported no process");
+    trace("exec: process exec'd");
+    return { child: clonedInit(clonedPid), pid: clonedPid, consoleMaster };
+  } catch (err) {
+    if (consoleMaster !== undefined) close(consoleMaster);
+    if (trampoline) {
+      try {
+        trampoline.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await trampoline.status;
+    }
+    if (clonedPid !== undefined) await killInit(clonedInit(clonedPid));
+    throw err;
+  } finally {
+    close(socket.ours);
+  }
+}
+
+/**
+ * Starts `program` through posix_spawn(3) (ffi/process.ts posixSpawn) rather than Deno.Command:
+ * the trampoline is a child Deno does not know, so it costs no Deno.Command start-up (30 ms and
+ * more for the first one in a process). Its stdio is this process's own, or /dev/null.
+ * @returns the running trampoline, reaped by waitPid() on its first `status`.
+ */
+function spawnTrampolineDirect(program: TrampolineProgram, nullStdio: boolean): InitProcess {
+  const fd = trampolineMemfd(program);
+  trace("exec: trampoline built");
+  try {
+    const path = `/proc/self/fd/${fd}`;
+    return clonedInit(posixSpawn(path, [path], [], nullStdio));
+  } finally {
+    close(fd);
+  }
+}
+
+/** The CLI's part at the sync point: cgroup, resctrl, oom_score_adj and affinity of `pid`. */
+function atSync(plan: ExecTrampolinePlan, pid: number): void {
+  joinCgroupProcs(plan.cgroupProcs, pid);
+  plan.atSync?.(pid);
+  const adj = plan.process.oomScoreAdj;
+  if (adj !== undefined) {
+    try {
+      writeProcFile(`/proc/${pid}/oom_score_adj`, String(adj));
+    } catch (err) {
+      throw new Error(`process.oomScoreAdj: cannot set ${adj}`, { cause: err });
+    }
+  }
+  try {
+    // runc 1.3+: a process must not keep the runtime's own affinity.
+    schedResetAffinity(pid);
+  } catch {
+    // runc only warns.
+  }
+}
