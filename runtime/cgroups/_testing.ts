@@ -3,7 +3,7 @@
  * container cgroup that is always destroyed, and a shell process that waits until it has been
  * placed in the cgroup before it runs its script.
  */
-import { type CgroupLayout, detectCgroups, type HostCgroups } from "./detect.ts";
+import { type CgroupLayout, detectCgroups, type HostCgroups, systemdRunning } from "./detect.ts";
 import { type CgroupManager, cgroupManager } from "./manager.ts";
 
 export { sleep } from "../sleep.ts";
@@ -120,4 +120,33 @@ export function enter(manager: CgroupManager, pid: number): void {
   for (const file of manager.procsFiles()) {
     Deno.writeTextFileSync(file, String(pid), { create: false });
   }
+}
+
+/** True where the systemd driver can run for real: systemd as PID 1 with its system bus, cgroup v2, root (the VM of `deno task test:systemd`). */
+export const SYSTEMD_HERE: boolean = systemdRunning() && detectCgroups().layout === "unified" &&
+  Deno.uid() === 0 && (() => {
+    try {
+      return Deno.statSync("/run/dbus/system_bus_socket").isSocket === true;
+    } catch {
+      return false;
+    }
+  })();
+
+/** `systemctl show UNIT -p P...` as a record of property name to value. */
+export async function systemctlShow(
+  unit: string,
+  ...properties: string[]
+): Promise<Record<string, string>> {
+  const out = await new Deno.Command("systemctl", {
+    args: ["show", unit, ...properties.flatMap((p) => ["-p", p])],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  return Object.fromEntries(
+    text.trim().split("\n").filter(Boolean).map((l) => {
+      const i = l.indexOf("=");
+      return [l.slice(0, i), l.slice(i + 1)];
+    }),
+  );
 }

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { SpecError } from "../../spec/errors.ts";
 import type { Variant } from "./dbus.ts";
-import { detectCgroups, systemdRunning } from "./detect.ts";
 import { normalizeDeviceRules } from "./device_rules.ts";
 import { cgroupManager } from "./manager.ts";
 import { SystemdCgroupManager, systemdUnitOf } from "./systemd.ts";
@@ -15,6 +14,7 @@ import {
   UINT64_MAX,
   unitProperties,
 } from "./systemd_unit.ts";
+import { systemctlShow, SYSTEMD_HERE } from "./_testing.ts";
 
 const props = (list: [string, Variant][]): Record<string, unknown> =>
   Object.fromEntries(list.map(([k, v]) => [k, v.value]));
@@ -125,32 +125,7 @@ Deno.test("a scope gets Delegate=yes and the init's pid; a slice neither", () =>
 
 // The driver for real: needs systemd as PID 1 with its system bus on a cgroup v2 host (the VM of
 // `deno task test:systemd`).
-const systemdHere = systemdRunning() && detectCgroups().layout === "unified" &&
-  Deno.uid() === 0 && (() => {
-    try {
-      return Deno.statSync("/run/dbus/system_bus_socket").isSocket === true;
-    } catch {
-      return false;
-    }
-  })();
-
-async function systemctlShow(
-  unit: string,
-  ...properties: string[]
-): Promise<Record<string, string>> {
-  const out = await new Deno.Command("systemctl", {
-    args: ["show", unit, ...properties.flatMap((p) => ["-p", p])],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  return Object.fromEntries(
-    text.trim().split("\n").filter(Boolean).map((l) => {
-      const i = l.indexOf("=");
-      return [l.slice(0, i), l.slice(i + 1)];
-    }),
-  );
-}
+const systemdHere = SYSTEMD_HERE;
 
 Deno.test({
   name: "the driver starts a delegated scope with limits, updates, freezes and stops it (systemd)",

@@ -67,7 +67,7 @@ import type { CapabilityMasks } from "../security/capabilities.ts";
 import { homeOf, lookPath } from "../init/exec_path.ts";
 import { connectConsole } from "../console.ts";
 import { joinCgroupProcs } from "../cgroups/files.ts";
-import { clonedInit, type InitProcess, killInit } from "../process/init_process.ts";
+import { clonedInit, type InitProcess, killTrampoline } from "../process/init_process.ts";
 import type { TrampolineOp, TrampolineProgram } from "../trampoline/program.ts";
 import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
 import { posixSpawn } from "../../ffi/process.ts";
@@ -395,15 +395,7 @@ export async function execViaTrampoline(plan: ExecTrampolinePlan): Promise<Tramp
     return { child: clonedInit(clonedPid), pid: clonedPid, consoleMaster };
   } catch (err) {
     if (consoleMaster !== undefined) close(consoleMaster);
-    if (trampoline) {
-      try {
-        trampoline.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-      await trampoline.status;
-    }
-    if (clonedPid !== undefined) await killInit(clonedInit(clonedPid));
+    await killTrampoline(trampoline, clonedPid);
     throw err;
   } finally {
     close(socket.ours);

@@ -67,11 +67,23 @@ export function clonedInit(pid: number, stdio?: PipedStdio): InitProcess {
 }
 
 /** Kills an init that did not get ready and reaps it. */
-export async function killInit(child: InitProcess): Promise<void> {
+export async function killInit(child: Pick<InitProcess, "kill" | "status">): Promise<void> {
   try {
     child.kill("SIGKILL");
   } catch {
     // Already gone.
   }
   await child.status;
+}
+
+/**
+ * Kills a trampoline that failed half-way and the process it cloned (`clonedPid`, when its PID
+ * record came), and reaps both.
+ */
+export async function killTrampoline(
+  trampoline: Pick<InitProcess, "kill" | "status"> | undefined,
+  clonedPid: number | undefined,
+): Promise<void> {
+  if (trampoline) await killInit(trampoline);
+  if (clonedPid !== undefined) await killInit(clonedInit(clonedPid));
 }

@@ -25,7 +25,13 @@ import type { IdMapping } from "../../spec/config.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import { writeIdMaps } from "../userns/maps.ts";
 import { type TimeOffsets, writeTimeOffsets } from "./spawn_in_namespaces.ts";
-import { clonedInit, type InitProcess, killInit, pipesOf, spawnedInit } from "./init_process.ts";
+import {
+  clonedInit,
+  type InitProcess,
+  killTrampoline,
+  pipesOf,
+  spawnedInit,
+} from "./init_process.ts";
 import { answer, nextEvent, spawnTrampoline, trampolineSocket } from "../trampoline/spawn.ts";
 import type { TrampolineOp, TrampolineProgram } from "../trampoline/program.ts";
 import { close } from "../../ffi/fs.ts";
@@ -138,13 +144,7 @@ export async function spawnViaTrampoline(
       }
     }
   } catch (err) {
-    try {
-      trampoline.kill("SIGKILL");
-    } catch {
-      // Already gone.
-    }
-    await trampoline.status;
-    if (clonedPid !== undefined) await killInit(clonedInit(clonedPid));
+    await killTrampoline(trampoline, clonedPid);
     throw err;
   } finally {
     close(socket.ours);

@@ -4,37 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { makeBundle, type TestBundle, testId } from "../_helpers/bundle.ts";
-import { detectCgroups, systemdRunning } from "../../runtime/cgroups/detect.ts";
 import { cpuSharesToWeight } from "../../runtime/cgroups/resources.ts";
+import { systemctlShow, SYSTEMD_HERE } from "../../runtime/cgroups/_testing.ts";
 
-const systemdHere = systemdRunning() && detectCgroups().layout === "unified" &&
-  Deno.uid() === 0 && (() => {
-    try {
-      return Deno.statSync("/run/dbus/system_bus_socket").isSocket === true;
-    } catch {
-      return false;
-    }
-  })();
+const systemdHere = SYSTEMD_HERE;
 
 const SYSTEMD = { global: ["--systemd-cgroup"] };
-
-async function systemctlShow(
-  unit: string,
-  ...properties: string[]
-): Promise<Record<string, string>> {
-  const out = await new Deno.Command("systemctl", {
-    args: ["show", unit, ...properties.flatMap((p) => ["-p", p])],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  return Object.fromEntries(
-    text.trim().split("\n").filter(Boolean).map((l) => {
-      const i = l.indexOf("=");
-      return [l.slice(0, i), l.slice(i + 1)];
-    }),
-  );
-}
 
 /**
  * Starts `sleep 600` detached under --systemd-cgroup in scope skiff-it-<id>.scope. Each skiff call
