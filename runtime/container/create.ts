@@ -127,7 +127,9 @@ export async function createContainer(
       bundle,
       rootfs,
       annotations: spec.annotations,
-      cgroupPaths: cgroupPlan instanceof NoCgroup ? undefined : cgroupPlan.dirs(),
+      // Only the cgroups this create makes: one that exists already (a cgroupsPath shared with
+      // other processes, or refused below because it is frozen) is not this create's to remove.
+      cgroupPaths: cgroupPlan instanceof NoCgroup ? undefined : notYetMade(cgroupPlan.dirs()),
       hostRootfs: hostMountNamespace ? { rootfs, before: mountsBefore } : undefined,
       image: options.image,
     });
@@ -267,6 +269,20 @@ export async function createContainer(
     throw err;
   } finally {
     if (pidfdSocket !== undefined) close(pidfdSocket);
+  }
+}
+
+/** The entries of `dirs` whose directory does not exist yet. */
+function notYetMade(dirs: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(dirs).filter(([, dir]) => !existsDir(dir)));
+}
+
+function existsDir(dir: string): boolean {
+  try {
+    Deno.statSync(dir);
+    return true;
+  } catch {
+    return false;
   }
 }
 

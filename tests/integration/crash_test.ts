@@ -331,7 +331,12 @@ Deno.test(
     const id = testId("crash");
     await runOne(bundle, id);
     for (
-      const point of points(["exec: init ready", "exec: init spawned", "exec: bootstrap sent"], 1)
+      const point of points([
+        "exec: trampoline spawned",
+        "exec: process exec'd",
+        "exec: program planned",
+        "exec: resolved in the container",
+      ], 1)
     ) {
       await crashAt(bundle, point, ["exec", "-d", id, "sleep", EXEC_MARK]);
       await assertListed(bundle, id, ["running"]);
