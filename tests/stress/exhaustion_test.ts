@@ -108,11 +108,20 @@ Deno.test("a full state filesystem (no free block, then no free inode): create f
 Deno.test("too few file descriptors (RLIMIT_NOFILE 20 to 40): create fails with EMFILE in one line or succeeds, nothing half-made", async () => {
   await using bundle = await bundleWithMounts();
   // Below about 20 fds Deno itself cannot start, before any of Skiff runs: at 16 it panics setting
-  // up stdio, at 18 it cannot import the bundle's chunks (seen with Deno 2.9.6 and this bundle).
+  // up stdio, at 18 it cannot import the bundle's chunks, and around 20 it sometimes panics in its
+  // own I/O setup (seen with Deno 2.9.6 and this bundle, under load). That is Deno's floor, not a
+  // Skiff error path: below 24 such a start is let pass; from 24 on Skiff must run.
+  let reachedSkiff = 0;
   for (const limit of [20, 22, 24, 28, 32, 40]) {
     const id = newId(`fd${limit}`);
     const args = ["create", "--bundle", bundle.dir, id];
     const r = await bundle.skiff(args, { prefix: ["prlimit", `--nofile=${limit}:${limit}`] });
+    const denoFailed = /Deno has panicked|error: Import '.*' failed/.test(r.stderr);
+    if (denoFailed && limit < 24) {
+      assert.deepEqual(bundle.clean(), [], `limit ${limit}: ${describe(args, r)}`);
+      continue;
+    }
+    reachedSkiff++;
     if (r.code === 0) {
       const del = await bundle.skiff(["delete", "--force", id]);
       assert.equal(del.code, 0, describe(["delete", id], del));
@@ -121,6 +130,7 @@ Deno.test("too few file descriptors (RLIMIT_NOFILE 20 to 40): create fails with 
     }
     assert.deepEqual(bundle.clean(), [], `limit ${limit}: ${describe(args, r)}`);
   }
+  assert.ok(reachedSkiff >= 4, "Skiff ran at 24 fds and more");
 });
 
 Deno.test("a pids limit in the container (linux.resources.pids.limit 1 to 8) with a forking process: create succeeds, the forks fail inside, delete leaves nothing", async () => {
