@@ -178,7 +178,9 @@ Deno.test("delete --force racing create, with list reading the root: delete succ
     assert.equal(del.code, 0, describe(["delete", "--force", id], del));
     assert.equal(list.code, 0, describe(["list"], list));
     const listed = JSON.parse(list.stdout) as { id: string; status: string }[] | null;
-    for (const c of listed ?? []) assert.match(c.status, /^(creating|created|running|stopped|paused)$/);
+    for (const c of listed ?? []) {
+      assert.match(c.status, /^(creating|created|running|stopped|paused)$/);
+    }
     if (create.code !== 0) {
       assert.equal(lines(create.stderr).length, 1, describe(["create", id], create));
     }
