@@ -517,7 +517,7 @@ async function resolveOci(
   };
 }
 
-function checkConfig(config: ImageConfig, layerCount: number, what: string): void {
+export function checkConfig(config: ImageConfig, layerCount: number, what: string): void {
   if (!config.rootfs || !Array.isArray(config.rootfs.diff_ids)) {
     throw new Error(`${what}: missing rootfs.diff_ids`);
   }
