@@ -28,6 +28,7 @@ import {
 } from "../_helpers/registry.ts";
 import { runSkiff } from "../_helpers/skiff.ts";
 import { testId } from "../_helpers/bundle.ts";
+import { SKIFF } from "../_helpers/paths.ts";
 
 const ignore = !registryToolsPresent() || Deno.uid() !== 0;
 const CREDS = { username: USER, password: PASSWORD };
@@ -375,11 +376,62 @@ Deno.test({
         r.stderr,
         /^pulled .*busybox:v1 \([0-9a-f]{12}\): 1 layers, 0 downloaded \(0\.0 MiB\), 1 already stored, in [0-9.]+ s\n$/,
       );
+      // script(1) gives the pull a pseudo-terminal: one line per layer and a total.
+      const tty = await new Deno.Command("script", {
+        args: ["-qec", `${SKIFF} image pull ${ref}`, "/dev/null"],
+        env: { ...skiffEnv, SKIFF_STORE: join(env.dir, "tty-store") },
+        stdout: "piped",
+      }).output();
+      const shown = new TextDecoder().decode(tty.stdout);
+      assert.match(shown, new RegExp(`${built.diffIds[0].slice(7, 19)} done [0-9.]+ MiB`));
+      assert.match(shown, /total [0-9.]+ MiB \/ [0-9.]+ MiB/);
       r = await skiff(["run", "--image", ref, "--pull", "missing", id]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, "hello from the registry\n");
     } finally {
       await skiff(["delete", "--force", id]);
+    }
+  },
+});
+
+Deno.test({
+  name: "a configured mirror is asked first; the registry answers what the mirror lacks",
+  ignore,
+  async fn() {
+    await using env = await makeEnv();
+    await using registry = await startRegistry("htpasswd");
+    await using mirrored = await startRegistry("htpasswd");
+    await using proxy = startProxy(mirrored);
+    await pushImages(registry, env.dir, "m", [{ name: "v1", layers: [fileLayer("m", "m\n")] }]);
+    const [built] = await pushImages(mirrored, env.dir, "m", [
+      { name: "v1", layers: [fileLayer("m", "m\n")] },
+    ]);
+    const config: RegistriesConfig = {
+      registries: {
+        [registry.host]: { mirrors: [proxy.host], ca: registry.ca },
+        [proxy.host]: { insecure: true },
+      },
+    };
+    const authFile = join(env.dir, "auth.json");
+    const auth = btoa(`${USER}:${PASSWORD}`);
+    // Credentials are looked up by the host asked, the mirror's own (as Podman does).
+    await Deno.writeTextFile(
+      authFile,
+      JSON.stringify({ auths: { [registry.host]: { auth }, [proxy.host]: { auth } } }),
+    );
+    Deno.env.set("REGISTRY_AUTH_FILE", authFile);
+    try {
+      const image = await pullImage(env.store, `${registry.host}/m:v1`, { config });
+      assert.equal(proxy.served.get(built.layers[0].digest), built.layers[0].size);
+      assert.deepEqual(image.names, [`${registry.host}/m:v1`]);
+      // A tag only the registry has: the mirror answers 404, the registry serves it.
+      await pushImages(registry, env.dir, "m", [{ name: "v2", layers: [fileLayer("n", "n\n")] }]);
+      proxy.served.clear();
+      const v2 = await pullImage(env.store, `${registry.host}/m:v2`, { config });
+      assert.equal(await env.store.readImageFile(v2, "n"), "n\n");
+      assert.equal(proxy.served.size, 0);
+    } finally {
+      Deno.env.delete("REGISTRY_AUTH_FILE");
     }
   },
 });
