@@ -382,7 +382,12 @@ export class LayerStore {
             await run;
             added.push(layer.diffId);
           }
-          options.onProgress?.({ kind: "layer-done", index: i, diffId: layer.diffId, stored });
+          options.onProgress?.({
+            kind: "layer-done",
+            index: i,
+            diffId: layer.diffId,
+            stored: stored || pending !== undefined,
+          });
         };
         // A bounded pool: each worker takes the next layer; the first failure stops the taking,
         // and all workers finish before the added layers are removed again.
