@@ -296,6 +296,8 @@ export interface ProxyFaults {
   cut?: { digest: string; after: number };
   /** Serve this blob with its last byte changed. */
   corrupt?: string;
+  /** Answer 503 to the first `times` requests for this blob. */
+  unavailable?: { digest: string; times: number };
 }
 
 /** A plain-HTTP proxy in front of a registry (configure its host as insecure). */
@@ -342,6 +344,11 @@ export function startProxy(registry: TestRegistry): TestProxy {
       if (v !== null) out.set(h, v);
     }
     const blob = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(url.pathname)?.[1];
+    if (blob && faults.unavailable?.digest === blob && faults.unavailable.times > 0) {
+      faults.unavailable.times--;
+      await upstream.body?.cancel();
+      return new Response("try again", { status: 503 });
+    }
     if (!blob || !upstream.body || req.method !== "GET" || !upstream.ok) {
       return new Response(upstream.body, { status: upstream.status, headers: out });
     }

@@ -118,7 +118,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a connection cut in the middle of a layer is resumed with a Range request",
+  name:
+    "a connection cut in the middle of a layer is resumed with a Range request; 503s are retried",
   ignore,
   async fn() {
     await using env = await makeEnv();
@@ -130,6 +131,7 @@ Deno.test({
     const layer = built.layers[0];
     const half = Math.floor(layer.size / 2);
     proxy.faults.cut = { digest: layer.digest, after: half };
+    proxy.faults.unavailable = { digest: built.config.digest, times: 2 };
     const config: RegistriesConfig = { registries: { [proxy.host]: { insecure: true } } };
     const image = await pullImage(env.store, `${proxy.host}/cut:v1`, {
       config,
@@ -141,6 +143,11 @@ Deno.test({
     assert.ok(
       proxy.served.get(layer.digest)! < layer.size * 1.5,
       "the whole layer was not downloaded twice",
+    );
+    assert.equal(
+      proxy.faults.unavailable.times,
+      0,
+      "the config was asked for again after two 503s",
     );
     assert.deepEqual(image.diffIds, built.diffIds);
     assert.deepEqual((await env.store.check()).problems, []);
