@@ -279,6 +279,7 @@ export class LayerStore {
     image: ResolvedImage,
     index: number,
     onProgress: ((event: ImportProgress) => void) | undefined,
+    signal?: AbortSignal,
   ): Promise<void> {
     const layer = image.layers[index];
     const dest = this.layerPath(layer.diffId);
@@ -287,7 +288,7 @@ export class LayerStore {
     const tmp = await Deno.makeTempDir({ dir: `${this.root}/tmp`, prefix: "layer-" });
     try {
       await Deno.chmod(tmp, 0o755);
-      const blob = (await layer.open()).pipeThrough(
+      const blob = (await layer.open(signal)).pipeThrough(
         countingStream((bytes) =>
           onProgress?.({ kind: "layer-bytes", index, bytes, size: layer.descriptor.size })
         ),
@@ -377,7 +378,7 @@ export class LayerStore {
           if (pending) {
             await pending;
           } else if (!stored) {
-            const run = this.#unpackOne(image, i, options.onProgress);
+            const run = this.#unpackOne(image, i, options.onProgress, stop.signal);
             unpacking.set(layer.diffId, run);
             await run;
             added.push(layer.diffId);
@@ -393,6 +394,8 @@ export class LayerStore {
         // and all workers finish before the added layers are removed again.
         let next = 0;
         let failure: { error: unknown } | undefined;
+        // The first failure also stops the downloads under way.
+        const stop = new AbortController();
         const worker = async (): Promise<void> => {
           while (failure === undefined && next < image.layers.length) {
             const i = next++;
@@ -400,6 +403,7 @@ export class LayerStore {
               await one(i);
             } catch (err) {
               failure ??= { error: err };
+              stop.abort();
             }
           }
         };

@@ -188,11 +188,17 @@ export class RegistryClient {
   }
 
   /** One request, answering an auth challenge once. */
-  async #authed(ep: Endpoint, path: string, headers: Record<string, string>): Promise<Response> {
+  async #authed(
+    ep: Endpoint,
+    path: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Response> {
     const send = (auth?: string): Promise<Response> =>
       fetch(`${ep.base}${path}`, {
         headers: auth ? { ...headers, authorization: auth } : headers,
         client: ep.client,
+        signal,
       });
     let res = await send(ep.auth);
     if (res.status !== 401) return res;
@@ -232,18 +238,23 @@ export class RegistryClient {
   }
 
   /** A request with retries of transient failures; returns the first non-transient response. */
-  async #request(ep: Endpoint, path: string, headers: Record<string, string>): Promise<Response> {
+  async #request(
+    ep: Endpoint,
+    path: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Response> {
     for (let attempt = 0;; attempt++) {
       let res: Response | undefined;
       let error: unknown;
       try {
-        res = await this.#authed(ep, path, headers);
+        res = await this.#authed(ep, path, headers, signal);
         if (!TRANSIENT_STATUS.has(res.status)) return res;
         error = new RegistryError(`${ep.host}${path}: ${res.status} ${await errorDetail(res)}`, {
           status: res.status,
         });
       } catch (err) {
-        if (err instanceof RegistryError) throw err;
+        if (err instanceof RegistryError || signal?.aborted) throw err;
         error = err;
       }
       if (attempt >= this.#retries) {
@@ -261,6 +272,7 @@ export class RegistryClient {
     kind: "manifests" | "blobs",
     ref: string,
     headers: Record<string, string>,
+    signal?: AbortSignal,
   ): Promise<Response> {
     const path = `/v2/${this.repository}/${kind}/${ref}`;
     const order = [this.#preferred, ...this.#endpoints.keys()].filter((v, i, a) =>
@@ -270,7 +282,7 @@ export class RegistryClient {
     for (const i of order) {
       const ep = this.#endpoints[i];
       try {
-        const res = await this.#request(ep, path, headers);
+        const res = await this.#request(ep, path, headers, signal);
         if (res.ok) {
           if (kind === "manifests") this.#preferred = i;
           return res;
@@ -283,6 +295,7 @@ export class RegistryClient {
           { status: res.status },
         );
       } catch (err) {
+        if (signal?.aborted) throw err;
         last = err;
       }
       // The registry itself (last) decides; a mirror's failure falls through to the next.
@@ -313,7 +326,7 @@ export class RegistryClient {
    * A blob's bytes as a stream that continues after an interruption with a Range request;
    * `size` is its descriptor's size (a body that ends early is an interruption).
    */
-  blob(digest: string, size: number): ReadableStream<Uint8Array> {
+  blob(digest: string, size: number, signal?: AbortSignal): ReadableStream<Uint8Array> {
     let offset = 0;
     let skip = 0;
     let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -321,7 +334,7 @@ export class RegistryClient {
     const open = async (): Promise<void> => {
       const headers: Record<string, string> = {};
       if (offset > 0) headers.range = `bytes=${offset}-`;
-      const res = await this.#get("blobs", digest, headers);
+      const res = await this.#get("blobs", digest, headers, signal);
       // A server that ignores Range sends it all again: skip what was yielded already.
       skip = offset > 0 && res.status !== 206 ? offset : 0;
       if (!res.body) throw new RegistryError(`blob ${digest}: response without a body`);
@@ -331,6 +344,7 @@ export class RegistryClient {
       pull: async (controller): Promise<void> => {
         for (;;) {
           try {
+            signal?.throwIfAborted();
             if (!reader) await open();
             const { value, done } = await reader!.read();
             if (done) {
@@ -355,7 +369,7 @@ export class RegistryClient {
           } catch (err) {
             reader?.cancel().catch(() => {});
             reader = undefined;
-            if (err instanceof RegistryError || ++failures > this.#retries) {
+            if (err instanceof RegistryError || signal?.aborted || ++failures > this.#retries) {
               controller.error(
                 err instanceof RegistryError ? err : new RegistryError(
                   `blob ${digest}: download failed at byte ${offset} of ${size}`,

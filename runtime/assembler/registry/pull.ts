@@ -168,10 +168,10 @@ export async function resolveRegistryImage(
         descriptor: d,
         diffId: imageConfig.rootfs.diff_ids[i],
         what: lwhat,
-        open: () =>
+        open: (signal?: AbortSignal) =>
           Promise.resolve(
             verifyingStream(
-              client.blob(d.digest, d.size),
+              client.blob(d.digest, d.size, signal),
               { digest: d.digest, size: d.size },
               lwhat,
             ),
