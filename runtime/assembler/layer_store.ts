@@ -294,6 +294,7 @@ export class LayerStore {
         ),
       );
       const opened = await openLayer(blob, layer.descriptor.mediaType, layer.what);
+      trace(`image import: layer ${index} opened`);
       await unpackLayer(opened.tar, tmp);
       if (opened.diff.digest !== layer.diffId) {
         throw new Error(

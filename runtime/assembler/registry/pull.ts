@@ -25,6 +25,7 @@ import { loadNodeBuiltins, nodeCrypto } from "../node_builtins.ts";
 import { formatReference, type ImageReference, parseReference } from "./reference.ts";
 import { RegistryClient, type RegistryClientOptions } from "./client.ts";
 import { loadRegistriesConfig } from "./config.ts";
+import { trace } from "../../log.ts";
 
 /** Options of resolveRegistryImage(). */
 export interface PullOptions extends RegistryClientOptions {
@@ -105,6 +106,7 @@ export async function resolveRegistryImage(
     for (let depth = 0; manifest === undefined; depth++) {
       if (depth > 2) throw new Error(`${name}: image indexes nested too deeply`);
       const got = await client.manifest(wanted, ACCEPT);
+      trace(`image pull: manifest ${wanted} fetched`);
       const digest = sha256(got.bytes);
       if (expected !== undefined && digest !== expected) {
         throw new Error(`${what}: digest mismatch: expected ${expected}, got ${digest}`);
@@ -146,6 +148,7 @@ export async function resolveRegistryImage(
       cwhat,
     );
     checkConfig(imageConfig, manifest.layers.length, cwhat);
+    trace("image pull: config fetched");
     const have = {
       os: imageConfig.os,
       architecture: imageConfig.architecture,
