@@ -18,6 +18,9 @@ command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
   need_apt+=(libc6-dev)
 # Tests: archives written by skopeo itself; script(1) for the progress display on a terminal.
 command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
+# Tests: pulls from a real registry (CNCF distribution) with htpasswd auth (tests/_helpers/registry.ts).
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 # Tests: the OCI runtime-tools suite (../shared/conformance/build.sh) is Go.
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)

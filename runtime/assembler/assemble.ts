@@ -7,7 +7,7 @@ import { join, resolve } from "../path.ts";
 import { LayerStore, type StoredImage } from "./layer_store.ts";
 import { copyRoot, prepareOverlayRoot, releaseOverlayRoot } from "./snapshot.ts";
 import { generateConfig } from "./generate_config.ts";
-import { progressDisplay } from "./progress.ts";
+import { progressDisplay, pullProgressDisplay } from "./progress.ts";
 import { debug } from "../log.ts";
 
 /** The default layer store: $SKIFF_STORE or /var/lib/skiff. */
@@ -15,11 +15,50 @@ export function defaultStoreRoot(): string {
   return Deno.env.get("SKIFF_STORE") ?? "/var/lib/skiff";
 }
 
+/** When `skiff run --image` pulls from a registry (Podman's --pull). */
+export type PullPolicy = "missing" | "always" | "never";
+
+function isLocalSource(source: string): boolean {
+  if (/^(oci|oci-archive|docker-archive):/.test(source)) return true;
+  const path = source.replace(/:[^/:]*$/, "");
+  for (const p of [source, path]) {
+    try {
+      Deno.statSync(p);
+      return true;
+    } catch {
+      // Not a path: a stored name or a registry reference.
+    }
+  }
+  return false;
+}
+
 /**
- * Finds `source` among the stored images (by name or ID) or imports it (an OCI layout, OCI
- * archive or docker-archive path, optionally `:REF`), with a progress display on a terminal.
+ * Finds `source` among the stored images (by name or ID), imports it (an OCI layout, OCI archive
+ * or docker-archive path, optionally `:REF`) or pulls it from a registry (per `pull`), with a
+ * progress display on a terminal.
  */
-export async function resolveImage(store: LayerStore, source: string): Promise<StoredImage> {
+export async function resolveImage(
+  store: LayerStore,
+  source: string,
+  pull: PullPolicy = "missing",
+): Promise<StoredImage> {
+  if (!isLocalSource(source)) {
+    const registry = await import("./registry/mod.ts");
+    if (registry.looksLikeRegistryReference(source)) {
+      const name = registry.formatReference(registry.parseReference(source));
+      if (pull !== "always") {
+        const stored = await store.getImage(source).catch(() => undefined) ??
+          await store.getImage(name).catch(() => undefined);
+        if (stored) return stored;
+        if (pull === "never") {
+          throw new Error(`image ${JSON.stringify(source)} is not stored and --pull is never`);
+        }
+      }
+      return await registry.pullImage(store, source, {
+        onProgress: pullProgressDisplay(name),
+      });
+    }
+  }
   const stored = await store.getImage(source).catch(() => undefined);
   if (stored) return stored;
   try {

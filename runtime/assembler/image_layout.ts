@@ -40,8 +40,11 @@ export interface ImageLayer {
   diffId: string;
   /** Names the layer in errors, e.g. "layer 2 (sha256:ab.., application/...)". */
   what: string;
-  /** Opens the blob; the stream errors at its end if digest or size do not match. */
-  open(): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * Opens the blob; the stream errors at its end if digest or size do not match. `signal` stops a
+   * download (sources that read local files ignore it).
+   */
+  open(signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
 }
 
 /** A manifest resolved from a source, with its config parsed and its layers ready to open. */
@@ -517,7 +520,7 @@ async function resolveOci(
   };
 }
 
-function checkConfig(config: ImageConfig, layerCount: number, what: string): void {
+export function checkConfig(config: ImageConfig, layerCount: number, what: string): void {
   if (!config.rootfs || !Array.isArray(config.rootfs.diff_ids)) {
     throw new Error(`${what}: missing rootfs.diff_ids`);
   }

@@ -78,6 +78,8 @@ export interface ImportOptions {
   platform?: Platform;
   /** Called as layers are unpacked. */
   onProgress?: (event: ImportProgress) => void;
+  /** How many layers are unpacked at once (default 1). */
+  concurrency?: number;
 }
 
 /** Options of a LayerStore. */
@@ -277,6 +279,7 @@ export class LayerStore {
     image: ResolvedImage,
     index: number,
     onProgress: ((event: ImportProgress) => void) | undefined,
+    signal?: AbortSignal,
   ): Promise<void> {
     const layer = image.layers[index];
     const dest = this.layerPath(layer.diffId);
@@ -285,12 +288,13 @@ export class LayerStore {
     const tmp = await Deno.makeTempDir({ dir: `${this.root}/tmp`, prefix: "layer-" });
     try {
       await Deno.chmod(tmp, 0o755);
-      const blob = (await layer.open()).pipeThrough(
+      const blob = (await layer.open(signal)).pipeThrough(
         countingStream((bytes) =>
           onProgress?.({ kind: "layer-bytes", index, bytes, size: layer.descriptor.size })
         ),
       );
       const opened = await openLayer(blob, layer.descriptor.mediaType, layer.what);
+      trace(`image import: layer ${index} opened`);
       await unpackLayer(opened.tar, tmp);
       if (opened.diff.digest !== layer.diffId) {
         throw new Error(
@@ -325,18 +329,31 @@ export class LayerStore {
    * @throws Error naming the source and the layer; nothing of a failed import stays in the store.
    */
   importImage(source: ImageSource | string, options: ImportOptions = {}): Promise<StoredImage> {
+    const openOptions: OpenImageOptions = { platform: options.platform };
+    let src = source;
+    if (options.ref !== undefined) {
+      src = {
+        ...(typeof source === "string" ? parseImageSource(source) : source),
+        ref: options.ref,
+      };
+    }
+    return this.importResolved(() => openImage(src, openOptions), options);
+  }
+
+  /**
+   * Imports the image `resolve` yields (called holding the store lock; a registry pull passes
+   * one whose layers stream from the registry): the layers not stored yet are unpacked,
+   * `options.concurrency` at a time, each streamed straight from its source into the unpacker.
+   * @throws Error naming the source and the layer; nothing of a failed import stays in the store.
+   */
+  importResolved(
+    resolve: () => Promise<ResolvedImage>,
+    options: ImportOptions = {},
+  ): Promise<StoredImage> {
     return this.#locked(async () => {
       await loadNodeBuiltins();
       await this.#cleanTemp();
-      const openOptions: OpenImageOptions = { platform: options.platform };
-      let src = source;
-      if (options.ref !== undefined) {
-        src = {
-          ...(typeof source === "string" ? parseImageSource(source) : source),
-          ref: options.ref,
-        };
-      }
-      const image = await openImage(src, openOptions);
+      const image = await resolve();
       const added: string[] = [];
       try {
         const id = digestParts(image.configDigest)[1];
@@ -346,22 +363,54 @@ export class LayerStore {
           layers: image.layers.length,
           totalBytes: image.layers.reduce((n, l) => n + l.descriptor.size, 0),
         });
-        for (let i = 0; i < image.layers.length; i++) {
+        // One unpack per diffID: an image may list the same layer twice.
+        const unpacking = new Map<string, Promise<void>>();
+        const one = async (i: number): Promise<void> => {
           const layer = image.layers[i];
-          const stored = await exists(this.layerPath(layer.diffId));
+          const pending = unpacking.get(layer.diffId);
+          const stored = pending === undefined && await exists(this.layerPath(layer.diffId));
           options.onProgress?.({
             kind: "layer-start",
             index: i,
             diffId: layer.diffId,
             size: layer.descriptor.size,
-            stored,
+            stored: stored || pending !== undefined,
           });
-          if (!stored) {
-            await this.#unpackOne(image, i, options.onProgress);
+          if (pending) {
+            await pending;
+          } else if (!stored) {
+            const run = this.#unpackOne(image, i, options.onProgress, stop.signal);
+            unpacking.set(layer.diffId, run);
+            await run;
             added.push(layer.diffId);
           }
-          options.onProgress?.({ kind: "layer-done", index: i, diffId: layer.diffId, stored });
-        }
+          options.onProgress?.({
+            kind: "layer-done",
+            index: i,
+            diffId: layer.diffId,
+            stored: stored || pending !== undefined,
+          });
+        };
+        // A bounded pool: each worker takes the next layer; the first failure stops the taking,
+        // and all workers finish before the added layers are removed again.
+        let next = 0;
+        let failure: { error: unknown } | undefined;
+        // The first failure also stops the downloads under way.
+        const stop = new AbortController();
+        const worker = async (): Promise<void> => {
+          while (failure === undefined && next < image.layers.length) {
+            const i = next++;
+            try {
+              await one(i);
+            } catch (err) {
+              failure ??= { error: err };
+              stop.abort();
+            }
+          }
+        };
+        const width = Math.max(1, Math.min(options.concurrency ?? 1, image.layers.length));
+        await Promise.all(Array.from({ length: width }, worker));
+        if (failure) throw failure.error;
         const record = await this.#recordImage(image, id);
         options.onProgress?.({ kind: "done", imageId: id });
         return record;

@@ -1,18 +1,20 @@
 import { boolFlag, type Command, stringFlag } from "./command.ts";
 import { LayerStore } from "../assembler/layer_store.ts";
-import { progressDisplay } from "../assembler/progress.ts";
+import { progressDisplay, pullProgressDisplay } from "../assembler/progress.ts";
 import { defaultStoreRoot } from "../assembler/assemble.ts";
 import { UsageError } from "../errors.ts";
 import { table } from "./list.ts";
 
-const USAGE = "image import [--ref REF] SOURCE | image ls [--format table|json] [-q] | " +
+const USAGE = "image pull [--platform OS/ARCH[/VARIANT]] [-q] REF | " +
+  "image login [--username U] [--password-stdin] REGISTRY | " +
+  "image import [--ref REF] SOURCE | image ls [--format table|json] [-q] | " +
   "image rm [--force] IMAGE | image gc | image check [--repair]   (each takes --store DIR)";
 
-/** `skiff image`: the layer store (import, ls, rm, gc, check). */
+/** `skiff image`: the layer store (pull, login, import, ls, rm, gc, check). */
 export const command: Command = {
   name: "image",
   usage: USAGE,
-  summary: "import, list, remove and check OCI images in Skiff's layer store",
+  summary: "pull, import, list, remove and check OCI images in Skiff's layer store",
   flags: [
     {
       name: "store",
@@ -22,7 +24,11 @@ export const command: Command = {
     },
     { name: "ref", type: "string", help: "import: the ref name to select" },
     { name: "format", alias: "f", type: "string", help: "ls: table or json" },
-    { name: "quiet", alias: "q", type: "boolean", help: "ls: image IDs only" },
+    { name: "quiet", alias: "q", type: "boolean", help: "ls, pull: image IDs only" },
+    { name: "platform", type: "string", help: "pull: OS/ARCH[/VARIANT] (default the host's)" },
+    { name: "username", alias: "u", type: "string", help: "login: the user name" },
+    { name: "password", alias: "p", type: "string", help: "login: the password" },
+    { name: "password-stdin", type: "boolean", help: "login: read the password from stdin" },
     { name: "force", type: "boolean", help: "rm: remove even if containers use it" },
     { name: "repair", type: "boolean", help: "check: repair what is found wrong" },
   ],
@@ -31,6 +37,37 @@ export const command: Command = {
     const store = new LayerStore(stringFlag(ctx, "store") ?? defaultStoreRoot());
     const [verb, arg] = ctx.positionals;
     switch (verb) {
+      case "pull": {
+        if (!arg) throw new UsageError(`"image pull" needs a REF\nUsage: skiff ${USAGE}`);
+        // Loaded here only: the registry client is not needed by any other command.
+        const { parsePlatform, parseReference, formatReference, pullImage } = await import(
+          "../assembler/registry/mod.ts"
+        );
+        const platformText = stringFlag(ctx, "platform");
+        const quiet = boolFlag(ctx, "quiet");
+        const image = await pullImage(store, arg, {
+          platform: platformText ? parsePlatform(platformText) : undefined,
+          onProgress: quiet ? undefined : pullProgressDisplay(formatReference(parseReference(arg))),
+        });
+        console.log(image.id);
+        return 0;
+      }
+      case "login": {
+        if (!arg) throw new UsageError(`"image login" needs a REGISTRY\nUsage: skiff ${USAGE}`);
+        const username = stringFlag(ctx, "username");
+        if (!username) throw new UsageError(`"image login" needs --username`);
+        let password = stringFlag(ctx, "password");
+        if (boolFlag(ctx, "password-stdin")) {
+          password = (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "");
+        }
+        if (password === undefined) {
+          throw new UsageError(`"image login" needs --password or --password-stdin`);
+        }
+        const { login } = await import("../assembler/registry/mod.ts");
+        const file = await login(arg, { username, password });
+        console.log(`Login Succeeded (credentials stored in ${file})`);
+        return 0;
+      }
       case "import": {
         if (!arg) throw new UsageError(`"image import" needs a SOURCE\nUsage: skiff ${USAGE}`);
         const image = await store.importImage(arg, {

@@ -1,6 +1,6 @@
 import { dirname, join } from "../path.ts";
 import { type StateStore, validateId } from "../state/store.ts";
-import { ContainerNotExistError } from "../errors.ts";
+import { ContainerNotExistError, UsageError } from "../errors.ts";
 import { undoCreating } from "../container/creating.ts";
 import { creatingRecord } from "../container/half_made.ts";
 import { boolFlag, type Command, stringFlag } from "./command.ts";
@@ -52,6 +52,11 @@ export const command: Command = {
       help: "layer store for --image (default /var/lib/skiff)",
     },
     {
+      name: "pull",
+      type: "string",
+      help: "with --image REF from a registry: missing (default), always or never",
+    },
+    {
       name: "config",
       type: "string",
       path: true,
@@ -74,7 +79,11 @@ export const command: Command = {
       validateId(id);
       const storeRoot = stringFlag(ctx, "store") ?? defaultStoreRoot();
       const layerStore = new LayerStore(storeRoot);
-      const stored = await resolveImage(layerStore, imageSource);
+      const pull = stringFlag(ctx, "pull") ?? "missing";
+      if (pull !== "missing" && pull !== "always" && pull !== "never") {
+        throw new UsageError(`--pull must be missing, always or never: got "${pull}"`);
+      }
+      const stored = await resolveImage(layerStore, imageSource, pull);
       const dir = join(storeRoot, "bundles", id);
       image = { store: storeRoot, dir };
       // Write-ahead (container/creating.ts): the state directory names the read/write layer
