@@ -57,6 +57,13 @@ export function mountsUnder(dir: string): string[] {
     .filter((point) => point === dir || point.startsWith(`${dir}/`));
 }
 
+/** Unmounts (lazily) everything at or below `dir`, deepest first. */
+export async function unmountUnder(dir: string): Promise<void> {
+  for (const point of mountsUnder(dir).reverse()) {
+    await new Deno.Command("umount", { args: ["-l", point] }).output();
+  }
+}
+
 /**
  * Processes of containers whose rootfs lies below `dir`: processes in another mount namespace than
  * this one with a mount whose root (mountinfo field 4) is below `dir`, and processes whose command

@@ -13,6 +13,7 @@ import { runSkiff } from "../_helpers/skiff.ts";
 import { exists } from "../_helpers/host.ts";
 import { SKIFF } from "../_helpers/paths.ts";
 import { buildFixtures, writeOciLayout } from "../../scripts/fixtures/oci_image.ts";
+import { unmountUnder } from "../_helpers/leftovers.ts";
 
 /** What a kill may leave; anything else in `image check` output is a broken promise. */
 const KILL_LEFTOVERS =
@@ -62,12 +63,7 @@ async function makeStoreEnv(withBig = true) {
       for (const id of ids) {
         await runSkiff(["delete", "--force", id], { root, env: { SKIFF_STORE: store } });
       }
-      for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
-        const point = line.split(" ")[4];
-        if (point?.startsWith(dir)) {
-          await new Deno.Command("umount", { args: ["-l", point] }).output();
-        }
-      }
+      await unmountUnder(dir);
       await Deno.remove(dir, { recursive: true });
     },
   };

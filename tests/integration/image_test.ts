@@ -5,6 +5,7 @@ import { runSkiff } from "../_helpers/skiff.ts";
 import { exists, hostMounts } from "../_helpers/host.ts";
 import { SKIFF } from "../_helpers/paths.ts";
 import { buildFixtures } from "../../scripts/fixtures/oci_image.ts";
+import { unmountUnder } from "../_helpers/leftovers.ts";
 
 /** A temporary layer store, state root and fixture images; removed (and unmounted) on dispose. */
 async function makeImageEnv() {
@@ -26,12 +27,7 @@ async function makeImageEnv() {
       for (const id of ids) {
         await runSkiff(["delete", "--force", id], { root, env: { SKIFF_STORE: store } });
       }
-      for (const line of Deno.readTextFileSync("/proc/self/mountinfo").split("\n")) {
-        const point = line.split(" ")[4];
-        if (point?.startsWith(dir)) {
-          await new Deno.Command("umount", { args: ["-l", point] }).output();
-        }
-      }
+      await unmountUnder(dir);
       await Deno.remove(dir, { recursive: true });
     },
   };

@@ -10,8 +10,8 @@ import { makeBundle, type TestBundle } from "../_helpers/bundle.ts";
 import {
   killProcessesUnder,
   leftovers,
-  mountsUnder,
   removeCgroupsWithPrefix,
+  unmountUnder,
 } from "../_helpers/leftovers.ts";
 import { runSkiff, type SkiffResult } from "../_helpers/skiff.ts";
 import { buildFixtures } from "../../scripts/fixtures/oci_image.ts";
@@ -27,13 +27,6 @@ async function mountTmpfs(dir: string, options: string): Promise<void> {
   const r = await new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", options, "tmpfs", dir] })
     .output();
   assert.ok(r.success, `mount tmpfs ${dir}: ${new TextDecoder().decode(r.stderr)}`);
-}
-
-/** Unmounts everything at or below `dir`, deepest first. */
-async function unmountAll(dir: string): Promise<void> {
-  for (const point of mountsUnder(dir).reverse()) {
-    await new Deno.Command("umount", { args: ["-l", point] }).output();
-  }
 }
 
 /** Fills the filesystem of `dir` until it has no free block (ENOSPC), with one file. */
@@ -66,7 +59,7 @@ async function bundleWithMounts(): Promise<TestBundle & { clean(root?: string): 
     },
     async [Symbol.asyncDispose]() {
       killProcessesUnder(bundle.dir);
-      await unmountAll(bundle.dir);
+      await unmountUnder(bundle.dir);
       await dispose();
       removeCgroupsWithPrefix(PREFIX);
     },
@@ -101,7 +94,7 @@ Deno.test("a full state filesystem (no free block, then no free inode): create f
     const after = [...Deno.readDirSync(root)].map((e) => e.name).sort();
     assert.deepEqual(after, before, "no state entry left in the full root");
     assert.deepEqual(bundle.clean(join(bundle.dir, "no-root")), []);
-    await unmountAll(root);
+    await unmountUnder(root);
   }
 });
 
@@ -215,7 +208,7 @@ Deno.test("a full and a read-only layer store: image import and run --image fail
     }
   })();
   assert.deepEqual(tmp, [], "no temp layer left in the store");
-  await unmountAll(store);
+  await unmountUnder(store);
 
   // Read-only: import refuses; run --image of an image stored before refuses too.
   await mountTmpfs(store, "size=64m");
