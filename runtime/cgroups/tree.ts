@@ -2,7 +2,7 @@
  * The cgroup directory tree: creating a cgroup and enabling controllers in its ancestors, listing
  * the pids of a cgroup and its sub-cgroups, killing them, and removing the directories.
  */
-import { join } from "../path.ts";
+import { dirname, exists, join } from "../path.ts";
 import { kill } from "../../ffi/process.ts";
 import { sleep } from "../sleep.ts";
 import { SIGKILL } from "../signals.ts";
@@ -147,14 +147,6 @@ export function enableControllers(
 /** `dir` when it exists, else its nearest existing ancestor (a cgroup not made yet). */
 export function nearestExisting(dir: string): string {
   let current = dir;
-  for (;;) {
-    try {
-      Deno.statSync(current);
-      return current;
-    } catch {
-      const parent = current.slice(0, current.lastIndexOf("/")) || "/";
-      if (parent === current) return current;
-      current = parent;
-    }
-  }
+  while (!exists(current) && current !== "/") current = dirname(current);
+  return current;
 }

@@ -4,7 +4,7 @@
  * made or changed: the checks are create's own (collect.ts) plus read-only looks at the rootfs, the
  * state directory and /proc.
  */
-import { resolve } from "../path.ts";
+import { exists, resolve } from "../path.ts";
 import type { Spec } from "../../spec/config.ts";
 import { validateSpec } from "../../spec/validate.ts";
 import { type CreateOptions, preflight } from "../container/create.ts";
@@ -119,15 +119,6 @@ function error(path: string, message: string, fix: string): Finding {
   return { severity: "error", path, message, section: specSection(path), fix };
 }
 
-function missing(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
 /**
  * What create refuses only once it is making the container (the init finds it), predicted from the
  * host: a bind mount's missing source, a filesystem type the kernel lacks, a sysctl it does not
@@ -141,7 +132,7 @@ export function predictedErrors(spec: Spec): Finding[] {
   (spec.mounts ?? []).forEach((mount, i) => {
     const options = mount.options ?? [];
     const bind = mount.type === "bind" || options.includes("bind") || options.includes("rbind");
-    if (bind && mount.source && missing(mount.source)) {
+    if (bind && mount.source && !exists(mount.source)) {
       out.push(error(
         `mounts[${i}]`,
         `the bind mount's source ${mount.source} does not exist`,
@@ -156,7 +147,7 @@ export function predictedErrors(spec: Spec): Finding[] {
     }
   });
   for (const key of Object.keys(spec.linux?.sysctl ?? {})) {
-    if (missing(`/proc/sys/${key.replaceAll(".", "/")}`)) {
+    if (!exists(`/proc/sys/${key.replaceAll(".", "/")}`)) {
       out.push(error(
         `linux.sysctl.${key}`,
         `this kernel has no sysctl ${key} (/proc/sys/${key.replaceAll(".", "/")})`,
@@ -165,7 +156,7 @@ export function predictedErrors(spec: Spec): Finding[] {
     }
   }
   (spec.linux?.namespaces ?? []).forEach((ns, i) => {
-    if (ns.path && missing(ns.path)) {
+    if (ns.path && !exists(ns.path)) {
       out.push(error(
         `linux.namespaces[${i}].path`,
         `${ns.path} does not exist`,

@@ -1,4 +1,4 @@
-import { resolve } from "../path.ts";
+import { exists, resolve } from "../path.ts";
 import { loadSpec } from "../../spec/validate.ts";
 import { OCI_VERSION } from "../../spec/version.ts";
 import { creatingState, rfc3339Nano, type State } from "../../spec/state.ts";
@@ -274,16 +274,7 @@ export async function createContainer(
 
 /** The entries of `dirs` whose directory does not exist yet. */
 function notYetMade(dirs: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(dirs).filter(([, dir]) => !existsDir(dir)));
-}
-
-function existsDir(dir: string): boolean {
-  try {
-    Deno.statSync(dir);
-    return true;
-  } catch {
-    return false;
-  }
+  return Object.fromEntries(Object.entries(dirs).filter(([, dir]) => !exists(dir)));
 }
 
 /** What create refuses before anything exists: a missing rootfs, and terminal/socket mismatches. */
