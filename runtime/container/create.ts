@@ -143,6 +143,8 @@ export async function createContainer(
       hostMountNamespace,
     });
     if (denoInit === undefined) {
+      // Before the rootfs is built: it adds a mount and the process's NOTIFY_SOCKET.
+      setupNotifySocket(spec, store.dir(id));
       child = await startTrampolineInit({
         id,
         spec,
@@ -174,7 +176,6 @@ export async function createContainer(
           return cgroup.dirs();
         },
       });
-      setupNotifySocket(spec, store.dir(id));
       trace("create: init ready");
     } else {
       log.debug(`create: the Deno init (${denoInit})`);

@@ -214,12 +214,15 @@ export async function startTrampolineInit(plan: TrampolineInitPlan): Promise<Ini
 
   mkfifo(plan.fifo, 0o622);
   const fifoFd = open(plan.fifo, O_RDWR | O_CLOEXEC);
+  // The trace labels are the Deno init's where the step is the same (tests/integration/crash_test.ts
+  // kills create at each of them).
+  trace("create: fifo made");
   let memfd: number | undefined;
   let socket: { ours: number; theirs: number } | undefined;
   let trampoline: InitProcess | undefined;
   let pid: number | undefined;
   try {
-    memfd = memfdCreate("skiff-init", MFD_ALLOW_SEALING);
+    memfd = memfdCreate("skiff-trampoline", MFD_ALLOW_SEALING);
     socket = trampolineSocket();
     setCloexec(fifoFd, false);
     const stage1 = firstStage(plan, socket.theirs, memfd, procIndex);
@@ -242,6 +245,7 @@ export async function startTrampolineInit(plan: TrampolineInitPlan): Promise<Ini
       if (event.kind === "pid") {
         pid = event.pid;
         plan.onPid(pid);
+        trace("create: init spawned");
       }
       if (event.kind === "sync" && event.point === SYNC_READY) {
         answer(socket.ours);
@@ -259,6 +263,8 @@ export async function startTrampolineInit(plan: TrampolineInitPlan): Promise<Ini
         writeAll(memfd, buildTrampoline(program));
         addSeals(memfd, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
         answer(socket.ours);
+        // PID 1 has all it needs, as the Deno init once it has its bootstrap.
+        trace("create: bootstrap sent");
       }
     }
     const status = await trampoline.status;
@@ -376,7 +382,8 @@ function buildContainer(
     if (spec.hostname) sethostname(spec.hostname);
     if (spec.domainname) setdomainname(spec.domainname);
     // Before readonlyPaths, which usually include /proc/sys (runc's order).
-    applySysctl(spec.linux?.sysctl ?? {});
+    // Through the container's own /proc (PID 1's): what the config mounted over /proc/sys counts.
+    applySysctl(spec.linux?.sysctl ?? {}, rootfs);
     finishRootfs(spec, rootfs);
     const root = open(rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     try {
