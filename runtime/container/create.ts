@@ -145,7 +145,7 @@ export async function createContainer(
     if (denoInit === undefined) {
       // Before the rootfs is built: it adds a mount and the process's NOTIFY_SOCKET.
       setupNotifySocket(spec, store.dir(id));
-      child = await startTrampolineInit({
+      const started = await startTrampolineInit({
         id,
         spec,
         bundle,
@@ -158,6 +158,7 @@ export async function createContainer(
         preserveFds: options.preserveFds ?? 0,
         listenFds: listenFds(),
         callerStdio: options.foreground ?? false,
+        consoleSocket: options.consoleSocket ? resolve(options.consoleSocket) : undefined,
         onPid: (pid) => {
           // Write-ahead, as below: PID 1 is recorded before anything is made for it.
           ahead.init = { pid, startTime: processStartTime(pid) ?? 0 };
@@ -176,6 +177,8 @@ export async function createContainer(
           return cgroup.dirs();
         },
       });
+      child = started.child;
+      consoleMaster = started.consoleMaster;
       trace("create: init ready");
     } else {
       log.debug(`create: the Deno init (${denoInit})`);

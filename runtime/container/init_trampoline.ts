@@ -95,6 +95,9 @@ import {
   type TrampolineProgram,
 } from "../trampoline/program.ts";
 import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
+import { connectConsole, openConsoleIn } from "../console.ts";
+import { sendFds } from "../../ffi/socket.ts";
+import { fchown } from "../../ffi/file_attrs.ts";
 import { identityOps, privileged } from "./process_ops.ts";
 import * as log from "../log.ts";
 import { trace } from "../log.ts";
@@ -116,6 +119,8 @@ export interface TrampolineInitPlan {
   listenFds?: number;
   /** `run` in the foreground: the process keeps the caller's stdio and its owner. */
   callerStdio: boolean;
+  /** With process.terminal: --console-socket (absolute); without it the CLI keeps the master. */
+  consoleSocket?: string;
   /** PID 1 exists (host pid): create records it before anything else is made for it. */
   onPid: (pid: number) => void;
   /**
@@ -146,7 +151,6 @@ export function trampolineInitReason(
   for (const kind of ["prestart", "createRuntime", "createContainer", "startContainer"] as const) {
     if (hooks?.[kind]?.length) return `hooks.${kind}`;
   }
-  if (process.terminal) return "process.terminal";
   if (options.piped) return "piped stdio (the library)";
   if (needsTrampoline(namespaces)) return "a user namespace";
   if ((namespaces.create & CLONE_NEWPID) === 0) return "no new PID namespace";
@@ -203,7 +207,9 @@ function isPlainDirectory(path: string): boolean {
  * Starts the container's PID 1 through the trampoline and builds the container; returns once PID 1
  * waits on exec.fifo (or throws, with PID 1 killed and reaped).
  */
-export async function startTrampolineInit(plan: TrampolineInitPlan): Promise<InitProcess> {
+export async function startTrampolineInit(
+  plan: TrampolineInitPlan,
+): Promise<{ child: InitProcess; consoleMaster?: number }> {
   const { spec } = plan;
   const process = spec.process!;
   const lastCap = lastCapability();
@@ -221,6 +227,7 @@ export async function startTrampolineInit(plan: TrampolineInitPlan): Promise<Ini
   let socket: { ours: number; theirs: number } | undefined;
   let trampoline: InitProcess | undefined;
   let pid: number | undefined;
+  let consoleMaster: number | undefined;
   try {
     memfd = memfdCreate("skiff-trampoline", MFD_ALLOW_SEALING);
     socket = trampolineSocket();
@@ -229,7 +236,9 @@ export async function startTrampolineInit(plan: TrampolineInitPlan): Promise<Ini
     const stage1Fd = trampolineMemfd(stage1);
     try {
       const path = `/proc/self/fd/${stage1Fd}`;
-      trampoline = clonedInit(posixSpawn(path, [path], [], false));
+      // With a terminal, PID 1's stdio is /dev/null until it switches to the pty: a caller that
+      // reads our output to EOF (go-runc does for `create --console-socket`) must not wait for it.
+      trampoline = clonedInit(posixSpawn(path, [path], [], process.terminal === true));
     } finally {
       close(stage1Fd);
       close(socket.theirs);
@@ -258,6 +267,7 @@ export async function startTrampolineInit(plan: TrampolineInitPlan): Promise<Ini
         const cgroupDirs = await plan.atSync(pid);
         trace("create: cgroup ready");
         const target = buildContainer(plan, pid, cgroupDirs, procIndex);
+        consoleMaster = target.consoleMaster;
         trace("create: rootfs built");
         program = secondStage(plan, socket.theirs, fifoFd, target, masks, lastCap);
         writeAll(memfd, buildTrampoline(program));
@@ -270,8 +280,9 @@ export async function startTrampolineInit(plan: TrampolineInitPlan): Promise<Ini
     const status = await trampoline.status;
     trampoline = undefined;
     if (!status.success) throw new Error(`the init trampoline exited with status ${status.code}`);
-    return clonedInit(pid!);
+    return { child: clonedInit(pid!), consoleMaster };
   } catch (err) {
+    if (consoleMaster !== undefined) close(consoleMaster);
     await killTrampoline(trampoline, pid);
     throw err;
   } finally {
@@ -349,10 +360,14 @@ function firstStage(
   return { ops, why, reportFd };
 }
 
-/** What the container process execs, resolved in its root. */
+/** What the container process execs, resolved in its root, and its terminal. */
 interface ExecTarget {
   path: string;
   env: string[];
+  /** The pty slave as the container sees it (/dev/pts/N), with process.terminal. */
+  slavePath?: string;
+  /** The pty master when there is no --console-socket (`run -t` relays it). */
+  consoleMaster?: number;
 }
 
 /**
@@ -370,6 +385,7 @@ function buildContainer(
   const process = spec.process!;
   const env = [...(process.env ?? [])];
   let path = "";
+  let pty: { master: number; slave: number; slavePath: string } | undefined;
   inNamespacesOf(pid, () => {
     mountRootfs(spec, {
       rootfs,
@@ -379,6 +395,8 @@ function buildContainer(
       hostMountNamespace: false,
       premounted: procIndex >= 0 ? [procIndex] : [],
     });
+    // Before the late read-only remounts, which may include /dev (the console bind goes there).
+    if (process.terminal) pty = openConsoleIn(rootfs, process.consoleSize);
     if (spec.hostname) sethostname(spec.hostname);
     if (spec.domainname) setdomainname(spec.domainname);
     // Before readonlyPaths, which usually include /proc/sys (runc's order).
@@ -400,12 +418,32 @@ function buildContainer(
     }
     path = lookPath((process.args ?? [])[0], env);
   });
-  if (plan.listenFds) {
-    const kept = env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e));
-    kept.push(`LISTEN_FDS=${plan.listenFds}`, "LISTEN_PID=1");
-    return { path, env: kept };
+  let consoleMaster: number | undefined;
+  if (pty) {
+    try {
+      // The process user's terminal (runc's fixStdioPermissions); the group stays.
+      fchown(pty.slave, process.user.uid, 0xffffffff);
+      if (plan.consoleSocket) {
+        const conn = connectConsole(plan.consoleSocket);
+        try {
+          sendFds(conn, new TextEncoder().encode("/dev/ptmx"), [pty.master]);
+        } finally {
+          close(conn);
+        }
+        close(pty.master);
+      } else {
+        consoleMaster = pty.master;
+      }
+    } catch (err) {
+      close(pty.master);
+      throw err;
+    } finally {
+      close(pty.slave);
+    }
   }
-  return { path, env };
+  const kept = plan.listenFds ? env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e)) : env;
+  if (plan.listenFds) kept.push(`LISTEN_FDS=${plan.listenFds}`, "LISTEN_PID=1");
+  return { path, env: kept, slavePath: pty?.slavePath, consoleMaster };
 }
 
 const JOINED: [string, number][] = [
@@ -486,6 +524,14 @@ function secondStage(
   add({ op: "pivotRoot", newRoot: ".", putOld: "." }, `root.path: cannot pivot_root to ${rootfs}`);
   add({ op: "umount2", target: ".", flags: MNT_DETACH });
   add({ op: "chdir", path: "/" });
+  if (target.slavePath) {
+    add({ op: "setsid" });
+    add(
+      { op: "openDup", path: target.slavePath, flags: O_RDWR, to: [0, 1, 2] },
+      `process.terminal: cannot open ${target.slavePath}`,
+    );
+    add({ op: "setctty", fd: 0 }, "process.terminal: cannot make the pty the controlling terminal");
+  }
   if (plan.newCgroupNamespace) {
     add({ op: "unshare", flags: CLONE_NEWCGROUP }, "cannot create the cgroup namespace");
   }
@@ -495,7 +541,8 @@ function secondStage(
     lastCap,
     seccomp: plan.seccomp,
     keepFds: (plan.listenFds ?? 0) + plan.preserveFds,
-    chownStdio: !plan.callerStdio,
+    // The pty slave was given to the user by the CLI.
+    chownStdio: !plan.callerStdio && !target.slavePath,
     setgroupsDenied: false,
   }, add);
   add({ op: "prctl", option: PR_SET_PDEATHSIG, arg2: 0 });

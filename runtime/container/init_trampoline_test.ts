@@ -34,7 +34,6 @@ Deno.test("trampolineInitReason(): `skiff spec`'s config needs no Deno init", ()
 
 Deno.test("trampolineInitReason() names each case that keeps the Deno init", () => {
   const cases: [(s: Spec) => void, RegExp][] = [
-    [(s) => (s.process!.terminal = true), /process\.terminal/],
     [(s) => (s.hooks = { createContainer: [{ path: "/bin/true" }] }), /hooks\.createContainer/],
     [(s) => (s.hooks = { startContainer: [{ path: "/bin/true" }] }), /hooks\.startContainer/],
     [(s) => (s.hooks = { prestart: [{ path: "/bin/true" }] }), /hooks\.prestart/],

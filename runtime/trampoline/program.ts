@@ -33,6 +33,8 @@
  *   seccomp     seccomp(SECCOMP_SET_MODE_FILTER, flags, &{len, filter}): the filter bytes are baked in
  *   setsid      setsid()                   setctty     ioctl(fd, TIOCSCTTY, 0)
  *   dup2        dup3(from, to, 0) (from != to)
+ *   openDup     fd = openat(AT_FDCWD, path, flags); dup3(fd, to, 0) for each of `to`; close(fd):
+ *               `to` must be open already (0-2 always are), so that fd is none of them
  *   cloexecFrom close_range(first, ~0, CLOSE_RANGE_CLOEXEC): every fd from `first` up
  *   sigdefault  rt_sigaction(signal, {SIG_DFL}, NULL, 8): an ignored signal stays ignored at execve
  *   fchown      fchown(fd, uid, -1): a refusal (EPERM, EINVAL, EROFS) is ignored, as runc ignores it
@@ -81,6 +83,7 @@ export type TrampolineOp =
   | { op: "setsid" }
   | { op: "setctty"; fd: number }
   | { op: "dup2"; from: number; to: number }
+  | { op: "openDup"; path: string; flags: number; to: number[] }
   | { op: "cloexecFrom"; first: number }
   | { op: "sigdefault"; signal: number }
   | { op: "fchown"; fd: number; uid: number }
@@ -176,6 +179,8 @@ export function describeOp(op: TrampolineOp): string {
       return `ioctl TIOCSCTTY fd ${op.fd}`;
     case "dup2":
       return `dup2 ${op.from} to ${op.to}`;
+    case "openDup":
+      return `open ${op.path} as fd ${op.to.join(",")}`;
     case "cloexecFrom":
       return `close-on-exec fds from ${op.first}`;
     case "sigdefault":
@@ -344,6 +349,17 @@ export function buildTrampoline(
         break;
       case "dup2":
         call("dup3", op.from, op.to, 0);
+        failOnError();
+        break;
+      case "openDup":
+        call("openat", AT_FDCWD, data.string(op.path), op.flags, 0);
+        failOnError();
+        asm.move("saved", "result");
+        for (const to of op.to) {
+          call("dup3", "saved", to, 0);
+          failOnError();
+        }
+        call("close", "saved");
         failOnError();
         break;
       case "cloexecFrom":
@@ -528,6 +544,14 @@ export function validateProgram(program: TrampolineProgram): void {
       case "cloexecFrom":
         int(`${at}.first`, op.first, 0, FD_MAX);
         break;
+      case "openDup":
+        text(`${at}.path`, op.path);
+        int(`${at}.flags`, op.flags, 0, FD_MAX);
+        if (!Array.isArray(op.to) || op.to.length === 0) {
+          bad(`${at}.to`, "must list at least one fd", op.to);
+        }
+        op.to.forEach((fd, j) => int(`${at}.to[${j}]`, fd, 0, FD_MAX));
+        break;
       case "sigdefault":
         int(`${at}.signal`, op.signal, 1, 64);
         break;
@@ -590,7 +614,7 @@ export function validateProgram(program: TrampolineProgram): void {
           `${at}.op`,
           "must be one of setns, unshare, sync, setresgid, setresuid, setgroups, cloexec, " +
             "cloneParent, waitByte, prlimit, capset, chdir, chroot, umask, prctl, seccomp, " +
-            "setsid, setctty, dup2, cloexecFrom, sigdefault, fchown, mount, umount2, pivotRoot, " +
+            "setsid, setctty, dup2, openDup, cloexecFrom, sigdefault, fchown, mount, umount2, pivotRoot, " +
             "sessionKeyring, execve, execveat, exit",
           (op as { op: unknown }).op,
         );

@@ -793,3 +793,39 @@ Deno.test("execveat runs the next stage the parent wrote into an inherited memfd
     }
   }
 });
+
+Deno.test("openDup opens a path onto fds that are open already, and the program writes there", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "skiff-tramp-open-" });
+  try {
+    const file = join(dir, "out");
+    Deno.writeTextFileSync(file, "");
+    const O_WRONLY = 1;
+    const result = await run(() => [
+      { op: "openDup", path: file, flags: O_WRONLY | O_CLOEXEC, to: [1, 2] },
+      {
+        op: "execve",
+        path: "/bin/sh",
+        argv: ["sh", "-c", "echo one; echo two >&2; ls /proc/$$/fd | tr '\\n' ' '"],
+        envp: [],
+      },
+    ]);
+    assert.equal(result.error, undefined, String(result.error));
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout, "", "stdout went to the file");
+    const lines = Deno.readTextFileSync(file).split("\n");
+    assert.deepEqual(lines.slice(0, 2), ["one", "two"]);
+    // The fd openat gave is closed again: the same fds as without openDup (what the test runner
+    // leaves inheritable, and the one ls opens).
+    const baseline = await run(() => [
+      { op: "execve", path: "/bin/sh", argv: ["sh", "-c", "ls /proc/$$/fd"], envp: [] },
+    ]);
+    assert.equal(lines[2].trim(), baseline.stdout.trim().split("\n").join(" "));
+    const missing = await run(() => [
+      { op: "openDup", path: join(dir, "missing"), flags: 0, to: [0] },
+      { op: "exit", code: 0 },
+    ]);
+    assert.match(String(missing.error), /step 0 \(open .*missing as fd 0\): ENOENT/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
