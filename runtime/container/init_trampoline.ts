@@ -99,6 +99,8 @@ import { connectConsole, openConsoleIn } from "../console.ts";
 import { sendFds } from "../../ffi/socket.ts";
 import { fchown } from "../../ffi/file_attrs.ts";
 import { identityOps, privileged } from "./process_ops.ts";
+import { runHooks } from "../hooks.ts";
+import { creatingState } from "../../spec/state.ts";
 import * as log from "../log.ts";
 import { trace } from "../log.ts";
 
@@ -148,7 +150,9 @@ export function trampolineInitReason(
   const process = spec.process;
   if (!process) return "no process";
   const hooks = spec.hooks;
-  for (const kind of ["prestart", "createRuntime", "createContainer", "startContainer"] as const) {
+  // prestart and createRuntime run in the CLI (the runtime's namespaces) either way; these two run
+  // in the container, as children of its init.
+  for (const kind of ["createContainer", "startContainer"] as const) {
     if (hooks?.[kind]?.length) return `hooks.${kind}`;
   }
   if (options.piped) return "piped stdio (the library)";
@@ -266,7 +270,7 @@ export async function startTrampolineInit(
         pendingSync = false;
         const cgroupDirs = await plan.atSync(pid);
         trace("create: cgroup ready");
-        const target = buildContainer(plan, pid, cgroupDirs, procIndex);
+        const target = await buildContainer(plan, pid, cgroupDirs, procIndex);
         consoleMaster = target.consoleMaster;
         trace("create: rootfs built");
         program = secondStage(plan, socket.theirs, fifoFd, target, masks, lastCap);
@@ -371,16 +375,18 @@ interface ExecTarget {
 }
 
 /**
- * The CLI's part at the sync point, on its main thread in PID 1's namespaces: the rootfs, hostname,
- * sysctl, read-only and masked paths, and args[0] resolved. Only sync calls: async ops run on
- * other threads, which stay in the host's namespaces.
+ * The CLI's part at the sync point, on its main thread in PID 1's namespaces: the rootfs, the
+ * prestart and createRuntime hooks (back in the runtime's namespaces, once the mounts are made, as
+ * with the Deno init), the console, hostname, sysctl, read-only and masked paths, and args[0]
+ * resolved. Only sync calls inside the namespaces: async ops run on other threads, which stay in
+ * the host's.
  */
-function buildContainer(
+async function buildContainer(
   plan: TrampolineInitPlan,
   pid: number,
   cgroupDirs: Record<string, string>,
   procIndex: number,
-): ExecTarget {
+): Promise<ExecTarget> {
   const { spec, rootfs } = plan;
   const process = spec.process!;
   const env = [...(process.env ?? [])];
@@ -395,6 +401,16 @@ function buildContainer(
       hostMountNamespace: false,
       premounted: procIndex >= 0 ? [procIndex] : [],
     });
+  });
+  if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length) {
+    const state = creatingState(
+      { id: plan.id, bundle: plan.bundle, rootfs, annotations: spec.annotations },
+      pid,
+    );
+    await runHooks(spec.hooks, "prestart", state);
+    await runHooks(spec.hooks, "createRuntime", state);
+  }
+  inNamespacesOf(pid, () => {
     // Before the late read-only remounts, which may include /dev (the console bind goes there).
     if (process.terminal) pty = openConsoleIn(rootfs, process.consoleSize);
     if (spec.hostname) sethostname(spec.hostname);

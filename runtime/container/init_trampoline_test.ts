@@ -30,13 +30,17 @@ Deno.test("trampolineInitReason(): `skiff spec`'s config needs no Deno init", ()
     reason((s) => s.linux!.namespaces!.push({ type: "network", path: "/proc/1/ns/net" })),
     undefined,
   );
+  // Docker's libnetwork hook: the CLI runs prestart and createRuntime with either init.
+  assert.equal(
+    reason((s) => (s.hooks = { prestart: [{ path: "/bin/true" }], createRuntime: [] })),
+    undefined,
+  );
 });
 
 Deno.test("trampolineInitReason() names each case that keeps the Deno init", () => {
   const cases: [(s: Spec) => void, RegExp][] = [
     [(s) => (s.hooks = { createContainer: [{ path: "/bin/true" }] }), /hooks\.createContainer/],
     [(s) => (s.hooks = { startContainer: [{ path: "/bin/true" }] }), /hooks\.startContainer/],
-    [(s) => (s.hooks = { prestart: [{ path: "/bin/true" }] }), /hooks\.prestart/],
     [(s) => s.linux!.namespaces!.push({ type: "user" }), /user namespace/],
     [
       (s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "pid")),

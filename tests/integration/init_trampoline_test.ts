@@ -130,3 +130,38 @@ Deno.test("a step of PID 1 that fails names its config field", async () => {
   assert.equal((await bundle.skiff(["state", id])).code, 1, "no state left");
   assert.deepEqual(initsUnder(bundle.dir), []);
 });
+
+Deno.test("prestart and createRuntime run in the CLI once PID 1's mounts are made, before its root switch", async () => {
+  await using bundle = await makeBundle();
+  const out = join(bundle.dir, "hooks.out");
+  const script = join(bundle.dir, "hook.sh");
+  // The state on stdin names PID 1; its mount table shows the rootfs mounts, not yet pivoted.
+  Deno.writeTextFileSync(
+    script,
+    `#!/bin/sh
+state=$(cat)
+pid=$(echo "$state" | sed 's/.*"pid":\\([0-9]*\\).*/\\1/')
+status=$(echo "$state" | sed 's/.*"status":"\\([a-z]*\\)".*/\\1/')
+shm=$(grep -c "${bundle.rootfs}/dev/shm " /proc/$pid/mountinfo)
+echo "$1 $pid $status $shm $(readlink /proc/$pid/exe)" >> ${out}
+`,
+  );
+  Deno.chmodSync(script, 0o755);
+  bundle.spec.hooks = {
+    prestart: [{ path: script, args: ["hook.sh", "prestart"] }],
+    createRuntime: [{ path: script, args: ["hook.sh", "createRuntime"] }],
+  };
+  await bundle.writeSpec();
+  const id = testId();
+  const created = await bundle.skiff(["create", "--bundle", bundle.dir, id]);
+  assert.equal(created.code, 0, created.stderr);
+  const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
+  const lines = Deno.readTextFileSync(out).trim().split("\n");
+  assert.equal(lines.length, 2, lines.join("\n"));
+  for (const [i, kind] of ["prestart", "createRuntime"].entries()) {
+    const [name, hookPid, status, shm, exe] = lines[i].split(" ");
+    assert.deepEqual([name, Number(hookPid), status, shm], [kind, pid, "creating", "1"]);
+    // PID 1 is the trampoline, not a Deno.
+    assert.match(exe, /^\/memfd:skiff-trampoline/);
+  }
+});
