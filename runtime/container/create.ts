@@ -10,7 +10,7 @@ import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
 import { checkUserNamespaceConfig, hostFacts } from "./userns_checks.ts";
 import { NoCgroup, noCgroupFor, rootlessCgroupBlocker } from "../cgroups/none.ts";
 import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
-import { close, mkfifo } from "../../ffi/fs.ts";
+import { close, mkfifo, setCloexec } from "../../ffi/fs.ts";
 import { type NamespacePlan, planNamespaces, sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import {
@@ -145,6 +145,9 @@ export async function createContainer(
     if (denoInit === undefined) {
       // Before the rootfs is built: it adds a mount and the process's NOTIFY_SOCKET.
       setupNotifySocket(spec, store.dir(id));
+      // The CLI mounts them itself: PID 1 need not inherit them.
+      const idmapped = await openIdmappedMounts(spec, bundle);
+      for (const fd of Object.values(idmapped.fds)) setCloexec(fd, true);
       const started = await startTrampolineInit({
         id,
         spec,
@@ -159,6 +162,7 @@ export async function createContainer(
         listenFds: listenFds(),
         callerStdio: options.foreground ?? false,
         consoleSocket: options.consoleSocket ? resolve(options.consoleSocket) : undefined,
+        mountFds: idmapped.fds,
         onPid: (pid) => {
           // Write-ahead, as below: PID 1 is recorded before anything is made for it.
           ahead.init = { pid, startTime: processStartTime(pid) ?? 0 };
@@ -176,7 +180,7 @@ export async function createContainer(
           setInitAttributes(spec, pid);
           return cgroup.dirs();
         },
-      });
+      }).finally(() => idmapped.close());
       child = started.child;
       consoleMaster = started.consoleMaster;
       trace("create: init ready");

@@ -123,6 +123,8 @@ export interface TrampolineInitPlan {
   callerStdio: boolean;
   /** With process.terminal: --console-socket (absolute); without it the CLI keeps the master. */
   consoleSocket?: string;
+  /** Idmapped mounts the CLI made: mounts[] index -> detached mount fd. */
+  mountFds?: Record<number, number>;
   /** PID 1 exists (host pid): create records it before anything else is made for it. */
   onPid: (pid: number) => void;
   /**
@@ -181,9 +183,6 @@ export function trampolineInitReason(
     return "linux.seccomp: SCMP_ACT_NOTIFY";
   }
   const mounts = spec.mounts ?? [];
-  if (mounts.some((m) => m.uidMappings?.length || m.gidMappings?.length)) {
-    return "mounts[].uidMappings (idmapped mounts)";
-  }
   const procs = mounts.map((m, i) => ({ m, i })).filter(({ m }) => m.type === "proc");
   if (procs.length > 1 || procs.some(({ m }) => m.destination.replace(/\/+$/, "") !== "/proc")) {
     return "mounts[]: a proc mount elsewhere than /proc";
@@ -400,6 +399,7 @@ async function buildContainer(
       cgroupDirs,
       hostMountNamespace: false,
       premounted: procIndex >= 0 ? [procIndex] : [],
+      mountFds: plan.mountFds,
     });
   });
   if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length) {
