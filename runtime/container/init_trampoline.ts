@@ -152,11 +152,9 @@ export function trampolineInitReason(
   const process = spec.process;
   if (!process) return "no process";
   const hooks = spec.hooks;
-  // prestart and createRuntime run in the CLI (the runtime's namespaces) either way; these two run
-  // in the container, as children of its init.
-  for (const kind of ["createContainer", "startContainer"] as const) {
-    if (hooks?.[kind]?.length) return `hooks.${kind}`;
-  }
+  // prestart, createRuntime and createContainer run from the CLI; startContainer runs in the
+  // container after `start`, before process.args, which needs a process there to run it.
+  if (hooks?.startContainer?.length) return "hooks.startContainer";
   if (options.piped) return "piped stdio (the library)";
   if (needsTrampoline(namespaces)) return "a user namespace";
   if ((namespaces.create & CLONE_NEWPID) === 0) return "no new PID namespace";
@@ -376,7 +374,7 @@ interface ExecTarget {
 /**
  * The CLI's part at the sync point, on its main thread in PID 1's namespaces: the rootfs, the
  * prestart and createRuntime hooks (back in the runtime's namespaces, once the mounts are made, as
- * with the Deno init), the console, hostname, sysctl, read-only and masked paths, and args[0]
+ * with the Deno init), the createContainer hooks (in PID 1's namespaces again), the console, hostname, sysctl, read-only and masked paths, and args[0]
  * resolved. Only sync calls inside the namespaces: async ops run on other threads, which stay in
  * the host's.
  */
@@ -409,6 +407,21 @@ async function buildContainer(
     );
     await runHooks(spec.hooks, "prestart", state);
     await runHooks(spec.hooks, "createRuntime", state);
+  }
+  if (spec.hooks?.createContainer?.length) {
+    // In the container's namespaces, PID namespace included, before the root switch (host paths),
+    // as the Deno init runs them. The hooks are the only work meanwhile: async ops run on other
+    // threads, and the main thread only spawns (fork happens on the calling thread) and waits.
+    const state = creatingState(
+      { id: plan.id, bundle: plan.bundle, rootfs, annotations: spec.annotations },
+      pid,
+    );
+    const back = enterNamespacesOf(pid, true);
+    try {
+      await runHooks(spec.hooks, "createContainer", state);
+    } finally {
+      back();
+    }
   }
   inNamespacesOf(pid, () => {
     // Before the late read-only remounts, which may include /dev (the console bind goes there).
@@ -475,26 +488,28 @@ const JOINED: [string, number][] = [
  * thread back where it was (namespaces, root, cwd).
  */
 function inNamespacesOf(pid: number, fn: () => void): void {
+  const back = enterNamespacesOf(pid, false);
+  try {
+    fn();
+  } finally {
+    back();
+  }
+}
+
+/**
+ * Moves the main thread into `pid`'s uts, ipc, net and mount namespaces (and, with `pidForChildren`,
+ * makes its children members of `pid`'s PID namespace); returns what puts it back (namespaces,
+ * root, cwd).
+ */
+function enterNamespacesOf(pid: number, pidForChildren: boolean): () => void {
   // The main thread gets an fs_struct of its own, once: the other threads keep the host's root.
   unshare(CLONE_FS);
+  const joined: [string, string, number][] = JOINED.map(([name, flag]) => [name, name, flag]);
+  if (pidForChildren) joined.unshift(["pid", "pid_for_children", CLONE_NEWPID]);
   const saved: { fd: number; flag: number; name: string }[] = [];
   const hostRoot = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   const hostCwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  try {
-    for (const [name, flag] of JOINED) {
-      saved.push({ fd: open(`/proc/thread-self/ns/${name}`, O_RDONLY | O_CLOEXEC), flag, name });
-    }
-    for (const [name, flag] of JOINED) {
-      const path = `/proc/${pid}/ns/${name}`;
-      const fd = open(path, O_RDONLY | O_CLOEXEC);
-      try {
-        setns(fd, flag, path);
-      } finally {
-        close(fd);
-      }
-    }
-    fn();
-  } finally {
+  const back = () => {
     try {
       for (const { fd, flag, name } of saved) setns(fd, flag, `the CLI's own ${name} namespace`);
       fchdir(hostRoot);
@@ -505,7 +520,29 @@ function inNamespacesOf(pid: number, fn: () => void): void {
       close(hostRoot);
       close(hostCwd);
     }
+  };
+  try {
+    for (const [, own, flag] of joined) {
+      saved.push({
+        fd: open(`/proc/thread-self/ns/${own}`, O_RDONLY | O_CLOEXEC),
+        flag,
+        name: own,
+      });
+    }
+    for (const [name, , flag] of joined) {
+      const path = `/proc/${pid}/ns/${name}`;
+      const fd = open(path, O_RDONLY | O_CLOEXEC);
+      try {
+        setns(fd, flag, path);
+      } finally {
+        close(fd);
+      }
+    }
+  } catch (err) {
+    back();
+    throw err;
   }
+  return back;
 }
 
 /** Stage 2: the root switch, the identity, ready, the wait for `start`, execve. */

@@ -32,14 +32,17 @@ Deno.test("trampolineInitReason(): `skiff spec`'s config needs no Deno init", ()
   );
   // Docker's libnetwork hook: the CLI runs prestart and createRuntime with either init.
   assert.equal(
-    reason((s) => (s.hooks = { prestart: [{ path: "/bin/true" }], createRuntime: [] })),
+    reason((s) => (s.hooks = {
+      prestart: [{ path: "/bin/true" }],
+      createRuntime: [],
+      createContainer: [{ path: "/bin/true" }],
+    })),
     undefined,
   );
 });
 
 Deno.test("trampolineInitReason() names each case that keeps the Deno init", () => {
   const cases: [(s: Spec) => void, RegExp][] = [
-    [(s) => (s.hooks = { createContainer: [{ path: "/bin/true" }] }), /hooks\.createContainer/],
     [(s) => (s.hooks = { startContainer: [{ path: "/bin/true" }] }), /hooks\.startContainer/],
     [(s) => s.linux!.namespaces!.push({ type: "user" }), /user namespace/],
     [

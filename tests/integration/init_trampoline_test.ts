@@ -165,3 +165,34 @@ echo "$1 $pid $status $shm $(readlink /proc/$pid/exe)" >> ${out}
     assert.match(exe, /^\/memfd:skiff-trampoline/);
   }
 });
+
+Deno.test("createContainer hooks run in PID 1's namespaces, PID namespace included, before its root switch", async () => {
+  await using bundle = await makeBundle();
+  const out = join(bundle.dir, "hook.out");
+  const script = join(bundle.dir, "hook.sh");
+  // Host paths still resolve (before pivot_root): the script and its output file are the host's.
+  Deno.writeTextFileSync(
+    script,
+    `#!/bin/sh
+state=$(cat)
+pid=$(echo "$state" | sed 's/.*"pid":\\([0-9]*\\).*/\\1/')
+for ns in pid net uts ipc mnt; do
+  [ "$(readlink /proc/self/ns/$ns)" = "$(readlink /proc/$pid/ns/$ns)" ] && echo "$ns same" >> ${out}
+done
+hostname >> ${out}
+`,
+  );
+  Deno.chmodSync(script, 0o755);
+  bundle.spec.hooks = { createContainer: [{ path: script }] };
+  await bundle.writeSpec();
+  const id = testId();
+  const created = await bundle.skiff(["create", "--bundle", bundle.dir, id]);
+  assert.equal(created.code, 0, created.stderr);
+  const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
+  assert.match(Deno.readLinkSync(`/proc/${pid}/exe`), /^\/memfd:skiff-trampoline/);
+  // The hostname comes after the hooks, as with the Deno init: the new UTS namespace's copy.
+  assert.equal(
+    Deno.readTextFileSync(out),
+    `pid same\nnet same\nuts same\nipc same\nmnt same\n${Deno.hostname()}\n`,
+  );
+});
