@@ -100,6 +100,8 @@ import { sendFds } from "../../ffi/socket.ts";
 import { fchown } from "../../ffi/file_attrs.ts";
 import { identityOps, privileged } from "./process_ops.ts";
 import { runHooks } from "../hooks.ts";
+import { applyScheduling } from "../init/process_attrs.ts";
+import { PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
 import { creatingState } from "../../spec/state.ts";
 import * as log from "../log.ts";
 import { trace } from "../log.ts";
@@ -169,11 +171,8 @@ export function trampolineInitReason(
   }
   if (options.noPivot) return "--no-pivot";
   if (spec.linux?.rootfsPropagation) return "linux.rootfsPropagation";
-  if (process.scheduler) return "process.scheduler";
-  if (process.ioPriority) return "process.ioPriority";
   if (process.apparmorProfile) return "process.apparmorProfile";
   if (process.selinuxLabel) return "process.selinuxLabel";
-  if (spec.linux?.personality) return "linux.personality";
   if (spec.linux?.memoryPolicy) return "linux.memoryPolicy";
   const seccomp = spec.linux?.seccomp;
   if (seccomp?.listenerPath) return "linux.seccomp.listenerPath";
@@ -266,6 +265,8 @@ export async function startTrampolineInit(
       if (pendingSync && pid !== undefined) {
         pendingSync = false;
         const cgroupDirs = await plan.atSync(pid);
+        // Set from the host, as root, on PID 1: both pass through its execve()s.
+        applyScheduling(process, pid);
         trace("create: cgroup ready");
         const target = await buildContainer(plan, pid, cgroupDirs, procIndex);
         consoleMaster = target.consoleMaster;
@@ -587,6 +588,13 @@ function secondStage(
   }
   if (plan.newCgroupNamespace) {
     add({ op: "unshare", flags: CLONE_NEWCGROUP }, "cannot create the cgroup namespace");
+  }
+  const persona = spec.linux?.personality;
+  if (persona) {
+    add(
+      { op: "personality", persona: PERSONALITY_DOMAINS[persona.domain] },
+      `linux.personality: cannot set domain ${persona.domain}`,
+    );
   }
   identityOps({
     process,

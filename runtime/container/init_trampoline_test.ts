@@ -30,6 +30,14 @@ Deno.test("trampolineInitReason(): `skiff spec`'s config needs no Deno init", ()
     reason((s) => s.linux!.namespaces!.push({ type: "network", path: "/proc/1/ns/net" })),
     undefined,
   );
+  assert.equal(
+    reason((s) => {
+      s.process!.scheduler = { policy: "SCHED_OTHER", nice: 5 };
+      s.process!.ioPriority = { class: "IOPRIO_CLASS_IDLE" };
+      s.linux!.personality = { domain: "LINUX32" };
+    }),
+    undefined,
+  );
   // Docker's libnetwork hook: the CLI runs prestart and createRuntime with either init.
   assert.equal(
     reason((s) => (s.hooks = {
@@ -51,8 +59,7 @@ Deno.test("trampolineInitReason() names each case that keeps the Deno init", () 
     ],
     [(s) => s.linux!.namespaces!.push({ type: "time" }), /time namespace/],
     [(s) => (s.linux!.rootfsPropagation = "shared"), /linux\.rootfsPropagation/],
-    [(s) => (s.process!.scheduler = { policy: "SCHED_OTHER" }), /process\.scheduler/],
-    [(s) => (s.linux!.personality = { domain: "LINUX32" }), /linux\.personality/],
+    [(s) => (s.linux!.memoryPolicy = { mode: "MPOL_BIND", nodes: "0" }), /linux\.memoryPolicy/],
     [
       (s) => (s.linux!.seccomp = { defaultAction: "SCMP_ACT_ALLOW", listenerPath: "/x.sock" }),
       /listenerPath/,

@@ -43,6 +43,7 @@
  *   umount2     umount2(target, flags)     pivotRoot   pivot_root(newRoot, putOld)
  *   sessionKeyring  keyctl(JOIN_SESSION_KEYRING, name), then keyctl(SETPERM, it, perm); a kernel
  *               without keyrings or one that refuses them (ENOSYS, EACCES) skips both, as runc does
+ *   personality personality(persona)
  *   execve      fcntl(reportFd, F_SETFD, FD_CLOEXEC); execve(path, argv, envp)
  *   execveat    execveat(fd, "", argv, envp, AT_EMPTY_PATH): the next stage, a program the parent
  *               wrote into the inherited memfd `fd` meanwhile; reportFd stays open for it
@@ -91,6 +92,7 @@ export type TrampolineOp =
   | { op: "umount2"; target: string; flags: number }
   | { op: "pivotRoot"; newRoot: string; putOld: string }
   | { op: "sessionKeyring"; name: string; perm: number }
+  | { op: "personality"; persona: number }
   | { op: "execve"; path: string; argv: string[]; envp: string[] }
   | { op: "execveat"; fd: number; argv: string[]; envp: string[] }
   | { op: "exit"; code: number };
@@ -197,6 +199,8 @@ export function describeOp(op: TrampolineOp): string {
       return `pivot_root ${op.newRoot} ${op.putOld}`;
     case "sessionKeyring":
       return `join session keyring ${op.name}`;
+    case "personality":
+      return `personality 0x${op.persona.toString(16)}`;
     case "execve":
       return `execve ${op.path}`;
     case "execveat":
@@ -407,6 +411,10 @@ export function buildTrampoline(
         asm.bind(skip);
         break;
       }
+      case "personality":
+        call("personality", op.persona);
+        failOnError();
+        break;
       case "execveat": {
         const argv = data.pointers(op.argv.map((s) => data.string(s)));
         const envp = data.pointers(op.envp.map((s) => data.string(s)));
@@ -595,6 +603,9 @@ export function validateProgram(program: TrampolineProgram): void {
         text(`${at}.name`, op.name);
         int(`${at}.perm`, op.perm, 0, U32_MAX);
         break;
+      case "personality":
+        int(`${at}.persona`, op.persona, 0, FD_MAX);
+        break;
       case "execve":
       case "execveat":
         if (op.op === "execve") text(`${at}.path`, op.path);
@@ -615,7 +626,7 @@ export function validateProgram(program: TrampolineProgram): void {
           "must be one of setns, unshare, sync, setresgid, setresuid, setgroups, cloexec, " +
             "cloneParent, waitByte, prlimit, capset, chdir, chroot, umask, prctl, seccomp, " +
             "setsid, setctty, dup2, openDup, cloexecFrom, sigdefault, fchown, mount, umount2, pivotRoot, " +
-            "sessionKeyring, execve, execveat, exit",
+            "sessionKeyring, personality, execve, execveat, exit",
           (op as { op: unknown }).op,
         );
     }

@@ -39,6 +39,7 @@ export type TrampolineSyscall =
   | "pivot_root"
   | "execveat"
   | "keyctl"
+  | "personality"
   | "exit_group";
 
 /** System call numbers by architecture. */
@@ -75,6 +76,7 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     pivot_root: 155,
     execveat: 322,
     keyctl: 250,
+    personality: 135,
   },
   aarch64: {
     fcntl: 25,
@@ -108,5 +110,6 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     pivot_root: 41,
     execveat: 281,
     keyctl: 219,
+    personality: 92,
   },
 };

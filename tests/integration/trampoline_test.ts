@@ -829,3 +829,12 @@ Deno.test("openDup opens a path onto fds that are open already, and the program 
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("personality sets the execution domain the program inherits", async () => {
+  const result = await run(() => [
+    { op: "personality", persona: 0x0008 }, // PER_LINUX32
+    { op: "execve", path: "/bin/cat", argv: ["cat", "/proc/self/personality"], envp: [] },
+  ]);
+  assert.equal(result.error, undefined, String(result.error));
+  assert.equal(result.stdout, "00000008\n");
+});
