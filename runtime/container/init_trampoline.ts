@@ -74,7 +74,14 @@ import {
   writeAll,
 } from "../../ffi/fs.ts";
 import { ioctlNsGetType, setns, unshare } from "../../ffi/namespace.ts";
-import { posixSpawn, setdomainname, sethostname } from "../../ffi/process.ts";
+import {
+  pidfdGetfd,
+  pidfdOpen,
+  posixSpawn,
+  setdomainname,
+  sethostname,
+} from "../../ffi/process.ts";
+import { connectListener, sendListener } from "../init/seccomp_listener.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import { needsTrampoline } from "../process/spawn_userns.ts";
 import type { BootstrapSeccomp } from "../process/protocol.ts";
@@ -174,11 +181,6 @@ export function trampolineInitReason(
   if (process.apparmorProfile) return "process.apparmorProfile";
   if (process.selinuxLabel) return "process.selinuxLabel";
   if (spec.linux?.memoryPolicy) return "linux.memoryPolicy";
-  const seccomp = spec.linux?.seccomp;
-  if (seccomp?.listenerPath) return "linux.seccomp.listenerPath";
-  if (seccomp?.syscalls?.some((s) => s.action === "SCMP_ACT_NOTIFY")) {
-    return "linux.seccomp: SCMP_ACT_NOTIFY";
-  }
   const mounts = spec.mounts ?? [];
   const procs = mounts.map((m, i) => ({ m, i })).filter(({ m }) => m.type === "proc");
   if (procs.length > 1 || procs.some(({ m }) => m.destination.replace(/\/+$/, "") !== "/proc")) {
@@ -256,6 +258,12 @@ export async function startTrampolineInit(
         plan.onPid(pid);
         trace("create: init spawned");
       }
+      if (event.kind === "sync" && program.ops[event.op]?.op === "seccomp") {
+        // PID 1 loaded a filter with a listener: its fd number is the record's value.
+        sendListenerOf(plan, pid!, event.point);
+        answer(socket.ours);
+        continue;
+      }
       if (event.kind === "sync" && event.point === SYNC_READY) {
         answer(socket.ours);
         break;
@@ -291,6 +299,35 @@ export async function startTrampolineInit(
     if (socket) close(socket.ours);
     if (memfd !== undefined) close(memfd);
   }
+}
+
+/**
+ * Hands PID 1's seccomp listener (fd `fd` there, copied with pidfd_getfd) to
+ * linux.seccomp.listenerPath with the container's state, as the Deno init sends its own.
+ */
+function sendListenerOf(plan: TrampolineInitPlan, pid: number, fd: number): void {
+  const pidfd = pidfdOpen(pid);
+  let listener: number;
+  try {
+    listener = pidfdGetfd(pidfd, fd);
+  } finally {
+    close(pidfd);
+  }
+  let socket: number | undefined;
+  try {
+    const path = plan.seccomp?.listenerPath;
+    socket = path ? connectListener(path) : undefined;
+  } catch (err) {
+    close(listener);
+    throw err;
+  }
+  const { spec } = plan;
+  sendListener(socket, listener, {
+    id: plan.id,
+    bundle: plan.bundle,
+    annotations: spec.annotations,
+    metadata: plan.seccomp?.listenerMetadata,
+  }, pid);
 }
 
 /**
@@ -604,6 +641,7 @@ function secondStage(
     keepFds: (plan.listenFds ?? 0) + plan.preserveFds,
     // The pty slave was given to the user by the CLI.
     chownStdio: !plan.callerStdio && !target.slavePath,
+    listenerReportFd: reportFd,
     setgroupsDenied: false,
   }, add);
   add({ op: "prctl", option: PR_SET_PDEATHSIG, arg2: 0 });

@@ -38,6 +38,8 @@ export interface IdentityPlan {
   chownStdio: boolean;
   /** The user namespace's setgroups says "deny": an empty group list is left alone. */
   setgroupsDenied: boolean;
+  /** A filter with a listener reports its fd number on this fd and waits (see the seccomp op). */
+  listenerReportFd?: number;
 }
 
 /**
@@ -52,9 +54,10 @@ export function identityOps(plan: IdentityPlan, add: AddOp): void {
   const filter = plan.seccomp
     ? Uint8Array.from(atob(plan.seccomp.program), (c) => c.charCodeAt(0))
     : undefined;
+  const listener = plan.seccomp?.newListener ? plan.listenerReportFd : undefined;
   const loadFilter = () =>
     add(
-      { op: "seccomp", flags: plan.seccomp!.flags, filter: filter! },
+      { op: "seccomp", flags: plan.seccomp!.flags, filter: filter!, listenerFd: listener },
       "linux.seccomp: cannot load the filter",
     );
   if (filter && !process.noNewPrivileges) loadFilter();

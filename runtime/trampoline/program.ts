@@ -30,7 +30,10 @@
  *   chdir       chdir(path)                chroot      chroot(path)
  *   umask       umask(mask) (never fails)
  *   prctl       prctl(option, arg2, arg3, 0, 0)
- *   seccomp     seccomp(SECCOMP_SET_MODE_FILTER, flags, &{len, filter}): the filter bytes are baked in
+ *   seccomp     seccomp(SECCOMP_SET_MODE_FILTER, flags, &{len, filter}): the filter bytes are baked in;
+ *               with `listenerFd` (flags has SECCOMP_FILTER_FLAG_NEW_LISTENER) it then writes
+ *               {SYNC, i, the listener's fd number} to that fd, waits for one byte (the parent took
+ *               a copy with pidfd_getfd) and closes the listener
  *   setsid      setsid()                   setctty     ioctl(fd, TIOCSCTTY, 0)
  *   dup2        dup3(from, to, 0) (from != to)
  *   openDup     fd = openat(AT_FDCWD, path, flags); dup3(fd, to, 0) for each of `to`; close(fd):
@@ -80,7 +83,7 @@ export type TrampolineOp =
   | { op: "chroot"; path: string }
   | { op: "umask"; mask: number }
   | { op: "prctl"; option: number; arg2: number; arg3?: number }
-  | { op: "seccomp"; flags: number; filter: Uint8Array }
+  | { op: "seccomp"; flags: number; filter: Uint8Array; listenerFd?: number }
   | { op: "setsid" }
   | { op: "setctty"; fd: number }
   | { op: "dup2"; from: number; to: number }
@@ -341,6 +344,17 @@ export function buildTrampoline(
         const fprog = data.u64s([BigInt(op.filter.length / 8), filter]);
         call("seccomp", SECCOMP_SET_MODE_FILTER, op.flags, fprog);
         failOnError();
+        if (op.listenerFd !== undefined) {
+          const record = data.record(RECORD_SYNC, i, 0);
+          asm.move("saved", "result");
+          asm.store32(record.value, "saved");
+          call("write", op.listenerFd, record.address, RECORD_SIZE);
+          failUnless(RECORD_SIZE);
+          call("read", op.listenerFd, byte, 1);
+          failUnless(1);
+          call("close", "saved");
+          failOnError();
+        }
         break;
       }
       case "setsid":
@@ -541,6 +555,7 @@ export function validateProgram(program: TrampolineProgram): void {
           bad(`${at}.filter`, "must be sock_filter bytes", String(op.filter));
         }
         int(`${at}.filter.length`, op.filter.length / 8, 1, 4096);
+        if (op.listenerFd !== undefined) int(`${at}.listenerFd`, op.listenerFd, 0, FD_MAX);
         break;
       case "setsid":
         break;
