@@ -33,7 +33,7 @@ import {
   writeAll,
 } from "../../ffi/fs.ts";
 import { isErrno } from "../../ffi/errno.ts";
-import { posixSpawn, waitPid } from "../../ffi/process.ts";
+import { pidfdGetfd, pidfdOpen, posixSpawn, waitPid } from "../../ffi/process.ts";
 import { openPty } from "../../ffi/tty.ts";
 import {
   CLONE_NEWNET,
@@ -837,4 +837,32 @@ Deno.test("personality sets the execution domain the program inherits", async ()
   ]);
   assert.equal(result.error, undefined, String(result.error));
   assert.equal(result.stdout, "00000008\n");
+});
+
+Deno.test("a seccomp op with a listener reports its fd, waits until it is copied, then closes it", async () => {
+  const SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3;
+  let copied = "";
+  const result = await run((fd) => [
+    { op: "prctl", option: 38, arg2: 1 }, // PR_SET_NO_NEW_PRIVS
+    {
+      op: "seccomp",
+      flags: SECCOMP_FILTER_FLAG_NEW_LISTENER,
+      filter: ALLOW_ALL,
+      listenerFd: fd,
+    },
+    { op: "execve", path: "/bin/sh", argv: ["sh", "-c", "ls -l /proc/$$/fd"], envp: [] },
+  ], (pid, fdNumber) => {
+    const pidfd = pidfdOpen(pid);
+    try {
+      const listener = pidfdGetfd(pidfd, fdNumber);
+      copied = Deno.readLinkSync(`/proc/self/fd/${listener}`);
+      close(listener);
+    } finally {
+      close(pidfd);
+    }
+  });
+  assert.equal(result.error, undefined, String(result.error));
+  assert.equal(result.events[0].kind, "sync");
+  assert.equal(copied, "anon_inode:seccomp notify");
+  assert.ok(!result.stdout.includes("seccomp notify"), "the program does not hold the listener");
 });
