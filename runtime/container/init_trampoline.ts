@@ -166,12 +166,13 @@ export function trampolineInitReason(
   if (hooks?.startContainer?.length) return "hooks.startContainer";
   if (options.piped) return "piped stdio (the library)";
   if (needsTrampoline(namespaces)) return "a user namespace";
-  if ((namespaces.create & CLONE_NEWPID) === 0) return "no new PID namespace";
   if ((namespaces.create & CLONE_NEWNS) === 0 || options.hostMountNamespace) {
     return "no new mount namespace";
   }
-  if (namespaces.join.some((j) => j.flag === CLONE_NEWNS || j.flag === CLONE_NEWPID)) {
-    return "linux.namespaces: a mount or PID namespace by path";
+  // Without a PID namespace of its own (the host's, or one joined by path, which stage 1 joins
+  // before the clone) the clone is no PID 1, but mounts /proc for its PID namespace just the same.
+  if (namespaces.join.some((j) => j.flag === CLONE_NEWNS)) {
+    return "linux.namespaces: a mount namespace by path";
   }
   if ((namespaces.create & CLONE_NEWTIME) !== 0 || spec.linux?.timeOffsets) {
     return "a time namespace";

@@ -38,6 +38,10 @@ Deno.test("trampolineInitReason(): `skiff spec`'s config needs no Deno init", ()
     }),
     undefined,
   );
+  assert.equal(
+    reason((s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "pid"))),
+    undefined,
+  );
   // Docker's libnetwork hook: the CLI runs prestart and createRuntime with either init.
   assert.equal(
     reason((s) => (s.hooks = {
@@ -54,8 +58,8 @@ Deno.test("trampolineInitReason() names each case that keeps the Deno init", () 
     [(s) => (s.hooks = { startContainer: [{ path: "/bin/true" }] }), /hooks\.startContainer/],
     [(s) => s.linux!.namespaces!.push({ type: "user" }), /user namespace/],
     [
-      (s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "pid")),
-      /no new PID namespace/,
+      (s) => s.linux!.namespaces!.push({ type: "mount", path: "/proc/1/ns/mnt" }),
+      /mount namespace by path/,
     ],
     [(s) => s.linux!.namespaces!.push({ type: "time" }), /time namespace/],
     [(s) => (s.linux!.rootfsPropagation = "shared"), /linux\.rootfsPropagation/],

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
-import { initsUnder, makeBundle, testId } from "../_helpers/bundle.ts";
+import { initsUnder, makeBundle, runIn, startDetached, testId } from "../_helpers/bundle.ts";
 import { hasCommand } from "../_helpers/host.ts";
 import { SKIFF } from "../_helpers/paths.ts";
 
@@ -195,4 +195,23 @@ hostname >> ${out}
     Deno.readTextFileSync(out),
     `pid same\nnet same\nuts same\nipc same\nmnt same\n${Deno.hostname()}\n`,
   );
+});
+
+Deno.test("without a PID namespace of its own, the container's /proc is its PID namespace's: the host's, or a joined one", async () => {
+  await using bundle = await makeBundle();
+  const { pid: sleeper } = await startDetached(bundle, ["sleep", "30"]);
+  // The host's PID namespace: the process is no PID 1, and /proc shows the host's processes.
+  bundle.spec.linux!.namespaces = bundle.spec.linux!.namespaces!.filter((n) => n.type !== "pid");
+  const noPid = await runIn(bundle, [
+    "sh",
+    "-c",
+    `[ $$ != 1 ] && echo not-pid-1; test -d /proc/${Deno.pid} && echo host-proc`,
+  ]);
+  assert.equal(noPid.code, 0, noPid.stderr);
+  assert.equal(noPid.stdout, "not-pid-1\nhost-proc\n");
+  // A PID namespace joined by path: the first container's sleep is PID 1 there.
+  bundle.spec.linux!.namespaces!.push({ type: "pid", path: `/proc/${sleeper}/ns/pid` });
+  const joined = await runIn(bundle, ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"]);
+  assert.equal(joined.code, 0, joined.stderr);
+  assert.equal(joined.stdout, "sleep 30 ");
 });
