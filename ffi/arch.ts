@@ -9,6 +9,7 @@ export interface SyscallNumbers {
   close_range: number;
   seccomp: number;
   pidfd_open: number;
+  pidfd_getfd: number;
   mount_setattr: number;
   open_tree: number;
   move_mount: number;
@@ -34,6 +35,7 @@ const X86_64: SyscallNumbers = {
   close_range: 436,
   seccomp: 317,
   pidfd_open: 434,
+  pidfd_getfd: 438,
   mount_setattr: 442,
   open_tree: 428,
   move_mount: 429,
@@ -60,6 +62,7 @@ const AARCH64: SyscallNumbers = {
   close_range: 436,
   seccomp: 277,
   pidfd_open: 434,
+  pidfd_getfd: 438,
   mount_setattr: 442,
   open_tree: 428,
   move_mount: 429,

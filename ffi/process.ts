@@ -118,6 +118,19 @@ export function pidfdOpen(pid: number): number {
   return Number(rawSyscall("pidfd_open", () => `pid=${pid}, flags=0`, BigInt(pid), 0n));
 }
 
+/** pidfd_getfd(2): a close-on-exec copy of fd `target` of the process behind `pidfd`. */
+export function pidfdGetfd(pidfd: number, target: number): number {
+  return Number(
+    rawSyscall(
+      "pidfd_getfd",
+      () => `pidfd=${pidfd}, targetfd=${target}, flags=0`,
+      BigInt(pidfd),
+      BigInt(target),
+      0n,
+    ),
+  );
+}
+
 /** setsid(2). */
 export function setsid(): void {
   check("setsid", () => "", () => libc().setsid());

@@ -43,8 +43,8 @@ export interface SchedAttr {
 // flags with the shorter VER0 layout.
 const SCHED_ATTR_SIZE = 56;
 
-/** sched_setattr(2) on the calling thread. */
-export function schedSetattr(attr: SchedAttr, detail: () => string): void {
+/** sched_setattr(2) on the calling thread, or on thread `pid`. */
+export function schedSetattr(attr: SchedAttr, detail: () => string, pid = 0): void {
   const buf = new Uint8Array(SCHED_ATTR_SIZE);
   const v = new DataView(buf.buffer);
   v.setUint32(0, SCHED_ATTR_SIZE, true);
@@ -55,7 +55,7 @@ export function schedSetattr(attr: SchedAttr, detail: () => string): void {
   v.setBigUint64(24, BigInt(attr.runtime), true);
   v.setBigUint64(32, BigInt(attr.deadline), true);
   v.setBigUint64(40, BigInt(attr.period), true);
-  rawSyscall("sched_setattr", detail, 0n, addressOf(buf), 0n);
+  rawSyscall("sched_setattr", detail, BigInt(pid), addressOf(buf), 0n);
 }
 
 /** I/O scheduling classes of ioprio_set(2). */
@@ -68,13 +68,13 @@ export const IOPRIO_CLASSES: Record<string, number> = {
 const IOPRIO_WHO_PROCESS = 1;
 const IOPRIO_CLASS_SHIFT = 13;
 
-/** ioprio_set(IOPRIO_WHO_PROCESS, 0, class|level): the calling thread's I/O priority. */
-export function ioprioSet(ioClass: number, level: number, detail: () => string): void {
+/** ioprio_set(IOPRIO_WHO_PROCESS, pid, class|level): the calling thread's (0) or `pid`'s. */
+export function ioprioSet(ioClass: number, level: number, detail: () => string, pid = 0): void {
   rawSyscall(
     "ioprio_set",
     detail,
     BigInt(IOPRIO_WHO_PROCESS),
-    0n,
+    BigInt(pid),
     BigInt((ioClass << IOPRIO_CLASS_SHIFT) | level),
   );
 }

@@ -37,12 +37,12 @@ import {
  * be the image's own directory: a /dev/console there that is a symlink is refused (O_NOFOLLOW), not
  * followed, and an existing file is never truncated (runc's mountConsole, CVE-2025-52565).
  */
-function bindConsoleOnto(slave: number, slavePath: string): void {
+function bindConsoleOnto(slave: number, slavePath: string, rootPath = "/"): void {
   let fd: number;
   try {
     // In the root only (an image's /dev that is a magic link to a host directory is refused).
     fd = withRoot(
-      "/",
+      rootPath,
       (root) =>
         openInRoot(root, "/dev/console", O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600),
     );
@@ -64,12 +64,36 @@ function bindConsoleOnto(slave: number, slavePath: string): void {
  * image's symlinks are followed inside the root only, never through a magic link (which could
  * reach a host fd this process holds); openPty() then checks by ioctl that it is a pty master.
  */
-function openPtmx(): number {
+function openPtmx(rootPath = "/"): number {
   try {
-    return withRoot("/", (root) => openInRoot(root, "/dev/ptmx", O_RDWR | O_NOCTTY));
+    return withRoot(rootPath, (root) => openInRoot(root, "/dev/ptmx", O_RDWR | O_NOCTTY));
   } catch (err) {
     throw new Error("cannot open the container's /dev/ptmx", { cause: err });
   }
+}
+
+/**
+ * Before the root switch, as the trampoline init's CLI: opens a pty from the container's
+ * `<rootPath>/dev/ptmx`, sets its window size and binds the slave over `<rootPath>/dev/console`.
+ * The caller sends or keeps the master, and PID 1 opens the slave by its path (`slavePath`, as the
+ * container sees it) after pivot_root.
+ */
+export function openConsoleIn(
+  rootPath: string,
+  size: { height: number; width: number } | undefined,
+): { master: number; slave: number; slavePath: string } {
+  const pty = openPty(openPtmx(rootPath));
+  try {
+    if (size && size.height > 0 && size.width > 0) {
+      setWindowSize(pty.master, size.height, size.width);
+    }
+    bindConsoleOnto(pty.slave, pty.slavePath, rootPath);
+  } catch (err) {
+    close(pty.master);
+    close(pty.slave);
+    throw err;
+  }
+  return pty;
 }
 
 /**

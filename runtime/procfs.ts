@@ -30,11 +30,13 @@ import { haveOpenat2, noOpenat2 } from "./rootfs/open_in_root.ts";
  * CVE-2025-52881) is refused, and the last component is never followed. Where openat2 is missing
  * (Linux < 5.6) the file is opened with O_NOFOLLOW. Either way the open file is checked to be on
  * procfs before anything is written.
+ * @param procDir where that procfs is mounted: "/proc", or `<rootfs>/proc` for the container's own
+ *   before its root switch (the trampoline init's CLI); `path` still says /proc/...
  * @throws when `path` is a symlink, missing, covered by a mount, or not on procfs; the message
  *   names the path.
  */
-export function writeProcFile(path: string, value: string): void {
-  const fd = openProcFile(path);
+export function writeProcFile(path: string, value: string, procDir = "/proc"): void {
+  const fd = openProcFile(path, procDir);
   try {
     const type = fstatfsType(fd);
     if (type !== PROC_SUPER_MAGIC) {
@@ -51,10 +53,12 @@ export function writeProcFile(path: string, value: string): void {
 /** PROC_ROOT_INO (fs/proc/internal.h): the inode number of a procfs mount's root. */
 const PROC_ROOT_INO = 1n;
 
-function openProcFile(path: string): number {
+function openProcFile(path: string, procDir: string): number {
   const flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC;
-  if (!path.startsWith("/proc/") || !haveOpenat2()) return open(path, flags);
-  const proc = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  const inProc = path.startsWith("/proc/");
+  const full = inProc ? `${procDir}/${path.slice("/proc/".length)}` : path;
+  if (!inProc || !haveOpenat2()) return open(full, flags);
+  const proc = open(procDir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   try {
     const st = statx(proc, "", AT_EMPTY_PATH);
     if (fstatfsType(proc) !== PROC_SUPER_MAGIC || st.ino !== PROC_ROOT_INO) {
@@ -70,7 +74,7 @@ function openProcFile(path: string): number {
     } catch (err) {
       if (isErrno(err, "ENOSYS", "EPERM")) {
         noOpenat2();
-        return open(path, flags);
+        return open(full, flags);
       }
       if (isErrno(err, "EXDEV")) {
         throw new Error(

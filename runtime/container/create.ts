@@ -10,7 +10,7 @@ import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
 import { checkUserNamespaceConfig, hostFacts } from "./userns_checks.ts";
 import { NoCgroup, noCgroupFor, rootlessCgroupBlocker } from "../cgroups/none.ts";
 import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
-import { close, mkfifo } from "../../ffi/fs.ts";
+import { close, mkfifo, setCloexec } from "../../ffi/fs.ts";
 import { type NamespacePlan, planNamespaces, sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import {
@@ -41,6 +41,9 @@ import { connectPidfdSocket, sendPidfd } from "../pidfd_socket.ts";
 import { openIdmappedMounts } from "./idmapped_mounts.ts";
 import { undoCreating } from "./creating.ts";
 import { creatingRecord } from "./half_made.ts";
+import { startTrampolineInit, trampolineInitReason } from "./init_trampoline.ts";
+import { writeProcFile } from "../procfs.ts";
+import { schedResetAffinity } from "../../ffi/sched.ts";
 
 /** Options of `skiff create` (and the create half of `skiff run`). */
 export interface CreateOptions {
@@ -135,98 +138,149 @@ export async function createContainer(
     });
     store.writeCreating(ahead);
     trace("create: state dir locked");
-    // The init starts first: while its Deno boots, this process makes the cgroup and the rest.
-    let consoleSocket = options.consoleSocket ? resolve(options.consoleSocket) : undefined;
-    const userns = userNamespaceSetup(spec);
-    // Made before the init, which inherits them; our copies are closed once it is spawned.
-    const idmapped = await openIdmappedMounts(spec, bundle);
-    let init: Awaited<ReturnType<typeof spawnInit>>;
-    try {
-      init = await spawnInit(plan, spec.process?.terminal === true, {
-        timeOffsets: spec.linux?.timeOffsets,
-        userns,
-        piped: options.piped,
-      });
-    } finally {
-      idmapped.close();
-    }
-    child = init.child;
-    // Recorded before the init gets its bootstrap: an init killed with no record never got one
-    // and exits on its own (EOF on the bootstrap pipe, or its parent-death signal).
-    ahead.init = { pid: child.pid, startTime: processStartTime(child.pid) ?? 0 };
-    store.writeCreating(ahead);
-    trace("create: init spawned");
-    // Before the init builds anything: hooks and the process find the devices in place.
-    if (spec.linux?.netDevices) moveNetDevices(spec.linux.netDevices, child.pid);
-    if (spec.linux?.intelRdt) {
-      rdt = applyIntelRdt(spec.linux.intelRdt, id, child.pid);
-      ahead.intelRdt = rdt;
-      store.writeCreating(ahead);
-    }
-    cgroup = await createCgroup(cgroupPlan, spec, configFile, child.pid);
-    // In a user namespace the init's root does not own the host's cgroup files: join it from here.
-    const cliJoinsCgroup = hasUserNamespace(plan);
-    if (cliJoinsCgroup) joinCgroupProcs(cgroup.procsFiles(), child.pid);
-    trace("create: cgroup ready");
-    const fifo = store.fifoPath(id);
-    mkfifo(fifo, 0o622);
-    // The init opens it read-write as the user namespace's root, a host id that does not own it.
-    const rootIds = hostRootOf(child.pid);
-    if (rootIds) Deno.chownSync(fifo, rootIds.uid, rootIds.gid);
-    setupNotifySocket(spec, store.dir(id));
-    // `skiff run -t` without --console-socket receives the pty master itself.
-    let consoleListener: number | undefined;
-    trace("create: fifo made");
-    if (spec.process?.terminal && !consoleSocket) {
-      consoleSocket = `${store.dir(id)}/console.sock`;
-      consoleListener = listenUnix(consoleSocket, 1);
-      if (rootIds) Deno.chownSync(consoleSocket, rootIds.uid, rootIds.gid);
-    }
-    const bootstrap: Bootstrap = {
-      id,
-      bundle,
-      rootfs,
-      fifo,
-      spec,
-      noPivot: options.noPivot ?? false,
-      hostMountNamespace,
-      noNewKeyring: options.noNewKeyring ?? false,
-      preserveFds: options.preserveFds ?? 0,
-      listenFds: listenFds(),
-      cgroup: {
-        procs: cliJoinsCgroup ? [] : cgroup.procsFiles(),
-        dirs: cgroup.dirs(),
-        newNamespace: newCgroupNamespace,
-      },
-      consoleSocket: spec.process?.terminal ? consoleSocket : undefined,
-      seccomp,
-      debug: log.logOptions().debug,
-      callerStdio: options.foreground ?? false,
-      mountFds: idmapped.fds,
-    };
-    sendBootstrap(init.toInit, bootstrap);
-    trace("create: bootstrap sent");
-    const creating = creatingState(
-      { id, bundle, rootfs, annotations: spec.annotations },
-      child.pid,
-    );
-    try {
-      await waitReady(init.fromInit, () => runRuntimeHooks(spec, creating, init.toInit));
-    } catch (err) {
-      throw explainOom(err, cgroup, spec, configFile);
-    } finally {
-      close(init.toInit);
-      close(init.fromInit);
-    }
-    trace("create: init ready");
     let consoleMaster: number | undefined;
-    if (consoleListener !== undefined) {
+    const denoInit = trampolineInitReason(spec, plan, rootfs, {
+      noPivot: options.noPivot,
+      piped: options.piped,
+      hostMountNamespace,
+    });
+    if (denoInit === undefined) {
+      // Before the rootfs is built: it adds a mount and the process's NOTIFY_SOCKET.
+      setupNotifySocket(spec, store.dir(id));
+      // The CLI mounts them itself: PID 1 need not inherit them.
+      const idmapped = await openIdmappedMounts(spec, bundle);
+      for (const fd of Object.values(idmapped.fds)) setCloexec(fd, true);
+      const started = await startTrampolineInit({
+        id,
+        spec,
+        bundle,
+        rootfs,
+        namespaces: plan,
+        newCgroupNamespace,
+        fifo: store.fifoPath(id),
+        seccomp,
+        noNewKeyring: options.noNewKeyring ?? false,
+        preserveFds: options.preserveFds ?? 0,
+        listenFds: listenFds(),
+        callerStdio: options.foreground ?? false,
+        consoleSocket: options.consoleSocket ? resolve(options.consoleSocket) : undefined,
+        mountFds: idmapped.fds,
+        onPid: (pid) => {
+          // Write-ahead, as below: PID 1 is recorded before anything is made for it.
+          ahead.init = { pid, startTime: processStartTime(pid) ?? 0 };
+          store.writeCreating(ahead);
+        },
+        atSync: async (pid) => {
+          if (spec.linux?.netDevices) moveNetDevices(spec.linux.netDevices, pid);
+          if (spec.linux?.intelRdt) {
+            rdt = applyIntelRdt(spec.linux.intelRdt, id, pid);
+            ahead.intelRdt = rdt;
+            store.writeCreating(ahead);
+          }
+          cgroup = await createCgroup(cgroupPlan, spec, configFile, pid);
+          joinCgroupProcs(cgroup.procsFiles(), pid);
+          setInitAttributes(spec, pid);
+          return cgroup.dirs();
+        },
+      }).finally(() => idmapped.close());
+      child = started.child;
+      consoleMaster = started.consoleMaster;
+      trace("create: init ready");
+    } else {
+      log.debug(`create: the Deno init (${denoInit})`);
+      // The Deno init: spawned first, so that this process makes the cgroup while its Deno boots.
+      let consoleSocket = options.consoleSocket ? resolve(options.consoleSocket) : undefined;
+      const userns = userNamespaceSetup(spec);
+      // Made before the init, which inherits them; our copies are closed once it is spawned.
+      const idmapped = await openIdmappedMounts(spec, bundle);
+      let init: Awaited<ReturnType<typeof spawnInit>>;
       try {
-        consoleMaster = receiveConsole(consoleListener);
+        init = await spawnInit(plan, spec.process?.terminal === true, {
+          timeOffsets: spec.linux?.timeOffsets,
+          userns,
+          piped: options.piped,
+        });
       } finally {
-        close(consoleListener);
+        idmapped.close();
+      }
+      child = init.child;
+      // Recorded before the init gets its bootstrap: an init killed with no record never got one
+      // and exits on its own (EOF on the bootstrap pipe, or its parent-death signal).
+      ahead.init = { pid: child.pid, startTime: processStartTime(child.pid) ?? 0 };
+      store.writeCreating(ahead);
+      trace("create: init spawned");
+      // Before the init builds anything: hooks and the process find the devices in place.
+      if (spec.linux?.netDevices) moveNetDevices(spec.linux.netDevices, child.pid);
+      if (spec.linux?.intelRdt) {
+        rdt = applyIntelRdt(spec.linux.intelRdt, id, child.pid);
+        ahead.intelRdt = rdt;
+        store.writeCreating(ahead);
+      }
+      cgroup = await createCgroup(cgroupPlan, spec, configFile, child.pid);
+      // In a user namespace the init's root does not own the host's cgroup files: join it from here.
+      const cliJoinsCgroup = hasUserNamespace(plan);
+      if (cliJoinsCgroup) joinCgroupProcs(cgroup.procsFiles(), child.pid);
+      trace("create: cgroup ready");
+      const fifo = store.fifoPath(id);
+      mkfifo(fifo, 0o622);
+      // The init opens it read-write as the user namespace's root, a host id that does not own it.
+      const rootIds = hostRootOf(child.pid);
+      if (rootIds) Deno.chownSync(fifo, rootIds.uid, rootIds.gid);
+      setupNotifySocket(spec, store.dir(id));
+      // `skiff run -t` without --console-socket receives the pty master itself.
+      let consoleListener: number | undefined;
+      trace("create: fifo made");
+      if (spec.process?.terminal && !consoleSocket) {
+        consoleSocket = `${store.dir(id)}/console.sock`;
+        consoleListener = listenUnix(consoleSocket, 1);
+        if (rootIds) Deno.chownSync(consoleSocket, rootIds.uid, rootIds.gid);
+      }
+      const bootstrap: Bootstrap = {
+        id,
+        bundle,
+        rootfs,
+        fifo,
+        spec,
+        noPivot: options.noPivot ?? false,
+        hostMountNamespace,
+        noNewKeyring: options.noNewKeyring ?? false,
+        preserveFds: options.preserveFds ?? 0,
+        listenFds: listenFds(),
+        cgroup: {
+          procs: cliJoinsCgroup ? [] : cgroup.procsFiles(),
+          dirs: cgroup.dirs(),
+          newNamespace: newCgroupNamespace,
+        },
+        consoleSocket: spec.process?.terminal ? consoleSocket : undefined,
+        seccomp,
+        debug: log.logOptions().debug,
+        callerStdio: options.foreground ?? false,
+        mountFds: idmapped.fds,
+      };
+      sendBootstrap(init.toInit, bootstrap);
+      trace("create: bootstrap sent");
+      const creating = creatingState(
+        { id, bundle, rootfs, annotations: spec.annotations },
+        child.pid,
+      );
+      try {
+        await waitReady(init.fromInit, () => runRuntimeHooks(spec, creating, init.toInit));
+      } catch (err) {
+        throw explainOom(err, cgroup, spec, configFile);
+      } finally {
+        close(init.toInit);
+        close(init.fromInit);
+      }
+      trace("create: init ready");
+      if (consoleListener !== undefined) {
+        try {
+          consoleMaster = receiveConsole(consoleListener);
+        } finally {
+          close(consoleListener);
+        }
       }
     }
+    if (!child || !cgroup) throw new Error("create: the init did not start");
     if (pidfdSocket !== undefined) {
       sendPidfd(pidfdSocket, child.pid, "standard");
       log.debug(`create: sent a pidfd of ${child.pid} to ${options.pidfdSocket}`);
@@ -473,6 +527,27 @@ function listenFds(): number | undefined {
   if (!value) return undefined;
   const n = Number(value);
   return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * What the Deno init sets on itself and the trampoline init's CLI sets from the host at the sync
+ * point: oom_score_adj, and the CPU affinity reset to the cpuset (runc 1.3+: the init must not keep
+ * the runtime's own).
+ */
+function setInitAttributes(spec: Spec, pid: number): void {
+  const adj = spec.process?.oomScoreAdj;
+  if (adj !== undefined) {
+    try {
+      writeProcFile(`/proc/${pid}/oom_score_adj`, String(adj));
+    } catch (err) {
+      throw new Error(`process.oomScoreAdj: cannot set ${adj}`, { cause: err });
+    }
+  }
+  try {
+    schedResetAffinity(pid);
+  } catch {
+    // runc only warns.
+  }
 }
 
 /** The maps of a new user namespace in `spec` (undefined when it creates none). */

@@ -38,29 +38,20 @@
  */
 import type { Process } from "../../spec/config.ts";
 import {
-  AT_EMPTY_PATH,
-  AT_FDCWD,
   CLONE_FS,
   CLONE_NEWNS,
   CLONE_NEWUSER,
   O_CLOEXEC,
   O_DIRECTORY,
   O_RDONLY,
-  PR_CAP_AMBIENT,
-  PR_CAP_AMBIENT_CLEAR_ALL,
-  PR_CAP_AMBIENT_RAISE,
-  PR_CAPBSET_DROP,
-  PR_SET_KEEPCAPS,
-  PR_SET_NO_NEW_PRIVS,
 } from "../../ffi/constants.ts";
 import { chdir, chroot, close, fchdir, open, setCloexec } from "../../ffi/fs.ts";
 import { setns, unshare } from "../../ffi/namespace.ts";
-import { fchown, statx } from "../../ffi/file_attrs.ts";
+import { fchown } from "../../ffi/file_attrs.ts";
 import { openPty, setWindowSize } from "../../ffi/tty.ts";
 import { sendFds } from "../../ffi/socket.ts";
 import { schedResetAffinity } from "../../ffi/sched.ts";
 import { writeProcFile } from "../procfs.ts";
-import { RLIMITS } from "../../spec/rlimits.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import type { BootstrapSeccomp } from "../process/protocol.ts";
 import type { CapabilityMasks } from "../security/capabilities.ts";
@@ -71,6 +62,7 @@ import { clonedInit, type InitProcess, killTrampoline } from "../process/init_pr
 import type { TrampolineOp, TrampolineProgram } from "../trampoline/program.ts";
 import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
 import { posixSpawn } from "../../ffi/process.ts";
+import { identityOps, privileged } from "./process_ops.ts";
 import { trace } from "../log.ts";
 
 /** Everything the exec trampoline needs, computed by the CLI. */
@@ -104,8 +96,6 @@ export interface TrampolineExec {
 }
 
 const SYNC_CGROUP = 1;
-/** Signals a Deno parent leaves ignored in its children: SIGPIPE and glibc's 32 and 33. */
-const IGNORED_BY_DENO = [13, 32, 33];
 
 /**
  * The reason `process` needs the Deno exec init, or undefined when the trampoline does it all.
@@ -128,19 +118,6 @@ export function denoInitReason(
     return "an unprivileged caller (no CAP_SYS_ADMIN to leave the mount namespace)";
   }
   return undefined;
-}
-
-/**
- * True when this process holds CAP_SYS_ADMIN and CAP_SYS_CHROOT (effective) in its own user
- * namespace: what inContainerRoot() needs to come back to its own mount namespace. A user's own
- * `skiff` (rootless, without a user namespace of its own) has neither.
- */
-function privileged(): boolean {
-  const status = Deno.readTextFileSync("/proc/self/status");
-  const eff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? "0"}`);
-  const CAP_SYS_CHROOT = 18n;
-  const CAP_SYS_ADMIN = 21n;
-  return ((eff >> CAP_SYS_ADMIN) & 1n) === 1n && ((eff >> CAP_SYS_CHROOT) & 1n) === 1n;
 }
 
 /**
@@ -192,23 +169,6 @@ function hostId(pid: number, kind: "uid" | "gid", id: number): number {
   return -1;
 }
 
-/** True when stdio fd `fd` of this process is /dev/null (which keeps its owner). */
-function isDevNull(fd: number): boolean {
-  try {
-    const st = statx(fd, "", AT_EMPTY_PATH);
-    const devNull = statx(AT_FDCWD, "/dev/null", 0);
-    return st.rdevMajor === devNull.rdevMajor && st.rdevMinor === devNull.rdevMinor &&
-      st.rdevMajor !== 0;
-  } catch {
-    return true;
-  }
-}
-
-function rlim(value: number): bigint {
-  const v = BigInt(value);
-  return v > 0xffffffffffffffffn ? 0xffffffffffffffffn : v;
-}
-
 /** The program of the exec trampoline (see the diagram above). */
 export function execOps(
   plan: ExecTrampolinePlan,
@@ -223,7 +183,7 @@ export function execOps(
     ops.push(op);
     why.push(reason);
   };
-  const { process, masks } = plan;
+  const { process } = plan;
   for (const j of plan.namespaces.join) {
     add({ op: "setns", path: j.path, nstype: j.flag }, `cannot join namespace ${j.path}`);
   }
@@ -246,56 +206,15 @@ export function execOps(
     add({ op: "setctty", fd: slave }, "cannot make the pty the controlling terminal");
     for (const fd of [0, 1, 2]) add({ op: "dup2", from: slave, to: fd });
   }
-  add({ op: "cloexecFrom", first: 3 + plan.preserveFds });
-  for (const signal of IGNORED_BY_DENO) add({ op: "sigdefault", signal });
-  const filter = plan.seccomp
-    ? Uint8Array.from(atob(plan.seccomp.program), (c) => c.charCodeAt(0))
-    : undefined;
-  const loadFilter = () =>
-    add(
-      { op: "seccomp", flags: plan.seccomp!.flags, filter: filter! },
-      "linux.seccomp: cannot load the filter",
-    );
-  if (filter && !process.noNewPrivileges) loadFilter();
-  add({ op: "chdir", path: process.cwd }, `process.cwd: cannot change to ${process.cwd}`);
-  for (const r of process.rlimits ?? []) {
-    add(
-      { op: "prlimit", resource: RLIMITS[r.type], soft: rlim(r.soft), hard: rlim(r.hard) },
-      `process.rlimits: cannot set ${r.type} to ${r.soft}/${r.hard}`,
-    );
-  }
-  for (let cap = 0; cap <= plan.lastCap; cap++) {
-    if ((masks.bounding & (1n << BigInt(cap))) === 0n) {
-      add({ op: "prctl", option: PR_CAPBSET_DROP, arg2: cap }, `cannot drop capability ${cap}`);
-    }
-  }
-  add({ op: "prctl", option: PR_SET_KEEPCAPS, arg2: 1 });
-  const { uid, gid } = process.user;
-  if (!plan.callerStdio && slave === undefined) {
-    for (const fd of [0, 1, 2]) if (!isDevNull(fd)) add({ op: "fchown", fd, uid });
-  }
-  const groups = process.user.additionalGids ?? [];
-  const identity = `process.user: cannot switch to uid ${uid} gid ${gid}`;
-  if (groups.length > 0 || !setgroupsDenied) add({ op: "setgroups", groups }, identity);
-  add({ op: "setresgid", id: gid }, identity);
-  add({ op: "setresuid", id: uid }, identity);
-  add({ op: "prctl", option: PR_SET_KEEPCAPS, arg2: 0 });
-  add({
-    op: "capset",
-    effective: masks.effective,
-    permitted: masks.permitted,
-    inheritable: masks.inheritable,
-  });
-  add({ op: "prctl", option: PR_CAP_AMBIENT, arg2: PR_CAP_AMBIENT_CLEAR_ALL });
-  for (const cap of masks.ambient) {
-    add(
-      { op: "prctl", option: PR_CAP_AMBIENT, arg2: PR_CAP_AMBIENT_RAISE, arg3: cap },
-      `cannot raise ambient capability ${cap}: it must be in permitted and inheritable`,
-    );
-  }
-  add({ op: "umask", mask: process.user.umask ?? 0o022 });
-  if (process.noNewPrivileges) add({ op: "prctl", option: PR_SET_NO_NEW_PRIVS, arg2: 1 });
-  if (filter && process.noNewPrivileges) loadFilter();
+  identityOps({
+    process,
+    masks: plan.masks,
+    lastCap: plan.lastCap,
+    seccomp: plan.seccomp,
+    keepFds: plan.preserveFds,
+    chownStdio: !plan.callerStdio && slave === undefined,
+    setgroupsDenied,
+  }, add);
   const argv = process.args ?? [];
   add(
     { op: "execve", path: target.path, argv, envp: target.env },

@@ -4,14 +4,15 @@ import { isErrno } from "../../ffi/errno.ts";
 import { writeProcFile } from "../procfs.ts";
 
 /**
- * Writes linux.sysctl under /proc/sys (inside the container's namespaces, after pivot_root): only
- * into a procfs file, never through a symlink, bind mount or plain file the container put there.
+ * Writes linux.sysctl under /proc/sys (inside the container's namespaces, after pivot_root, or
+ * before it under `root`, the rootfs): only into a procfs file, never through a symlink, bind mount
+ * or plain file the container put there.
  */
-export function applySysctl(sysctl: Record<string, string>): void {
+export function applySysctl(sysctl: Record<string, string>, root = "/"): void {
   for (const [key, value] of Object.entries(sysctl)) {
     const file = `/proc/sys/${key.replaceAll(".", "/")}`;
     try {
-      writeProcFile(file, value);
+      writeProcFile(file, value, root === "/" ? "/proc" : `${root}/proc`);
     } catch (err) {
       throw new Error(`linux.sysctl.${key}: cannot write ${JSON.stringify(value)} to ${file}`, {
         cause: err,

@@ -24,6 +24,15 @@ import {
 
 /** Applies process.scheduler and process.ioPriority, then linux.personality and linux.memoryPolicy. */
 export function applyProcessAttrs(process: Process, linux: Linux | undefined): void {
+  applyScheduling(process);
+  applyPersonalityAndPolicy(linux);
+}
+
+/**
+ * process.scheduler and process.ioPriority, of the calling thread or of process `pid` (the
+ * trampoline init's CLI sets them on PID 1 from the host, as root: they pass through execve).
+ */
+export function applyScheduling(process: Process, pid = 0): void {
   const s = process.scheduler;
   if (s) {
     const flags = (s.flags ?? []).reduce((all, name) => all | SCHED_FLAGS[name], 0);
@@ -37,11 +46,11 @@ export function applyProcessAttrs(process: Process, linux: Linux | undefined): v
       period: s.period ?? 0,
     };
     const detail = () =>
-      `pid=0, policy=${s.policy}, nice=${attr.nice}, priority=${attr.priority}, flags=${
+      `pid=${pid}, policy=${s.policy}, nice=${attr.nice}, priority=${attr.priority}, flags=${
         (s.flags ?? []).join("|") || "0"
       }`;
     try {
-      schedSetattr(attr, detail);
+      schedSetattr(attr, detail, pid);
     } catch (err) {
       throw new Error(`process.scheduler: cannot set policy ${s.policy}`, { cause: err });
     }
@@ -50,13 +59,21 @@ export function applyProcessAttrs(process: Process, linux: Linux | undefined): v
   if (io) {
     const level = io.priority ?? 0;
     try {
-      ioprioSet(IOPRIO_CLASSES[io.class], level, () => `class=${io.class}, priority=${level}`);
+      ioprioSet(
+        IOPRIO_CLASSES[io.class],
+        level,
+        () => `pid=${pid}, class=${io.class}, priority=${level}`,
+        pid,
+      );
     } catch (err) {
       throw new Error(`process.ioPriority: cannot set ${io.class} priority ${level}`, {
         cause: err,
       });
     }
   }
+}
+
+function applyPersonalityAndPolicy(linux: Linux | undefined): void {
   const persona = linux?.personality;
   if (persona) {
     try {

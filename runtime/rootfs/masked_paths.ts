@@ -72,9 +72,9 @@ export function openNullDevice(root: RootHandle): number {
  * is checked to be the real char 1:3 on its own fd first, so a container image cannot redirect
  * the mask (CVE-2025-31133). Missing paths and symlinks are skipped.
  */
-export function maskPaths(paths: readonly string[]): void {
+export function maskPaths(paths: readonly string[], rootPath = "/"): void {
   if (paths.length === 0) return;
-  withRoot("/", (root) => {
+  withRoot(rootPath, (root) => {
     let nullFd: number | undefined;
     try {
       for (const path of paths) {
@@ -120,9 +120,9 @@ export function lockedFlagsAt(mountinfo: string, path: string): number {
  * ones. The remount keeps the nosuid/nodev/noexec the path already had and adds none (runc's
  * readonlyPath): a read-only /usr must still run its programs.
  */
-export function readonlyPaths(paths: readonly string[]): void {
+export function readonlyPaths(paths: readonly string[], rootPath = "/"): void {
   if (paths.length === 0) return;
-  withRoot("/", (root) => {
+  withRoot(rootPath, (root) => {
     for (const path of paths) {
       const fd = openTarget(root, path);
       if (fd === undefined) continue;
@@ -140,7 +140,10 @@ export function readonlyPaths(paths: readonly string[]): void {
         throw new Error(`linux.readonlyPaths: ${path} changed under the runtime`);
       }
       try {
-        const kept = lockedFlagsAt(Deno.readTextFileSync("/proc/self/mountinfo"), path);
+        const kept = lockedFlagsAt(
+          Deno.readTextFileSync("/proc/self/mountinfo"),
+          rootPath === "/" ? path : `${rootPath}${path}`,
+        );
         mount("", fdPathOr(top, path), "", MS_BIND | MS_REMOUNT | MS_RDONLY | kept);
       } catch (err) {
         throw new Error(`linux.readonlyPaths: cannot make ${path} read-only`, { cause: err });
@@ -151,7 +154,10 @@ export function readonlyPaths(paths: readonly string[]): void {
   });
 }
 
-/** Remounts "/" read-only (root.readonly), keeping nosuid/nodev/noexec as they are. */
-export function readonlyRoot(): void {
-  mount("/", "/", "", MS_BIND | MS_REMOUNT | MS_RDONLY);
+/**
+ * Remounts the root read-only (root.readonly), keeping nosuid/nodev/noexec as they are: "/", or
+ * the rootfs bind at `rootPath` before the root switch.
+ */
+export function readonlyRoot(rootPath = "/"): void {
+  mount(rootPath, rootPath, "", MS_BIND | MS_REMOUNT | MS_RDONLY);
 }

@@ -178,12 +178,12 @@ function delaysReadonly(m: Mount): boolean {
  * (delaysReadonly), with MS_REMOUNT|MS_BIND so only the per-mount flags change (runc's
  * finalizeRootfs).
  */
-export function remountReadonlyLate(mounts: readonly Mount[]): void {
+export function remountReadonlyLate(mounts: readonly Mount[], rootPath = "/"): void {
   const late = mounts.filter((m) =>
     (parseMountOptions(m.options).flags & MS_RDONLY) !== 0 && delaysReadonly(m)
   );
   if (late.length === 0) return;
-  withRoot("/", (root) => {
+  withRoot(rootPath, (root) => {
     mounts.forEach((m, index) => {
       if (!late.includes(m)) return;
       const opts = parseMountOptions(m.options);

@@ -38,6 +38,8 @@ export interface RootfsOptions {
   hostMountNamespace?: boolean;
   /** Idmapped mounts the CLI made: mounts[] index -> detached mount fd (Bootstrap.mountFds). */
   mountFds?: Record<number, number>;
+  /** mounts[] indexes already mounted (the trampoline init's PID 1 mounts its own /proc). */
+  premounted?: readonly number[];
 }
 
 /**
@@ -73,11 +75,12 @@ export function mountRootfs(spec: Spec, options: RootfsOptions): void {
 
 function buildInRoot(spec: Spec, options: RootfsOptions, root: RootHandle): void {
   const mounts = spec.mounts ?? [];
-  mounts.forEach((m, i) =>
+  mounts.forEach((m, i) => {
+    if (options.premounted?.includes(i)) return;
     mountEntry(root, options.bundle, m, i, options.cgroupDirs, spec.linux?.mountLabel, {
       mountFd: options.mountFds?.[i],
-    })
-  );
+    });
+  });
 
   const devMount = mounts.find((m) => m.destination.replace(/\/+$/, "") === "/dev");
   const devIsBind = devMount !== undefined &&
@@ -156,13 +159,15 @@ function makeParentMountPrivate(rootfs: string): void {
 
 /**
  * The steps that run inside the new root: read-only tmpfs and /dev mounts, read-only root,
- * masked and read-only paths.
+ * masked and read-only paths. `rootPath` is "/" after the root switch, or the rootfs before it
+ * (the trampoline init: the CLI does these steps in the container's mount namespace, and PID 1
+ * switches root afterwards); every path is resolved inside it.
  */
-export function finishRootfs(spec: Spec): void {
-  remountReadonlyLate(spec.mounts ?? []);
-  if (spec.root?.readonly) readonlyRoot();
-  readonlyPaths(spec.linux?.readonlyPaths ?? []);
-  maskPaths(spec.linux?.maskedPaths ?? []);
+export function finishRootfs(spec: Spec, rootPath = "/"): void {
+  remountReadonlyLate(spec.mounts ?? [], rootPath);
+  if (spec.root?.readonly) readonlyRoot(rootPath);
+  readonlyPaths(spec.linux?.readonlyPaths ?? [], rootPath);
+  maskPaths(spec.linux?.maskedPaths ?? [], rootPath);
 }
 
 /** How many mounts sit on `path` in the calling process's mount namespace. */

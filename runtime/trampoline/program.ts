@@ -30,16 +30,28 @@
  *   chdir       chdir(path)                chroot      chroot(path)
  *   umask       umask(mask) (never fails)
  *   prctl       prctl(option, arg2, arg3, 0, 0)
- *   seccomp     seccomp(SECCOMP_SET_MODE_FILTER, flags, &{len, filter}): the filter bytes are baked in
+ *   seccomp     seccomp(SECCOMP_SET_MODE_FILTER, flags, &{len, filter}): the filter bytes are baked in;
+ *               with `listenerFd` (flags has SECCOMP_FILTER_FLAG_NEW_LISTENER) it then writes
+ *               {SYNC, i, the listener's fd number} to that fd, waits for one byte (the parent took
+ *               a copy with pidfd_getfd) and closes the listener
  *   setsid      setsid()                   setctty     ioctl(fd, TIOCSCTTY, 0)
  *   dup2        dup3(from, to, 0) (from != to)
+ *   openDup     fd = openat(AT_FDCWD, path, flags); dup3(fd, to, 0) for each of `to`; close(fd):
+ *               `to` must be open already (0-2 always are), so that fd is none of them
  *   cloexecFrom close_range(first, ~0, CLOSE_RANGE_CLOEXEC): every fd from `first` up
  *   sigdefault  rt_sigaction(signal, {SIG_DFL}, NULL, 8): an ignored signal stays ignored at execve
  *   fchown      fchown(fd, uid, -1): a refusal (EPERM, EINVAL, EROFS) is ignored, as runc ignores it
  *               for stdio
+ *   mount       mount(source, target, fstype, flags, data): "" passes NULL (source, fstype, data)
+ *   umount2     umount2(target, flags)     pivotRoot   pivot_root(newRoot, putOld)
+ *   sessionKeyring  keyctl(JOIN_SESSION_KEYRING, name), then keyctl(SETPERM, it, perm); a kernel
+ *               without keyrings or one that refuses them (ENOSYS, EACCES) skips both, as runc does
+ *   personality personality(persona)
  *   execve      fcntl(reportFd, F_SETFD, FD_CLOEXEC); execve(path, argv, envp)
+ *   execveat    execveat(fd, "", argv, envp, AT_EMPTY_PATH): the next stage, a program the parent
+ *               wrote into the inherited memfd `fd` meanwhile; reportFd stays open for it
  *   exit        exit_group(code)
- * The last op is execve or exit, and only the last: the program never falls off its end.
+ * The last op is execve, execveat or exit, and only the last: the program never falls off its end.
  *
  * Records (all little-endian, 12 bytes): u32 kind (1 SYNC, 2 PID, 3 ERROR), u32 op index, i32 value.
  * When a system call of op i fails (returns -4095..-1), the program writes {ERROR, i, errno} to
@@ -71,14 +83,21 @@ export type TrampolineOp =
   | { op: "chroot"; path: string }
   | { op: "umask"; mask: number }
   | { op: "prctl"; option: number; arg2: number; arg3?: number }
-  | { op: "seccomp"; flags: number; filter: Uint8Array }
+  | { op: "seccomp"; flags: number; filter: Uint8Array; listenerFd?: number }
   | { op: "setsid" }
   | { op: "setctty"; fd: number }
   | { op: "dup2"; from: number; to: number }
+  | { op: "openDup"; path: string; flags: number; to: number[] }
   | { op: "cloexecFrom"; first: number }
   | { op: "sigdefault"; signal: number }
   | { op: "fchown"; fd: number; uid: number }
+  | { op: "mount"; source: string; target: string; fstype: string; flags: number; data?: string }
+  | { op: "umount2"; target: string; flags: number }
+  | { op: "pivotRoot"; newRoot: string; putOld: string }
+  | { op: "sessionKeyring"; name: string; perm: number }
+  | { op: "personality"; persona: number }
   | { op: "execve"; path: string; argv: string[]; envp: string[] }
+  | { op: "execveat"; fd: number; argv: string[]; envp: string[] }
   | { op: "exit"; code: number };
 
 /** A whole trampoline: its steps and the fd that receives error records. */
@@ -165,14 +184,30 @@ export function describeOp(op: TrampolineOp): string {
       return `ioctl TIOCSCTTY fd ${op.fd}`;
     case "dup2":
       return `dup2 ${op.from} to ${op.to}`;
+    case "openDup":
+      return `open ${op.path} as fd ${op.to.join(",")}`;
     case "cloexecFrom":
       return `close-on-exec fds from ${op.first}`;
     case "sigdefault":
       return `default action for signal ${op.signal}`;
     case "fchown":
       return `fchown fd ${op.fd} to uid ${op.uid}`;
+    case "mount":
+      return `mount ${op.fstype || "(none)"} ${op.source || "(none)"} on ${op.target} flags 0x${
+        op.flags.toString(16)
+      }`;
+    case "umount2":
+      return `umount2 ${op.target} flags ${op.flags}`;
+    case "pivotRoot":
+      return `pivot_root ${op.newRoot} ${op.putOld}`;
+    case "sessionKeyring":
+      return `join session keyring ${op.name}`;
+    case "personality":
+      return `personality 0x${op.persona.toString(16)}`;
     case "execve":
       return `execve ${op.path}`;
+    case "execveat":
+      return `execveat fd ${op.fd}`;
     case "exit":
       return `exit ${op.code}`;
   }
@@ -309,6 +344,17 @@ export function buildTrampoline(
         const fprog = data.u64s([BigInt(op.filter.length / 8), filter]);
         call("seccomp", SECCOMP_SET_MODE_FILTER, op.flags, fprog);
         failOnError();
+        if (op.listenerFd !== undefined) {
+          const record = data.record(RECORD_SYNC, i, 0);
+          asm.move("saved", "result");
+          asm.store32(record.value, "saved");
+          call("write", op.listenerFd, record.address, RECORD_SIZE);
+          failUnless(RECORD_SIZE);
+          call("read", op.listenerFd, byte, 1);
+          failUnless(1);
+          call("close", "saved");
+          failOnError();
+        }
         break;
       }
       case "setsid":
@@ -323,6 +369,17 @@ export function buildTrampoline(
         call("dup3", op.from, op.to, 0);
         failOnError();
         break;
+      case "openDup":
+        call("openat", AT_FDCWD, data.string(op.path), op.flags, 0);
+        failOnError();
+        asm.move("saved", "result");
+        for (const to of op.to) {
+          call("dup3", "saved", to, 0);
+          failOnError();
+        }
+        call("close", "saved");
+        failOnError();
+        break;
       case "cloexecFrom":
         call("close_range", op.first, 0xffffffff, CLOSE_RANGE_CLOEXEC);
         failOnError();
@@ -335,6 +392,50 @@ export function buildTrampoline(
       case "fchown":
         call("fchown", op.fd, op.uid, 0xffffffff);
         break;
+      case "mount": {
+        const text = (v: string | undefined) => v ? data.string(v) : 0n;
+        call(
+          "mount",
+          text(op.source),
+          data.string(op.target),
+          text(op.fstype),
+          op.flags,
+          text(op.data),
+        );
+        failOnError();
+        break;
+      }
+      case "umount2":
+        call("umount2", data.string(op.target), op.flags);
+        failOnError();
+        break;
+      case "pivotRoot":
+        call("pivot_root", data.string(op.newRoot), data.string(op.putOld));
+        failOnError();
+        break;
+      case "sessionKeyring": {
+        const skip = new Label(`keyring${i}`);
+        call("keyctl", KEYCTL_JOIN_SESSION_KEYRING, data.string(op.name));
+        asm.branchIf("equal", -ENOSYS, skip);
+        asm.branchIf("equal", -EACCES, skip);
+        failOnError();
+        asm.move("saved", "result");
+        call("keyctl", KEYCTL_SETPERM, "saved", op.perm);
+        failOnError();
+        asm.bind(skip);
+        break;
+      }
+      case "personality":
+        call("personality", op.persona);
+        failOnError();
+        break;
+      case "execveat": {
+        const argv = data.pointers(op.argv.map((s) => data.string(s)));
+        const envp = data.pointers(op.envp.map((s) => data.string(s)));
+        call("execveat", op.fd, data.string(""), argv, envp, AT_EMPTY_PATH);
+        asm.jump(fail); // execveat returns only on failure
+        break;
+      }
       case "execve": {
         call("fcntl", program.reportFd, F_SETFD, FD_CLOEXEC);
         failOnError();
@@ -374,6 +475,11 @@ const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 const SECCOMP_SET_MODE_FILTER = 1;
 const TIOCSCTTY = 0x540e;
 const CLOSE_RANGE_CLOEXEC = 1 << 2;
+const AT_EMPTY_PATH = 0x1000;
+const KEYCTL_JOIN_SESSION_KEYRING = 1;
+const KEYCTL_SETPERM = 5;
+const ENOSYS = 38n;
+const EACCES = 13n;
 
 /**
  * Checks `program` before any code is generated.
@@ -449,6 +555,7 @@ export function validateProgram(program: TrampolineProgram): void {
           bad(`${at}.filter`, "must be sock_filter bytes", String(op.filter));
         }
         int(`${at}.filter.length`, op.filter.length / 8, 1, 4096);
+        if (op.listenerFd !== undefined) int(`${at}.listenerFd`, op.listenerFd, 0, FD_MAX);
         break;
       case "setsid":
         break;
@@ -459,6 +566,14 @@ export function validateProgram(program: TrampolineProgram): void {
         break;
       case "cloexecFrom":
         int(`${at}.first`, op.first, 0, FD_MAX);
+        break;
+      case "openDup":
+        text(`${at}.path`, op.path);
+        int(`${at}.flags`, op.flags, 0, FD_MAX);
+        if (!Array.isArray(op.to) || op.to.length === 0) {
+          bad(`${at}.to`, "must list at least one fd", op.to);
+        }
+        op.to.forEach((fd, j) => int(`${at}.to[${j}]`, fd, 0, FD_MAX));
         break;
       case "sigdefault":
         int(`${at}.signal`, op.signal, 1, 64);
@@ -484,8 +599,32 @@ export function validateProgram(program: TrampolineProgram): void {
           }
         }
         break;
+      case "mount":
+        text(`${at}.source`, op.source, true);
+        text(`${at}.target`, op.target);
+        text(`${at}.fstype`, op.fstype, true);
+        int(`${at}.flags`, op.flags, 0, U32_MAX);
+        text(`${at}.data`, op.data ?? "", true);
+        break;
+      case "umount2":
+        text(`${at}.target`, op.target);
+        int(`${at}.flags`, op.flags, 0, 0xff);
+        break;
+      case "pivotRoot":
+        text(`${at}.newRoot`, op.newRoot);
+        text(`${at}.putOld`, op.putOld);
+        break;
+      case "sessionKeyring":
+        text(`${at}.name`, op.name);
+        int(`${at}.perm`, op.perm, 0, U32_MAX);
+        break;
+      case "personality":
+        int(`${at}.persona`, op.persona, 0, FD_MAX);
+        break;
       case "execve":
-        text(`${at}.path`, op.path);
+      case "execveat":
+        if (op.op === "execve") text(`${at}.path`, op.path);
+        else int(`${at}.fd`, op.fd, 0, FD_MAX);
         if (!Array.isArray(op.argv) || op.argv.length === 0) {
           bad(`${at}.argv`, "must list at least argv[0]", op.argv);
         }
@@ -501,13 +640,14 @@ export function validateProgram(program: TrampolineProgram): void {
           `${at}.op`,
           "must be one of setns, unshare, sync, setresgid, setresuid, setgroups, cloexec, " +
             "cloneParent, waitByte, prlimit, capset, chdir, chroot, umask, prctl, seccomp, " +
-            "setsid, setctty, dup2, cloexecFrom, sigdefault, fchown, execve, exit",
+            "setsid, setctty, dup2, openDup, cloexecFrom, sigdefault, fchown, mount, umount2, pivotRoot, " +
+            "sessionKeyring, personality, execve, execveat, exit",
           (op as { op: unknown }).op,
         );
     }
-    const ends = op.op === "execve" || op.op === "exit";
-    if (last && !ends) bad(`${at}.op`, "the last op must be execve or exit", op.op);
-    if (!last && ends) bad(`${at}.op`, "execve or exit must be the last op", op.op);
+    const ends = op.op === "execve" || op.op === "execveat" || op.op === "exit";
+    if (last && !ends) bad(`${at}.op`, "the last op must be execve, execveat or exit", op.op);
+    if (!last && ends) bad(`${at}.op`, "execve, execveat or exit must be the last op", op.op);
   });
 }
 

@@ -69,10 +69,10 @@ Deno.test("buildTrampoline() bakes paths, argv and envp into the data segment", 
 Deno.test("validateProgram() names the op field that is wrong", () => {
   const cases: [TrampolineOp[], RegExp][] = [
     [[], /trampoline ops: must list at least one op/],
-    [[{ op: "unshare", flags: 0 }], /ops\[0\]\.op: the last op must be execve or exit/],
+    [[{ op: "unshare", flags: 0 }], /ops\[0\]\.op: the last op must be execve, execveat or exit/],
     [
       [{ op: "exit", code: 0 }, { op: "exit", code: 1 }],
-      /ops\[0\]\.op: execve or exit must be the last op/,
+      /ops\[0\]\.op: execve, execveat or exit must be the last op/,
     ],
     [
       [{ op: "sync", fd: -1, point: 0 }, { op: "exit", code: 0 }],
@@ -90,6 +90,20 @@ Deno.test("validateProgram() names the op field that is wrong", () => {
     ],
     [[{ op: "umask", mask: 0o1000 }, { op: "exit", code: 0 }], /ops\[0\]\.mask/],
     [[{ op: "chdir", path: "" }, { op: "exit", code: 0 }], /ops\[0\]\.path/],
+    [
+      [{ op: "mount", source: "", target: "", fstype: "", flags: 0 }, { op: "exit", code: 0 }],
+      /ops\[0\]\.target/,
+    ],
+    [
+      [{ op: "mount", source: "a", target: "/b", fstype: "", flags: -1 }, { op: "exit", code: 0 }],
+      /ops\[0\]\.flags/,
+    ],
+    [[{ op: "pivotRoot", newRoot: ".", putOld: "" }, { op: "exit", code: 0 }], /ops\[0\]\.putOld/],
+    [[{ op: "execveat", fd: -1, argv: ["x"], envp: [] }], /ops\[0\]\.fd/],
+    [
+      [{ op: "execveat", fd: 5, argv: ["x"], envp: [] }, { op: "exit", code: 0 }],
+      /ops\[0\]\.op: execve, execveat or exit must be the last op/,
+    ],
   ];
   for (const [ops, message] of cases) {
     assert.throws(() => validateProgram({ reportFd: 3, ops }), message);

@@ -34,6 +34,12 @@ export type TrampolineSyscall =
   | "close_range"
   | "rt_sigaction"
   | "fchown"
+  | "mount"
+  | "umount2"
+  | "pivot_root"
+  | "execveat"
+  | "keyctl"
+  | "personality"
   | "exit_group";
 
 /** System call numbers by architecture. */
@@ -65,6 +71,12 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     close_range: 436,
     rt_sigaction: 13,
     fchown: 93,
+    mount: 165,
+    umount2: 166,
+    pivot_root: 155,
+    execveat: 322,
+    keyctl: 250,
+    personality: 135,
   },
   aarch64: {
     fcntl: 25,
@@ -93,5 +105,11 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     close_range: 436,
     rt_sigaction: 134,
     fchown: 55,
+    mount: 40,
+    umount2: 39,
+    pivot_root: 41,
+    execveat: 281,
+    keyctl: 219,
+    personality: 92,
   },
 };

@@ -351,8 +351,14 @@ Deno.test("--debug writes debug lines in runc's text and JSON shapes, to stderr 
   for (const line of textLines) {
     assert.match(line, /^time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" level=debug msg=".*"$/);
   }
-  // The init's own steps come back through the CLI (runc's nsexec lines do likewise).
-  assert.match(text.stderr, /msg="init\[1\]: rootfs ready"/);
+  // The init's steps are there: the CLI builds the rootfs itself (the trampoline init), or the
+  // Deno init's come back through the CLI (runc's nsexec lines do likewise).
+  assert.match(text.stderr, /msg="create: rootfs built"/);
+  const denoInit = await bundle.skiff(["--debug", "run", "-b", bundle.dir, testId("cli")], {
+    env: { SKIFF_DENO_INIT: "1" },
+  });
+  assert.equal(denoInit.code, 0, denoInit.stderr);
+  assert.match(denoInit.stderr, /msg="init\[1\]: rootfs ready"/);
   const log = join(bundle.dir, "debug.json");
   const json = await bundle.skiff([
     "--debug",

@@ -18,19 +18,22 @@ import {
 } from "../../runtime/trampoline/spawn.ts";
 import { holdUserNamespace } from "../../runtime/trampoline/userns.ts";
 import {
+  addSeals,
   close,
   F_SEAL_GROW,
   F_SEAL_SEAL,
   F_SEAL_SHRINK,
   F_SEAL_WRITE,
   getSeals,
+  memfdCreate,
+  MFD_ALLOW_SEALING,
   open,
   pipe,
   setCloexec,
   writeAll,
 } from "../../ffi/fs.ts";
 import { isErrno } from "../../ffi/errno.ts";
-import { posixSpawn, waitPid } from "../../ffi/process.ts";
+import { pidfdGetfd, pidfdOpen, posixSpawn, waitPid } from "../../ffi/process.ts";
 import { openPty } from "../../ffi/tty.ts";
 import {
   CLONE_NEWNET,
@@ -38,6 +41,10 @@ import {
   CLONE_NEWPID,
   CLONE_NEWUSER,
   CLONE_NEWUTS,
+  MNT_DETACH,
+  MS_BIND,
+  MS_REC,
+  MS_SLAVE,
   O_CLOEXEC,
   O_RDONLY,
 } from "../../ffi/constants.ts";
@@ -438,6 +445,24 @@ Deno.test({
         ]),
         { events: [{ kind: "end" }], code: 5 },
       );
+      // The create ops too: mounts in a new mount namespace, pivot_root, a session keyring.
+      const root = join(dir, "root");
+      Deno.mkdirSync(root);
+      assert.deepEqual(
+        await runAarch64(() => [
+          { op: "unshare", flags: CLONE_NEWNS },
+          { op: "mount", source: "", target: "/", fstype: "", flags: MS_SLAVE | MS_REC },
+          { op: "mount", source: "/", target: root, fstype: "", flags: MS_BIND | MS_REC },
+          { op: "mount", source: "m", target: `${root}/tmp`, fstype: "tmpfs", flags: 0 },
+          { op: "umount2", target: `${root}/tmp`, flags: MNT_DETACH },
+          { op: "sessionKeyring", name: "_ses.skiff-aarch64", perm: 0x3f3f0000 },
+          { op: "chdir", path: root },
+          { op: "pivotRoot", newRoot: ".", putOld: "." },
+          { op: "umount2", target: ".", flags: MNT_DETACH },
+          { op: "exit", code: 6 },
+        ]),
+        { events: [{ kind: "end" }], code: 6 },
+      );
       const failed = await runAarch64(() => [
         { op: "unshare", flags: 0 },
         { op: "setns", path: "/nonexistent/ns/net", nstype: CLONE_NEWNET },
@@ -634,4 +659,210 @@ Deno.test("posixSpawn() starts a child Deno does not know, with stdio on /dev/nu
   assert.deepEqual(await waitPid(pid), { success: false, code: 3, signal: null });
   const inherit = posixSpawn("/bin/sh", ["sh", "-c", "exit 5"], [], false);
   assert.equal((await waitPid(inherit)).code, 5);
+});
+
+Deno.test("mount, umount2 and pivotRoot make a new root in a new mount namespace", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "skiff-tramp-root-" });
+  try {
+    const result = await run(() => [
+      { op: "unshare", flags: CLONE_NEWNS },
+      { op: "mount", source: "", target: "/", fstype: "", flags: MS_SLAVE | MS_REC },
+      // The new root: the host's own "/", bound with everything below it.
+      { op: "mount", source: "/", target: dir, fstype: "", flags: MS_BIND | MS_REC },
+      // A marker that only the new root has, at `dir` inside it.
+      {
+        op: "mount",
+        source: "skiff-marker",
+        target: `${dir}${dir}`,
+        fstype: "tmpfs",
+        flags: 0,
+        data: "size=64k",
+      },
+      // Mounted and taken away again: umount2 works on a path of its own.
+      { op: "mount", source: "gone", target: `${dir}/tmp`, fstype: "tmpfs", flags: 0 },
+      { op: "umount2", target: `${dir}/tmp`, flags: MNT_DETACH },
+      { op: "chdir", path: dir },
+      { op: "pivotRoot", newRoot: ".", putOld: "." },
+      { op: "mount", source: "", target: ".", fstype: "", flags: MS_SLAVE | MS_REC },
+      { op: "umount2", target: ".", flags: MNT_DETACH },
+      { op: "chdir", path: "/" },
+      {
+        op: "execve",
+        path: "/bin/sh",
+        argv: [
+          "sh",
+          "-c",
+          "grep -E 'skiff-marker|gone' /proc/self/mountinfo | sed 's/^[^ ]* [^ ]* [^ ]* [^ ]* //'; " +
+          "cut -d' ' -f5 /proc/self/mountinfo | grep -c '^/$'",
+        ],
+        envp: [],
+      },
+    ]);
+    assert.equal(result.error, undefined, String(result.error));
+    assert.equal(result.code, 0);
+    // The marker sits at `dir` of the new root (not at dir/dir), the old root is gone (one "/"),
+    // the tmpfs that was unmounted is not there, and the data string reached the kernel.
+    const lines = result.stdout.trim().split("\n");
+    assert.equal(lines[0].split(" ")[0], dir, result.stdout);
+    assert.match(lines[0], / - tmpfs skiff-marker rw,size=64k/);
+    assert.equal(lines.length, 2, result.stdout);
+    assert.equal(lines[1], "1");
+    // Nothing reached the host's mount table.
+    assert.ok(!Deno.readTextFileSync("/proc/self/mountinfo").includes("skiff-marker"));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a failing mount names its step, its target and the errno", async () => {
+  const result = await run(() => [
+    { op: "unshare", flags: CLONE_NEWNS },
+    { op: "mount", source: "x", target: "/nonexistent-skiff-dir", fstype: "tmpfs", flags: 0 },
+    { op: "exit", code: 0 },
+  ]);
+  assert.equal(result.code, 127);
+  assert.match(
+    String(result.error),
+    /trampoline step 1 \(mount tmpfs x on \/nonexistent-skiff-dir flags 0x0\): ENOENT/,
+  );
+});
+
+Deno.test("sessionKeyring joins a new session keyring with the asked permissions", async () => {
+  const name = `_ses.skiff-test-${Deno.pid}`;
+  const result = await run(() => [
+    { op: "sessionKeyring", name, perm: 0x3f3f0000 },
+    { op: "execve", path: "/bin/sh", argv: ["sh", "-c", `grep ${name} /proc/keys`], envp: [] },
+  ]);
+  assert.equal(result.error, undefined, String(result.error));
+  // /proc/keys: serial flags usage timeout perm uid gid type description.
+  const fields = result.stdout.trim().split(/\s+/);
+  assert.equal(fields[4], "3f3f0000", result.stdout);
+  assert.equal(fields[7], "keyring");
+});
+
+Deno.test("execveat runs the next stage the parent wrote into an inherited memfd meanwhile", async () => {
+  const memfd = memfdCreate("skiff-stage", MFD_ALLOW_SEALING);
+  const { ours, theirs } = trampolineSocket();
+  let child: Deno.ChildProcess | undefined;
+  try {
+    const first: TrampolineProgram = {
+      reportFd: theirs,
+      ops: [
+        { op: "sync", fd: theirs, point: 1 },
+        { op: "cloexec", fd: memfd },
+        { op: "execveat", fd: memfd, argv: ["stage2"], envp: [] },
+      ],
+    };
+    try {
+      child = spawnTrampoline(first, { stdout: "piped" });
+    } finally {
+      close(theirs);
+    }
+    const output = child.output();
+    assert.deepEqual(await nextEvent(ours, first, 10_000), { kind: "sync", op: 0, point: 1 });
+    // The second stage: a sync point on the same report fd, then a shell that shows its argv[0]
+    // is what execveat gave and that the memfd did not stay open.
+    const second: TrampolineProgram = {
+      reportFd: theirs,
+      ops: [
+        { op: "sync", fd: theirs, point: 2 },
+        {
+          op: "execve",
+          path: "/bin/sh",
+          argv: ["sh", "-c", `test -e /proc/self/fd/${memfd} && echo open; echo done`],
+          envp: [],
+        },
+      ],
+    };
+    writeAll(memfd, buildTrampoline(second));
+    addSeals(memfd, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+    answer(ours);
+    assert.deepEqual(await nextEvent(ours, second, 10_000), { kind: "sync", op: 0, point: 2 });
+    answer(ours);
+    assert.deepEqual(await nextEvent(ours, second, 10_000), { kind: "end" });
+    const out = await output;
+    child = undefined;
+    assert.equal(out.code, 0);
+    assert.equal(decoder.decode(out.stdout), "done\n");
+  } finally {
+    close(ours);
+    close(memfd);
+    if (child) {
+      child.kill("SIGKILL");
+      await child.output().catch(() => {});
+    }
+  }
+});
+
+Deno.test("openDup opens a path onto fds that are open already, and the program writes there", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "skiff-tramp-open-" });
+  try {
+    const file = join(dir, "out");
+    Deno.writeTextFileSync(file, "");
+    const O_WRONLY = 1;
+    const result = await run(() => [
+      { op: "openDup", path: file, flags: O_WRONLY | O_CLOEXEC, to: [1, 2] },
+      {
+        op: "execve",
+        path: "/bin/sh",
+        argv: ["sh", "-c", "echo one; echo two >&2; ls /proc/$$/fd | tr '\\n' ' '"],
+        envp: [],
+      },
+    ]);
+    assert.equal(result.error, undefined, String(result.error));
+    assert.equal(result.code, 0);
+    assert.equal(result.stdout, "", "stdout went to the file");
+    const lines = Deno.readTextFileSync(file).split("\n");
+    assert.deepEqual(lines.slice(0, 2), ["one", "two"]);
+    // The fd openat gave is closed again: the same fds as without openDup (what the test runner
+    // leaves inheritable, and the one ls opens).
+    const baseline = await run(() => [
+      { op: "execve", path: "/bin/sh", argv: ["sh", "-c", "ls /proc/$$/fd"], envp: [] },
+    ]);
+    assert.equal(lines[2].trim(), baseline.stdout.trim().split("\n").join(" "));
+    const missing = await run(() => [
+      { op: "openDup", path: join(dir, "missing"), flags: 0, to: [0] },
+      { op: "exit", code: 0 },
+    ]);
+    assert.match(String(missing.error), /step 0 \(open .*missing as fd 0\): ENOENT/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("personality sets the execution domain the program inherits", async () => {
+  const result = await run(() => [
+    { op: "personality", persona: 0x0008 }, // PER_LINUX32
+    { op: "execve", path: "/bin/cat", argv: ["cat", "/proc/self/personality"], envp: [] },
+  ]);
+  assert.equal(result.error, undefined, String(result.error));
+  assert.equal(result.stdout, "00000008\n");
+});
+
+Deno.test("a seccomp op with a listener reports its fd, waits until it is copied, then closes it", async () => {
+  const SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3;
+  let copied = "";
+  const result = await run((fd) => [
+    { op: "prctl", option: 38, arg2: 1 }, // PR_SET_NO_NEW_PRIVS
+    {
+      op: "seccomp",
+      flags: SECCOMP_FILTER_FLAG_NEW_LISTENER,
+      filter: ALLOW_ALL,
+      listenerFd: fd,
+    },
+    { op: "execve", path: "/bin/sh", argv: ["sh", "-c", "ls -l /proc/$$/fd"], envp: [] },
+  ], (pid, fdNumber) => {
+    const pidfd = pidfdOpen(pid);
+    try {
+      const listener = pidfdGetfd(pidfd, fdNumber);
+      copied = Deno.readLinkSync(`/proc/self/fd/${listener}`);
+      close(listener);
+    } finally {
+      close(pidfd);
+    }
+  });
+  assert.equal(result.error, undefined, String(result.error));
+  assert.equal(result.events[0].kind, "sync");
+  assert.equal(copied, "anon_inode:seccomp notify");
+  assert.ok(!result.stdout.includes("seccomp notify"), "the program does not hold the listener");
 });

@@ -1,0 +1,657 @@
+/**
+ * The container's init without a second Deno (issue 11): a generated trampoline (runtime/trampoline/)
+ * makes the namespaces and PID 1, the CLI's own main thread joins them and builds the root
+ * filesystem with the code the Deno init uses (runtime/rootfs/), and PID 1 switches root, becomes
+ * the process's identity and waits for `start` as the waiter does. This module is that path's
+ * whole protocol; what it can't do yet goes to the Deno init, chosen in one place:
+ * trampolineInitReason().
+ *
+ * ```
+ *   CLI (Deno, host; container/create.ts)            trampoline, then PID 1 (static ELF, one thread)
+ *   -------------------------------------            -----------------------------------------------
+ *   mkfifo exec.fifo, open it O_RDWR (F);
+ *   memfd M (empty, inherited); socketpair R
+ *   posix_spawn /proc/self/fd/<stage 1> ----------->  setns joined namespaces; unshare the new ones
+ *   read R  <---------------------------------------  PID p: clone(CLONE_PARENT); the first half
+ *                                                     exits 0, p is PID 1 and a child of the CLI
+ *                                                     p: PDEATHSIG, "/" rslave, mount proc at
+ *                                                        <rootfs>/proc (its own PID namespace's)
+ *   read R  <---------------------------------------  SYNC 1 (from p)
+ *   net devices, RDT, cgroup (p joins it),
+ *   oom_score_adj, affinity of p;
+ *   main thread: unshare(CLONE_FS), setns into p's
+ *   uts, ipc, net, mnt: mountRootfs (without the
+ *   proc p made), hostname, sysctl, finishRootfs
+ *   on <rootfs>, lookPath(args[0]) in a chroot;
+ *   setns/chroot back to the saved host ones.
+ *   stage 2 -> M, sealed; answer ------------------>  execveat(M): stage 2 (R stays open)
+ *                                                     [session keyring], pivot_root(<rootfs>),
+ *                                                     old root detached, [unshare cgroup ns],
+ *                                                     the identity (process_ops.ts identityOps),
+ *                                                     PDEATHSIG off
+ *   read R  <---------------------------------------  SYNC 2: ready
+ *   answer, close R; state.json; exit (create) ---->  read(F): blocks until `skiff start`
+ *                                                     execve(process.args) (R close-on-exec)
+ *   ERROR(step, errno) on R at any point: that step failed, PID 1 exits 127; the CLI kills it.
+ * ```
+ * PID 1 is never a Deno.Command child: waitpid(2) through FFI reaps it (init_process.ts).
+ */
+import type { Spec } from "../../spec/config.ts";
+import {
+  CLONE_FS,
+  CLONE_NEWCGROUP,
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWPID,
+  CLONE_NEWTIME,
+  CLONE_NEWUTS,
+  MNT_DETACH,
+  MS_REC,
+  MS_SLAVE,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_NOFOLLOW,
+  O_RDONLY,
+  O_RDWR,
+  PR_SET_PDEATHSIG,
+} from "../../ffi/constants.ts";
+import {
+  addSeals,
+  chdir,
+  chroot,
+  close,
+  F_SEAL_GROW,
+  F_SEAL_SEAL,
+  F_SEAL_SHRINK,
+  F_SEAL_WRITE,
+  fchdir,
+  memfdCreate,
+  MFD_ALLOW_SEALING,
+  mkfifo,
+  open,
+  setCloexec,
+  writeAll,
+} from "../../ffi/fs.ts";
+import { ioctlNsGetType, setns, unshare } from "../../ffi/namespace.ts";
+import {
+  pidfdGetfd,
+  pidfdOpen,
+  posixSpawn,
+  setdomainname,
+  sethostname,
+} from "../../ffi/process.ts";
+import { connectListener, sendListener } from "../init/seccomp_listener.ts";
+import type { NamespacePlan } from "../namespaces.ts";
+import { needsTrampoline } from "../process/spawn_userns.ts";
+import type { BootstrapSeccomp } from "../process/protocol.ts";
+import { clonedInit, type InitProcess, killTrampoline } from "../process/init_process.ts";
+import { selfCommand } from "../process/self_command.ts";
+import {
+  capabilityMasks,
+  grantableCapabilities,
+  lastCapability,
+} from "../security/capabilities.ts";
+import { finishRootfs, mountRootfs } from "../rootfs/prepare.ts";
+import { parseMountOptions } from "../rootfs/mount_options.ts";
+import { applySysctl } from "../init/container_settings.ts";
+import { homeOf, lookPath } from "../init/exec_path.ts";
+import {
+  buildTrampoline,
+  type TrampolineOp,
+  type TrampolineProgram,
+} from "../trampoline/program.ts";
+import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
+import { connectConsole, openConsoleIn } from "../console.ts";
+import { sendFds } from "../../ffi/socket.ts";
+import { fchown } from "../../ffi/file_attrs.ts";
+import { identityOps, privileged } from "./process_ops.ts";
+import { runHooks } from "../hooks.ts";
+import { applyScheduling } from "../init/process_attrs.ts";
+import { PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
+import { creatingState } from "../../spec/state.ts";
+import * as log from "../log.ts";
+import { trace } from "../log.ts";
+
+/** What the trampoline init needs, worked out by create. */
+export interface TrampolineInitPlan {
+  id: string;
+  spec: Spec;
+  bundle: string;
+  rootfs: string;
+  /** The namespaces, without CLONE_NEWCGROUP (PID 1 makes that one once it is in its cgroup). */
+  namespaces: NamespacePlan;
+  newCgroupNamespace: boolean;
+  /** exec.fifo's path: made and opened here, inherited by PID 1. */
+  fifo: string;
+  seccomp?: BootstrapSeccomp;
+  noNewKeyring: boolean;
+  preserveFds: number;
+  listenFds?: number;
+  /** `run` in the foreground: the process keeps the caller's stdio and its owner. */
+  callerStdio: boolean;
+  /** With process.terminal: --console-socket (absolute); without it the CLI keeps the master. */
+  consoleSocket?: string;
+  /** Idmapped mounts the CLI made: mounts[] index -> detached mount fd. */
+  mountFds?: Record<number, number>;
+  /** PID 1 exists (host pid): create records it before anything else is made for it. */
+  onPid: (pid: number) => void;
+  /**
+   * At the sync point, before the rootfs: net devices, RDT, the cgroup (PID 1 joined to it),
+   * oom_score_adj, affinity. Returns the cgroup's directories (a cgroup mount shows them).
+   */
+  atSync: (pid: number) => Promise<Record<string, string>>;
+}
+
+const SYNC_ROOTFS = 1;
+const SYNC_READY = 2;
+const SIGKILL = 9;
+
+/**
+ * The reason create needs the Deno init for `spec`, or undefined when the trampoline init does it
+ * all. The one place that chooses; docs/architecture.md lists the same cases.
+ */
+export function trampolineInitReason(
+  spec: Spec,
+  namespaces: NamespacePlan,
+  rootfs: string,
+  options: { noPivot?: boolean; piped?: boolean; hostMountNamespace: boolean },
+): string | undefined {
+  if (Deno.env.get("SKIFF_DENO_INIT") === "1") return "SKIFF_DENO_INIT=1";
+  const process = spec.process;
+  if (!process) return "no process";
+  const hooks = spec.hooks;
+  // prestart, createRuntime and createContainer run from the CLI; startContainer runs in the
+  // container after `start`, before process.args, which needs a process there to run it.
+  if (hooks?.startContainer?.length) return "hooks.startContainer";
+  if (options.piped) return "piped stdio (the library)";
+  if (needsTrampoline(namespaces)) return "a user namespace";
+  if ((namespaces.create & CLONE_NEWNS) === 0 || options.hostMountNamespace) {
+    return "no new mount namespace";
+  }
+  // Without a PID namespace of its own (the host's, or one joined by path, which stage 1 joins
+  // before the clone) the clone is no PID 1, but mounts /proc for its PID namespace just the same.
+  if (namespaces.join.some((j) => j.flag === CLONE_NEWNS)) {
+    return "linux.namespaces: a mount namespace by path";
+  }
+  if ((namespaces.create & CLONE_NEWTIME) !== 0 || spec.linux?.timeOffsets) {
+    return "a time namespace";
+  }
+  if (options.noPivot) return "--no-pivot";
+  if (spec.linux?.rootfsPropagation) return "linux.rootfsPropagation";
+  if (process.apparmorProfile) return "process.apparmorProfile";
+  if (process.selinuxLabel) return "process.selinuxLabel";
+  if (spec.linux?.memoryPolicy) return "linux.memoryPolicy";
+  const mounts = spec.mounts ?? [];
+  const procs = mounts.map((m, i) => ({ m, i })).filter(({ m }) => m.type === "proc");
+  if (procs.length > 1 || procs.some(({ m }) => m.destination.replace(/\/+$/, "") !== "/proc")) {
+    return "mounts[]: a proc mount elsewhere than /proc";
+  }
+  if (procs.length === 1) {
+    const first = procs[0].i;
+    if (mounts.slice(0, first).some((m) => /^\/proc(\/|$)/.test(m.destination))) {
+      return "mounts[]: a mount on /proc before the proc mount";
+    }
+    if (!isPlainDirectory(`${rootfs}/proc`)) return "the rootfs has no /proc directory";
+  }
+  if (!privileged()) return "an unprivileged caller";
+  return undefined;
+}
+
+function isPlainDirectory(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts the container's PID 1 through the trampoline and builds the container; returns once PID 1
+ * waits on exec.fifo (or throws, with PID 1 killed and reaped).
+ */
+export async function startTrampolineInit(
+  plan: TrampolineInitPlan,
+): Promise<{ child: InitProcess; consoleMaster?: number }> {
+  const { spec } = plan;
+  const process = spec.process!;
+  const lastCap = lastCapability();
+  const masks = capabilityMasks(process.capabilities, lastCap, grantableCapabilities());
+  for (const warning of masks.warnings) log.warn(warning);
+  const procIndex = (spec.mounts ?? []).findIndex((m) => m.type === "proc");
+  checkJoinedNamespaces(plan.namespaces);
+
+  mkfifo(plan.fifo, 0o622);
+  const fifoFd = open(plan.fifo, O_RDWR | O_CLOEXEC);
+  // The trace labels are the Deno init's where the step is the same (tests/integration/crash_test.ts
+  // kills create at each of them).
+  trace("create: fifo made");
+  let memfd: number | undefined;
+  let socket: { ours: number; theirs: number } | undefined;
+  let trampoline: InitProcess | undefined;
+  let pid: number | undefined;
+  let consoleMaster: number | undefined;
+  try {
+    memfd = memfdCreate("skiff-trampoline", MFD_ALLOW_SEALING);
+    socket = trampolineSocket();
+    setCloexec(fifoFd, false);
+    const stage1 = firstStage(plan, socket.theirs, memfd, procIndex);
+    const stage1Fd = trampolineMemfd(stage1);
+    try {
+      const path = `/proc/self/fd/${stage1Fd}`;
+      // With a terminal, PID 1's stdio is /dev/null until it switches to the pty: a caller that
+      // reads our output to EOF (go-runc does for `create --console-socket`) must not wait for it.
+      trampoline = clonedInit(posixSpawn(path, [path], [], process.terminal === true));
+    } finally {
+      close(stage1Fd);
+      close(socket.theirs);
+      close(fifoFd);
+      setCloexec(memfd, true);
+    }
+    trace("create: trampoline spawned");
+    let program: TrampolineProgram = stage1;
+    let pendingSync = false;
+    for (;;) {
+      const event = await nextEvent(socket.ours, program);
+      if (event.kind === "end") throw new Error("the container's init ended before it was ready");
+      if (event.kind === "pid") {
+        pid = event.pid;
+        plan.onPid(pid);
+        trace("create: init spawned");
+      }
+      if (event.kind === "sync" && program.ops[event.op]?.op === "seccomp") {
+        // PID 1 loaded a filter with a listener: its fd number is the record's value.
+        sendListenerOf(plan, pid!, event.point);
+        answer(socket.ours);
+        continue;
+      }
+      if (event.kind === "sync" && event.point === SYNC_READY) {
+        answer(socket.ours);
+        break;
+      }
+      if (event.kind === "sync") pendingSync = true;
+      // PID 1's sync record may come before its parent's pid record.
+      if (pendingSync && pid !== undefined) {
+        pendingSync = false;
+        const cgroupDirs = await plan.atSync(pid);
+        // Set from the host, as root, on PID 1: both pass through its execve()s.
+        applyScheduling(process, pid);
+        trace("create: cgroup ready");
+        const target = await buildContainer(plan, pid, cgroupDirs, procIndex);
+        consoleMaster = target.consoleMaster;
+        trace("create: rootfs built");
+        program = secondStage(plan, socket.theirs, fifoFd, target, masks, lastCap);
+        writeAll(memfd, buildTrampoline(program));
+        addSeals(memfd, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+        answer(socket.ours);
+        // PID 1 has all it needs, as the Deno init once it has its bootstrap.
+        trace("create: bootstrap sent");
+      }
+    }
+    const status = await trampoline.status;
+    trampoline = undefined;
+    if (!status.success) throw new Error(`the init trampoline exited with status ${status.code}`);
+    return { child: clonedInit(pid!), consoleMaster };
+  } catch (err) {
+    if (consoleMaster !== undefined) close(consoleMaster);
+    await killTrampoline(trampoline, pid);
+    throw err;
+  } finally {
+    if (socket) close(socket.ours);
+    if (memfd !== undefined) close(memfd);
+  }
+}
+
+/**
+ * Hands PID 1's seccomp listener (fd `fd` there, copied with pidfd_getfd) to
+ * linux.seccomp.listenerPath with the container's state, as the Deno init sends its own.
+ */
+function sendListenerOf(plan: TrampolineInitPlan, pid: number, fd: number): void {
+  const pidfd = pidfdOpen(pid);
+  let listener: number;
+  try {
+    listener = pidfdGetfd(pidfd, fd);
+  } finally {
+    close(pidfd);
+  }
+  let socket: number | undefined;
+  try {
+    const path = plan.seccomp?.listenerPath;
+    socket = path ? connectListener(path) : undefined;
+  } catch (err) {
+    close(listener);
+    throw err;
+  }
+  const { spec } = plan;
+  sendListener(socket, listener, {
+    id: plan.id,
+    bundle: plan.bundle,
+    annotations: spec.annotations,
+    metadata: plan.seccomp?.listenerMetadata,
+  }, pid);
+}
+
+/**
+ * Each namespace to join by path is opened and its type checked before anything starts, so that
+ * a wrong path is an error naming its field rather than a trampoline step's EINVAL.
+ */
+function checkJoinedNamespaces(namespaces: NamespacePlan): void {
+  for (const j of namespaces.join) {
+    let fd: number;
+    try {
+      fd = open(j.path, O_RDONLY | O_CLOEXEC);
+    } catch (err) {
+      throw new Error(`linux.namespaces[${j.index}].path: cannot open ${j.path}`, { cause: err });
+    }
+    try {
+      const actual = ioctlNsGetType(fd);
+      if (actual !== undefined && actual !== j.flag) {
+        throw new Error(
+          `linux.namespaces[${j.index}].path: ${j.path} is not a ${j.type} namespace`,
+        );
+      }
+    } finally {
+      close(fd);
+    }
+  }
+}
+
+/** Stage 1: the namespaces, PID 1, its /proc, the sync point, then stage 2 from `memfd`. */
+function firstStage(
+  plan: TrampolineInitPlan,
+  reportFd: number,
+  memfd: number,
+  procIndex: number,
+): TrampolineProgram {
+  const ops: TrampolineOp[] = [];
+  const why: (string | undefined)[] = [];
+  const add = (op: TrampolineOp, reason?: string) => {
+    ops.push(op);
+    why.push(reason);
+  };
+  for (const j of plan.namespaces.join) {
+    add({ op: "setns", path: j.path, nstype: j.flag }, `cannot join namespace ${j.path}`);
+  }
+  if (plan.namespaces.create) {
+    add({ op: "unshare", flags: plan.namespaces.create }, "cannot create the namespaces");
+  }
+  add({ op: "cloneParent", fd: reportFd });
+  // PID 1 must not outlive a CLI that dies before the container is created.
+  add({ op: "prctl", option: PR_SET_PDEATHSIG, arg2: SIGKILL });
+  // Nothing mounted in the new namespace may propagate to the host's mounts.
+  add({ op: "mount", source: "", target: "/", fstype: "", flags: MS_SLAVE | MS_REC });
+  if (procIndex >= 0) {
+    // procfs shows the PID namespace of the process that mounts it: PID 1 mounts its own.
+    const m = plan.spec.mounts![procIndex];
+    const opts = parseMountOptions(m.options);
+    add({
+      op: "mount",
+      source: m.source ?? "proc",
+      target: `${plan.rootfs}/proc`,
+      fstype: "proc",
+      flags: opts.flags,
+      data: opts.data.join(","),
+    }, `mounts[${procIndex}]: cannot mount proc on /proc`);
+  }
+  add({ op: "sync", fd: reportFd, point: SYNC_ROOTFS });
+  // The same command line as the Deno init's waiter: ps(1) and the tests know it.
+  const self = selfCommand(["init", "waiter"]);
+  add({ op: "execveat", fd: memfd, argv: [self.command, ...self.args], envp: [] });
+  return { ops, why, reportFd };
+}
+
+/** What the container process execs, resolved in its root, and its terminal. */
+interface ExecTarget {
+  path: string;
+  env: string[];
+  /** The pty slave as the container sees it (/dev/pts/N), with process.terminal. */
+  slavePath?: string;
+  /** The pty master when there is no --console-socket (`run -t` relays it). */
+  consoleMaster?: number;
+}
+
+/**
+ * The CLI's part at the sync point, on its main thread in PID 1's namespaces: the rootfs, the
+ * prestart and createRuntime hooks (back in the runtime's namespaces, once the mounts are made, as
+ * with the Deno init), the createContainer hooks (in PID 1's namespaces again), the console, hostname, sysctl, read-only and masked paths, and args[0]
+ * resolved. Only sync calls inside the namespaces: async ops run on other threads, which stay in
+ * the host's.
+ */
+async function buildContainer(
+  plan: TrampolineInitPlan,
+  pid: number,
+  cgroupDirs: Record<string, string>,
+  procIndex: number,
+): Promise<ExecTarget> {
+  const { spec, rootfs } = plan;
+  const process = spec.process!;
+  const env = [...(process.env ?? [])];
+  let path = "";
+  let pty: { master: number; slave: number; slavePath: string } | undefined;
+  inNamespacesOf(pid, () => {
+    mountRootfs(spec, {
+      rootfs,
+      bundle: plan.bundle,
+      noPivot: false,
+      cgroupDirs,
+      hostMountNamespace: false,
+      premounted: procIndex >= 0 ? [procIndex] : [],
+      mountFds: plan.mountFds,
+    });
+  });
+  if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length) {
+    const state = creatingState(
+      { id: plan.id, bundle: plan.bundle, rootfs, annotations: spec.annotations },
+      pid,
+    );
+    await runHooks(spec.hooks, "prestart", state);
+    await runHooks(spec.hooks, "createRuntime", state);
+  }
+  if (spec.hooks?.createContainer?.length) {
+    // In the container's namespaces, PID namespace included, before the root switch (host paths),
+    // as the Deno init runs them. The hooks are the only work meanwhile: async ops run on other
+    // threads, and the main thread only spawns (fork happens on the calling thread) and waits.
+    const state = creatingState(
+      { id: plan.id, bundle: plan.bundle, rootfs, annotations: spec.annotations },
+      pid,
+    );
+    const back = enterNamespacesOf(pid, true);
+    try {
+      await runHooks(spec.hooks, "createContainer", state);
+    } finally {
+      back();
+    }
+  }
+  inNamespacesOf(pid, () => {
+    // Before the late read-only remounts, which may include /dev (the console bind goes there).
+    if (process.terminal) pty = openConsoleIn(rootfs, process.consoleSize);
+    if (spec.hostname) sethostname(spec.hostname);
+    if (spec.domainname) setdomainname(spec.domainname);
+    // Before readonlyPaths, which usually include /proc/sys (runc's order).
+    // Through the container's own /proc (PID 1's): what the config mounted over /proc/sys counts.
+    applySysctl(spec.linux?.sysctl ?? {}, rootfs);
+    finishRootfs(spec, rootfs);
+    const root = open(rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    try {
+      fchdir(root);
+      chroot(".");
+    } finally {
+      close(root);
+    }
+    if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${homeOf(process.user.uid)}`);
+    try {
+      chdir(process.cwd);
+    } catch {
+      // PID 1 says so, as the process's cwd.
+    }
+    path = lookPath((process.args ?? [])[0], env);
+  });
+  let consoleMaster: number | undefined;
+  if (pty) {
+    try {
+      // The process user's terminal (runc's fixStdioPermissions); the group stays.
+      fchown(pty.slave, process.user.uid, 0xffffffff);
+      if (plan.consoleSocket) {
+        const conn = connectConsole(plan.consoleSocket);
+        try {
+          sendFds(conn, new TextEncoder().encode("/dev/ptmx"), [pty.master]);
+        } finally {
+          close(conn);
+        }
+        close(pty.master);
+      } else {
+        consoleMaster = pty.master;
+      }
+    } catch (err) {
+      close(pty.master);
+      throw err;
+    } finally {
+      close(pty.slave);
+    }
+  }
+  const kept = plan.listenFds ? env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e)) : env;
+  if (plan.listenFds) kept.push(`LISTEN_FDS=${plan.listenFds}`, "LISTEN_PID=1");
+  return { path, env: kept, slavePath: pty?.slavePath, consoleMaster };
+}
+
+const JOINED: [string, number][] = [
+  ["uts", CLONE_NEWUTS],
+  ["ipc", CLONE_NEWIPC],
+  ["net", CLONE_NEWNET],
+  // Last: setns(2) into a mount namespace also moves root and cwd.
+  ["mnt", CLONE_NEWNS],
+];
+
+/**
+ * Runs `fn` on the main thread inside `pid`'s uts, ipc, net and mount namespaces, then puts the
+ * thread back where it was (namespaces, root, cwd).
+ */
+function inNamespacesOf(pid: number, fn: () => void): void {
+  const back = enterNamespacesOf(pid, false);
+  try {
+    fn();
+  } finally {
+    back();
+  }
+}
+
+/**
+ * Moves the main thread into `pid`'s uts, ipc, net and mount namespaces (and, with `pidForChildren`,
+ * makes its children members of `pid`'s PID namespace); returns what puts it back (namespaces,
+ * root, cwd).
+ */
+function enterNamespacesOf(pid: number, pidForChildren: boolean): () => void {
+  // The main thread gets an fs_struct of its own, once: the other threads keep the host's root.
+  unshare(CLONE_FS);
+  const joined: [string, string, number][] = JOINED.map(([name, flag]) => [name, name, flag]);
+  if (pidForChildren) joined.unshift(["pid", "pid_for_children", CLONE_NEWPID]);
+  const saved: { fd: number; flag: number; name: string }[] = [];
+  const hostRoot = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const hostCwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const back = () => {
+    try {
+      for (const { fd, flag, name } of saved) setns(fd, flag, `the CLI's own ${name} namespace`);
+      fchdir(hostRoot);
+      chroot(".");
+      fchdir(hostCwd);
+    } finally {
+      for (const { fd } of saved) close(fd);
+      close(hostRoot);
+      close(hostCwd);
+    }
+  };
+  try {
+    for (const [, own, flag] of joined) {
+      saved.push({
+        fd: open(`/proc/thread-self/ns/${own}`, O_RDONLY | O_CLOEXEC),
+        flag,
+        name: own,
+      });
+    }
+    for (const [name, , flag] of joined) {
+      const path = `/proc/${pid}/ns/${name}`;
+      const fd = open(path, O_RDONLY | O_CLOEXEC);
+      try {
+        setns(fd, flag, path);
+      } finally {
+        close(fd);
+      }
+    }
+  } catch (err) {
+    back();
+    throw err;
+  }
+  return back;
+}
+
+/** Stage 2: the root switch, the identity, ready, the wait for `start`, execve. */
+function secondStage(
+  plan: TrampolineInitPlan,
+  reportFd: number,
+  fifoFd: number,
+  target: ExecTarget,
+  masks: ReturnType<typeof capabilityMasks>,
+  lastCap: number,
+): TrampolineProgram {
+  const { spec, rootfs } = plan;
+  const process = spec.process!;
+  const ops: TrampolineOp[] = [];
+  const why: (string | undefined)[] = [];
+  const add = (op: TrampolineOp, reason?: string) => {
+    ops.push(op);
+    why.push(reason);
+  };
+  if (!plan.noNewKeyring) {
+    add(
+      { op: "sessionKeyring", name: `_ses.${plan.id}`, perm: 0x3f3f0000 },
+      "cannot join a new session keyring (use --no-new-keyring to skip)",
+    );
+  }
+  // pivot_root(".", "."): the old root is stacked on the new one, and umount2 (which follows the
+  // mounts on ".") detaches it. Stage 1 made the whole old tree a slave before anything was
+  // mounted, so the unmount propagates nowhere; a mount(MS_SLAVE) on "." here would reach the new
+  // root instead (mount(2) does not follow the mount stacked on the cwd) and undo the mounts'
+  // own "shared" propagation.
+  add({ op: "chdir", path: rootfs }, `root.path: cannot enter ${rootfs}`);
+  add({ op: "pivotRoot", newRoot: ".", putOld: "." }, `root.path: cannot pivot_root to ${rootfs}`);
+  add({ op: "umount2", target: ".", flags: MNT_DETACH });
+  add({ op: "chdir", path: "/" });
+  if (target.slavePath) {
+    add({ op: "setsid" });
+    add(
+      { op: "openDup", path: target.slavePath, flags: O_RDWR, to: [0, 1, 2] },
+      `process.terminal: cannot open ${target.slavePath}`,
+    );
+    add({ op: "setctty", fd: 0 }, "process.terminal: cannot make the pty the controlling terminal");
+  }
+  if (plan.newCgroupNamespace) {
+    add({ op: "unshare", flags: CLONE_NEWCGROUP }, "cannot create the cgroup namespace");
+  }
+  const persona = spec.linux?.personality;
+  if (persona) {
+    add(
+      { op: "personality", persona: PERSONALITY_DOMAINS[persona.domain] },
+      `linux.personality: cannot set domain ${persona.domain}`,
+    );
+  }
+  identityOps({
+    process,
+    masks,
+    lastCap,
+    seccomp: plan.seccomp,
+    keepFds: (plan.listenFds ?? 0) + plan.preserveFds,
+    // The pty slave was given to the user by the CLI.
+    chownStdio: !plan.callerStdio && !target.slavePath,
+    listenerReportFd: reportFd,
+    setgroupsDenied: false,
+  }, add);
+  add({ op: "prctl", option: PR_SET_PDEATHSIG, arg2: 0 });
+  add({ op: "sync", fd: reportFd, point: SYNC_READY });
+  add({ op: "waitByte", fd: fifoFd }, "exec.fifo: the wait for start failed");
+  const argv = process.args ?? [];
+  add(
+    { op: "execve", path: target.path, argv, envp: target.env },
+    `exec: ${JSON.stringify(argv[0])}`,
+  );
+  return { ops, why, reportFd };
+}

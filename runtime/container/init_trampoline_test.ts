@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { trampolineInitReason } from "./init_trampoline.ts";
+import { defaultSpec } from "../../spec/defaults.ts";
+import { planNamespaces } from "../namespaces.ts";
+import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
+import type { Spec } from "../../spec/config.ts";
+
+/** The reason for `edit`ed defaultSpec() (with a rootfs that has /proc), as create computes it. */
+function reason(
+  edit: (spec: Spec) => void = () => {},
+  options: { noPivot?: boolean; piped?: boolean; hostMountNamespace?: boolean } = {},
+): string | undefined {
+  const rootfs = Deno.makeTempDirSync({ prefix: "skiff-reason-" });
+  try {
+    Deno.mkdirSync(`${rootfs}/proc`);
+    const spec = defaultSpec();
+    edit(spec);
+    const plan = planNamespaces(spec.linux?.namespaces ?? []);
+    plan.create &= ~CLONE_NEWCGROUP;
+    return trampolineInitReason(spec, plan, rootfs, { hostMountNamespace: false, ...options });
+  } finally {
+    Deno.removeSync(rootfs, { recursive: true });
+  }
+}
+
+Deno.test("trampolineInitReason(): `skiff spec`'s config needs no Deno init", () => {
+  assert.equal(reason(), undefined);
+  assert.equal(reason((s) => s.linux!.namespaces!.push({ type: "cgroup" })), undefined);
+  assert.equal(
+    reason((s) => s.linux!.namespaces!.push({ type: "network", path: "/proc/1/ns/net" })),
+    undefined,
+  );
+  assert.equal(
+    reason((s) => {
+      s.process!.scheduler = { policy: "SCHED_OTHER", nice: 5 };
+      s.process!.ioPriority = { class: "IOPRIO_CLASS_IDLE" };
+      s.linux!.personality = { domain: "LINUX32" };
+    }),
+    undefined,
+  );
+  assert.equal(
+    reason((s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "pid"))),
+    undefined,
+  );
+  // Docker's libnetwork hook: the CLI runs prestart and createRuntime with either init.
+  assert.equal(
+    reason((s) => (s.hooks = {
+      prestart: [{ path: "/bin/true" }],
+      createRuntime: [],
+      createContainer: [{ path: "/bin/true" }],
+    })),
+    undefined,
+  );
+});
+
+Deno.test("trampolineInitReason() names each case that keeps the Deno init", () => {
+  const cases: [(s: Spec) => void, RegExp][] = [
+    [(s) => (s.hooks = { startContainer: [{ path: "/bin/true" }] }), /hooks\.startContainer/],
+    [(s) => s.linux!.namespaces!.push({ type: "user" }), /user namespace/],
+    [
+      (s) => s.linux!.namespaces!.push({ type: "mount", path: "/proc/1/ns/mnt" }),
+      /mount namespace by path/,
+    ],
+    [(s) => s.linux!.namespaces!.push({ type: "time" }), /time namespace/],
+    [(s) => (s.linux!.rootfsPropagation = "shared"), /linux\.rootfsPropagation/],
+    [(s) => (s.linux!.memoryPolicy = { mode: "MPOL_BIND", nodes: "0" }), /linux\.memoryPolicy/],
+    [
+      (s) => s.mounts!.push({ destination: "/proc2", type: "proc", source: "proc" }),
+      /proc mount elsewhere/,
+    ],
+    [(s) => delete s.process, /no process/],
+  ];
+  for (const [edit, expected] of cases) assert.match(String(reason(edit)), expected);
+  assert.match(String(reason(undefined, { noPivot: true })), /--no-pivot/);
+  assert.match(String(reason(undefined, { piped: true })), /piped/);
+  assert.match(String(reason(undefined, { hostMountNamespace: true })), /mount namespace/);
+});
+
+Deno.test("trampolineInitReason(): a rootfs whose /proc is a symlink keeps the Deno init", () => {
+  const rootfs = Deno.makeTempDirSync({ prefix: "skiff-reason-" });
+  try {
+    Deno.symlinkSync("/tmp", `${rootfs}/proc`);
+    const spec = defaultSpec();
+    const plan = planNamespaces(spec.linux!.namespaces!);
+    assert.match(
+      String(trampolineInitReason(spec, plan, rootfs, { hostMountNamespace: false })),
+      /no \/proc directory/,
+    );
+  } finally {
+    Deno.removeSync(rootfs, { recursive: true });
+  }
+});

@@ -1,0 +1,217 @@
+/**
+ * The container's init without a second Deno (runtime/container/init_trampoline.ts): `run` and
+ * `create` start one Deno, PID 1 is the generated trampoline, and a failure leaves nothing behind.
+ */
+import assert from "node:assert/strict";
+import { join } from "../../runtime/path.ts";
+import { initsUnder, makeBundle, runIn, startDetached, testId } from "../_helpers/bundle.ts";
+import { hasCommand } from "../_helpers/host.ts";
+import { SKIFF } from "../_helpers/paths.ts";
+
+/** The execve(2) calls of `skiff run` of `bundle` (strace -f), and its exit code and stdout. */
+async function tracedRun(
+  bundle: Awaited<ReturnType<typeof makeBundle>>,
+  env: Record<string, string> = {},
+): Promise<{ execs: string[]; code: number; stdout: string; stderr: string }> {
+  const log = join(bundle.dir, `strace-${testId()}.log`);
+  const id = testId();
+  bundle.ids.add(id);
+  const traced = await new Deno.Command("strace", {
+    args: [
+      "-f",
+      "-qq",
+      "-e",
+      "trace=execve,execveat",
+      "-o",
+      log,
+      SKIFF,
+      "--root",
+      bundle.root,
+      "run",
+      "--bundle",
+      bundle.dir,
+      id,
+    ],
+    env,
+    stdin: "null",
+  }).output();
+  const execs = Deno.readTextFileSync(log).split("\n").filter((l) => / execve(at)?\(/.test(l));
+  return {
+    execs,
+    code: traced.code,
+    stdout: new TextDecoder().decode(traced.stdout),
+    stderr: new TextDecoder().decode(traced.stderr),
+  };
+}
+
+/** The execs of a Deno binary that succeeded. */
+function denos(execs: string[]): string[] {
+  return execs.filter((l) => /execve\("[^"]*\/deno"/.test(l) && /= 0$/.test(l));
+}
+
+Deno.test({
+  name: "run starts no second Deno: one deno execve in the whole process tree (strace -f)" +
+    (hasCommand("strace") ? "" : " (needs strace)"),
+  ignore: !hasCommand("strace"),
+  fn: async () => {
+    await using bundle = await makeBundle((spec) => {
+      spec.process!.args = ["sh", "-c", "echo pid=$$ $(hostname); ls -d /proc/[0-9]*"];
+    });
+    const run = await tracedRun(bundle);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, `pid=1 ${bundle.spec.hostname}\n/proc/1\n`);
+    assert.equal(denos(run.execs).length, 1, run.execs.join("\n"));
+    // PID 1 ran the second stage from its memfd, then the container's program: no Deno did.
+    assert.ok(run.execs.some((l) => /execveat\(\d+, "", /.test(l)), run.execs.join("\n"));
+    assert.ok(run.execs.some((l) => /execve\("\/bin\/sh", \["sh", "-c"/.test(l)));
+    // The Deno init, still there for what the trampoline does not do: a second Deno.
+    const fallback = await tracedRun(bundle, { SKIFF_DENO_INIT: "1" });
+    assert.equal(fallback.code, 0, fallback.stderr);
+    assert.equal(fallback.stdout, run.stdout);
+    assert.equal(denos(fallback.execs).length, 2, fallback.execs.join("\n"));
+  },
+});
+
+Deno.test("a created container waits as the trampoline: well under 1 MiB, then start runs it", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.args = ["sh", "-c", "echo started > /started"];
+  });
+  const id = testId();
+  const created = await bundle.skiff(["create", "--bundle", bundle.dir, id]);
+  assert.equal(created.code, 0, created.stderr);
+  const state = JSON.parse((await bundle.skiff(["state", id])).stdout);
+  assert.equal(state.status, "created");
+  const status = Deno.readTextFileSync(`/proc/${state.pid}/status`);
+  const rss = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]);
+  assert.ok(rss < 1024, `PID 1 uses ${rss} kB`);
+  assert.match(Deno.readLinkSync(`/proc/${state.pid}/exe`), /^\/memfd:skiff-trampoline/);
+  assert.deepEqual(initsUnder(bundle.dir), [state.pid], "found as a Skiff init (init waiter)");
+  const started = await bundle.skiff(["start", id]);
+  assert.equal(started.code, 0, started.stderr);
+  for (let i = 0; i < 100; i++) {
+    const now = JSON.parse((await bundle.skiff(["state", id])).stdout);
+    if (now.status === "stopped") break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(Deno.readTextFileSync(join(bundle.rootfs, "started")), "started\n");
+});
+
+Deno.test("a program that is not in the rootfs fails create readably and leaves nothing", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.args = ["no-such-program"];
+  });
+  const id = testId();
+  // Only the bundle's own mounts: other tests on the host mount and unmount meanwhile.
+  const ours = () =>
+    Deno.readTextFileSync("/proc/self/mountinfo").split("\n").filter((l) => l.includes(bundle.dir));
+  const mountsBefore = ours();
+  const result = await bundle.skiff(["create", "--bundle", bundle.dir, id]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /no-such-program/);
+  assert.equal((await bundle.skiff(["state", id])).code, 1, "no state left");
+  assert.deepEqual(initsUnder(bundle.dir), [], "no PID 1 left");
+  assert.deepEqual(ours(), mountsBefore);
+});
+
+Deno.test("a step of PID 1 that fails names its config field", async () => {
+  // More open files than fs.nr_open allows: prlimit64 is EPERM even for root, in PID 1.
+  const nrOpen = Number(Deno.readTextFileSync("/proc/sys/fs/nr_open"));
+  const limit = nrOpen + 1;
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.rlimits = [{ type: "RLIMIT_NOFILE", soft: limit, hard: limit }];
+  });
+  const id = testId();
+  const result = await bundle.skiff(["create", "--bundle", bundle.dir, id]);
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    new RegExp(`process\\.rlimits: cannot set RLIMIT_NOFILE to ${limit}/${limit}.*EPERM`, "s"),
+  );
+  assert.equal((await bundle.skiff(["state", id])).code, 1, "no state left");
+  assert.deepEqual(initsUnder(bundle.dir), []);
+});
+
+Deno.test("prestart and createRuntime run in the CLI once PID 1's mounts are made, before its root switch", async () => {
+  await using bundle = await makeBundle();
+  const out = join(bundle.dir, "hooks.out");
+  const script = join(bundle.dir, "hook.sh");
+  // The state on stdin names PID 1; its mount table shows the rootfs mounts, not yet pivoted.
+  Deno.writeTextFileSync(
+    script,
+    `#!/bin/sh
+state=$(cat)
+pid=$(echo "$state" | sed 's/.*"pid":\\([0-9]*\\).*/\\1/')
+status=$(echo "$state" | sed 's/.*"status":"\\([a-z]*\\)".*/\\1/')
+shm=$(grep -c "${bundle.rootfs}/dev/shm " /proc/$pid/mountinfo)
+echo "$1 $pid $status $shm $(readlink /proc/$pid/exe)" >> ${out}
+`,
+  );
+  Deno.chmodSync(script, 0o755);
+  bundle.spec.hooks = {
+    prestart: [{ path: script, args: ["hook.sh", "prestart"] }],
+    createRuntime: [{ path: script, args: ["hook.sh", "createRuntime"] }],
+  };
+  await bundle.writeSpec();
+  const id = testId();
+  const created = await bundle.skiff(["create", "--bundle", bundle.dir, id]);
+  assert.equal(created.code, 0, created.stderr);
+  const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
+  const lines = Deno.readTextFileSync(out).trim().split("\n");
+  assert.equal(lines.length, 2, lines.join("\n"));
+  for (const [i, kind] of ["prestart", "createRuntime"].entries()) {
+    const [name, hookPid, status, shm, exe] = lines[i].split(" ");
+    assert.deepEqual([name, Number(hookPid), status, shm], [kind, pid, "creating", "1"]);
+    // PID 1 is the trampoline, not a Deno.
+    assert.match(exe, /^\/memfd:skiff-trampoline/);
+  }
+});
+
+Deno.test("createContainer hooks run in PID 1's namespaces, PID namespace included, before its root switch", async () => {
+  await using bundle = await makeBundle();
+  const out = join(bundle.dir, "hook.out");
+  const script = join(bundle.dir, "hook.sh");
+  // Host paths still resolve (before pivot_root): the script and its output file are the host's.
+  Deno.writeTextFileSync(
+    script,
+    `#!/bin/sh
+state=$(cat)
+pid=$(echo "$state" | sed 's/.*"pid":\\([0-9]*\\).*/\\1/')
+for ns in pid net uts ipc mnt; do
+  [ "$(readlink /proc/self/ns/$ns)" = "$(readlink /proc/$pid/ns/$ns)" ] && echo "$ns same" >> ${out}
+done
+hostname >> ${out}
+`,
+  );
+  Deno.chmodSync(script, 0o755);
+  bundle.spec.hooks = { createContainer: [{ path: script }] };
+  await bundle.writeSpec();
+  const id = testId();
+  const created = await bundle.skiff(["create", "--bundle", bundle.dir, id]);
+  assert.equal(created.code, 0, created.stderr);
+  const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
+  assert.match(Deno.readLinkSync(`/proc/${pid}/exe`), /^\/memfd:skiff-trampoline/);
+  // The hostname comes after the hooks, as with the Deno init: the new UTS namespace's copy.
+  assert.equal(
+    Deno.readTextFileSync(out),
+    `pid same\nnet same\nuts same\nipc same\nmnt same\n${Deno.hostname()}\n`,
+  );
+});
+
+Deno.test("without a PID namespace of its own, the container's /proc is its PID namespace's: the host's, or a joined one", async () => {
+  await using bundle = await makeBundle();
+  const { pid: sleeper } = await startDetached(bundle, ["sleep", "30"]);
+  // The host's PID namespace: the process is no PID 1, and /proc shows the host's processes.
+  bundle.spec.linux!.namespaces = bundle.spec.linux!.namespaces!.filter((n) => n.type !== "pid");
+  const noPid = await runIn(bundle, [
+    "sh",
+    "-c",
+    `[ $$ != 1 ] && echo not-pid-1; test -d /proc/${Deno.pid} && echo host-proc`,
+  ]);
+  assert.equal(noPid.code, 0, noPid.stderr);
+  assert.equal(noPid.stdout, "not-pid-1\nhost-proc\n");
+  // A PID namespace joined by path: the first container's sleep is PID 1 there.
+  bundle.spec.linux!.namespaces!.push({ type: "pid", path: `/proc/${sleeper}/ns/pid` });
+  const joined = await runIn(bundle, ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"]);
+  assert.equal(joined.code, 0, joined.stderr);
+  assert.equal(joined.stdout, "sleep 30 ");
+});
