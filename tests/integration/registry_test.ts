@@ -557,6 +557,42 @@ Deno.test({
     assert.ok(end > 0, JSON.stringify(t.shown.slice(-300)));
     assert.match(frames(t.shown).at(-1)![1], new RegExp(`^${short[1]} \\[=*>? *\\] .* failed$`));
     assert.match(t.shown.slice(end), /Cannot pull .*digest mismatch/);
+
+    // SIGINT in the middle (the layer answers 503 and is retried meanwhile): the cursor is shown
+    // again and skiff dies of the signal.
+    proxy.faults.corrupt = undefined;
+    proxy.faults.unavailable = { digest: built.layers[1].digest, times: 100 };
+    const pidFile = join(env.dir, "skiff.pid");
+    const child = new Deno.Command("script", {
+      args: [
+        "-qfec",
+        `stty cols 100; echo $$ >${pidFile}; exec ${SKIFF} image pull ${ref}`,
+        "/dev/null",
+      ],
+      env: skiffEnv("int-store"),
+      stdin: "null",
+      stdout: "piped",
+    }).spawn();
+    let shown = "";
+    const decoder = new TextDecoder();
+    const reader = child.stdout.getReader();
+    try {
+      while (!shown.includes("\x1b[?25l")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        shown += decoder.decode(value, { stream: true });
+      }
+      Deno.kill(Number(await Deno.readTextFile(pidFile)), "SIGINT");
+      for (let c = await reader.read(); !c.done; c = await reader.read()) {
+        shown += decoder.decode(c.value, { stream: true });
+      }
+    } finally {
+      reader.releaseLock();
+      const status = await child.status;
+      assert.equal(status.code, 130, `killed by SIGINT: ${shown}`);
+    }
+    assert.ok(shown.endsWith("\x1b[?25h"), JSON.stringify(shown.slice(-300)));
+    assert.ok(proxy.faults.unavailable.times > 0, "interrupted before the retries ran out");
   },
 });
 
