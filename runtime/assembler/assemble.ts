@@ -54,9 +54,10 @@ export async function resolveImage(
           throw new Error(`image ${JSON.stringify(source)} is not stored and --pull is never`);
         }
       }
-      return await registry.pullImage(store, source, {
-        onProgress: pullProgressDisplay(name),
-      });
+      using display = pullProgressDisplay(name);
+      const image = await registry.pullImage(store, source, { onProgress: display.onProgress });
+      display.close();
+      return image;
     }
   }
   const stored = await store.getImage(source).catch(() => undefined);

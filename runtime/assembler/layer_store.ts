@@ -64,7 +64,7 @@ export interface ContainerRecord {
 
 /** Progress of importImage(), for a display. */
 export type ImportProgress =
-  | { kind: "resolved"; imageId: string; layers: number; totalBytes: number }
+  | { kind: "resolved"; imageId: string; layers: number; totalBytes: number; sizes: number[] }
   | { kind: "layer-start"; index: number; diffId: string; size: number; stored: boolean }
   | { kind: "layer-bytes"; index: number; bytes: number; size: number }
   | { kind: "layer-done"; index: number; diffId: string; stored: boolean }
@@ -362,6 +362,7 @@ export class LayerStore {
           imageId: id,
           layers: image.layers.length,
           totalBytes: image.layers.reduce((n, l) => n + l.descriptor.size, 0),
+          sizes: image.layers.map((l) => l.descriptor.size),
         });
         // One unpack per diffID: an image may list the same layer twice.
         const unpacking = new Map<string, Promise<void>>();

@@ -45,10 +45,12 @@ export const command: Command = {
         );
         const platformText = stringFlag(ctx, "platform");
         const quiet = boolFlag(ctx, "quiet");
-        const image = await pullImage(store, arg, {
-          platform: platformText ? parsePlatform(platformText) : undefined,
-          onProgress: quiet ? undefined : pullProgressDisplay(formatReference(parseReference(arg))),
-        });
+        const platform = platformText ? parsePlatform(platformText) : undefined;
+        const name = formatReference(parseReference(arg));
+        // Disposing marks what was under way as failed, when pullImage throws.
+        using display = quiet ? undefined : pullProgressDisplay(name);
+        const image = await pullImage(store, arg, { platform, onProgress: display?.onProgress });
+        display?.close();
         console.log(image.id);
         return 0;
       }

@@ -77,6 +77,8 @@ export interface TestRegistry extends AsyncDisposable {
   tokenRequests: string[];
   /** Pushes `layout`'s image `name` to `repo:tag` (with --all for an index). */
   push(layout: string, name: string, repoTag: string): Promise<void>;
+  /** Copies `fromRepoTag` to `toRepoTag` inside the registry (a retag), with skopeo. */
+  copy(fromRepoTag: string, toRepoTag: string): Promise<void>;
 }
 
 /** Starts docker-registry with TLS and `auth`; dispose to stop it and remove its files. */
@@ -262,6 +264,22 @@ export async function startRegistry(auth: "htpasswd" | "token"): Promise<TestReg
           `docker://${host}/${repoTag}`,
         ], `push ${repoTag}`);
       },
+      async copy(fromRepoTag: string, toRepoTag: string): Promise<void> {
+        const creds = `${USER}:${PASSWORD}`;
+        await run("skopeo", [
+          "copy",
+          "--quiet",
+          "--all",
+          "--src-tls-verify=false",
+          "--dest-tls-verify=false",
+          "--src-creds",
+          creds,
+          "--dest-creds",
+          creds,
+          `docker://${host}/${fromRepoTag}`,
+          `docker://${host}/${toRepoTag}`,
+        ], `copy ${fromRepoTag} to ${toRepoTag}`);
+      },
       async [Symbol.asyncDispose](): Promise<void> {
         for (const c of children) {
           try {
@@ -307,6 +325,8 @@ export interface TestProxy extends AsyncDisposable {
   served: Map<string, number>;
   /** Range headers of the blob requests. */
   ranges: string[];
+  /** The manifest requests, as "METHOD repository:reference", in order. */
+  manifests: string[];
   faults: ProxyFaults;
 }
 
@@ -315,10 +335,13 @@ export function startProxy(registry: TestRegistry): TestProxy {
   const client = Deno.createHttpClient({ caCerts: [Deno.readTextFileSync(registry.ca)] });
   const served = new Map<string, number>();
   const ranges: string[] = [];
+  const manifests: string[] = [];
   const faults: ProxyFaults = {};
   let cutDone = false;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const url = new URL(req.url);
+    const manifest = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(url.pathname);
+    if (manifest) manifests.push(`${req.method} ${manifest[1]}:${manifest[2]}`);
     const headers = new Headers();
     for (const h of ["authorization", "accept", "range"]) {
       const v = req.headers.get(h);
@@ -393,6 +416,7 @@ export function startProxy(registry: TestRegistry): TestProxy {
     host: `127.0.0.1:${server.addr.port}`,
     served,
     ranges,
+    manifests,
     faults,
     async [Symbol.asyncDispose](): Promise<void> {
       await server.shutdown();

@@ -27,6 +27,7 @@ import {
   USER,
 } from "../_helpers/registry.ts";
 import { runSkiff } from "../_helpers/skiff.ts";
+import { formatBytes } from "../../runtime/assembler/progress.ts";
 import { testId } from "../_helpers/bundle.ts";
 import { SKIFF } from "../_helpers/paths.ts";
 
@@ -381,17 +382,8 @@ Deno.test({
       assert.equal(r.code, 0, r.stderr);
       assert.match(
         r.stderr,
-        /^pulled .*busybox:v1 \([0-9a-f]{12}\): 1 layers, 0 downloaded \(0\.0 MiB\), 1 already stored, in [0-9.]+ s\n$/,
+        /^pulled .*busybox:v1 \([0-9a-f]{12}\): 1 layers, 0 downloaded \(0 B\), 1 already stored, in [0-9.]+ s\n$/,
       );
-      // script(1) gives the pull a pseudo-terminal: one line per layer and a total.
-      const tty = await new Deno.Command("script", {
-        args: ["-qec", `${SKIFF} image pull ${ref}`, "/dev/null"],
-        env: { ...skiffEnv, SKIFF_STORE: join(env.dir, "tty-store") },
-        stdout: "piped",
-      }).output();
-      const shown = new TextDecoder().decode(tty.stdout);
-      assert.match(shown, new RegExp(`${built.diffIds[0].slice(7, 19)} done [0-9.]+ MiB`));
-      assert.match(shown, /total [0-9.]+ MiB \/ [0-9.]+ MiB/);
       r = await skiff(["run", "--image", ref, "--pull", "missing", id]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, "hello from the registry\n");
@@ -440,5 +432,345 @@ Deno.test({
     } finally {
       Deno.env.delete("REGISTRY_AUTH_FILE");
     }
+  },
+});
+
+/** A text of `size` random hex digits (compresses to about half). */
+function randomText(size: number): string {
+  const bytes = new Uint8Array(size / 2);
+  for (let i = 0; i < bytes.length; i += 65536) {
+    crypto.getRandomValues(bytes.subarray(i, i + 65536));
+  }
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The proxy saw GETs of app:current's manifest (the first is answered by the auth challenge). */
+function assertManifestAsked(manifests: string[]): void {
+  assert.ok(manifests.length > 0, "the manifest was asked for");
+  assert.deepEqual(new Set(manifests), new Set(["GET app:current"]));
+}
+
+/** The frames a pull drew on a terminal: the text between the cursor movements, line by line. */
+function frames(shown: string): string[][] {
+  const esc = "\x1b";
+  return shown.replace(/\r\n/g, "\n").split(new RegExp(`${esc}\\[\\d+A|${esc}\\[\\?25[lh]`))
+    .slice(1, -1)
+    .map((f) => f.split("\n").filter((l) => l !== "").map((l) => l.replace(`\r${esc}[K`, "")));
+}
+
+/** Runs `skiff ARGS` under script(1), in a pseudo-terminal `columns` wide. */
+async function onTerminal(args: string[], env: Record<string, string>, columns = 100) {
+  const out = await new Deno.Command("script", {
+    args: ["-qfec", `stty cols ${columns} rows 40; exec ${SKIFF} ${args.join(" ")}`, "/dev/null"],
+    env,
+    stdin: "null",
+    stdout: "piped",
+  }).output();
+  return { code: out.code, shown: new TextDecoder().decode(out.stdout) };
+}
+
+Deno.test({
+  name: "image pull on a terminal draws a bar per layer and a total; elsewhere one line; -q the ID",
+  ignore,
+  async fn() {
+    await using env = await makeEnv();
+    await using registry = await startRegistry("htpasswd");
+    await using proxy = startProxy(registry);
+    const [built] = await pushImages(registry, env.dir, "bars", [
+      { name: "v1", layers: [env.base, fileLayer("bars.txt", randomText(1 << 20))] },
+    ]);
+    const regConfig = join(env.dir, "registries.json");
+    await Deno.writeTextFile(
+      regConfig,
+      JSON.stringify({ registries: { [proxy.host]: { insecure: true } } }),
+    );
+    const authFile = join(env.dir, "auth.json");
+    await Deno.writeTextFile(
+      authFile,
+      JSON.stringify({ auths: { [proxy.host]: { auth: btoa(`${USER}:${PASSWORD}`) } } }),
+    );
+    const skiffEnv = (store: string) => ({
+      SKIFF_STORE: join(env.dir, store),
+      SKIFF_REGISTRIES_CONFIG: regConfig,
+      REGISTRY_AUTH_FILE: authFile,
+    });
+    const ref = `${proxy.host}/bars:v1`;
+    const id = built.config.digest.slice(7);
+    const short = built.diffIds.map((d) => d.slice(7, 19));
+
+    // A terminal: frames redrawn in place, the last one all done, then the cursor back and the ID.
+    let t = await onTerminal(["image", "pull", ref], skiffEnv("tty-store"));
+    assert.equal(t.code, 0, t.shown);
+    assert.ok(t.shown.startsWith("\x1b[?25l"), JSON.stringify(t.shown.slice(0, 80)));
+    assert.ok(t.shown.endsWith(`\x1b[?25h${id}\r\n`), JSON.stringify(t.shown.slice(-200)));
+    assert.ok(t.shown.includes("\x1b[3A"), "a frame of 3 lines was redrawn over the previous one");
+    const all = frames(t.shown);
+    assert.ok(all.length >= 2, `${all.length} frames`);
+    for (const f of all) {
+      assert.equal(f.length, 3, JSON.stringify(f));
+      for (const line of f) assert.ok(line.length < 100, `${line.length} columns: ${line}`);
+    }
+    const last = all.at(-1)!;
+    const sizes = built.layers.map((l) => l.size);
+    for (const [i, line] of last.slice(0, 2).entries()) {
+      assert.match(line, new RegExp(`^${short[i]} \\[=+\\] [0-9.]+ (B|KiB|MiB)  done$`));
+      assert.ok(line.includes(formatBytes(sizes[i])), line);
+    }
+    const sum = formatBytes(sizes[0] + sizes[1]);
+    assert.match(last[2], /^total 2\/2 {4}\[=+\] /);
+    assert.ok(last[2].includes(`${sum} / ${sum}`), last[2]);
+    // An early frame shows the layers under way (a bar not full yet or waiting).
+    assert.match(all[0].join("\n"), /waiting|\[=*>/);
+
+    // Again: everything is stored, which the display says.
+    t = await onTerminal(["image", "pull", ref], skiffEnv("tty-store"), 60);
+    assert.equal(t.code, 0, t.shown);
+    assert.deepEqual(frames(t.shown).at(-1), [
+      `${short[0]} already stored`,
+      `${short[1]} already stored`,
+      "total        all 2 layers already stored",
+    ]);
+
+    // -q on a terminal: the ID and nothing else.
+    t = await onTerminal(["image", "pull", "-q", ref], skiffEnv("quiet-store"));
+    assert.equal(t.code, 0, t.shown);
+    assert.equal(t.shown, `${id}\r\n`);
+
+    // Not a terminal: the ID on stdout, one summary line on stderr.
+    const r = await runSkiff(["image", "pull", ref], { env: skiffEnv("pipe-store") });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${id}\n`);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `^pulled ${ref} \\(${id.slice(0, 12)}\\): 2 layers, 2 downloaded \\(${
+          sum.replace(".", "\\.")
+        }\\), 0 already stored, in [0-9.]+ s\\n$`,
+      ),
+    );
+
+    // A failed pull leaves its last frame (the broken layer marked) and shows the cursor again.
+    proxy.faults.corrupt = built.layers[1].digest;
+    t = await onTerminal(["image", "pull", ref], skiffEnv("bad-store"));
+    assert.notEqual(t.code, 0);
+    const end = t.shown.lastIndexOf("\x1b[?25h");
+    assert.ok(end > 0, JSON.stringify(t.shown.slice(-300)));
+    assert.match(frames(t.shown).at(-1)![1], new RegExp(`^${short[1]} \\[=*>? *\\] .* failed$`));
+    assert.match(t.shown.slice(end), /Cannot pull .*digest mismatch/);
+
+    // SIGINT in the middle (the layer answers 503 and is retried meanwhile): the cursor is shown
+    // again and skiff dies of the signal.
+    proxy.faults.corrupt = undefined;
+    proxy.faults.unavailable = { digest: built.layers[1].digest, times: 100 };
+    const pidFile = join(env.dir, "skiff.pid");
+    const child = new Deno.Command("script", {
+      args: [
+        "-qfec",
+        `stty cols 100; echo $$ >${pidFile}; exec ${SKIFF} image pull ${ref}`,
+        "/dev/null",
+      ],
+      env: skiffEnv("int-store"),
+      stdin: "null",
+      stdout: "piped",
+    }).spawn();
+    let shown = "";
+    const decoder = new TextDecoder();
+    const reader = child.stdout.getReader();
+    try {
+      while (!shown.includes("\x1b[?25l")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        shown += decoder.decode(value, { stream: true });
+      }
+      Deno.kill(Number(await Deno.readTextFile(pidFile)), "SIGINT");
+      for (let c = await reader.read(); !c.done; c = await reader.read()) {
+        shown += decoder.decode(c.value, { stream: true });
+      }
+    } finally {
+      reader.releaseLock();
+      const status = await child.status;
+      assert.equal(status.code, 130, `killed by SIGINT: ${shown}`);
+    }
+    assert.ok(shown.endsWith("\x1b[?25h"), JSON.stringify(shown.slice(-300)));
+    assert.ok(proxy.faults.unavailable.times > 0, "interrupted before the retries ran out");
+  },
+});
+
+Deno.test({
+  name: "run --image --pull always asks the registry again; missing uses the stored; never fails",
+  ignore,
+  async fn() {
+    await using env = await makeEnv();
+    await using registry = await startRegistry("htpasswd");
+    await using proxy = startProxy(registry);
+    const cat = { Cmd: ["/bin/cat", "/msg.txt"] };
+    await pushImages(registry, env.dir, "app", [
+      { name: "first", layers: [env.base, fileLayer("msg.txt", "first\n")], config: cat },
+      { name: "second", layers: [env.base, fileLayer("msg.txt", "second\n")], config: cat },
+    ]);
+    await registry.copy("app:first", "app:current");
+    const regConfig = join(env.dir, "registries.json");
+    await Deno.writeTextFile(
+      regConfig,
+      JSON.stringify({ registries: { [proxy.host]: { insecure: true } } }),
+    );
+    const authFile = join(env.dir, "auth.json");
+    await Deno.writeTextFile(
+      authFile,
+      JSON.stringify({ auths: { [proxy.host]: { auth: btoa(`${USER}:${PASSWORD}`) } } }),
+    );
+    const root = join(env.dir, "state");
+    const skiffEnv = {
+      SKIFF_STORE: join(env.dir, "cli-store"),
+      SKIFF_REGISTRIES_CONFIG: regConfig,
+      REGISTRY_AUTH_FILE: authFile,
+    };
+    const ref = `${proxy.host}/app:current`;
+    const ids: string[] = [];
+    const run = (pull: string, image = ref) => {
+      const id = testId();
+      ids.push(id);
+      return runSkiff(["run", "--image", image, "--pull", pull, id], { root, env: skiffEnv });
+    };
+    try {
+      let r = await run("missing");
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "first\n");
+      assertManifestAsked(proxy.manifests);
+
+      // The tag now names another image; a stored image satisfies --pull missing...
+      await registry.copy("app:second", "app:current");
+      proxy.manifests.length = 0;
+      r = await run("missing");
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "first\n", "--pull missing runs the stored image");
+      assert.deepEqual(proxy.manifests, [], "--pull missing does not ask the registry");
+
+      // ...and --pull always resolves the tag again, downloading only the changed layer.
+      proxy.served.clear();
+      r = await run("always");
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "second\n", "--pull always runs what the tag names now");
+      assertManifestAsked(proxy.manifests);
+      assert.equal(proxy.served.size, 2, "the config and the new layer only");
+
+      // --pull never with an image not stored: a clear error, and no request.
+      proxy.manifests.length = 0;
+      r = await run("never", `${proxy.host}/app:absent`);
+      assert.notEqual(r.code, 0);
+      assert.match(
+        r.stderr,
+        new RegExp(`image "${proxy.host}/app:absent" is not stored and --pull is never`),
+      );
+      assert.deepEqual(proxy.manifests, []);
+      r = await run("sometimes");
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /--pull must be missing, always or never: got "sometimes"/);
+    } finally {
+      for (const id of ids) await runSkiff(["delete", "--force", id], { root, env: skiffEnv });
+    }
+  },
+});
+
+Deno.test({
+  name: "credential helpers: credHelpers and credsStore run docker-credential-NAME get",
+  ignore,
+  async fn() {
+    await using env = await makeEnv();
+    await using registry = await startRegistry("htpasswd");
+    await pushImages(registry, env.dir, "helped", [
+      { name: "v1", layers: [fileLayer("h", "h\n")] },
+    ]);
+    const bin = join(env.dir, "bin");
+    const home = join(env.dir, "home");
+    const runtimeDir = join(env.dir, "run");
+    const asked = join(env.dir, "asked");
+    await Deno.mkdir(bin);
+    await Deno.mkdir(join(home, ".docker"), { recursive: true });
+    await Deno.mkdir(join(runtimeDir, "containers"), { recursive: true });
+    const helpers: Record<string, string> = {
+      // Records what it was asked (argv and stdin) and answers for the test registry only.
+      good: `printf '%s %s\\n' "$1" "$(cat)" >>${asked}
+        case "$(tail -n1 ${asked})" in
+        "get ${registry.host}") printf '{"ServerURL":"%s","Username":"${USER}","Secret":"${PASSWORD}"}\\n' "${registry.host}";;
+        *) echo "credentials not found in native keychain"; exit 1;;
+        esac`,
+      broken: `echo run >>${asked}.broken; echo "the keychain is locked" >&2; exit 2`,
+      empty: `echo "credentials not found in native keychain"; exit 1`,
+      garbled: `echo "user=x"`,
+    };
+    for (const [name, body] of Object.entries(helpers)) {
+      await Deno.writeTextFile(join(bin, `docker-credential-${name}`), `#!/bin/sh\n${body}\n`, {
+        mode: 0o755,
+      });
+    }
+    const regConfig = join(env.dir, "registries.json");
+    await Deno.writeTextFile(
+      regConfig,
+      JSON.stringify({ registries: { [registry.host]: { ca: registry.ca } } }),
+    );
+    const dockerConfig = join(home, ".docker/config.json");
+    const authJson = join(runtimeDir, "containers/auth.json");
+    const pull = async (files: { docker?: unknown; podman?: unknown }) => {
+      await Deno.remove(dockerConfig).catch(() => {});
+      await Deno.remove(authJson).catch(() => {});
+      if (files.docker) await Deno.writeTextFile(dockerConfig, JSON.stringify(files.docker));
+      if (files.podman) await Deno.writeTextFile(authJson, JSON.stringify(files.podman));
+      return await runSkiff(["image", "pull", "-q", `${registry.host}/helped:v1`], {
+        env: {
+          SKIFF_STORE: join(env.dir, "cli-store"),
+          SKIFF_REGISTRIES_CONFIG: regConfig,
+          HOME: home,
+          XDG_RUNTIME_DIR: runtimeDir,
+          PATH: `${bin}:${Deno.env.get("PATH")}`,
+        },
+      });
+    };
+    const host = registry.host;
+    const placeholder = { auths: { [host]: {} } };
+
+    // credsStore: the one helper for every registry (Docker leaves empty "auths" entries).
+    let r = await pull({ docker: { ...placeholder, credsStore: "good" } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^[0-9a-f]{64}\n$/);
+    assert.equal(await Deno.readTextFile(asked), `get ${host}\n`, "get, and the host on stdin");
+
+    // credHelpers names a helper for this registry: it wins over credsStore.
+    r = await pull({ docker: { credsStore: "broken", credHelpers: { [host]: "good" } } });
+    assert.equal(r.code, 0, r.stderr);
+
+    // The same in containers-auth.json (Podman's file, read first).
+    r = await pull({ podman: { credHelpers: { [host]: "good" } } });
+    assert.equal(r.code, 0, r.stderr);
+
+    // A helper that fails: the error names it, the file, the registry and what it said.
+    r = await pull({ docker: { credHelpers: { [host]: "broken" } } });
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `credential helper docker-credential-broken \\(credHelpers\\["${host}"\\] in ${dockerConfig}\\) failed for registry ${host}: exit status 2: the keychain is locked`,
+      ),
+    );
+    assert.equal(await Deno.readTextFile(`${asked}.broken`), "run\n", "run once, not retried");
+    r = await pull({ docker: { credsStore: "absent" } });
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `credential helper docker-credential-absent \\(credsStore in ${dockerConfig}\\) for registry ${host} is not installed \\(not found on PATH\\)`,
+      ),
+    );
+    r = await pull({ docker: { credsStore: "garbled" } });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /docker-credential-garbled .* did not answer \{"Username", "Secret"\}/);
+
+    // A helper with nothing for the registry: no credentials, so the registry's refusal.
+    r = await pull({ docker: { credHelpers: { [host]: "empty" } } });
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.stderr,
+      new RegExp(`registry ${host} requires a login for helped: none is stored`),
+    );
   },
 });

@@ -136,7 +136,16 @@ export class RegistryClient {
 
   async #credentialsFor(host: string): Promise<Credentials | undefined> {
     if (this.#given && host === this.registry) return this.#given;
-    if (!this.#credentials.has(host)) this.#credentials.set(host, await findCredentials(host));
+    if (!this.#credentials.has(host)) {
+      let creds: Credentials | undefined;
+      try {
+        creds = await findCredentials(host);
+      } catch (err) {
+        // A RegistryError: a broken auth file or helper is not a transient failure to retry.
+        throw new RegistryError(`Cannot get the credentials for registry ${host}`, { cause: err });
+      }
+      this.#credentials.set(host, creds);
+    }
     return this.#credentials.get(host);
   }
 

@@ -13,6 +13,8 @@
  * Credentials come from the files Podman and Docker write ({"auths": {"host": {"auth":
  * base64("user:password")}}}): $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json (or
  * /run/containers/<uid>/auth.json), then ~/.docker/config.json; `skiff image login` writes the first.
+ * A file may name credential helpers instead (credHelpers per registry, credsStore for all), which
+ * are run as Docker runs them: `docker-credential-<name> get`.
  */
 import { DOCKER_HUB } from "./reference.ts";
 
@@ -114,6 +116,10 @@ function authKeys(host: string): string[] {
 
 interface AuthFile {
   auths?: Record<string, { auth?: string; identitytoken?: string }>;
+  /** A credential helper for every registry (Docker's config.json). */
+  credsStore?: string;
+  /** A credential helper per registry (Docker's config.json and containers-auth.json(5)). */
+  credHelpers?: Record<string, string>;
 }
 
 async function readAuthFile(path: string): Promise<AuthFile | undefined> {
@@ -131,10 +137,91 @@ async function readAuthFile(path: string): Promise<AuthFile | undefined> {
   }
 }
 
-/** The credentials stored for `host`, from the first auth file that has them. */
+/** What a helper prints on stdout when it has nothing for the server (docker-credential-helpers). */
+const HELPER_NOT_FOUND = "credentials not found in native keychain";
+
+/**
+ * Asks the credential helper `docker-credential-<name>` for `host`'s credentials, as Docker does
+ * (docker-credential-helpers' protocol): `get` with the server address on stdin, the answer
+ * `{"ServerURL", "Username", "Secret"}` on stdout. "Not found" is no credentials, not an error.
+ * `where` says which setting named the helper, for the error messages.
+ */
+export async function credentialsFromHelper(
+  name: string,
+  host: string,
+  where: string,
+): Promise<Credentials | undefined> {
+  const program = `docker-credential-${name}`;
+  const what = `credential helper ${program} (${where})`;
+  // Docker keeps Hub credentials under its v1 URL, and asks the helpers by it.
+  const server = host === DOCKER_HUB ? "https://index.docker.io/v1/" : host;
+  let out: Deno.CommandOutput;
+  try {
+    const child = new Deno.Command(program, {
+      args: ["get"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(server)).catch(() => {});
+    await writer.close().catch(() => {});
+    out = await child.output();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Error(`${what} for registry ${host} is not installed (not found on PATH)`);
+    }
+    throw new Error(`Cannot run ${what} for registry ${host}`, { cause: err });
+  }
+  const stdout = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) {
+    if (stdout === HELPER_NOT_FOUND) return undefined;
+    const detail = (new TextDecoder().decode(out.stderr).trim() || stdout).slice(0, 300);
+    throw new Error(
+      `${what} failed for registry ${host}: exit status ${out.code}${detail ? `: ${detail}` : ""}`,
+    );
+  }
+  let answer: { Username?: unknown; Secret?: unknown };
+  try {
+    answer = JSON.parse(stdout);
+  } catch {
+    throw new Error(
+      `${what} for registry ${host} did not answer {"Username", "Secret"} JSON: got "${
+        stdout.slice(0, 100)
+      }"`,
+    );
+  }
+  if (typeof answer?.Username !== "string" || typeof answer.Secret !== "string") {
+    throw new Error(`${what} for registry ${host}: "Username" and "Secret" must be strings`);
+  }
+  return { username: answer.Username, password: answer.Secret };
+}
+
+/**
+ * The credentials stored for `host`, from the first auth file that has them. Within a file, as
+ * Docker reads config.json: a helper named for the host in credHelpers, else the credsStore
+ * helper, else the base64 "auth" of auths.
+ */
 export async function findCredentials(host: string): Promise<Credentials | undefined> {
   for (const file of authFiles()) {
-    const auths = (await readAuthFile(file))?.auths ?? {};
+    const parsed = await readAuthFile(file);
+    if (!parsed) continue;
+    const helperKey = authKeys(host).find((k) => typeof parsed.credHelpers?.[k] === "string");
+    if (helperKey !== undefined) {
+      const creds = await credentialsFromHelper(
+        parsed.credHelpers![helperKey],
+        host,
+        `credHelpers["${helperKey}"] in ${file}`,
+      );
+      if (creds) return creds;
+      continue;
+    }
+    if (typeof parsed.credsStore === "string" && parsed.credsStore !== "") {
+      const creds = await credentialsFromHelper(parsed.credsStore, host, `credsStore in ${file}`);
+      if (creds) return creds;
+      continue;
+    }
+    const auths = parsed.auths ?? {};
     for (const key of authKeys(host)) {
       const entry = auths[key];
       if (!entry?.auth) continue;
