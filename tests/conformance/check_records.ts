@@ -47,6 +47,10 @@ export function createErrorPath(stderr: string): string | undefined {
   return undefined;
 }
 
+/** create's error (runc's words) for a process.args[0] that is not in the rootfs. */
+const MISSING_PROGRAM =
+  /^skiff: exec: ".*": (stat .*: no such file or directory|executable file not found in \$PATH)$/m;
+
 /** What is wrong with check's answer to one recorded create (empty: it agrees with create). */
 export function disagreements(r: Recorded): string[] {
   if (r.checkStderr.trim() !== "" || (r.checkRc !== 0 && r.checkRc !== 1)) {
@@ -65,7 +69,9 @@ export function disagreements(r: Recorded): string[] {
   if (r.createRc === 0) {
     return errors.length ? [`create accepted it, check reports ${errors.join("; ")}`] : [];
   }
-  const path = createErrorPath(r.createStderr);
+  // runc's words for a program that is not in the rootfs name no field; check names process.args[0].
+  const path = createErrorPath(r.createStderr) ??
+    (MISSING_PROGRAM.test(r.createStderr) ? "process.args[0]" : undefined);
   if (path === undefined || report.errors.some((e) => e.path === path)) return [];
   return [
     `create refused ${path} (${r.createStderr.trim()}), check reports ${

@@ -141,3 +141,28 @@ Deno.test("configs create accepts give no error: runc spec, runc spec --rootless
     assert.ok(report.host.cgroups, "host facts");
   }
 });
+
+Deno.test("check reports a process.args[0] that is not in the rootfs, unless a mount may bring it", async () => {
+  await using bundle = await makeBundle();
+  const errorsFor = async (args: string[], mount?: string) => {
+    bundle.spec.process!.args = args;
+    bundle.spec.mounts = bundle.spec.mounts!.filter((m) => m.destination !== mount);
+    if (mount) bundle.spec.mounts.push({ destination: mount, type: "tmpfs", source: "tmpfs" });
+    await bundle.writeSpec();
+    const checked = await bundle.skiff(["check", "-b", bundle.dir, "--format", "json"]);
+    return (JSON.parse(checked.stdout) as Report).errors.map((e) => e.path);
+  };
+  assert.deepEqual(await errorsFor(["/no/such/program"]), ["process.args[0]"]);
+  assert.deepEqual(await errorsFor(["no-such-program"]), ["process.args[0]"]);
+  assert.deepEqual(await errorsFor(["sh", "-c", "true"]), [], "found in PATH");
+  assert.deepEqual(await errorsFor(["/opt/tool"], "/opt"), [], "a mount may bring it");
+  // create gives runc's words for it, naming no field.
+  bundle.spec.process!.args = ["/no/such/program"];
+  await bundle.writeSpec();
+  const created = await bundle.skiff(["create", "-b", bundle.dir, testId()]);
+  assert.equal(created.code, 1);
+  assert.match(
+    created.stderr,
+    /exec: "\/no\/such\/program": stat \/no\/such\/program: no such file/,
+  );
+});
