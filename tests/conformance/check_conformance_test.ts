@@ -11,12 +11,20 @@
  *
  * Each program becomes one test over its creates. Environment: SKIFF_CONFORMANCE_BIN (where the
  * suite is built), SKIFF_CONFORMANCE_PROGRAMS (a space-separated subset), SKIFF_CHECK_KEEP (a
- * directory to keep the recorded creates in, e.g. to look at a failure).
+ * directory to keep the recorded creates in, e.g. to look at a failure), SKIFF_CHECK_CORPUS (a
+ * file to write the refused configs to, for the replay in tests/integration/check_test.ts:
+ * tests/conformance/check_corpus.json).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { REPO, SKIFF } from "../_helpers/paths.ts";
-import { createErrorPath, disagreements, readRecords, type Recorded } from "./check_records.ts";
+import {
+  corpusOf,
+  disagreements,
+  readRecords,
+  type Recorded,
+  refusedPath,
+} from "./check_records.ts";
 
 const SHARED = join(REPO, "..", "shared", "conformance");
 const BIN = Deno.env.get("SKIFF_CONFORMANCE_BIN") ?? "/var/tmp/skiff-conformance/bin";
@@ -50,7 +58,10 @@ async function recordSuite(): Promise<{ records: Recorded[]; programs: string[] 
     );
     const keep = Deno.env.get("SKIFF_CHECK_KEEP");
     if (keep) await new Deno.Command("cp", { args: ["-a", `${capture}/.`, keep] }).output();
-    return { records: readRecords(capture), programs };
+    const records = readRecords(capture);
+    const corpus = Deno.env.get("SKIFF_CHECK_CORPUS");
+    if (corpus) Deno.writeTextFileSync(corpus, JSON.stringify(corpusOf(records), null, 2) + "\n");
+    return { records, programs };
   } finally {
     await Deno.remove(capture, { recursive: true });
     await Deno.remove(logs, { recursive: true });
@@ -66,7 +77,7 @@ if (typeof suite === "string") {
 } else {
   const { records, programs } = suite;
   const refused = records.filter((r) => r.createRc !== 0);
-  const named = refused.filter((r) => createErrorPath(r.createStderr) !== undefined);
+  const named = refused.filter((r) => refusedPath(r) !== undefined);
   console.log(
     `check_shim.sh recorded ${records.length} creates: ${refused.length} refused, ${named.length} of them naming a JSON path`,
   );

@@ -51,6 +51,16 @@ export function createErrorPath(stderr: string): string | undefined {
 const MISSING_PROGRAM =
   /^skiff: exec: ".*": (stat .*: no such file or directory|executable file not found in \$PATH)$/m;
 
+/**
+ * The field a refused create names, check's way: runc's words for a program that is not in the
+ * rootfs name no field, and check names process.args[0] for them.
+ */
+export function refusedPath(r: Pick<Recorded, "createRc" | "createStderr">): string | undefined {
+  if (r.createRc === 0) return undefined;
+  return createErrorPath(r.createStderr) ??
+    (MISSING_PROGRAM.test(r.createStderr) ? "process.args[0]" : undefined);
+}
+
 /** What is wrong with check's answer to one recorded create (empty: it agrees with create). */
 export function disagreements(r: Recorded): string[] {
   if (r.checkStderr.trim() !== "" || (r.checkRc !== 0 && r.checkRc !== 1)) {
@@ -69,9 +79,7 @@ export function disagreements(r: Recorded): string[] {
   if (r.createRc === 0) {
     return errors.length ? [`create accepted it, check reports ${errors.join("; ")}`] : [];
   }
-  // runc's words for a program that is not in the rootfs name no field; check names process.args[0].
-  const path = createErrorPath(r.createStderr) ??
-    (MISSING_PROGRAM.test(r.createStderr) ? "process.args[0]" : undefined);
+  const path = refusedPath(r);
   if (path === undefined || report.errors.some((e) => e.path === path)) return [];
   return [
     `create refused ${path} (${r.createStderr.trim()}), check reports ${
@@ -106,4 +114,67 @@ export function readRecords(dir: string): Recorded[] {
     });
   }
   return records.sort((a, b) => a.program.localeCompare(b.program));
+}
+
+/** The replay corpus: configs as JSON merge patches (RFC 7386) of one base config. */
+export interface Corpus {
+  base: Record<string, unknown>;
+  /** PROGRAM-N: the merge patch that turns `base` into that config. */
+  configs: Record<string, unknown>;
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** RFC 7386: `target` with `patch` merged in (null removes a key, arrays are replaced). */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isObject(patch)) return structuredClone(patch);
+  const out: Json = isObject(target) ? structuredClone(target) : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else out[key] = mergePatch(out[key], value);
+  }
+  return out;
+}
+
+/** The merge patch that turns `from` into `to`. */
+export function diffPatch(from: unknown, to: unknown): unknown {
+  if (!isObject(from) || !isObject(to)) return structuredClone(to);
+  const patch: Json = {};
+  for (const key of Object.keys(from)) if (!(key in to)) patch[key] = null;
+  for (const [key, value] of Object.entries(to)) {
+    if (JSON.stringify(from[key]) !== JSON.stringify(value)) {
+      patch[key] = diffPatch(from[key], value);
+    }
+  }
+  return patch;
+}
+
+/**
+ * The configs create refused naming a field, as a Corpus for the replay in
+ * tests/integration/check_test.ts (which runs without Go). root.path becomes "rootfs".
+ */
+export function corpusOf(records: Recorded[]): Corpus {
+  const configs: Json[] = [];
+  const names: string[] = [];
+  const seen = new Set<string>();
+  const count = new Map<string, number>();
+  for (const r of records) {
+    if (r.createRc === 0 || refusedPath(r) === undefined) continue;
+    const config = JSON.parse(r.config);
+    config.root = { ...config.root, path: "rootfs" };
+    const text = JSON.stringify(config);
+    if (seen.has(text)) continue;
+    seen.add(text);
+    const n = (count.get(r.program) ?? 0) + 1;
+    count.set(r.program, n);
+    configs.push(config);
+    names.push(`${r.program}-${n}`);
+  }
+  const base = configs[0] ?? {};
+  return {
+    base,
+    configs: Object.fromEntries(names.map((name, i) => [name, diffPatch(base, configs[i])])),
+  };
 }

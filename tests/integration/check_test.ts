@@ -10,6 +10,12 @@ import { BAD_CASES } from "../_helpers/bad_input_cases.ts";
 import { makeBundle, testId } from "../_helpers/bundle.ts";
 import { exists, hostMounts } from "../_helpers/host.ts";
 import type { Spec } from "../../spec/config.ts";
+import {
+  type Corpus,
+  disagreements,
+  mergePatch,
+  refusedPath,
+} from "../conformance/check_records.ts";
 
 interface Report {
   errors: { path?: string; message: string }[];
@@ -166,3 +172,35 @@ Deno.test("check reports a process.args[0] that is not in the rootfs, unless a m
     /exec: "\/no\/such\/program": stat \/no\/such\/program: no such file/,
   );
 });
+
+// The configs of the runtime-tools suite that create refused naming a field, replayed without Go:
+// tests/conformance/check_conformance_test.ts runs the suite itself and writes them
+// (SKIFF_CHECK_CORPUS=tests/conformance/check_corpus.json). Judged as that test judges the suite's.
+const CORPUS = JSON.parse(
+  Deno.readTextFileSync(new URL("../conformance/check_corpus.json", import.meta.url)),
+) as Corpus;
+for (const [name, patch] of Object.entries(CORPUS.configs)) {
+  Deno.test(`check agrees with create on runtime-tools' ${name}`, async () => {
+    await using bundle = await makeBundle();
+    const spec = mergePatch(CORPUS.base, patch) as Spec;
+    spec.root = { ...spec.root, path: bundle.rootfs };
+    await bundle.writeSpec(spec);
+    const checked = await bundle.skiff(["check", "-b", bundle.dir, "--format", "json"]);
+    const id = testId();
+    const created = await bundle.skiff(["create", "-b", bundle.dir, id]);
+    if (created.code === 0) bundle.ids.add(id);
+    const record = {
+      program: name,
+      bundle: bundle.dir,
+      config: "",
+      checkRc: checked.code,
+      checkStdout: checked.stdout,
+      checkStderr: checked.stderr,
+      createRc: created.code,
+      createStderr: created.stderr,
+    };
+    assert.deepEqual(disagreements(record), []);
+    // They were written on this kind of host, which refuses each of them.
+    assert.ok(refusedPath(record), `create refuses it naming a field: ${created.stderr}`);
+  });
+}
