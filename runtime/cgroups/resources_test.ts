@@ -404,6 +404,23 @@ Deno.test("planV1() uses blkio.bfq.* names when the kernel only has BFQ weights"
   assert.equal(planV1(resources, { ...V1_HOST, bfq: false }).writes[0].file, "blkio.weight");
 });
 
+Deno.test("planV1() refuses leaf weights when the kernel has no blkio.leaf_weight", () => {
+  const host = { ...V1_HOST, leafWeight: false };
+  specError(
+    () => planV1({ blockIO: { leafWeight: 300 } }, host),
+    "linux.resources.blockIO.leafWeight",
+    /this kernel has no blkio\.leaf_weight/,
+  );
+  specError(
+    () => planV1({ blockIO: { weightDevice: [{ major: 8, minor: 0, leafWeight: 50 }] } }, host),
+    "linux.resources.blockIO.weightDevice[0].leafWeight",
+    /no blkio\.leaf_weight_device/,
+  );
+  assert.deepEqual(files(planV1({ blockIO: { weight: 300 } }, host).writes), [
+    "blkio.bfq.weight=300",
+  ]);
+});
+
 Deno.test("planV1() sends hugetlb limits to the hybrid cgroup2 mount when v1 has no hugetlb", () => {
   const plan = planV1({ hugepageLimits: [{ pageSize: "2MB", limit: 2097152 }] }, V1_HOST);
   assert.deepEqual(plan.writes.map((w) => [w.controller, w.file, w.value, w.enable]), [

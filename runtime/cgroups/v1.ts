@@ -108,6 +108,7 @@ export class CgroupV1Manager implements CgroupManager {
       hugepageSizes: hugepageSizes(),
       bfq: blkio !== undefined && !exists(join(blkio, "blkio.weight")) &&
         exists(join(blkio, "blkio.bfq.weight")),
+      leafWeight: blkio !== undefined ? exists(join(blkio, "blkio.leaf_weight")) : undefined,
       swapAccounting: memory ? exists(join(memory, "memory.memsw.limit_in_bytes")) : undefined,
       currentMemoryLimit: limit === Infinity ? undefined : limit,
     };

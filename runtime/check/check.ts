@@ -11,6 +11,7 @@ import { type CreateOptions, preflight } from "../container/create.ts";
 import { collectErrors } from "./collect.ts";
 import { specSection, suggestFix } from "./explain.ts";
 import { secureJoin } from "../rootfs/secure_join.ts";
+import { DEFAULT_PATH } from "../init/exec_path.ts";
 import {
   capabilityMasks,
   grantableCapabilities,
@@ -103,7 +104,7 @@ export function checkConfig(options: CheckOptions): CheckReport {
     section: specSection(e.path),
     fix: suggestFix(e.path, e.detail),
   }));
-  if (clean) errors.push(...predictedErrors(clean));
+  if (clean) errors.push(...predictedErrors(clean, resolve(bundle, clean.root!.path)));
   const warnings = clean
     ? configWarnings(clean, resolve(bundle, clean.root!.path), options.store, cgroupWarnings)
     : [];
@@ -121,10 +122,10 @@ function error(path: string, message: string, fix: string): Finding {
 
 /**
  * What create refuses only once it is making the container (the init finds it), predicted from the
- * host: a bind mount's missing source, a filesystem type the kernel lacks, a sysctl it does not
- * have, a namespace path that does not exist.
+ * host and the rootfs: a bind mount's missing source, a filesystem type the kernel lacks, a sysctl
+ * it does not have, a process.args[0] that is not in the rootfs.
  */
-export function predictedErrors(spec: Spec): Finding[] {
+export function predictedErrors(spec: Spec, rootfs: string): Finding[] {
   const out: Finding[] = [];
   const filesystems = new Set(
     (read("/proc/filesystems") ?? "").split("\n").map((l) => l.split("\t").pop()!.trim()),
@@ -155,16 +156,44 @@ export function predictedErrors(spec: Spec): Finding[] {
       ));
     }
   }
-  (spec.linux?.namespaces ?? []).forEach((ns, i) => {
-    if (ns.path && !exists(ns.path)) {
-      out.push(error(
-        `linux.namespaces[${i}].path`,
-        `${ns.path} does not exist`,
-        "give the path of a running process's namespace (/proc/PID/ns/TYPE) or a bind mount of it",
-      ));
-    }
-  });
+  const missing = missingExecutable(spec, rootfs);
+  if (missing) out.push(missing);
   return out;
+}
+
+/**
+ * process.args[0] as the init will look it up (runtime/init/exec_path.ts lookPath(): a path, or
+ * each directory of the container's PATH), when it is in none of the rootfs's places: create
+ * fails with runc's `exec: "X": ...` error. Unknown, and no error, when a mount covers a place.
+ */
+function missingExecutable(spec: Spec, rootfs: string): Finding | undefined {
+  const process = spec.process;
+  const file = process?.args?.[0];
+  if (!process || !file) return undefined;
+  const cwd = process.cwd || "/";
+  const absolute = (p: string) => p.startsWith("/") ? p : `${cwd.replace(/\/+$/, "")}/${p}`;
+  const pathVar = (process.env ?? []).find((e) => e.startsWith("PATH="))?.slice(5) ?? DEFAULT_PATH;
+  const places = file.includes("/")
+    ? [absolute(file)]
+    : pathVar.split(":").map((dir) => absolute(`${dir || "."}/${file}`));
+  const mounts = (spec.mounts ?? []).map((m) => m.destination.replace(/\/+$/, "") || "/");
+  for (const place of places) {
+    if (mounts.some((m) => m === "/" || place === m || place.startsWith(`${m}/`))) return undefined;
+    try {
+      Deno.statSync(secureJoin(rootfs, place));
+      return undefined;
+    } catch {
+      // Not here.
+    }
+  }
+  const where = file.includes("/")
+    ? `${absolute(file)} is not in the rootfs`
+    : `it is in none of the rootfs's PATH directories (${pathVar})`;
+  return error(
+    "process.args[0]",
+    `create would fail with exec: ${JSON.stringify(file)}: ${where}`,
+    "add the program to the rootfs, or correct process.args[0] (or PATH in process.env)",
+  );
 }
 
 function warning(path: string | undefined, message: string, fix?: string): Finding {

@@ -56,13 +56,30 @@ export function collectErrors(json: unknown, checks: (json: unknown) => void): C
       }
       if (!segments || segments.length === 0) return errors;
       // 1st: take the field out; 2nd (it is required): the default config's value; then its parent.
-      const target = attempt <= 2 ? segments : segments.slice(0, -(attempt - 2));
+      // A user namespace's path goes with its entry: without the path it would be a new user
+      // namespace, which needs mappings the config does not have (errors check itself made).
+      const entry = attempt === 1 && joinedUserNamespace(root, segments);
+      const target = entry
+        ? segments.slice(0, -1)
+        : attempt <= 2
+        ? segments
+        : segments.slice(0, -(attempt - 2));
       if (target.length === 0) return errors;
       const replacement = attempt === 2 ? valueAt(defaultSpec(), segments) : undefined;
       root = remove(root, target, replacement, original);
     }
   }
   return errors;
+}
+
+/** True when `segments` is linux.namespaces[i].path of a user namespace entry. */
+function joinedUserNamespace(json: unknown, segments: Segment[]): boolean {
+  const [linux, namespaces, index, path] = segments;
+  if (segments.length !== 4 || !linux || !namespaces || !index || !path) return false;
+  if (!("key" in linux && linux.key === "linux" && "key" in namespaces)) return false;
+  if (namespaces.key !== "namespaces" || !("index" in index) || !("key" in path)) return false;
+  const entry = valueAt(json, segments.slice(0, -1)) as { type?: unknown } | undefined;
+  return path.key === "path" && entry?.type === "user";
 }
 
 function messageOf(err: unknown): string {

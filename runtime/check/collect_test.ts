@@ -52,3 +52,20 @@ Deno.test("collectErrors stops at an error that names no field", () => {
   });
   assert.deepEqual(errors, [{ detail: "rootfs is gone", message: "rootfs is gone" }]);
 });
+
+Deno.test("collectErrors takes out a user namespace entry whose path is refused, not only the path", () => {
+  // Without its path the entry would be a new user namespace, which needs mappings.
+  const checks = (json: unknown) => {
+    const spec = json as { linux: { namespaces: { type: string; path?: string }[] } };
+    spec.linux.namespaces.forEach((ns, i) => {
+      if (ns.path === "/proc/self/ns/uts") {
+        throw new SpecError(`linux.namespaces[${i}].path`, "is not a user namespace");
+      }
+      if (ns.type === "user" && !ns.path) throw new SpecError("linux.uidMappings", "needed");
+    });
+  };
+  const config = {
+    linux: { namespaces: [{ type: "uts" }, { type: "user", path: "/proc/self/ns/uts" }] },
+  };
+  assert.deepEqual(collectErrors(config, checks).map((e) => e.path), ["linux.namespaces[1].path"]);
+});

@@ -71,6 +71,12 @@ export function suggestFix(path: string | undefined, detail: string): string | u
   if (/need(s)? a (time|user|network) namespace/.test(detail)) {
     return `add the namespace to linux.namespaces, or remove ${where}`;
   }
+  if (
+    /^cannot open .*|is not an? \w+ namespace$/.test(detail) && /^linux\.namespaces/.test(where)
+  ) {
+    return "give the path of a running process's namespace of that type (/proc/PID/ns/TYPE), or a bind mount of it";
+  }
+  if (/this kernel has no /.test(detail)) return `remove ${where}: this kernel cannot honour it`;
   if (/is not a directory/.test(detail)) return "point root.path at the bundle's rootfs directory";
   if (/must be (at least|at most|between)|out of range|too (large|small)/.test(detail)) {
     return `bring ${where} into the range given`;

@@ -9,8 +9,9 @@ import { type CgroupManager, cgroupManager } from "../cgroups/manager.ts";
 import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
 import { checkUserNamespaceConfig, hostFacts } from "./userns_checks.ts";
 import { NoCgroup, noCgroupFor, rootlessCgroupBlocker } from "../cgroups/none.ts";
-import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
-import { close, mkfifo, setCloexec } from "../../ffi/fs.ts";
+import { CLONE_NEWCGROUP, O_CLOEXEC, O_RDONLY } from "../../ffi/constants.ts";
+import { close, mkfifo, open, setCloexec } from "../../ffi/fs.ts";
+import { ioctlNsGetType } from "../../ffi/namespace.ts";
 import { type NamespacePlan, planNamespaces, sharesHostMounts } from "../namespaces.ts";
 import { mountsAt, releaseHostRootfs } from "../rootfs/prepare.ts";
 import {
@@ -353,6 +354,7 @@ export function preflight(
 ): Preflight {
   checkBeforeCreate(spec, rootfs, configFile, options);
   const plan = planNamespaces(spec.linux?.namespaces ?? []);
+  checkNamespacePaths(plan, configFile);
   const seccomp = spec.linux?.seccomp ? compileFilter(spec.linux.seccomp, configFile) : undefined;
   checkLsm(spec, configFile);
   checkIntelRdt(spec.linux?.intelRdt, configFile);
@@ -376,6 +378,31 @@ function checkBeforeCreate(
   }
   checkConsoleFlags(spec.process?.terminal === true, options.consoleSocket, !options.foreground);
   checkUserNamespaceConfig(spec, hostFacts(), configFile);
+}
+
+/**
+ * Each namespace to join by path must open and be of its entry's type. This is checked before
+ * anything is made, and so for every init: the trampoline that joins a user namespace would
+ * otherwise only report setns(2)'s EINVAL, naming no field (the inits check again as they join).
+ */
+function checkNamespacePaths(plan: NamespacePlan, configFile: string): void {
+  for (const j of plan.join) {
+    const field = `linux.namespaces[${j.index}].path`;
+    let fd: number;
+    try {
+      fd = open(j.path, O_RDONLY | O_CLOEXEC);
+    } catch (err) {
+      throw new SpecError(field, `cannot open ${j.path}`, configFile, { cause: err });
+    }
+    try {
+      const actual = ioctlNsGetType(fd);
+      if (actual !== undefined && actual !== j.flag) {
+        throw new SpecError(field, `${j.path} is not a ${j.type} namespace`, configFile);
+      }
+    } finally {
+      close(fd);
+    }
+  }
 }
 
 /**

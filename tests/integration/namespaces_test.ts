@@ -57,6 +57,21 @@ Deno.test("joining a namespace of the wrong type is an error naming the field", 
   assert.equal(exists(join(bundle.root, id)), false);
 });
 
+Deno.test("joining a user namespace by a path of another type names the field too (not setns's EINVAL)", async () => {
+  // runtime-tools linux_ns_path_type: the trampoline joins a user namespace first, before any check.
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.namespaces!.push({ type: "user", path: "/proc/self/ns/uts" });
+  });
+  const id = testId();
+  const result = await bundle.skiff(["create", "-b", bundle.dir, id]);
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    /config\.json: linux\.namespaces\[\d+\]\.path: \/proc\/self\/ns\/uts is not a user namespace/,
+  );
+  assert.equal(exists(join(bundle.root, id)), false);
+});
+
 Deno.test("the UTS namespace carries hostname and domainname", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.hostname = "box";

@@ -110,6 +110,13 @@ export function planBlkioV1(res: Json, p: PlanBuilder): void {
     }
     const blk = (file: string, value: string, field: string): void => {
       p.need("blkio", field);
+      if (file.startsWith("blkio.leaf_weight") && p.facts.leafWeight === false) {
+        // runc writes it and fails on the missing file; this says why, before the cgroup exists.
+        throw new SpecError(
+          field,
+          `cannot be applied: this kernel has no ${file} (leaf weights went with the CFQ I/O scheduler in Linux 5.0)`,
+        );
+      }
       p.add("blkio", file, value, field);
     };
     if (weight !== 0) blk(weightFile, String(weight), `${b}.weight`);

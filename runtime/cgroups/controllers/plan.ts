@@ -46,6 +46,8 @@ export interface HostFacts {
   hugepageSizes?: readonly string[];
   /** v2: io.bfq.weight exists; v1: blkio.bfq.weight replaces blkio.weight (the BFQ scheduler). */
   bfq?: boolean;
+  /** v1: blkio.leaf_weight exists (it went with the CFQ scheduler in Linux 5.0). */
+  leafWeight?: boolean;
   /** v2: io.bfq.weight accepts per-device weights (kernel 5.4+). */
   bfqDeviceWeight?: boolean;
   /** v1: memory.memsw.* exist (swap accounting is on). */
