@@ -250,6 +250,9 @@ export async function connectSystemd(user: boolean): Promise<SystemdBus> {
     await bus.addMatch(
       `type='signal',sender='${SYSTEMD}',path='${MANAGER_PATH}',interface='${MANAGER}',member='JobRemoved'`,
     );
+    // systemd sends JobRemoved on the bus only while some client has subscribed (the user
+    // instance has no other subscriber; without this each job wait ran into its time limit).
+    await systemd.subscribe();
   } catch (err) {
     await bus.close();
     throw err;
@@ -350,6 +353,11 @@ export class SystemdBus {
     } catch (err) {
       throw new Error(`cannot set the properties of systemd unit ${name}`, { cause: err });
     }
+  }
+
+  /** Subscribe(): systemd sends its manager signals (JobRemoved) while this connection lasts. */
+  async subscribe(): Promise<void> {
+    await this.#call("Subscribe", "", []);
   }
 
   /** StopUnit(name, "replace"), its job awaited; a unit that does not exist is already stopped. */

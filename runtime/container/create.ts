@@ -177,7 +177,7 @@ export async function createContainer(
             ahead.intelRdt = rdt;
             store.writeCreating(ahead);
           }
-          cgroup = await createCgroup(cgroupPlan, spec, configFile, pid);
+          cgroup = await createCgroup(cgroupPlan, spec, configFile, pid, options);
           joinCgroupProcs(cgroup.procsFiles(), pid);
           setInitAttributes(spec, pid);
           return cgroup.dirs();
@@ -216,7 +216,7 @@ export async function createContainer(
         ahead.intelRdt = rdt;
         store.writeCreating(ahead);
       }
-      cgroup = await createCgroup(cgroupPlan, spec, configFile, child.pid);
+      cgroup = await createCgroup(cgroupPlan, spec, configFile, child.pid, options);
       // In a user namespace the init's root does not own the host's cgroup files: join it from here.
       const cliJoinsCgroup = hasUserNamespace(plan);
       if (cliJoinsCgroup) joinCgroupProcs(cgroup.procsFiles(), child.pid);
@@ -440,7 +440,9 @@ function planCgroup(
       cause: err,
     });
   }
-  if (!options.rootlessCgroups) return cgroup;
+  // With --systemd-cgroup, systemd makes the scope and delegates it to the caller: its user
+  // instance is asked at start(), which fails naming the bus it needs when there is none.
+  if (!options.rootlessCgroups || options.systemdCgroup) return cgroup;
   const reason = rootlessCgroupBlocker(cgroup);
   if (reason === undefined) return cgroup;
   return noCgroupFor(
@@ -454,13 +456,17 @@ function planCgroup(
 
 /**
  * Makes the container's cgroup and applies linux.resources with runc's default device rules;
- * warnings (fields the host ignores) are logged, errors name the file and the field.
+ * warnings (fields the host ignores) are logged, errors name the file and the field. A rootless
+ * create (--rootless) installs no device filter: loading a cgroup eBPF program needs privileges
+ * in the host's user namespace, and runc's rootless managers ignore device errors likewise (its
+ * devices are bind-mounted host nodes the user could open anyway).
  */
 async function createCgroup(
   cgroup: CgroupManager,
   spec: Spec,
   configFile: string,
   pid: number,
+  options: CreateOptions,
 ): Promise<CgroupManager> {
   if (cgroup instanceof NoCgroup) {
     log.debug(`create: no cgroup (${cgroup.reason})`);
@@ -478,7 +484,9 @@ async function createCgroup(
   }
   const withDevices = {
     ...resources,
-    devices: withDefaultDeviceRules(resources?.devices, spec.linux?.devices),
+    devices: options.rootlessCgroups
+      ? undefined
+      : withDefaultDeviceRules(resources?.devices, spec.linux?.devices),
   };
   try {
     // The systemd driver's unit (runtime/cgroups/systemd.ts).
