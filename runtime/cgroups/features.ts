@@ -1,11 +1,11 @@
 /**
  * The cgroup part of `skiff features`: v1 (legacy and hybrid hosts) and v2 are implemented
  * (runtime/cgroups/v1.ts, v2.ts); rdma limits map to rdma.max. The systemd driver (systemd.ts,
- * `--systemd-cgroup`) serves the system instance (`systemd`) and, for a caller who is not root,
- * the caller's user instance (`systemdUser`); both are reported only where the driver can run:
- * systemd is PID 1 (/run/systemd/system) and the host is cgroup v2. Elsewhere the flag is refused
- * (no systemd, or a v1/hybrid layout: docs/cgroups.md), so claiming it would be false. runc
- * reports what it was built with instead.
+ * `--systemd-cgroup`) serves the system instance (`systemd`: wherever systemd is PID 1, i.e.
+ * /run/systemd/system exists, on any layout) and, for a caller who is not root, the caller's user
+ * instance (`systemdUser`: the same, on cgroup v2 only, since v1 cannot be delegated). Elsewhere
+ * the flag is refused with an error, so claiming it would be false. runc reports what it was
+ * built with instead.
  */
 import { detectCgroups, systemdRunning } from "./detect.ts";
 
@@ -17,6 +17,7 @@ export function cgroupFeatures(): {
   systemdUser: boolean;
   rdma: boolean;
 } {
-  const systemd = systemdRunning() && detectCgroups().layout === "unified";
-  return { v1: true, v2: true, systemd, systemdUser: systemd, rdma: true };
+  const systemd = systemdRunning();
+  const systemdUser = systemd && detectCgroups().layout === "unified";
+  return { v1: true, v2: true, systemd, systemdUser, rdma: true };
 }

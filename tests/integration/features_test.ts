@@ -85,10 +85,10 @@ Deno.test("features' cgroup block claims what the cgroup code does", async () =>
   // systemd: the driver makes units over the system bus and, rootless, the user's
   // (runtime/cgroups/systemd.ts; its tests run in the systemd VM, tests/integration/
   // systemd_test.ts, which also checks that features says true there). It is claimed only where
-  // it can run: without a running systemd, or on a v1/hybrid host, --systemd-cgroup is refused.
-  const systemdUsable = systemdRunning() && detectCgroups().layout === "unified";
-  assert.equal(cgroup.systemd, systemdUsable);
-  assert.equal(cgroup.systemdUser, systemdUsable);
+  // it can run: without a running systemd --systemd-cgroup is refused, and a user's instance
+  // needs cgroup v2.
+  assert.equal(cgroup.systemd, systemdRunning());
+  assert.equal(cgroup.systemdUser, systemdRunning() && detectCgroups().layout === "unified");
   if (!systemdRunning()) {
     const refused = await bundle.skiff(["run", "-b", bundle.dir, testId()], {
       global: ["--systemd-cgroup"],
