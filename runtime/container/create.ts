@@ -9,6 +9,8 @@ import { type CgroupManager, cgroupManager } from "../cgroups/manager.ts";
 import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
 import { checkUserNamespaceConfig, hostFacts } from "./userns_checks.ts";
 import { NoCgroup, noCgroupFor, rootlessCgroupBlocker } from "../cgroups/none.ts";
+import { geteuid } from "../../ffi/process.ts";
+import { inUserNamespace } from "../rootless.ts";
 import { CLONE_NEWCGROUP } from "../../ffi/constants.ts";
 import { close, mkfifo, setCloexec } from "../../ffi/fs.ts";
 import { type NamespacePlan, planNamespaces, sharesHostMounts } from "../namespaces.ts";
@@ -457,9 +459,10 @@ function planCgroup(
 /**
  * Makes the container's cgroup and applies linux.resources with runc's default device rules;
  * warnings (fields the host ignores) are logged, errors name the file and the field. A rootless
- * create (--rootless) installs no device filter: loading a cgroup eBPF program needs privileges
- * in the host's user namespace, and runc's rootless managers ignore device errors likewise (its
- * devices are bind-mounted host nodes the user could open anyway).
+ * create (--rootless) by a user who is not root in the host's user namespace installs no device
+ * filter: loading a cgroup eBPF program needs privileges there, and runc's rootless managers
+ * ignore device errors likewise (its devices are bind-mounted host nodes the user could open
+ * anyway).
  */
 async function createCgroup(
   cgroup: CgroupManager,
@@ -482,9 +485,10 @@ async function createCgroup(
       cause: err,
     });
   }
+  const unprivileged = options.rootlessCgroups && (geteuid() !== 0 || inUserNamespace());
   const withDevices = {
     ...resources,
-    devices: options.rootlessCgroups
+    devices: unprivileged
       ? undefined
       : withDefaultDeviceRules(resources?.devices, spec.linux?.devices),
   };
