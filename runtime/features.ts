@@ -5,7 +5,7 @@ import { MOUNT_OPTION_NAMES } from "./rootfs/mount_options.ts";
 import { HOOK_KINDS } from "./hooks.ts";
 import { SECCOMP_FEATURES } from "./security/seccomp/compile.ts";
 import { supportedSeccompFlags } from "../ffi/seccomp.ts";
-import { CGROUP_FEATURES } from "./cgroups/features.ts";
+import { cgroupFeatures } from "./cgroups/features.ts";
 import { MPOL_FLAGS, MPOL_MODES } from "../ffi/sched.ts";
 import { resctrlMount } from "./intel_rdt.ts";
 
@@ -23,7 +23,7 @@ export function features(): Record<string, unknown> {
     linux: {
       namespaces: [...NAMESPACE_TYPES],
       capabilities: [...CAPABILITIES],
-      cgroup: CGROUP_FEATURES,
+      cgroup: cgroupFeatures(),
       seccomp: {
         enabled: true,
         actions: [...SECCOMP_FEATURES.actions],

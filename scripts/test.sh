@@ -6,7 +6,9 @@
 #   2. The cgroup tests on a pure cgroup v2 kernel, in the QEMU VM of ../shared/vm/run-in-vm.sh
 #      (`deno task test:cgroup2`).
 #   2b. The systemd cgroup driver's tests (--systemd-cgroup) in the same VM booted with systemd as
-#      PID 1 and the system D-Bus (`deno task test:systemd`; part "systemd").
+#      PID 1 and the system D-Bus (`deno task test:systemd`; part "systemd"), and on a hybrid
+#      host like this one its v1 driver under systemd booted as PID 1 in namespaces here
+#      (`deno task test:systemd-hybrid`, tests/systemd/hybrid_systemd.sh; also part "systemd").
 #   3. The engine battery, ../shared/engines/smoke.sh, against Podman and containerd, and
 #      tests/engines/userns.sh, Podman with user namespaces (`deno task test:engines`).
 #   4. The OCI runtime-tools validation suite, ../shared/conformance, one test per program
@@ -107,6 +109,15 @@ if [[ " $parts " == *" systemd "* ]]; then
     deno_totals systemd "$log" "$rc"
   else
     cannot_run systemd "../shared/vm/run-in-vm.sh is not there"
+  fi
+  # The v1/hybrid driver: systemd 252 booted as PID 1 on this host's own hybrid layout (the VM is
+  # pure v2); only on a host with the v1 hierarchies.
+  if [ -d /sys/fs/cgroup/systemd ] && [ -d /sys/fs/cgroup/memory ]; then
+    echo "== systemd-v1: the systemd cgroup driver under systemd booted on this hybrid host"
+    "$DENO" task test:systemd-hybrid 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]} # 125: systemd did not come up
+    [ "$rc" -eq 0 ] || status=1
+    deno_totals systemd-v1 "$log" "$rc"
   fi
 fi
 

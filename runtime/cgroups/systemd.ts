@@ -77,16 +77,18 @@ export class SystemdCgroupManager implements CgroupManager {
    * and the controllers its limits need.
    */
   async start(pid: number, resources?: Resources): Promise<void> {
-    if (this.layout !== "unified") {
+    const v1 = this.layout !== "unified";
+    if (v1 && this.unit.user) {
+      // runc refuses it too: a v1 hierarchy cannot be delegated to a user safely.
       throw new Error(
-        `--systemd-cgroup is implemented for cgroup v2 hosts only; this host's layout is ${this.layout} ` +
-          "(TODO(#12): the v1/hybrid properties); run without --systemd-cgroup",
+        `--systemd-cgroup for a user who is not root needs cgroup v2; this host's layout is ${this.layout}`,
       );
     }
     const { connectSystemd, transientProperties, unitProperties } = await unitModule();
+    const scopePid = this.unit.name.endsWith(".slice") ? undefined : pid;
     const props = [
-      ...transientProperties(this.unit.slice, this.unit.name.endsWith(".slice") ? undefined : pid),
-      ...unitProperties(resources, resources?.devices),
+      ...transientProperties(this.unit.slice, scopePid, v1),
+      ...unitProperties(resources, resources?.devices, v1),
     ];
     await using bus = await connectSystemd(this.unit.user);
     await bus.startUnit(this.unit.name, props);
@@ -104,7 +106,8 @@ export class SystemdCgroupManager implements CgroupManager {
       ? undefined
       : resources.devices;
     await using bus = await connectSystemd(this.unit.user);
-    await bus.setProperties(this.unit.name, unitProperties(resources, devices));
+    const v1 = this.layout !== "unified";
+    await bus.setProperties(this.unit.name, unitProperties(resources, devices, v1));
   }
 
   procsFiles(): string[] {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { SpecError } from "../../spec/errors.ts";
 import type { Variant } from "./dbus.ts";
 import { normalizeDeviceRules } from "./device_rules.ts";
+import { detectCgroups } from "./detect.ts";
 import { cgroupManager } from "./manager.ts";
 import { SystemdCgroupManager, systemdUnitOf } from "./systemd.ts";
 import {
@@ -66,6 +67,49 @@ Deno.test("linux.resources map to unit properties as runc's systemd v2 driver ma
     () => unitProperties({ memory: { limit: 100, swap: 50 } }),
     (e: unknown) => e instanceof SpecError && /memory\.swap/.test(e.message),
   );
+});
+
+Deno.test("on cgroup v1 they map to the legacy properties, as runc's v1 driver maps them", () => {
+  const p = props(unitProperties(
+    {
+      memory: { limit: 64 << 20, reservation: 32 << 20, swap: 96 << 20 },
+      cpu: { shares: 1024, quota: 50_000, period: 100_000, cpus: "0-1,3", mems: "0" },
+      pids: { limit: 42 },
+      blockIO: { weight: 500 },
+    },
+    undefined,
+    true,
+  ));
+  // Reservation, swap and the cpuset have no v1 property: the cgroupfs half writes them.
+  assert.deepEqual(p, {
+    MemoryLimit: BigInt(64 << 20),
+    CPUShares: 1024n,
+    CPUQuotaPerSecUSec: 500_000n,
+    CPUQuotaPeriodUSec: 100_000n,
+    TasksMax: 42n,
+    BlockIOWeight: 500n,
+  });
+  assert.deepEqual(props(unitProperties({ memory: { limit: -1 } }, undefined, true)), {
+    MemoryLimit: UINT64_MAX,
+  });
+  const accounting = props(transientProperties("system.slice", 1, true));
+  assert.equal(accounting.BlockIOAccounting, true);
+  assert.equal(accounting.IOAccounting, undefined);
+});
+
+Deno.test({
+  name: "a user's --systemd-cgroup on a v1/hybrid host is refused naming the layout",
+  ignore: detectCgroups().layout === "unified",
+  async fn() {
+    const files = cgroupManager({ id: "skiff-never-made", cgroupsPath: "/skiff-never-made" });
+    const unit = { slice: "user.slice", name: "skiff-never-made.scope", user: true };
+    const manager = new SystemdCgroupManager(unit, files);
+    await assert.rejects(
+      manager.start(Deno.pid),
+      new RegExp(`needs cgroup v2; this host's layout is ${detectCgroups().layout}`),
+    );
+    assert.equal(files.exists(), false);
+  },
 });
 
 Deno.test("CPUQuotaPerSecUSec is rounded up to 10 ms, and no quota is infinity", () => {

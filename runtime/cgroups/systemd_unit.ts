@@ -4,7 +4,8 @@
  * StopUnit, ResetFailedUnit) with their jobs awaited. It is imported only when --systemd-cgroup
  * is used (systemd.ts imports it on use), so other commands never load the D-Bus client.
  *
- * As runc's systemd driver (opencontainers/cgroups systemd/common.go, v2.go), for cgroup v2.
+ * As runc's systemd driver (opencontainers/cgroups systemd/common.go, v1.go, v2.go): the unified
+ * properties on cgroup v2, the legacy ones (MemoryLimit, CPUShares, BlockIOWeight) on v1/hybrid.
  */
 import type { DeviceCgroupRule, Resources } from "../../spec/config.ts";
 import { SpecError } from "../../spec/errors.ts";
@@ -126,7 +127,9 @@ export function deviceProperties(rules: readonly DeviceRule[]): UnitProperty[] {
 export function unitProperties(
   resources: Resources | undefined,
   devices?: readonly DeviceCgroupRule[],
+  v1 = false,
 ): UnitProperty[] {
+  if (v1) return v1UnitProperties(resources, devices);
   const props: UnitProperty[] = [];
   const r = resources ?? {};
   const limit = r.memory?.limit ?? 0;
@@ -191,10 +194,47 @@ export function unitProperties(
 }
 
 /**
+ * linux.resources as the properties of a cgroup v1 (or hybrid) host, as runc's v1 driver
+ * (genV1ResourcesProperties): MemoryLimit, CPUShares, the CPU quota, BlockIOWeight, TasksMax and
+ * the devices. Everything else (swap, reservation, cpuset, throttling...) is only written to the
+ * files by the cgroupfs half, which also makes the hierarchies systemd does not manage (cpuset,
+ * freezer, hugetlb, net_cls...) and puts the init there, as runc joins them.
+ */
+function v1UnitProperties(
+  resources: Resources | undefined,
+  devices?: readonly DeviceCgroupRule[],
+): UnitProperty[] {
+  const props: UnitProperty[] = [];
+  const r = resources ?? {};
+  const limit = r.memory?.limit ?? 0;
+  if (limit !== 0) props.push(["MemoryLimit", t(limit < 0 ? UINT64_MAX : limit)]);
+  const shares = r.cpu?.shares ?? 0;
+  if (shares > 0) props.push(["CPUShares", t(shares)]);
+  const quota = r.cpu?.quota ?? 0;
+  const period = r.cpu?.period ?? 0;
+  if (quota !== 0 || period !== 0) {
+    props.push(["CPUQuotaPerSecUSec", t(cpuQuotaPerSecUSec(quota, period))]);
+    if (period !== 0) props.push(["CPUQuotaPeriodUSec", t(period)]);
+  }
+  const weight = r.blockIO?.weight ?? 0;
+  if (weight > 0) props.push(["BlockIOWeight", t(weight)]);
+  const pids = r.pids?.limit;
+  if (pids !== undefined && pids !== null) {
+    props.push(["TasksMax", t(pids > 0 ? pids : UINT64_MAX)]);
+  }
+  if (devices !== undefined) props.push(...deviceProperties(normalizeDeviceRules(devices)));
+  return props;
+}
+
+/**
  * The properties of the transient unit itself (runc Apply): its slice, Delegate=yes and the
  * init's pid for a scope (a slice gets neither), no default dependencies, accounting on.
  */
-export function transientProperties(slice: string, pid: number | undefined): UnitProperty[] {
+export function transientProperties(
+  slice: string,
+  pid: number | undefined,
+  v1 = false,
+): UnitProperty[] {
   const b = (v: boolean): Variant => new Variant("b", v);
   const props: UnitProperty[] = [
     ["Description", new Variant("s", "skiff container")],
@@ -210,7 +250,7 @@ export function transientProperties(slice: string, pid: number | undefined): Uni
     ["CollectMode", new Variant("s", "inactive-or-failed")],
     ["MemoryAccounting", b(true)],
     ["CPUAccounting", b(true)],
-    ["IOAccounting", b(true)],
+    [v1 ? "BlockIOAccounting" : "IOAccounting", b(true)],
     ["TasksAccounting", b(true)],
   );
   return props;
@@ -263,6 +303,7 @@ export class SystemdBus {
   /** JobRemoved results by job path, and who waits for which. */
   readonly #done = new Map<string, string>();
   readonly #waiters = new Map<string, () => void>();
+  #subscribed = false;
 
   constructor(bus: DBusConnection) {
     this.#bus = bus;
@@ -321,6 +362,7 @@ export class SystemdBus {
     const what = `cannot start systemd unit ${name}`;
     for (let attempt = 0;; attempt++) {
       try {
+        await this.#subscribe();
         const [job] = await this.#call("StartTransientUnit", "ssa(sv)a(sa(sv))", [
           name,
           "replace",
@@ -352,9 +394,21 @@ export class SystemdBus {
     }
   }
 
+  /**
+   * Subscribe(), once per connection, before the first job: systemd sends JobRemoved on the bus
+   * only while some client has subscribed (a user instance has no other subscriber, and without
+   * it each job wait ran into its time limit); the subscription ends with the connection.
+   */
+  async #subscribe(): Promise<void> {
+    if (this.#subscribed) return;
+    await this.#call("Subscribe", "", []);
+    this.#subscribed = true;
+  }
+
   /** StopUnit(name, "replace"), its job awaited; a unit that does not exist is already stopped. */
   async stopUnit(name: string): Promise<void> {
     try {
+      await this.#subscribe();
       const [job] = await this.#call("StopUnit", "ss", [name, "replace"]);
       await this.#waitJob(job as string, `cannot stop systemd unit ${name}`);
     } catch (err) {

@@ -9,6 +9,8 @@ import { type CgroupManager, cgroupManager } from "../cgroups/manager.ts";
 import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
 import { checkUserNamespaceConfig, hostFacts } from "./userns_checks.ts";
 import { NoCgroup, noCgroupFor, rootlessCgroupBlocker } from "../cgroups/none.ts";
+import { geteuid } from "../../ffi/process.ts";
+import { inUserNamespace } from "../rootless.ts";
 import { CLONE_NEWCGROUP, O_CLOEXEC, O_RDONLY } from "../../ffi/constants.ts";
 import { close, mkfifo, open, setCloexec } from "../../ffi/fs.ts";
 import { ioctlNsGetType } from "../../ffi/namespace.ts";
@@ -178,7 +180,7 @@ export async function createContainer(
             ahead.intelRdt = rdt;
             store.writeCreating(ahead);
           }
-          cgroup = await createCgroup(cgroupPlan, spec, configFile, pid);
+          cgroup = await createCgroup(cgroupPlan, spec, configFile, pid, options);
           joinCgroupProcs(cgroup.procsFiles(), pid);
           setInitAttributes(spec, pid);
           return cgroup.dirs();
@@ -217,7 +219,7 @@ export async function createContainer(
         ahead.intelRdt = rdt;
         store.writeCreating(ahead);
       }
-      cgroup = await createCgroup(cgroupPlan, spec, configFile, child.pid);
+      cgroup = await createCgroup(cgroupPlan, spec, configFile, child.pid, options);
       // In a user namespace the init's root does not own the host's cgroup files: join it from here.
       const cliJoinsCgroup = hasUserNamespace(plan);
       if (cliJoinsCgroup) joinCgroupProcs(cgroup.procsFiles(), child.pid);
@@ -467,7 +469,9 @@ function planCgroup(
       cause: err,
     });
   }
-  if (!options.rootlessCgroups) return cgroup;
+  // With --systemd-cgroup, systemd makes the scope and delegates it to the caller: its user
+  // instance is asked at start(), which fails naming the bus it needs when there is none.
+  if (!options.rootlessCgroups || options.systemdCgroup) return cgroup;
   const reason = rootlessCgroupBlocker(cgroup);
   if (reason === undefined) return cgroup;
   return noCgroupFor(
@@ -481,13 +485,18 @@ function planCgroup(
 
 /**
  * Makes the container's cgroup and applies linux.resources with runc's default device rules;
- * warnings (fields the host ignores) are logged, errors name the file and the field.
+ * warnings (fields the host ignores) are logged, errors name the file and the field. A rootless
+ * create (--rootless) by a user who is not root in the host's user namespace installs no device
+ * filter: loading a cgroup eBPF program needs privileges there, and runc's rootless managers
+ * ignore device errors likewise (its devices are bind-mounted host nodes the user could open
+ * anyway).
  */
 async function createCgroup(
   cgroup: CgroupManager,
   spec: Spec,
   configFile: string,
   pid: number,
+  options: CreateOptions,
 ): Promise<CgroupManager> {
   if (cgroup instanceof NoCgroup) {
     log.debug(`create: no cgroup (${cgroup.reason})`);
@@ -503,9 +512,12 @@ async function createCgroup(
       cause: err,
     });
   }
+  const unprivileged = options.rootlessCgroups && (geteuid() !== 0 || inUserNamespace());
   const withDevices = {
     ...resources,
-    devices: withDefaultDeviceRules(resources?.devices, spec.linux?.devices),
+    devices: unprivileged
+      ? undefined
+      : withDefaultDeviceRules(resources?.devices, spec.linux?.devices),
   };
   try {
     // The systemd driver's unit (runtime/cgroups/systemd.ts).

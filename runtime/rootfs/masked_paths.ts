@@ -159,5 +159,8 @@ export function readonlyPaths(paths: readonly string[], rootPath = "/"): void {
  * the rootfs bind at `rootPath` before the root switch.
  */
 export function readonlyRoot(rootPath = "/"): void {
-  mount(rootPath, rootPath, "", MS_BIND | MS_REMOUNT | MS_RDONLY);
+  // In a user namespace those flags are locked: a remount without them is EPERM (a rootless
+  // bundle on a nosuid,nodev tmpfs such as /tmp).
+  const kept = lockedFlagsAt(Deno.readTextFileSync("/proc/self/mountinfo"), rootPath);
+  mount(rootPath, rootPath, "", MS_BIND | MS_REMOUNT | MS_RDONLY | kept);
 }

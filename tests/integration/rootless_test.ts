@@ -309,3 +309,38 @@ Deno.test({
     removeUserTree(root);
   }
 });
+
+Deno.test({
+  name:
+    `a user's read-only root on a nosuid,nodev tmpfs keeps those flags (they are locked) ${NO_USER}`,
+  ignore: blocker !== undefined,
+}, async () => {
+  const user = ensureRootlessUser();
+  const dir = join(user.home, `rotmp-${Deno.pid}`);
+  const root = join(user.runtimeDir, `skiff-rotmp-${Deno.pid}`);
+  Deno.mkdirSync(dir);
+  const mounted = new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "nosuid,nodev,mode=755", "skiff-rotmp", dir],
+  }).outputSync();
+  assert.ok(mounted.success, new TextDecoder().decode(mounted.stderr));
+  try {
+    Deno.chownSync(dir, user.uid, user.gid);
+    const bundle = join(dir, "b");
+    const config = await userBundle(user, bundle);
+    assert.equal(config.root.readonly, true);
+    config.process.terminal = false;
+    config.process.args = ["cat", "/proc/self/mountinfo"];
+    Deno.writeTextFileSync(join(bundle, "config.json"), JSON.stringify(config));
+    const ran = await runSkiffAs(user, ["--root", root, "run", testId("rotmp")], {
+      cwd: bundle,
+    });
+    // Without nosuid,nodev in the remount the kernel refuses it in the user namespace (EPERM).
+    assert.equal(ran.code, 0, ran.stderr);
+    const rootLine = ran.stdout.split("\n").find((line) => line.split(" ")[4] === "/");
+    assert.match(rootLine ?? "", / \/ ro,nosuid,nodev/, ran.stdout);
+  } finally {
+    new Deno.Command("umount", { args: ["-l", dir] }).outputSync();
+    removeUserTree(dir);
+    removeUserTree(root);
+  }
+});

@@ -6,6 +6,16 @@ import assert from "node:assert/strict";
 import { makeBundle, type TestBundle, testId } from "../_helpers/bundle.ts";
 import { cpuSharesToWeight } from "../../runtime/cgroups/resources.ts";
 import { systemctlShow, SYSTEMD_HERE } from "../../runtime/cgroups/_testing.ts";
+import { defaultSpec } from "../../spec/defaults.ts";
+import { toRootless } from "../../runtime/cli/spec.ts";
+import { BUSYBOX_BUNDLE } from "../_helpers/paths.ts";
+import {
+  ensureRootlessUser,
+  removeUserTree,
+  rootlessBlocker,
+  runAs,
+  runSkiffAs,
+} from "../_helpers/rootless.ts";
 
 const systemdHere = SYSTEMD_HERE;
 
@@ -103,6 +113,18 @@ Deno.test({
 });
 
 Deno.test({
+  name: "features reports the systemd driver, system and user instance, where systemd runs",
+  ignore: !systemdHere,
+  async fn() {
+    await using bundle = await makeBundle();
+    const features = await bundle.skiff(["features"]);
+    assert.equal(features.code, 0, features.stderr);
+    const { systemd, systemdUser } = JSON.parse(features.stdout).linux.cgroup;
+    assert.deepEqual({ systemd, systemdUser }, { systemd: true, systemdUser: true });
+  },
+});
+
+Deno.test({
   name: "a container killed with SIGKILL leaves no unit and no cgroup after delete --force",
   ignore: !systemdHere,
   async fn() {
@@ -155,4 +177,152 @@ function exists(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `systemctl --user show UNIT -p P...` as the user, as a record of property name to value. */
+async function userSystemctlShow(
+  user: ReturnType<typeof ensureRootlessUser>,
+  unit: string,
+  ...properties: string[]
+): Promise<Record<string, string>> {
+  const out = await runAs(user, [
+    "systemctl",
+    "--user",
+    "show",
+    unit,
+    ...properties.flatMap((p) => ["-p", p]),
+  ]);
+  assert.equal(out.code, 0, out.stderr);
+  return Object.fromEntries(
+    out.stdout.trim().split("\n").map((line) => {
+      const i = line.indexOf("=");
+      return [line.slice(0, i), line.slice(i + 1)];
+    }),
+  );
+}
+
+/** `systemctl start|stop` of the system units named. */
+async function systemctl(...args: string[]): Promise<void> {
+  const out = await new Deno.Command("systemctl", { args, stderr: "piped" }).output();
+  assert.ok(out.success, `systemctl ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+Deno.test({
+  name: "rootless: --systemd-cgroup puts the container in a scope of the user's systemd instance",
+  ignore: !systemdHere || rootlessBlocker() !== undefined,
+  async fn() {
+    const user = ensureRootlessUser();
+    const dir = Deno.makeTempDirSync({ prefix: "skiff-sd-user-" });
+    Deno.chmodSync(dir, 0o755);
+    const ids: string[] = [];
+    const manager = `user@${user.uid}.service`;
+    const base = `/user.slice/user-${user.uid}.slice/${manager}`;
+    try {
+      const copy = new Deno.Command("cp", {
+        args: ["-a", `${BUSYBOX_BUNDLE}/rootfs`, `${dir}/rootfs`],
+      }).outputSync();
+      assert.ok(copy.success);
+      const spec = toRootless(defaultSpec(), user.uid, user.gid);
+      spec.process!.terminal = false;
+      spec.process!.args = ["sleep", "600"];
+      spec.linux!.resources = { memory: { limit: 48 << 20 }, pids: { limit: 30 } };
+      const write = (id: string) => {
+        spec.linux!.cgroupsPath = `user.slice:skiff-u:${id}`;
+        Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify(spec));
+      };
+      new Deno.Command("chown", { args: ["-R", `${user.uid}:${user.gid}`, dir] }).outputSync();
+      const skiff = (args: string[]) =>
+        runSkiffAs(user, ["--systemd-cgroup", ...args], { cwd: dir, timeoutMs: 300_000 });
+
+      // No user instance yet: the create fails saying which bus it needs, and leaves nothing.
+      const none = testId("sdu");
+      write(none);
+      const refused = await skiff(["run", "-d", none]);
+      assert.notEqual(refused.code, 0);
+      assert.match(
+        refused.stderr,
+        new RegExp(
+          `needs the systemd user instance of uid ${user.uid}, whose bus ${user.runtimeDir}/bus cannot be reached`,
+        ),
+      );
+      assert.ok(!exists(`${user.runtimeDir}/skiff/${none}`), "the refused create left its state");
+
+      // The user's systemd as a login would start it (the VM has no logind session).
+      await systemctl("start", manager);
+
+      // run: the scope is the user instance's, with the limits, in its delegated subtree.
+      const live = testId("sdu");
+      ids.push(live);
+      write(live);
+      const unit = `skiff-u-${live}.scope`;
+      const run = await skiff(["run", "-d", "--pid-file", `${dir}/pid`, live]);
+      assert.equal(run.code, 0, run.stderr);
+      const pid = Number(Deno.readTextFileSync(`${dir}/pid`).trim());
+      const cgroup = `${base}/user.slice/${unit}`;
+      assert.deepEqual(
+        await userSystemctlShow(
+          user,
+          unit,
+          "ActiveState",
+          "Delegate",
+          "MemoryMax",
+          "TasksMax",
+          "ControlGroup",
+        ),
+        {
+          ActiveState: "active",
+          Delegate: "yes",
+          MemoryMax: String(48 << 20),
+          TasksMax: "30",
+          ControlGroup: cgroup,
+        },
+      );
+      assert.ok(Deno.readTextFileSync(`/proc/${pid}/cgroup`).includes(`0::${cgroup}`));
+      assert.equal(
+        Deno.readTextFileSync(`/sys/fs/cgroup${cgroup}/memory.max`).trim(),
+        String(48 << 20),
+      );
+      assert.equal(Deno.readTextFileSync(`/sys/fs/cgroup${cgroup}/pids.max`).trim(), "30");
+      // The system instance does not know it.
+      assert.equal((await systemctlShow(unit, "LoadState")).LoadState, "not-found");
+
+      // delete --force of the running container: StopUnit on the user bus, nothing left.
+      const del = await skiff(["delete", "--force", live]);
+      assert.equal(del.code, 0, del.stderr);
+      ids.pop();
+      assert.equal((await userSystemctlShow(user, unit, "LoadState")).LoadState, "not-found");
+      assert.ok(!exists(`/sys/fs/cgroup${cgroup}`), `${cgroup} is still there`);
+
+      // A container whose processes were SIGKILLed leaves nothing after delete --force.
+      const killed = testId("sdu");
+      ids.push(killed);
+      write(killed);
+      const killedUnit = `skiff-u-${killed}.scope`;
+      const run2 = await skiff(["run", "-d", "--pid-file", `${dir}/pid`, killed]);
+      assert.equal(run2.code, 0, run2.stderr);
+      const pid2 = Number(Deno.readTextFileSync(`${dir}/pid`).trim());
+      Deno.kill(pid2, "SIGKILL");
+      const deadline = Date.now() + 10_000;
+      while (exists(`/proc/${pid2}/stat`) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const del2 = await skiff(["delete", "--force", killed]);
+      assert.equal(del2.code, 0, del2.stderr);
+      ids.pop();
+      assert.deepEqual(await userSystemctlShow(user, killedUnit, "LoadState", "ActiveState"), {
+        LoadState: "not-found",
+        ActiveState: "inactive",
+      });
+      assert.ok(!exists(`/sys/fs/cgroup${base}/user.slice/${killedUnit}`));
+    } finally {
+      for (const id of ids) await deleteAsUser(user, id);
+      await systemctl("stop", manager, `user-runtime-dir@${user.uid}.service`).catch(() => {});
+      removeUserTree(dir);
+    }
+  },
+});
+
+/** Best-effort delete --force as the user (cleanup after a failed assertion). */
+async function deleteAsUser(user: ReturnType<typeof ensureRootlessUser>, id: string) {
+  await runSkiffAs(user, ["delete", "--force", id]).catch(() => {});
 }
