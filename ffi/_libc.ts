@@ -5,6 +5,8 @@
  * `nonblocking` call would run on another thread (see shared/docs/platform-notes.md).
  * Other areas (seccomp, xattrs, sockets) may dlopen their own small tables in their own ffi/ file.
  */
+import { ERRNO, SyscallError } from "./errno.ts";
+
 const SYMBOLS = {
   /** int *__errno_location(void); */
   __errno_location: { parameters: [], result: "pointer" },
@@ -174,4 +176,28 @@ let symbols: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
 export function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
   symbols ??= lazyLibc(SYMBOLS);
   return symbols;
+}
+
+/** Returns the calling thread's errno; read it right after the failing call. */
+export function errno(): number {
+  const ptr = errnoLocation()();
+  return ptr === null ? 0 : new Deno.UnsafePointerView(ptr).getInt32();
+}
+
+/**
+ * Runs `call` until it does not fail with EINTR; throws a SyscallError for -1.
+ * @returns the call's non-negative result.
+ */
+export function check<T extends number | bigint>(
+  syscall: string,
+  detail: () => string,
+  call: () => T,
+): T {
+  for (;;) {
+    const result = call();
+    if (Number(result) !== -1) return result;
+    const value = errno();
+    if (value === ERRNO.EINTR) continue;
+    throw new SyscallError(syscall, value, detail());
+  }
 }

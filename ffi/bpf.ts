@@ -4,8 +4,8 @@
  * union bpf_attr layouts are from include/uapi/linux/bpf.h.
  */
 import { addressOf } from "./c_string.ts";
-import { lazyLibc } from "./_libc.ts";
-import { check, isErrno, SyscallError } from "./errno.ts";
+import { check, lazyLibc } from "./_libc.ts";
+import { isErrno, SyscallError } from "./errno.ts";
 import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "./constants.ts";
 
 const SYMBOLS = {

@@ -1,4 +1,9 @@
-import { errnoLocation } from "./_libc.ts";
+/**
+ * errno names, descriptions and SyscallError: no libc here, so that code which only asks which
+ * errno an error carries (isErrno, errnoOf) does not load ffi/_libc.ts (issue 11: `state` and
+ * `list` make no FFI call). Reading errno itself (errno(), check()) is in ffi/_libc.ts.
+ * @module
+ */
 
 /** errno values by name (Linux generic numbering, x86_64 and aarch64 agree). */
 export const ERRNO = {
@@ -89,12 +94,6 @@ const DESCRIPTIONS: Record<number, string> = {
   111: "Connection refused",
 };
 
-/** Returns the calling thread's errno; read it right after the failing call. */
-export function errno(): number {
-  const ptr = errnoLocation()();
-  return ptr === null ? 0 : new Deno.UnsafePointerView(ptr).getInt32();
-}
-
 /** Returns "ENOENT (No such file or directory)" for an errno value. */
 export function describeErrno(value: number): string {
   const name = NAMES[value] ?? `errno ${value}`;
@@ -141,22 +140,4 @@ export function errnoOf(err: unknown): string | undefined {
 export function isErrno(err: unknown, ...codes: string[]): boolean {
   const code = errnoOf(err);
   return code !== undefined && codes.includes(code);
-}
-
-/**
- * Runs `call` until it does not fail with EINTR; throws a SyscallError for -1.
- * @returns the call's non-negative result.
- */
-export function check<T extends number | bigint>(
-  syscall: string,
-  detail: () => string,
-  call: () => T,
-): T {
-  for (;;) {
-    const result = call();
-    if (Number(result) !== -1) return result;
-    const value = errno();
-    if (value === ERRNO.EINTR) continue;
-    throw new SyscallError(syscall, value, detail());
-  }
 }

@@ -5,8 +5,8 @@
  * Every path argument is relative to a directory fd, so callers can walk a tree without
  * following symlinks (runtime/assembler/unpack.ts). All calls are synchronous: errno is per-thread.
  */
-import { lazyLibc } from "./_libc.ts";
-import { check, isErrno } from "./errno.ts";
+import { check, lazyLibc } from "./_libc.ts";
+import { isErrno } from "./errno.ts";
 import { cString } from "./c_string.ts";
 import { AT_SYMLINK_NOFOLLOW } from "./constants.ts";
 

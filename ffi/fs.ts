@@ -1,5 +1,5 @@
-import { lazyLibc, libc } from "./_libc.ts";
-import { check, errno, isErrno, SyscallError } from "./errno.ts";
+import { check, errno, lazyLibc, libc } from "./_libc.ts";
+import { isErrno, SyscallError } from "./errno.ts";
 import { addressOf, cString } from "./c_string.ts";
 import {
   AT_EACCESS,

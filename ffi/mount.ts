@@ -1,5 +1,4 @@
-import { libc } from "./_libc.ts";
-import { check } from "./errno.ts";
+import { check, libc } from "./_libc.ts";
 import { addressOf, cString } from "./c_string.ts";
 import {
   AT_EMPTY_PATH,

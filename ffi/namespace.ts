@@ -1,5 +1,4 @@
-import { libc } from "./_libc.ts";
-import { check } from "./errno.ts";
+import { check, libc } from "./_libc.ts";
 import { CLONE_FLAG_NAMES, flagNames } from "./constants.ts";
 
 /** unshare(2) on the calling thread. */

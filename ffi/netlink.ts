@@ -2,9 +2,9 @@
  * A minimal rtnetlink client (rtnetlink(7)): just what moving a network device into a container's
  * network namespace needs (linux.netDevices). One request at a time, answered before the next.
  */
-import { libc } from "./_libc.ts";
+import { check, libc } from "./_libc.ts";
 import { SOCK_CLOEXEC } from "./constants.ts";
-import { check, SyscallError } from "./errno.ts";
+import { SyscallError } from "./errno.ts";
 import { cString } from "./c_string.ts";
 
 const AF_NETLINK = 16;

@@ -1,5 +1,5 @@
-import { lazyLibc, libc } from "./_libc.ts";
-import { check, ERRNO, errno, SyscallError } from "./errno.ts";
+import { check, errno, lazyLibc, libc } from "./_libc.ts";
+import { ERRNO, SyscallError } from "./errno.ts";
 import { addressOf, cString, cStringArray } from "./c_string.ts";
 import { rawSyscall } from "./syscall.ts";
 

@@ -2,8 +2,8 @@
  * Loading a seccomp filter: seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog) through
  * syscall(2), since glibc has no seccomp() wrapper. Its own small dlopen, as _libc.ts suggests.
  */
-import { lazyLibc, libc } from "./_libc.ts";
-import { check, ERRNO, errno, SyscallError } from "./errno.ts";
+import { check, errno, lazyLibc, libc } from "./_libc.ts";
+import { ERRNO, SyscallError } from "./errno.ts";
 import { addressOf } from "./c_string.ts";
 
 const SYMBOLS = {

@@ -2,9 +2,8 @@
  * Unix sockets with fd passing (SCM_RIGHTS), which Deno has no API for: the console socket, the
  * seccomp listener and the tests that play their other ends.
  */
-import { libc } from "./_libc.ts";
+import { check, libc } from "./_libc.ts";
 import { SOCK_CLOEXEC } from "./constants.ts";
-import { check } from "./errno.ts";
 import { addressOf } from "./c_string.ts";
 
 const AF_UNIX = 1;

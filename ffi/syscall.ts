@@ -1,5 +1,4 @@
-import { libc } from "./_libc.ts";
-import { check } from "./errno.ts";
+import { check, libc } from "./_libc.ts";
 import { SYS } from "./arch.ts";
 
 /**

@@ -1,6 +1,5 @@
 /** Pseudo-terminals: the container's console (runtime/console.ts). */
-import { lazyLibc, libc } from "./_libc.ts";
-import { check } from "./errno.ts";
+import { check, lazyLibc, libc } from "./_libc.ts";
 import { O_CLOEXEC, O_NOCTTY, O_RDWR } from "./constants.ts";
 import { open } from "./fs.ts";
 

@@ -2,8 +2,8 @@
  * Extended attributes (xattr(7)) through a small dlopen of libc of its own (see ffi/_libc.ts).
  * The l* calls act on a symlink itself, never on what it points to.
  */
-import { lazyLibc } from "./_libc.ts";
-import { check, isErrno } from "./errno.ts";
+import { check, lazyLibc } from "./_libc.ts";
+import { isErrno } from "./errno.ts";
 import { cString } from "./c_string.ts";
 
 /** xattr.h: fail if the attribute exists. */

@@ -1,9 +1,8 @@
 import { OCI_VERSION, SKIFF_VERSION } from "../spec/version.ts";
-import { NAMESPACE_TYPES } from "../spec/validate.ts";
+import { HOOK_KINDS, NAMESPACE_TYPES } from "../spec/kinds.ts";
 import { CAPABILITIES } from "../spec/capabilities.ts";
 import { MOUNT_OPTION_NAMES } from "./rootfs/mount_options.ts";
-import { HOOK_KINDS } from "./hooks.ts";
-import { SECCOMP_FEATURES } from "./security/seccomp/compile.ts";
+import { SECCOMP_FEATURES } from "./security/seccomp/features.ts";
 import { supportedSeccompFlags } from "../ffi/seccomp.ts";
 import { cgroupFeatures } from "./cgroups/features.ts";
 import { MPOL_FLAGS, MPOL_MODES } from "../ffi/sched.ts";

@@ -26,18 +26,9 @@ import {
   SCHED_POLICIES,
 } from "../ffi/sched.ts";
 import { S_IFBLK, S_IFCHR, S_IFIFO } from "../ffi/constants.ts";
+import { HOOK_KINDS, NAMESPACE_TYPES } from "./kinds.ts";
 
-/** Namespace types the spec defines. */
-export const NAMESPACE_TYPES = [
-  "pid",
-  "network",
-  "mount",
-  "ipc",
-  "uts",
-  "user",
-  "cgroup",
-  "time",
-] as const;
+export { HOOK_KINDS, NAMESPACE_TYPES };
 
 /** The file type bits of each device type. */
 const DEVICE_TYPE_BITS = { c: S_IFCHR, u: S_IFCHR, b: S_IFBLK, p: S_IFIFO } as const;
@@ -440,16 +431,6 @@ function validateSysctl(key: string, types: Set<string>): void {
   }
   throw new SpecError(at, "sysctl is not in a separate kernel namespace");
 }
-
-/** The hook kinds of config.md, in lifecycle order. */
-export const HOOK_KINDS = [
-  "prestart",
-  "createRuntime",
-  "createContainer",
-  "startContainer",
-  "poststart",
-  "poststop",
-] as const;
 
 function validateHooks(h: Json): void {
   for (const kind of Object.keys(h)) {

@@ -7,36 +7,9 @@ import { kill } from "../../ffi/process.ts";
 import { sleep } from "../sleep.ts";
 import { SIGKILL } from "../signals.ts";
 import { readCgroupFile, writeCgroupFile } from "./files.ts";
-import { isErrno } from "../../ffi/errno.ts";
+import { allPids } from "./remove.ts";
 
-/** The cgroup's sub-cgroups, deepest first. */
-function subCgroups(dir: string): string[] {
-  const out: string[] = [];
-  try {
-    for (const entry of Deno.readDirSync(dir)) {
-      if (!entry.isDirectory) continue;
-      const child = join(dir, entry.name);
-      out.push(...subCgroups(child), child);
-    }
-  } catch {
-    // Gone meanwhile.
-  }
-  return out;
-}
-
-/** Pids in a cgroup and all its sub-cgroups (cgroup.procs of each). */
-export function allPids(dir: string): number[] {
-  const out: number[] = [];
-  for (const d of [dir, ...subCgroups(dir)]) {
-    const text = readCgroupFile(d, "cgroup.procs");
-    if (!text) continue;
-    for (const line of text.split("\n")) {
-      const pid = Number(line);
-      if (line && Number.isInteger(pid) && !out.includes(pid)) out.push(pid);
-    }
-  }
-  return out;
-}
+export { allPids, removeCgroup } from "./remove.ts";
 
 /**
  * Sends SIGKILL to every process in `dir` until it is empty (new ones may be forked meanwhile).
@@ -62,30 +35,6 @@ export async function killAll(
       throw new Error(`processes ${pids.join(", ")} in ${dir} did not exit after SIGKILL`);
     }
     await sleep(5);
-  }
-}
-
-/**
- * Removes a cgroup and its sub-cgroups, retrying EBUSY for a while (a killed process leaves its
- * cgroup only once it is reaped). A missing directory is fine.
- */
-export async function removeCgroup(dir: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (const d of [...subCgroups(dir), dir]) {
-    let delay = 1;
-    for (;;) {
-      try {
-        Deno.removeSync(d);
-        break;
-      } catch (err) {
-        if (err instanceof Deno.errors.NotFound) break;
-        if (!isErrno(err, "EBUSY") || Date.now() > deadline) {
-          throw new Error(`cannot remove cgroup ${d}`, { cause: err });
-        }
-        await sleep(delay);
-        delay = Math.min(delay * 2, 100);
-      }
-    }
   }
 }
 

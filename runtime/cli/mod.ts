@@ -2,7 +2,7 @@ import { flagHelp, type FlagSpec, parseArgs } from "./args.ts";
 import type { Command } from "./command.ts";
 import { ExitError, UsageError } from "../errors.ts";
 import { configureLog, debug, type LogFormat } from "../log.ts";
-import { defaultRoot, StateStore } from "../state/store.ts";
+import { defaultRootFinder, StateStore } from "../state/store.ts";
 import { rootlessCgroups } from "../rootless.ts";
 import { OCI_VERSION, SKIFF_COMMIT, SKIFF_VERSION } from "../../spec/version.ts";
 /**
@@ -218,10 +218,11 @@ export async function main(
     })`,
   );
   onCommand?.(command);
+  const findRoot = root === undefined ? await defaultRootFinder() : undefined;
   return await command.run({
     store: new StateStore(
       root ?? (() => {
-        const found = defaultRoot();
+        const found = findRoot!();
         debug(`state root ${found}`);
         return found;
       }),

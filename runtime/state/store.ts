@@ -1,11 +1,7 @@
 import type { RdtRecord } from "../intel_rdt.ts";
-import { isErrno } from "../../ffi/errno.ts";
-import { exists, join } from "../path.ts";
+import { join } from "../path.ts";
 import type { Spec } from "../../spec/config.ts";
-import { O_CLOEXEC, O_DIRECTORY, O_RDONLY } from "../../ffi/constants.ts";
-import { canWrite, close, lockExclusive, open } from "../../ffi/fs.ts";
-import { geteuid } from "../../ffi/process.ts";
-import { honorXdgRuntimeDir, inUserNamespace } from "../rootless.ts";
+import { effectiveUid, honorXdgRuntimeDir, inUserNamespace } from "../rootless.ts";
 import { ConflictError, ContainerNotExistError } from "../errors.ts";
 
 /** What Skiff keeps about a container in `<root>/<id>/state.json`. */
@@ -87,20 +83,21 @@ export const SYSTEM_ROOT = "/run/skiff";
 /**
  * The default state root: /run/skiff for root, $XDG_RUNTIME_DIR/skiff for a user (or root in a
  * user namespace, as under rootless Podman), as runc picks /run/runc or $XDG_RUNTIME_DIR/runc.
- * A user without XDG_RUNTIME_DIR gets /run/skiff only when it can write there; otherwise the
- * error says what to set, where runc would fail later on a mkdir with EACCES.
+ * Returns a function that finds it (StateStore's root on first use), so that commands that keep
+ * no state (spec, features) work where there is none. Root on the host, and anyone with
+ * XDG_RUNTIME_DIR, need no FFI for this (issue 11: `state` and `list` make no FFI call); any other
+ * caller gets default_root.ts, which asks access(2) where it may write.
  */
-export function defaultRoot(
+export async function defaultRootFinder(
   env: (name: string) => string | undefined = (name) => Deno.env.get(name),
-): string {
-  if (honorXdgRuntimeDir(env)) return join(env("XDG_RUNTIME_DIR")!, "skiff");
-  const euid = geteuid();
-  if (euid === 0 && !inUserNamespace()) return SYSTEM_ROOT;
-  if (canWrite(SYSTEM_ROOT) || (!exists(SYSTEM_ROOT) && canWrite("/run"))) return SYSTEM_ROOT;
-  throw new Error(
-    `no state directory for uid ${euid}: XDG_RUNTIME_DIR is not set and ${SYSTEM_ROOT} is not ` +
-      `writable; set XDG_RUNTIME_DIR (usually /run/user/${euid}) or pass --root DIR`,
-  );
+): Promise<() => string> {
+  if (honorXdgRuntimeDir(env)) {
+    const root = join(env("XDG_RUNTIME_DIR")!, "skiff");
+    return () => root;
+  }
+  if (effectiveUid() === 0 && !inUserNamespace()) return () => SYSTEM_ROOT;
+  const { defaultRoot } = await import("./default_root.ts");
+  return () => defaultRoot(env);
 }
 
 /** The state store under one `--root`. */
@@ -157,18 +154,37 @@ export class StateStore {
    */
   lock(id: string): Disposable {
     validateId(id);
-    let fd: number;
+    // Deno's own open and flock(2) (FsFile.lockSync), not ffi/: the first FFI call of a process
+    // costs ~4 ms and ~4.4 MiB, which start, kill and delete paid for this lock alone (issue 11).
+    // The lock is the same flock on the same directory as any other holder's.
+    let dir: Deno.FsFile;
     try {
-      fd = open(this.dir(id), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      dir = Deno.openSync(this.dir(id), { read: true });
     } catch (err) {
       // Only a missing directory means there is no such container; any other failure keeps its cause.
-      if (isErrno(err, "ENOENT")) {
-        throw new ContainerNotExistError(id);
-      }
+      if (err instanceof Deno.errors.NotFound) throw new ContainerNotExistError(id);
       throw new Error(`cannot lock container ${JSON.stringify(id)}`, { cause: err });
     }
-    lockExclusive(fd);
-    return { [Symbol.dispose]: () => close(fd) };
+    try {
+      // O_DIRECTORY's check, which Deno's open has no flag for.
+      if (!dir.statSync().isDirectory) {
+        throw new Deno.errors.NotADirectory(`ENOTDIR: ${this.dir(id)} is not a directory`);
+      }
+      for (;;) {
+        try {
+          dir.lockSync(true);
+          break;
+        } catch (err) {
+          if (!(err instanceof Deno.errors.Interrupted)) throw err;
+        }
+      }
+    } catch (err) {
+      dir.close();
+      throw new Error(`cannot lock container ${JSON.stringify(id)} (flock ${this.dir(id)})`, {
+        cause: err,
+      });
+    }
+    return { [Symbol.dispose]: () => dir.close() };
   }
 
   /** Reads a container's record; ContainerNotExistError when there is none (other failures keep their cause). */

@@ -9,6 +9,7 @@
 import type { Seccomp, SeccompAction, SeccompOperator } from "../../../spec/config.ts";
 import { SECCOMP_FILTER_FLAGS } from "../../../ffi/seccomp.ts";
 import { show, SpecError } from "../../../spec/errors.ts";
+import { SECCOMP_FEATURES, SECCOMP_OPERATORS } from "./features.ts";
 import {
   type ArchInfo,
   ARCHS,
@@ -64,33 +65,13 @@ const ACTIONS: Readonly<Record<SeccompAction, number>> = {
   SCMP_ACT_NOTIFY: SECCOMP_RET_USER_NOTIF,
 };
 
-const OPERATORS: readonly SeccompOperator[] = [
-  "SCMP_CMP_NE",
-  "SCMP_CMP_LT",
-  "SCMP_CMP_LE",
-  "SCMP_CMP_EQ",
-  "SCMP_CMP_GE",
-  "SCMP_CMP_GT",
-  "SCMP_CMP_MASKED_EQ",
-];
+const OPERATORS: readonly SeccompOperator[] = SECCOMP_OPERATORS;
 
 /** SECCOMP_FILTER_FLAG_* values (linux/seccomp.h), shared with the loader. */
 export { SECCOMP_FILTER_FLAGS };
 
-/** What the compiler supports, for the `features` command (runtime-spec features.md). */
-export const SECCOMP_FEATURES: {
-  readonly actions: readonly string[];
-  readonly operators: readonly string[];
-  readonly archs: readonly string[];
-  readonly knownFlags: readonly string[];
-  readonly supportedFlags: readonly string[];
-} = {
-  actions: Object.keys(ACTIONS).sort(),
-  operators: [...OPERATORS].sort(),
-  archs: Object.keys(ARCHS).sort(),
-  knownFlags: Object.keys(SECCOMP_FILTER_FLAGS),
-  supportedFlags: Object.keys(SECCOMP_FILTER_FLAGS),
-};
+/** What the compiler supports (features.ts, which `skiff features` loads without the compiler). */
+export { SECCOMP_FEATURES };
 
 /** Options of compileSeccomp(). */
 export interface CompileOptions {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Seccomp, SeccompOperator } from "../../../spec/config.ts";
+import type { Seccomp, SeccompAction, SeccompOperator } from "../../../spec/config.ts";
 import { SpecError } from "../../../spec/errors.ts";
 import { compileSeccomp, SECCOMP_FEATURES } from "./compile.ts";
 import { checkSeccompProgram, runBpf } from "./_bpf_interpreter.ts";
@@ -657,6 +657,16 @@ Deno.test("SECCOMP_FEATURES lists every action, operator, architecture and flag 
   assert.ok(SECCOMP_FEATURES.actions.includes("SCMP_ACT_NOTIFY"));
   assert.equal(SECCOMP_FEATURES.operators.length, 7);
   assert.deepEqual([...SECCOMP_FEATURES.archs], Object.keys(ARCHS).sort());
+  // features.ts lists the actions without the compiler: the compiler's own list is in its error.
+  assert.throws(
+    () => compileSeccomp({ defaultAction: "SCMP_ACT_BOGUS" as SeccompAction }),
+    (err: unknown) => {
+      const listed = /is not one of (.*)$/.exec((err as Error).message)?.[1].split(", ");
+      assert.deepEqual(listed?.sort(), [...SECCOMP_FEATURES.actions]);
+      return true;
+    },
+  );
+
   assert.ok(SECCOMP_FEATURES.knownFlags.includes("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"));
 });
 

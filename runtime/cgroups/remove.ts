@@ -1,0 +1,75 @@
+/**
+ * Listing and removing a cgroup's directories, without the cgroup managers or ffi/: `delete` of a
+ * stopped container, whose cgroup is empty, needs only this (issue 11: the managers are ~80 KB of
+ * code to load). tree.ts re-exports it for the managers.
+ * @module
+ */
+import { exists, join } from "../path.ts";
+import { sleep } from "../sleep.ts";
+import { readCgroupFile } from "./files.ts";
+import { isErrno } from "../../ffi/errno.ts";
+
+/** The cgroup's sub-cgroups, deepest first. */
+function subCgroups(dir: string): string[] {
+  const out: string[] = [];
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      if (!entry.isDirectory) continue;
+      const child = join(dir, entry.name);
+      out.push(...subCgroups(child), child);
+    }
+  } catch {
+    // Gone meanwhile.
+  }
+  return out;
+}
+
+/** Pids in a cgroup and all its sub-cgroups (cgroup.procs of each). */
+export function allPids(dir: string): number[] {
+  const out: number[] = [];
+  for (const d of [dir, ...subCgroups(dir)]) {
+    const text = readCgroupFile(d, "cgroup.procs");
+    if (!text) continue;
+    for (const line of text.split("\n")) {
+      const pid = Number(line);
+      if (line && Number.isInteger(pid) && !out.includes(pid)) out.push(pid);
+    }
+  }
+  return out;
+}
+
+/**
+ * Removes a cgroup and its sub-cgroups, retrying EBUSY for a while (a killed process leaves its
+ * cgroup only once it is reaped). A missing directory is fine.
+ */
+export async function removeCgroup(dir: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const d of [...subCgroups(dir), dir]) {
+    let delay = 1;
+    for (;;) {
+      try {
+        Deno.removeSync(d);
+        break;
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) break;
+        if (!isErrno(err, "EBUSY") || Date.now() > deadline) {
+          throw new Error(`cannot remove cgroup ${d}`, { cause: err });
+        }
+        await sleep(delay);
+        delay = Math.min(delay * 2, 100);
+      }
+    }
+  }
+}
+
+/**
+ * Removes the directories `dirs` of a cgroup that no process is left in (as a manager's destroy()
+ * does once it has killed them): a stopped container's, without loading its manager. Returns false,
+ * having removed nothing, when a process is left in one: the manager must kill it first.
+ */
+export async function removeEmptyCgroup(dirs: readonly string[]): Promise<boolean> {
+  const present = [...new Set(dirs)].filter((dir) => exists(dir));
+  if (present.some((dir) => allPids(dir).length > 0)) return false;
+  for (const dir of present) await removeCgroup(dir);
+  return true;
+}
