@@ -1,6 +1,6 @@
 import type { FlagSpec } from "./args.ts";
 import { boolFlag, type Command, type CommandContext, stringFlag } from "./command.ts";
-import { createContainer, type CreateOptions } from "../container/create.ts";
+import { cliRuntime, type CreateContainerOptions } from "../api/runtime.ts";
 
 /** Flags shared by `create` and `run`. */
 export const CREATE_FLAGS: FlagSpec[] = [
@@ -36,17 +36,14 @@ export const CREATE_FLAGS: FlagSpec[] = [
 ];
 
 /** The create options every command that creates takes from its flags (create, run). */
-export function createOptionsFromFlags(ctx: CommandContext): CreateOptions {
+export function createOptionsFromFlags(ctx: CommandContext): CreateContainerOptions {
   return {
-    bundle: stringFlag(ctx, "bundle") ?? Deno.cwd(),
     pidFile: stringFlag(ctx, "pid-file"),
     consoleSocket: stringFlag(ctx, "console-socket") || undefined,
     pidfdSocket: stringFlag(ctx, "pidfd-socket") || undefined,
     noPivot: boolFlag(ctx, "no-pivot"),
     noNewKeyring: boolFlag(ctx, "no-new-keyring"),
     preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
-    systemdCgroup: ctx.systemdCgroup,
-    rootlessCgroups: ctx.rootlessCgroups ?? false,
   };
 }
 
@@ -68,7 +65,11 @@ export const command: Command = {
   flags: CREATE_FLAGS,
   args: [1, 1],
   async run(ctx) {
-    await createContainer(ctx.store, ctx.positionals[0], createOptionsFromFlags(ctx));
+    await cliRuntime(ctx.store, ctx).create(
+      ctx.positionals[0],
+      { bundle: stringFlag(ctx, "bundle") ?? Deno.cwd() },
+      createOptionsFromFlags(ctx),
+    );
     return 0;
   },
 };

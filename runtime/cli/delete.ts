@@ -1,5 +1,5 @@
 import { boolFlag, type Command } from "./command.ts";
-import { deleteContainer } from "../container/delete.ts";
+import { cliRuntime } from "../api/runtime.ts";
 
 /** `skiff delete`. */
 export const command: Command = {
@@ -15,7 +15,9 @@ export const command: Command = {
   args: [1, 1],
   endsByItself: true,
   async run(ctx) {
-    await deleteContainer(ctx.store, ctx.positionals[0], boolFlag(ctx, "force"));
+    await cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).delete({
+      force: boolFlag(ctx, "force"),
+    });
     return 0;
   },
 };

@@ -1,5 +1,5 @@
 import type { Command } from "./command.ts";
-import { pauseContainer } from "../container/pause.ts";
+import { cliRuntime } from "../api/runtime.ts";
 
 /** `skiff pause`: freezes every process of the container. */
 export const command: Command = {
@@ -9,7 +9,7 @@ export const command: Command = {
   flags: [],
   args: [1, 1],
   async run(ctx) {
-    await pauseContainer(ctx.store, ctx.positionals[0]);
+    await cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).pause();
     return 0;
   },
 };

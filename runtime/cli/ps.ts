@@ -1,6 +1,6 @@
 import { type Command, stringFlag } from "./command.ts";
 import { UsageError } from "../errors.ts";
-import { containerPids } from "../container/ps.ts";
+import { cliRuntime } from "../api/runtime.ts";
 
 /**
  * Keeps the header of `ps` output and the rows whose PID column is one of `pids` (runc ps.go).
@@ -35,7 +35,7 @@ export const command: Command = {
     const psArgs = after[0] === "--" ? after.slice(1) : after;
     const format = stringFlag(ctx, "format") ?? "table";
     if (format !== "table" && format !== "json") throw new Error("invalid format option");
-    const pids = containerPids(ctx.store, id);
+    const pids = await cliRuntime(ctx.store, ctx).handle(id).pids();
     if (format === "json") {
       if (psArgs.length) {
         throw new UsageError(

@@ -1,5 +1,5 @@
 import type { Command } from "./command.ts";
-import { resumeContainer } from "../container/pause.ts";
+import { cliRuntime } from "../api/runtime.ts";
 
 /** `skiff resume`: thaws a paused container. */
 export const command: Command = {
@@ -8,8 +8,8 @@ export const command: Command = {
   summary: "resume all processes that have been previously paused",
   flags: [],
   args: [1, 1],
-  run(ctx) {
-    resumeContainer(ctx.store, ctx.positionals[0]);
+  async run(ctx) {
+    await cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).resume();
     return 0;
   },
 };

@@ -1,5 +1,5 @@
 import type { Command } from "./command.ts";
-import { startContainer } from "../container/start.ts";
+import { cliRuntime } from "../api/runtime.ts";
 
 /** `skiff start`. */
 export const command: Command = {
@@ -10,7 +10,7 @@ export const command: Command = {
   args: [1, 1],
   endsByItself: true,
   async run(ctx) {
-    await startContainer(ctx.store, ctx.positionals[0]);
+    await cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).start();
     return 0;
   },
 };

@@ -63,6 +63,11 @@ export interface CreateOptions {
   piped?: boolean;
   /** The caller waits for the init even when detached (the library): it keeps the event loop. */
   keepChild?: boolean;
+  /**
+   * The library: a process.terminal pty that no console socket takes comes back as
+   * Created.consoleMaster even when detached (the command line refuses that config).
+   */
+  keepTerminal?: boolean;
   /** The image bundle `run --image` assembled, released again by delete. */
   image?: { store: string; dir: string };
   /**
@@ -374,7 +379,12 @@ function checkBeforeCreate(
       cause: err,
     });
   }
-  checkConsoleFlags(spec.process?.terminal === true, options.consoleSocket, !options.foreground);
+  const keptTerminal = options.keepTerminal === true && !options.consoleSocket;
+  checkConsoleFlags(
+    spec.process?.terminal === true,
+    options.consoleSocket,
+    !options.foreground && !keptTerminal,
+  );
   checkUserNamespaceConfig(spec, hostFacts(), configFile);
 }
 
