@@ -298,7 +298,8 @@ const O_RDWR = 2;
 
 /**
  * posix_spawn(3) of `path` with `argv` and `envp`: glibc's clone(CLONE_VM|CLONE_VFORK) + execve,
- * with an empty signal mask, and stdio on /dev/null when `nullStdio` (else this process's own).
+ * with an empty signal mask, and stdio on /dev/null when `nullStdio`, on `stdioFds` (dup2'd to 0, 1
+ * and 2) when given, else this process's own.
  * A first Deno.Command spawn in a process costs 30 ms and more (its child reaper starts); this
  * costs what an exec costs. Deno does not know the child: reap it with waitPid().
  * @returns the child's pid, once it has exec'd.
@@ -308,6 +309,7 @@ export function posixSpawn(
   argv: readonly string[],
   envp: readonly string[],
   nullStdio: boolean,
+  stdioFds?: readonly [number, number, number],
 ): number {
   const lib = spawnLibc;
   // glibc's posix_spawn_file_actions_t is 80 bytes and posix_spawnattr_t 336: room to spare.
@@ -331,6 +333,10 @@ export function posixSpawn(
           value = lib.posix_spawn_file_actions_adddup2(actions, 0, fd);
           if (value !== 0) fail("posix_spawn_file_actions_adddup2", value);
         }
+      }
+      for (const [to, from] of (nullStdio ? [] : stdioFds ?? []).entries()) {
+        value = lib.posix_spawn_file_actions_adddup2(actions, from, to);
+        if (value !== 0) fail("posix_spawn_file_actions_adddup2", value);
       }
       value = lib.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK);
       if (value !== 0) fail("posix_spawnattr_setflags", value);

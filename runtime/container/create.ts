@@ -146,7 +146,6 @@ export async function createContainer(
     let consoleMaster: number | undefined;
     const denoInit = trampolineInitReason(spec, plan, rootfs, {
       noPivot: options.noPivot,
-      piped: options.piped,
       hostMountNamespace,
     });
     if (denoInit === undefined) {
@@ -168,6 +167,7 @@ export async function createContainer(
         preserveFds: options.preserveFds ?? 0,
         listenFds: listenFds(),
         callerStdio: options.foreground ?? false,
+        piped: options.piped,
         consoleSocket: options.consoleSocket ? resolve(options.consoleSocket) : undefined,
         mountFds: idmapped.fds,
         onPid: (pid) => {

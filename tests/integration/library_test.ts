@@ -57,6 +57,8 @@ Deno.test("library: create, start, wait gives the exit code; stdout and stderr a
       rootfs: ROOTFS,
     }, { stdio: "piped" });
     assert.equal(c.state().status, "created");
+    // The trampoline init takes the pipes: the created container's PID 1 is no second Deno.
+    assert.notEqual(Deno.readLinkSync(`/proc/${c.pid}/exe`), Deno.execPath());
     await c.start();
     const writer = c.stdin!.getWriter();
     await writer.write(new TextEncoder().encode("in\n"));
