@@ -312,11 +312,10 @@ export class Container implements AsyncDisposable {
    * @param all every process of the container, not only its init.
    */
   async kill(signal: string | number = "SIGTERM", all = false): Promise<void> {
-    const [{ killContainer }, { parseSignal }] = await Promise.all([
-      import("../container/kill.ts"),
-      import("../signals.ts"),
-    ]);
-    const n = typeof signal === "number" ? signal : parseSignal(signal);
+    const { killContainer } = await import("../container/kill.ts");
+    const n = typeof signal === "number"
+      ? signal
+      : (await import("../signals.ts")).parseSignal(signal);
     await killContainer(this.#store, this.id, n, all);
   }
 

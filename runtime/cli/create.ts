@@ -1,5 +1,9 @@
 import type { FlagSpec } from "./args.ts";
 import { boolFlag, type Command, type CommandContext, stringFlag } from "./command.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../api/ops.ts";
+import "../container/create.ts";
 import { cliRuntime, type CreateContainerOptions } from "../api/runtime.ts";
 
 /** Flags shared by `create` and `run`. */

@@ -1,4 +1,7 @@
 import { boolFlag, type Command } from "./command.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../container/kill.ts";
 import { cliRuntime } from "../api/runtime.ts";
 import { parseSignal } from "../signals.ts";
 

@@ -1,5 +1,8 @@
 import { type Command, stringFlag } from "./command.ts";
 import { UsageError } from "../errors.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../container/ps.ts";
 import { cliRuntime } from "../api/runtime.ts";
 
 /**

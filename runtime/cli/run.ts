@@ -2,6 +2,12 @@ import { dirname } from "../path.ts";
 import { UsageError } from "../errors.ts";
 import { boolFlag, type Command, stringFlag } from "./command.ts";
 import { CREATE_FLAGS, createOptionsFromFlags } from "./create.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../api/ops.ts";
+import "../container/create.ts";
+import "../container/start.ts";
+import "../container/delete.ts";
 import { cliRuntime, type ContainerSource } from "../api/runtime.ts";
 import { forwardSignals } from "../signals.ts";
 import { relayTerminal } from "../console.ts";

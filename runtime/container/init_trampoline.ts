@@ -74,13 +74,8 @@ import {
   writeAll,
 } from "../../ffi/fs.ts";
 import { ioctlNsGetType, setns, unshare } from "../../ffi/namespace.ts";
-import {
-  pidfdGetfd,
-  pidfdOpen,
-  posixSpawn,
-  setdomainname,
-  sethostname,
-} from "../../ffi/process.ts";
+import { pidfdGetfd, pidfdOpen, setdomainname, sethostname } from "../../ffi/process.ts";
+import { posixSpawn } from "../../ffi/spawn.ts";
 import { connectListener, sendListener } from "../init/seccomp_listener.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import { needsTrampoline } from "../process/spawn_userns.ts";

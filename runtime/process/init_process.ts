@@ -4,7 +4,8 @@
  * is PID 1 of a PID namespace owned by a new user namespace and still this process's child: Deno
  * does not know it, so it is reaped with waitpid(2) here.
  */
-import { kill, waitPid } from "../../ffi/process.ts";
+import { kill } from "../../ffi/process.ts";
+import { waitPid } from "../../ffi/spawn.ts";
 import { close, pipe } from "../../ffi/fs.ts";
 import { O_CLOEXEC } from "../../ffi/constants.ts";
 import { parseSignal, signalName } from "../signals.ts";
