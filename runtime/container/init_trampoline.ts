@@ -456,18 +456,22 @@ async function buildContainer(
   }
   if (spec.hooks?.createContainer?.length) {
     // In the container's namespaces, PID namespace included, before the root switch (host paths),
-    // as the Deno init runs them. The hooks are the only work meanwhile: async ops run on other
-    // threads, and the main thread only spawns (fork happens on the calling thread) and waits.
+    // as the Deno init runs them (fork happens on the calling thread).
     const state = creatingState(
       { id: plan.id, bundle: plan.bundle, rootfs, annotations: spec.annotations },
       pid,
     );
-    const back = enterNamespacesOf(pid, true);
-    try {
-      await runHooks(spec.hooks, "createContainer", state);
-    } finally {
-      back();
-    }
+    // Only the spawn itself runs inside: a main thread whose children join another PID namespace
+    // can't make threads (clone(CLONE_THREAD) gives EINVAL), and Deno panics if it needs one
+    // while a hook is awaited.
+    await runHooks(spec.hooks, "createContainer", state, (spawn) => {
+      const back = enterNamespacesOf(pid, true);
+      try {
+        return spawn();
+      } finally {
+        back();
+      }
+    });
   }
   inNamespacesOf(pid, () => {
     // Before the late read-only remounts, which may include /dev (the console bind goes there).
