@@ -18,9 +18,11 @@ export {
   type ContainerSource,
   type CreateContainerOptions,
   type ExecOptions,
+  type ExecProcess,
   type ExitStatus,
   Runtime,
   type RuntimeOptions,
+  type Terminal,
 } from "./runtime/api/runtime.ts";
 export { SpecError } from "./spec/errors.ts";
 export { SyscallError } from "./ffi/errno.ts";

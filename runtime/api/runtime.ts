@@ -12,37 +12,21 @@
  * const { code } = await c.wait();
  * ```
  */
-import { join, resolve } from "../path.ts";
+// The command line is built on this API and loads per call only the code its command runs: this
+// module imports only what state() needs, and every other operation its module (or ./ops.ts) on
+// use. `skiff state` loads neither create's code nor the cgroup managers (issue 11,
+// docs/benchmarks.md "Per-call floor").
+import { resolve } from "../path.ts";
 import type { Process, Resources, Spec } from "../../spec/config.ts";
 import type { State } from "../../spec/state.ts";
 import { StateStore } from "../state/store.ts";
-import { createContainer, type CreateOptions } from "../container/create.ts";
-import { startContainer } from "../container/start.ts";
-import { killContainer } from "../container/kill.ts";
-import { deleteContainer } from "../container/delete.ts";
-import { loadContainer, stateOf } from "../container/container.ts";
-import { pauseContainer, resumeContainer } from "../container/pause.ts";
-import { updateContainer } from "../container/update.ts";
-import { type ContainerEvent, watchEvents } from "../container/events.ts";
-import { containerCgroup } from "../container/cgroup.ts";
+import type { ExecOptions as ExecRequest } from "../container/exec.ts";
+import { loadContainer, stateOf, stateOfId } from "../container/container.ts";
+import type { ContainerEvent } from "../container/events.ts";
 import type { CgroupStats } from "../cgroups/stats.ts";
 import type { InitProcess } from "../process/init_process.ts";
-import { isAlive } from "../state/liveness.ts";
-import { parseSignal } from "../signals.ts";
-import { sleep } from "../sleep.ts";
+import type { OwnedTerminal } from "./ops.ts";
 import { ContainerNotExistError } from "../errors.ts";
-import { useEntry } from "../process/self_command.ts";
-
-/** dist/skiff beside these sources when it was built, else cli.ts. */
-function skiffEntry(): string {
-  const bundle = new URL("../../dist/skiff", import.meta.url);
-  try {
-    if (bundle.protocol === "file:" && Deno.statSync(bundle).isFile) return bundle.href;
-  } catch {
-    // Not built: the sources.
-  }
-  return new URL("../../cli.ts", import.meta.url).href;
-}
 
 /** Options of a Runtime. */
 export interface RuntimeOptions {
@@ -52,13 +36,20 @@ export interface RuntimeOptions {
   rootless?: boolean;
   /** The layer store for `{ image }` sources; default /var/lib/skiff. */
   store?: string;
+  /** linux.cgroupsPath is systemd's `slice:prefix:name` (runc's --systemd-cgroup). */
+  systemdCgroup?: boolean;
 }
 
 /** Where a container's root and config come from. */
 export type ContainerSource =
   | { bundle: string; config?: string }
   | { spec: Spec; rootfs: string }
-  | { image: string; args?: string[] };
+  | {
+    image: string;
+    args?: string[];
+    /** For a registry reference: "missing" (default), "always" or "never". */
+    pull?: "missing" | "always" | "never";
+  };
 
 /** Options of Runtime.create(). */
 export interface CreateContainerOptions {
@@ -66,8 +57,22 @@ export interface CreateContainerOptions {
    * The container's stdio: "inherit" (this program's stdin, stdout and stderr, as `skiff run`),
    * "piped" (Container.stdin, .stdout and .stderr are streams; read them, or the process blocks
    * once a pipe is full) or "null" (as `skiff create`, detached). Default "null".
+   * With process.terminal set, the process's stdio is a pty instead: Container.terminal, unless
+   * `consoleSocket` receives it.
    */
   stdio?: "inherit" | "piped" | "null";
+  /** A file to write the init's host pid to (runc's --pid-file). */
+  pidFile?: string;
+  /** A unix socket that receives the pty master of a process.terminal container (--console-socket). */
+  consoleSocket?: string;
+  /** A unix socket that receives a pidfd of the init once it is ready (--pidfd-socket). */
+  pidfdSocket?: string;
+  /** MS_MOVE and chroot instead of pivot_root (--no-pivot). */
+  noPivot?: boolean;
+  /** Keep the session keyring instead of making a new one (--no-new-keyring). */
+  noNewKeyring?: boolean;
+  /** Pass this program's fds 3..3+N-1 to the process (--preserve-fds). */
+  preserveFds?: number;
 }
 
 /** How a container's process ended. */
@@ -78,16 +83,49 @@ export interface ExitStatus {
   signal: Deno.Signal | null;
 }
 
-/** Options of Container.exec(). */
+/** Options of Container.exec() and Container.spawn(). */
 export interface ExecOptions {
-  /** "inherit" (this program's stdio, default) or "null". */
+  /**
+   * "inherit" (this program's stdio, default) or "null". A process with `terminal: true` gets a
+   * pty instead (ExecProcess.terminal; spawn() only).
+   */
   stdio?: "inherit" | "null";
+  /** Also in a paused container (--ignore-paused). */
+  ignorePaused?: boolean;
 }
+
+/** The pty of a container or exec process with `terminal: true`: its master side as streams. */
+export interface Terminal {
+  /** What the process writes to its terminal. Ends when the last process holding it exits. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Input for the process, as typed on its terminal. */
+  readonly writable: WritableStream<Uint8Array>;
+  /** Sets the terminal's window size (the process gets SIGWINCH). */
+  resize(columns: number, rows: number): void;
+}
+
+/** A process started in a running container by Container.spawn(). */
+export interface ExecProcess {
+  /** Its host pid. */
+  readonly pid: number;
+  /** Its pty, when it was started with `terminal: true`. */
+  readonly terminal: Terminal | undefined;
+  /** Waits until it has ended; its exit status. */
+  wait(): Promise<ExitStatus>;
+}
+
+/**
+ * Carries the CLI's own state store into a Runtime (the command line's lazy --root lookup and
+ * --rootless, which it resolves on use only): see cliRuntime().
+ */
+const ADOPT: unique symbol = Symbol("skiff.adoptStore");
 
 /** A Skiff runtime: containers under one state directory. */
 export class Runtime {
   readonly #store: StateStore;
   readonly #options: RuntimeOptions;
+  /** The command line's own Runtime (cliRuntime()). */
+  readonly #cli: boolean;
   /** Inits this Runtime created: their exit status can be waited for. */
   readonly #children = new Map<string, InitProcess>();
 
@@ -97,11 +135,9 @@ export class Runtime {
    */
   constructor(options: RuntimeOptions = {}) {
     this.#options = options;
-    // Inits start from Skiff's own command line, not from the program that imported the library:
-    // its bundle when this checkout was built (an init from the sources loads ~250 modules and
-    // takes about 2.5 times the CPU time), else cli.ts.
-    useEntry(skiffEntry());
-    this.#store = new StateStore(resolve(options.root ?? "/run/skiff"));
+    const adopted = (options as { [ADOPT]?: StateStore })[ADOPT];
+    this.#cli = adopted !== undefined;
+    this.#store = adopted ?? new StateStore(resolve(options.root ?? "/run/skiff"));
   }
 
   /** The state directory. */
@@ -119,53 +155,10 @@ export class Runtime {
     source: ContainerSource,
     options: CreateContainerOptions = {},
   ): Promise<Container> {
-    let bundle: string;
-    let configFile: string | undefined;
-    let ownBundle: string | undefined;
-    let image: CreateOptions["image"];
-    let release: (() => Promise<void>) | undefined;
-    if ("bundle" in source) {
-      bundle = resolve(source.bundle);
-      configFile = source.config ? resolve(source.config) : undefined;
-    } else if ("spec" in source) {
-      ownBundle = await Deno.makeTempDir({ prefix: `skiff-api-${id}-` });
-      const spec: Spec = {
-        ...source.spec,
-        root: { ...source.spec.root, path: resolve(source.rootfs) },
-      };
-      await Deno.writeTextFile(join(ownBundle, "config.json"), JSON.stringify(spec));
-      bundle = ownBundle;
-    } else {
-      const { assembleBundle, defaultStoreRoot, releaseBundle, resolveImage } = await import(
-        "../assembler/assemble.ts"
-      );
-      const { LayerStore } = await import("../assembler/layer_store.ts");
-      const storeRoot = this.#options.store ?? defaultStoreRoot();
-      const layers = new LayerStore(storeRoot);
-      const stored = await resolveImage(layers, source.image);
-      bundle = join(storeRoot, "bundles", id);
-      await assembleBundle(layers, stored, bundle, { owner: id, args: source.args });
-      image = { store: storeRoot, dir: bundle };
-      release = () => releaseBundle(storeRoot, bundle, id);
-    }
-    let created;
-    try {
-      created = await createContainer(this.#store, id, {
-        bundle,
-        configFile,
-        foreground: options.stdio === "inherit" || options.stdio === "piped",
-        piped: options.stdio === "piped",
-        keepChild: true,
-        image,
-        rootlessCgroups: this.#options.rootless ?? false,
-      });
-    } catch (err) {
-      await release?.().catch(() => {});
-      if (ownBundle) await Deno.remove(ownBundle, { recursive: true }).catch(() => {});
-      throw err;
-    }
-    this.#children.set(id, created.child);
-    return new Container(this, this.#store, id, created.child, ownBundle);
+    const ops = await import("./ops.ts");
+    const made = await ops.create(this.#store, this.#options, this.#cli, id, source, options);
+    this.#children.set(id, made.child);
+    return new Container(this, this.#store, this.#cli, id, made);
   }
 
   /**
@@ -174,7 +167,15 @@ export class Runtime {
    */
   get(id: string): Container {
     loadContainer(this.#store, id);
-    return new Container(this, this.#store, id, this.#children.get(id));
+    return this.handle(id);
+  }
+
+  /**
+   * @internal A handle to container `id` without looking it up first (the command line: each of
+   * its operations reads the container once, and throws when there is none).
+   */
+  handle(id: string): Container {
+    return new Container(this, this.#store, this.#cli, id, { child: this.#children.get(id) });
   }
 
   /** The state of every container in the state directory. */
@@ -196,28 +197,68 @@ export class Runtime {
   }
 }
 
+/**
+ * @internal The command line's Runtime: over its state store (whose root it finds on first use)
+ * and with its --systemd-cgroup and --rootless flags, read when a create needs them. Its inits
+ * start from the command line's own entry.
+ */
+export function cliRuntime(
+  store: StateStore,
+  flags: { readonly systemdCgroup: boolean; readonly rootlessCgroups?: boolean },
+  layerStore?: string,
+): Runtime {
+  return new Runtime({
+    [ADOPT]: store,
+    store: layerStore,
+    get systemdCgroup() {
+      return flags.systemdCgroup;
+    },
+    get rootless() {
+      return flags.rootlessCgroups ?? false;
+    },
+  } as RuntimeOptions);
+}
+
+/** What a Container handle knows beyond its ID when this Runtime made it. */
+interface Made {
+  child?: InitProcess;
+  pid?: number;
+  ownBundle?: string;
+  /** The pty master of a process.terminal container that no console socket took (CLI). */
+  consoleMaster?: number;
+  /** The same as a Terminal (the library). */
+  terminal?: OwnedTerminal;
+}
+
 /** A container: the handle Runtime.create() and Runtime.get() return. */
 export class Container implements AsyncDisposable {
   readonly #runtime: Runtime;
   readonly #store: StateStore;
+  readonly #cli: boolean;
   readonly #child: InitProcess | undefined;
   readonly #ownBundle: string | undefined;
+  readonly #pid: number | undefined;
+  #consoleMaster: number | undefined;
+  readonly #terminal: OwnedTerminal | undefined;
   /** The container's ID. */
   readonly id: string;
 
   /** @internal Use Runtime.create() or Runtime.get(). */
-  constructor(
-    runtime: Runtime,
-    store: StateStore,
-    id: string,
-    child: InitProcess | undefined,
-    ownBundle?: string,
-  ) {
+  constructor(runtime: Runtime, store: StateStore, cli: boolean, id: string, made: Made = {}) {
     this.#runtime = runtime;
     this.#store = store;
+    this.#cli = cli;
     this.id = id;
-    this.#child = child;
-    this.#ownBundle = ownBundle;
+    this.#child = made.child;
+    this.#pid = made.pid;
+    this.#ownBundle = made.ownBundle;
+    this.#consoleMaster = made.consoleMaster;
+    this.#terminal = made.terminal;
+  }
+
+  /** The host pid of the container's init. */
+  get pid(): number {
+    return this.#pid ?? loadContainer(this.#store, this.id).record.pid;
   }
 
   /** The process's stdin, when created with stdio "piped". */
@@ -235,22 +276,46 @@ export class Container implements AsyncDisposable {
     return this.#child?.stdio?.stderr;
   }
 
+  /**
+   * The process's pty, when its config sets process.terminal and no consoleSocket took it. Read it:
+   * a process whose terminal output nobody reads blocks once the pty's buffer is full. Its size
+   * can be set before start(), for a process that reads it at once. delete() closes it.
+   */
+  get terminal(): Terminal | undefined {
+    return this.#terminal?.terminal;
+  }
+
+  /** @internal The pty master, for a caller that relays it itself (`skiff run`); once. */
+  takeConsoleMaster(): number | undefined {
+    const master = this.#consoleMaster;
+    this.#consoleMaster = undefined;
+    return master;
+  }
+
   /** Starts the created container's process (runtime.md `start`). */
   async start(): Promise<void> {
+    const { startContainer } = await import("../container/start.ts");
     await startContainer(this.#store, this.id);
   }
 
-  /** The container's state, as `skiff state` prints it (runtime.md "State"). */
+  /**
+   * The container's state, as `skiff state` prints it (runtime.md "State"); "creating" or
+   * "stopped" for a create that was killed half-way.
+   */
   state(): State {
-    return stateOf(loadContainer(this.#store, this.id));
+    return stateOfId(this.#store, this.id);
   }
 
   /**
-   * Sends a signal to the container's process (name like "SIGTERM" or "TERM", or a number).
+   * Sends a signal to the container's process (name like "SIGTERM" or "TERM", or a number; 0 only
+   * checks that the process exists).
    * @param all every process of the container, not only its init.
    */
   async kill(signal: string | number = "SIGTERM", all = false): Promise<void> {
-    const n = typeof signal === "number" ? signal : parseSignal(signal);
+    const { killContainer } = await import("../container/kill.ts");
+    const n = typeof signal === "number"
+      ? signal
+      : (await import("../signals.ts")).parseSignal(signal);
     await killContainer(this.#store, this.id, n, all);
   }
 
@@ -260,105 +325,91 @@ export class Container implements AsyncDisposable {
    * its status belongs to its parent, and `code` is then -1.
    */
   async wait(): Promise<ExitStatus> {
-    if (this.#child) {
-      const status = await this.#child.status;
-      const code = status.signal === null ? status.code : 128 + parseSignal(status.signal);
-      return { code, signal: status.signal };
-    }
-    const { record } = loadContainer(this.#store, this.id);
-    while (isAlive(record.pid, record.initStartTime)) await sleep(20);
-    return { code: -1, signal: null };
+    return await (await import("./ops.ts")).waitFor(this.#store, this.id, this.#child);
   }
 
   /**
    * Runs `process` in the running container and waits for it; returns its exit status.
    * `process` is a runtime-spec process (args, env, cwd, user...); unset fields come from the
-   * container's own process, as `skiff exec --process` does.
+   * container's own process, as `skiff exec --process` does. For a pty, use spawn().
    */
-  async exec(process: Partial<Process> & { args: string[] }, options: ExecOptions = {}): Promise<
-    ExitStatus
-  > {
-    const { execContainer } = await import("../container/exec.ts");
-    const dir = await Deno.makeTempDir({ prefix: "skiff-api-exec-" });
-    try {
-      const base = loadContainer(this.#store, this.id).record.config.process;
-      const file = join(dir, "process.json");
-      await Deno.writeTextFile(file, JSON.stringify({ ...base, ...process }));
-      const executed = await execContainer(this.#store, this.id, {
-        processFile: file,
-        args: [],
-        env: [],
-        additionalGids: [],
-        caps: [],
-        tty: process.terminal === true,
-        noNewPrivs: false,
-        detach: options.stdio === "null",
-        preserveFds: 0,
-        ignorePaused: false,
-        keepChild: true,
-      });
-      const status = await executed.child.status;
-      const code = status.signal === null ? status.code : 128 + parseSignal(status.signal);
-      return { code, signal: status.signal };
-    } finally {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+  async exec(
+    process: Partial<Process> & { args: string[] },
+    options: ExecOptions = {},
+  ): Promise<ExitStatus> {
+    if (process.terminal === true) {
+      throw new TypeError("exec() of a process with terminal: true: use spawn() for its pty");
     }
+    return await (await this.spawn(process, options)).wait();
+  }
+
+  /**
+   * Starts `process` in the running container, as exec() does, without waiting for it. With
+   * `terminal: true` its stdio is a new pty: ExecProcess.terminal.
+   */
+  async spawn(
+    process: Partial<Process> & { args: string[] },
+    options: ExecOptions = {},
+  ): Promise<ExecProcess> {
+    return await (await import("./ops.ts")).spawn(
+      this.#store,
+      this.#cli,
+      this.id,
+      process,
+      options,
+    );
+  }
+
+  /**
+   * @internal Starts a process as `skiff exec` describes it (its flags, runtime/container/exec.ts);
+   * the command line comes here. A pty master that no console socket took goes to `rawTerminal`
+   * when given (the caller relays it), else to ExecProcess.terminal.
+   */
+  async execWith(
+    request: ExecRequest,
+    rawTerminal?: (master: number) => void,
+  ): Promise<ExecProcess> {
+    const ops = await import("./ops.ts");
+    return await ops.exec(this.#store, this.#cli, this.id, request, rawTerminal);
   }
 
   /** Changes the container's cgroup limits (runc `update`); returns the warnings. */
   async update(resources: Resources): Promise<string[]> {
+    const { updateContainer } = await import("../container/update.ts");
     return (await updateContainer(this.#store, this.id, resources)).warnings;
   }
 
   /** Freezes every process of the container. */
   async pause(): Promise<void> {
+    const { pauseContainer } = await import("../container/pause.ts");
     await pauseContainer(this.#store, this.id);
   }
 
   /** Thaws a paused container. */
-  resume(): void {
+  async resume(): Promise<void> {
+    const { resumeContainer } = await import("../container/pause.ts");
     resumeContainer(this.#store, this.id);
   }
 
+  /** The host pids of every process in the container's cgroup, ascending (runc `ps`). */
+  async pids(): Promise<number[]> {
+    const { containerPids } = await import("../container/ps.ts");
+    return containerPids(this.#store, this.id);
+  }
+
   /** The container's cgroup statistics (runc `events --stats`). */
-  stats(): CgroupStats {
+  async stats(): Promise<CgroupStats> {
+    const { containerCgroup } = await import("../container/cgroup.ts");
     return containerCgroup(loadContainer(this.#store, this.id).record).stats();
   }
 
   /**
    * The container's events until it stops: "oom" when the kernel killed a process for memory, and
    * "stats" every `intervalMs`. Leaving the loop (break, return) stops the watch.
+   * @param stats one "stats" event, then the end (runc `events --stats`).
    */
-  async *events(intervalMs = 5000): AsyncGenerator<ContainerEvent> {
-    const queue: ContainerEvent[] = [];
-    let wake: (() => void) | undefined;
-    const abort = new AbortController();
-    let done = false;
-    let failure: unknown;
-    const watching = watchEvents(this.#store, this.id, {
-      stats: false,
-      intervalMs,
-      signal: abort.signal,
-      onEvent: (event) => {
-        queue.push(event);
-        wake?.();
-      },
-    }).catch((err) => failure = err).finally(() => {
-      done = true;
-      wake?.();
-    });
-    try {
-      for (;;) {
-        while (queue.length > 0) yield queue.shift()!;
-        if (done) break;
-        await new Promise<void>((r) => wake = r);
-        wake = undefined;
-      }
-      if (failure !== undefined) throw failure;
-    } finally {
-      abort.abort();
-      await watching;
-    }
+  async *events(intervalMs = 5000, stats = false): AsyncGenerator<ContainerEvent> {
+    yield* (await import("./ops.ts")).events(this.#store, this.id, intervalMs, stats);
   }
 
   /**
@@ -366,11 +417,13 @@ export class Container implements AsyncDisposable {
    * A bundle this Runtime wrote for a `{ spec, rootfs }` source is removed too.
    */
   async delete(options: { force?: boolean } = {}): Promise<void> {
+    const { deleteContainer } = await import("../container/delete.ts");
     await deleteContainer(this.#store, this.id, options.force ?? false);
     // Reap the init, if it was ours: a library must not leave zombies.
     await this.#child?.status;
     this.#runtime.forget(this.id);
     if (this.#ownBundle) await Deno.remove(this.#ownBundle, { recursive: true }).catch(() => {});
+    this.#terminal?.release();
   }
 
   /** `await using`: deletes the container (force) when the handle goes out of scope. */

@@ -1,6 +1,10 @@
 import type { FlagSpec } from "./args.ts";
 import { boolFlag, type Command, type CommandContext, stringFlag } from "./command.ts";
-import { createContainer, type CreateOptions } from "../container/create.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../api/ops.ts";
+import "../container/create.ts";
+import { cliRuntime, type CreateContainerOptions } from "../api/runtime.ts";
 
 /** Flags shared by `create` and `run`. */
 export const CREATE_FLAGS: FlagSpec[] = [
@@ -36,17 +40,14 @@ export const CREATE_FLAGS: FlagSpec[] = [
 ];
 
 /** The create options every command that creates takes from its flags (create, run). */
-export function createOptionsFromFlags(ctx: CommandContext): CreateOptions {
+export function createOptionsFromFlags(ctx: CommandContext): CreateContainerOptions {
   return {
-    bundle: stringFlag(ctx, "bundle") ?? Deno.cwd(),
     pidFile: stringFlag(ctx, "pid-file"),
     consoleSocket: stringFlag(ctx, "console-socket") || undefined,
     pidfdSocket: stringFlag(ctx, "pidfd-socket") || undefined,
     noPivot: boolFlag(ctx, "no-pivot"),
     noNewKeyring: boolFlag(ctx, "no-new-keyring"),
     preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
-    systemdCgroup: ctx.systemdCgroup,
-    rootlessCgroups: ctx.rootlessCgroups ?? false,
   };
 }
 
@@ -68,7 +69,11 @@ export const command: Command = {
   flags: CREATE_FLAGS,
   args: [1, 1],
   async run(ctx) {
-    await createContainer(ctx.store, ctx.positionals[0], createOptionsFromFlags(ctx));
+    await cliRuntime(ctx.store, ctx).create(
+      ctx.positionals[0],
+      { bundle: stringFlag(ctx, "bundle") ?? Deno.cwd() },
+      createOptionsFromFlags(ctx),
+    );
     return 0;
   },
 };

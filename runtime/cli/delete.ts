@@ -1,5 +1,8 @@
 import { boolFlag, type Command } from "./command.ts";
-import { deleteContainer } from "../container/delete.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../container/delete.ts";
+import { cliRuntime } from "../api/runtime.ts";
 
 /** `skiff delete`. */
 export const command: Command = {
@@ -15,7 +18,9 @@ export const command: Command = {
   args: [1, 1],
   endsByItself: true,
   async run(ctx) {
-    await deleteContainer(ctx.store, ctx.positionals[0], boolFlag(ctx, "force"));
+    await cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).delete({
+      force: boolFlag(ctx, "force"),
+    });
     return 0;
   },
 };

@@ -1,6 +1,7 @@
 import { boolFlag, type Command, stringFlag } from "./command.ts";
 import { UsageError } from "../errors.ts";
-import { eventLine, watchEvents } from "../container/events.ts";
+import { eventLine } from "../container/events.ts";
+import { cliRuntime } from "../api/runtime.ts";
 
 const UNITS: Record<string, number> = {
   ns: 1e-6,
@@ -45,11 +46,10 @@ export const command: Command = {
   async run(ctx) {
     const intervalMs = parseDuration(stringFlag(ctx, "interval") ?? "5s");
     if (intervalMs <= 0) throw new UsageError("duration interval must be greater than 0");
-    await watchEvents(ctx.store, ctx.positionals[0], {
-      stats: boolFlag(ctx, "stats"),
-      intervalMs,
-      onEvent: (event) => console.log(eventLine(event)),
-    });
+    const container = cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]);
+    for await (const event of container.events(intervalMs, boolFlag(ctx, "stats"))) {
+      console.log(eventLine(event));
+    }
     return 0;
   },
 };

@@ -1,9 +1,13 @@
 import { boolFlag, type Command, type CommandContext, stringFlag } from "./command.ts";
 import { preserveFds } from "./create.ts";
-import { execContainer, type Executed } from "../container/exec.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../api/ops.ts";
+import "../container/exec.ts";
+import { cliRuntime, type ExecProcess } from "../api/runtime.ts";
 import { errorChain, ExitError } from "../errors.ts";
 import { relayTerminal } from "../console.ts";
-import { exitStatus, forwardSignals } from "../signals.ts";
+import { forwardSignals } from "../signals.ts";
 
 function list(ctx: CommandContext, name: string): string[] {
   const v = ctx.flags[name];
@@ -60,28 +64,29 @@ export const command: Command = {
   flagsBeforePositionals: true,
   async run(ctx) {
     let executed;
+    let relay: Promise<void> | undefined;
     try {
-      executed = await execute(ctx);
+      executed = await execute(ctx, (master) => relay = relayTerminal(master));
     } catch (err) {
       // runc exits 255 when exec itself fails, so callers can tell it from the process's status.
       throw new ExitError(`exec failed: ${errorChain(err)}`, 255);
     }
     if (boolFlag(ctx, "detach")) return 0;
     const stopForwarding = forwardSignals(executed.pid);
-    const relay = executed.consoleMaster !== undefined
-      ? relayTerminal(executed.consoleMaster)
-      : undefined;
-    const status = await executed.child.status;
+    const { code } = await executed.wait();
     await relay;
     stopForwarding();
-    return exitStatus(status);
+    return code;
   },
 };
 
-function execute(ctx: CommandContext): Promise<Executed> {
+function execute(
+  ctx: CommandContext,
+  relay: (master: number) => void,
+): Promise<ExecProcess> {
   // Everything after the container ID is the command, flags included (runc stops parsing there).
   const [id, ...positionalArgs] = ctx.positionals;
-  return execContainer(ctx.store, id, {
+  return cliRuntime(ctx.store, ctx).handle(id).execWith({
     processFile: stringFlag(ctx, "process") || undefined,
     args: [...positionalArgs, ...ctx.rest],
     env: list(ctx, "env"),
@@ -100,5 +105,5 @@ function execute(ctx: CommandContext): Promise<Executed> {
     subCgroups: list(ctx, "cgroup"),
     apparmorProfile: stringFlag(ctx, "apparmor"),
     selinuxLabel: stringFlag(ctx, "process-label"),
-  });
+  }, relay);
 }

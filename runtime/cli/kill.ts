@@ -1,5 +1,8 @@
 import { boolFlag, type Command } from "./command.ts";
-import { killContainer } from "../container/kill.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../container/kill.ts";
+import { cliRuntime } from "../api/runtime.ts";
 import { parseSignal } from "../signals.ts";
 
 /** `skiff kill`. */
@@ -20,7 +23,7 @@ export const command: Command = {
     // Signal 0 only checks that the init exists (kill(2)); runc accepts it, and so do scripts
     // that poll a container with `kill ID 0`.
     const signal = /^0+$/.test(text) ? 0 : parseSignal(text);
-    await killContainer(ctx.store, ctx.positionals[0], signal, boolFlag(ctx, "all"));
+    await cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).kill(signal, boolFlag(ctx, "all"));
     return 0;
   },
 };

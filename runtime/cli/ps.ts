@@ -1,6 +1,9 @@
 import { type Command, stringFlag } from "./command.ts";
 import { UsageError } from "../errors.ts";
-import { containerPids } from "../container/ps.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../container/ps.ts";
+import { cliRuntime } from "../api/runtime.ts";
 
 /**
  * Keeps the header of `ps` output and the rows whose PID column is one of `pids` (runc ps.go).
@@ -35,7 +38,7 @@ export const command: Command = {
     const psArgs = after[0] === "--" ? after.slice(1) : after;
     const format = stringFlag(ctx, "format") ?? "table";
     if (format !== "table" && format !== "json") throw new Error("invalid format option");
-    const pids = containerPids(ctx.store, id);
+    const pids = await cliRuntime(ctx.store, ctx).handle(id).pids();
     if (format === "json") {
       if (psArgs.length) {
         throw new UsageError(

@@ -1,5 +1,8 @@
 import type { Command } from "./command.ts";
-import { resumeContainer } from "../container/pause.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../container/pause.ts";
+import { cliRuntime } from "../api/runtime.ts";
 
 /** `skiff resume`: thaws a paused container. */
 export const command: Command = {
@@ -8,8 +11,8 @@ export const command: Command = {
   summary: "resume all processes that have been previously paused",
   flags: [],
   args: [1, 1],
-  run(ctx) {
-    resumeContainer(ctx.store, ctx.positionals[0]);
+  async run(ctx) {
+    await cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).resume();
     return 0;
   },
 };

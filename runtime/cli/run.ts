@@ -1,14 +1,15 @@
-import { dirname, join } from "../path.ts";
-import { type StateStore, validateId } from "../state/store.ts";
-import { ContainerNotExistError, UsageError } from "../errors.ts";
-import { undoCreating } from "../container/creating.ts";
-import { creatingRecord } from "../container/half_made.ts";
+import { dirname } from "../path.ts";
+import { UsageError } from "../errors.ts";
 import { boolFlag, type Command, stringFlag } from "./command.ts";
 import { CREATE_FLAGS, createOptionsFromFlags } from "./create.ts";
-import { createContainer } from "../container/create.ts";
-import { startContainer } from "../container/start.ts";
-import { deleteContainer } from "../container/delete.ts";
-import { exitStatus, forwardSignals } from "../signals.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../api/ops.ts";
+import "../container/create.ts";
+import "../container/start.ts";
+import "../container/delete.ts";
+import { cliRuntime, type ContainerSource } from "../api/runtime.ts";
+import { forwardSignals } from "../signals.ts";
 import { relayTerminal } from "../console.ts";
 import { trace } from "../log.ts";
 
@@ -16,19 +17,6 @@ import { trace } from "../log.ts";
 export function generateId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(6));
   return `skiff-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
-}
-
-/** Undoes a half-made container under its lock; one that is gone already is fine. */
-async function undoLocked(store: StateStore, id: string): Promise<void> {
-  let lock: Disposable;
-  try {
-    lock = store.lock(id);
-  } catch (err) {
-    if (err instanceof ContainerNotExistError) return;
-    throw err;
-  }
-  using _lock = lock;
-  await undoCreating(store, id);
 }
 
 /** `skiff run`: create + start, then wait and delete; exits with the container's status. */
@@ -68,69 +56,41 @@ export const command: Command = {
     const id = ctx.positionals[0] ?? generateId();
     const config = stringFlag(ctx, "config");
     const detach = boolFlag(ctx, "detach");
-    const imageSource = stringFlag(ctx, "image");
-    let image: { store: string; dir: string } | undefined;
-    // The assembler is imported for --image only: its modules cost every other run ~12 ms to
-    // evaluate (TransformStream loads Deno's streams; issue 11).
-    const assembler = imageSource ? await import("../assembler/assemble.ts") : undefined;
-    if (imageSource && assembler) {
-      const { assembleBundle, defaultStoreRoot, resolveImage } = assembler;
-      const { LayerStore } = await import("../assembler/layer_store.ts");
-      validateId(id);
-      const storeRoot = stringFlag(ctx, "store") ?? defaultStoreRoot();
-      const layerStore = new LayerStore(storeRoot);
+    const image = stringFlag(ctx, "image");
+    let source: ContainerSource;
+    if (image) {
       const pull = stringFlag(ctx, "pull") ?? "missing";
       if (pull !== "missing" && pull !== "always" && pull !== "never") {
         throw new UsageError(`--pull must be missing, always or never: got "${pull}"`);
       }
-      const stored = await resolveImage(layerStore, imageSource, pull);
-      const dir = join(storeRoot, "bundles", id);
-      image = { store: storeRoot, dir };
-      // Write-ahead (container/creating.ts): the state directory names the read/write layer
-      // before it exists, so that a run killed while assembling leaves nothing delete misses.
-      ctx.store.createDir(id);
-      ctx.store.writeCreating(
-        creatingRecord({ id, bundle: dir, rootfs: join(dir, "rootfs"), image }),
-      );
-      try {
-        await assembleBundle(layerStore, stored, dir, { owner: id, args: ctx.rest });
-      } catch (err) {
-        await undoLocked(ctx.store, id);
-        throw err;
-      }
-      trace("run: bundle assembled");
+      source = { image, args: ctx.rest, pull };
+    } else {
+      source = {
+        bundle: stringFlag(ctx, "bundle") ?? (config ? dirname(config) : Deno.cwd()),
+        config,
+      };
     }
-    let created;
+    const runtime = cliRuntime(ctx.store, ctx, stringFlag(ctx, "store"));
+    const container = await runtime.create(id, source, {
+      ...createOptionsFromFlags(ctx),
+      stdio: detach ? "null" : "inherit",
+    });
     try {
-      created = await createContainer(ctx.store, id, {
-        ...createOptionsFromFlags(ctx),
-        bundle: image?.dir ?? stringFlag(ctx, "bundle") ?? (config ? dirname(config) : Deno.cwd()),
-        configFile: config,
-        foreground: !detach,
-        image,
-        stateDirMade: image !== undefined,
-      });
+      await container.start();
     } catch (err) {
-      // create undoes what it made; a failure before its first step leaves the image's record.
-      if (image) await undoLocked(ctx.store, id);
-      throw err;
-    }
-    const { record, child, consoleMaster } = created;
-    try {
-      await startContainer(ctx.store, id);
-    } catch (err) {
-      await deleteContainer(ctx.store, id, true);
+      await container.delete({ force: true });
       throw err;
     }
     if (detach) return 0;
     // Signals sent to `skiff run` go to the container, as with runc run.
-    const stopForwarding = forwardSignals(record.pid);
-    const relay = consoleMaster !== undefined ? relayTerminal(consoleMaster) : undefined;
-    const status = await child.status;
+    const stopForwarding = forwardSignals(container.pid);
+    const master = container.takeConsoleMaster();
+    const relay = master !== undefined ? relayTerminal(master) : undefined;
+    const { code } = await container.wait();
     trace("run: container exited");
     await relay;
     stopForwarding();
-    if (!boolFlag(ctx, "keep")) await deleteContainer(ctx.store, id, true);
-    return exitStatus(status);
+    if (!boolFlag(ctx, "keep")) await container.delete({ force: true });
+    return code;
   },
 };

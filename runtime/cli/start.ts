@@ -1,5 +1,8 @@
 import type { Command } from "./command.ts";
-import { startContainer } from "../container/start.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../container/start.ts";
+import { cliRuntime } from "../api/runtime.ts";
 
 /** `skiff start`. */
 export const command: Command = {
@@ -10,7 +13,7 @@ export const command: Command = {
   args: [1, 1],
   endsByItself: true,
   async run(ctx) {
-    await startContainer(ctx.store, ctx.positionals[0]);
+    await cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).start();
     return 0;
   },
 };

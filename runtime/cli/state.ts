@@ -1,5 +1,5 @@
 import type { Command } from "./command.ts";
-import { stateOfId } from "../container/container.ts";
+import { cliRuntime } from "../api/runtime.ts";
 
 /** `skiff state`: the container's state as runc prints it (indented JSON). */
 export const command: Command = {
@@ -10,7 +10,7 @@ export const command: Command = {
   args: [1, 1],
   endsByItself: true,
   run(ctx) {
-    const state = stateOfId(ctx.store, ctx.positionals[0]);
+    const state = cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).state();
     console.log(JSON.stringify(state, null, "  "));
     return 0;
   },

@@ -1,6 +1,9 @@
 import { type Command, type CommandContext, stringFlag } from "./command.ts";
 import type { Resources } from "../../spec/config.ts";
-import { updateContainer } from "../container/update.ts";
+// Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
+// a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
+import "../container/update.ts";
+import { cliRuntime } from "../api/runtime.ts";
 import { warn } from "../log.ts";
 import { UsageError } from "../errors.ts";
 
@@ -166,7 +169,7 @@ export const command: Command = {
       throw new Error("Intel RDT/MBA: memory bandwidth schema is not enabled");
     }
     const request = await updateRequest(ctx);
-    const { warnings } = await updateContainer(ctx.store, ctx.positionals[0], request);
+    const warnings = await cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).update(request);
     for (const w of warnings) warn(w);
     return 0;
   },

@@ -66,6 +66,11 @@ export interface CreateOptions {
   piped?: boolean;
   /** The caller waits for the init even when detached (the library): it keeps the event loop. */
   keepChild?: boolean;
+  /**
+   * The library: a process.terminal pty that no console socket takes comes back as
+   * Created.consoleMaster even when detached (the command line refuses that config).
+   */
+  keepTerminal?: boolean;
   /** The image bundle `run --image` assembled, released again by delete. */
   image?: { store: string; dir: string };
   /**
@@ -144,7 +149,6 @@ export async function createContainer(
     let consoleMaster: number | undefined;
     const denoInit = trampolineInitReason(spec, plan, rootfs, {
       noPivot: options.noPivot,
-      piped: options.piped,
       hostMountNamespace,
     });
     if (denoInit === undefined) {
@@ -166,6 +170,7 @@ export async function createContainer(
         preserveFds: options.preserveFds ?? 0,
         listenFds: listenFds(),
         callerStdio: options.foreground ?? false,
+        piped: options.piped,
         consoleSocket: options.consoleSocket ? resolve(options.consoleSocket) : undefined,
         mountFds: idmapped.fds,
         onPid: (pid) => {
@@ -378,7 +383,12 @@ function checkBeforeCreate(
       cause: err,
     });
   }
-  checkConsoleFlags(spec.process?.terminal === true, options.consoleSocket, !options.foreground);
+  const keptTerminal = options.keepTerminal === true && !options.consoleSocket;
+  checkConsoleFlags(
+    spec.process?.terminal === true,
+    options.consoleSocket,
+    !options.foreground && !keptTerminal,
+  );
   checkUserNamespaceConfig(spec, hostFacts(), configFile);
 }
 

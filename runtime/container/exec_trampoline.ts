@@ -61,7 +61,7 @@ import { joinCgroupProcs } from "../cgroups/files.ts";
 import { clonedInit, type InitProcess, killTrampoline } from "../process/init_process.ts";
 import type { TrampolineOp, TrampolineProgram } from "../trampoline/program.ts";
 import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
-import { posixSpawn } from "../../ffi/process.ts";
+import { posixSpawn } from "../../ffi/spawn.ts";
 import { identityOps, privileged } from "./process_ops.ts";
 import { trace } from "../log.ts";
 

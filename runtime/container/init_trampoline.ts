@@ -74,18 +74,19 @@ import {
   writeAll,
 } from "../../ffi/fs.ts";
 import { ioctlNsGetType, setns, unshare } from "../../ffi/namespace.ts";
-import {
-  pidfdGetfd,
-  pidfdOpen,
-  posixSpawn,
-  setdomainname,
-  sethostname,
-} from "../../ffi/process.ts";
+import { pidfdGetfd, pidfdOpen, setdomainname, sethostname } from "../../ffi/process.ts";
+import { posixSpawn } from "../../ffi/spawn.ts";
 import { connectListener, sendListener } from "../init/seccomp_listener.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import { needsTrampoline } from "../process/spawn_userns.ts";
 import type { BootstrapSeccomp } from "../process/protocol.ts";
-import { clonedInit, type InitProcess, killTrampoline } from "../process/init_process.ts";
+import {
+  clonedInit,
+  type InitProcess,
+  killTrampoline,
+  type StdioPipes,
+  stdioPipes,
+} from "../process/init_process.ts";
 import { selfCommand } from "../process/self_command.ts";
 import {
   capabilityMasks,
@@ -130,6 +131,8 @@ export interface TrampolineInitPlan {
   listenFds?: number;
   /** `run` in the foreground: the process keeps the caller's stdio and its owner. */
   callerStdio: boolean;
+  /** The library's "piped" stdio: PID 1 gets new pipes, the caller their streams (no terminal). */
+  piped?: boolean;
   /** With process.terminal: --console-socket (absolute); without it the CLI keeps the master. */
   consoleSocket?: string;
   /** Idmapped mounts the CLI made: mounts[] index -> detached mount fd. */
@@ -155,7 +158,7 @@ export function trampolineInitReason(
   spec: Spec,
   namespaces: NamespacePlan,
   rootfs: string,
-  options: { noPivot?: boolean; piped?: boolean; hostMountNamespace: boolean },
+  options: { noPivot?: boolean; hostMountNamespace: boolean },
 ): string | undefined {
   if (Deno.env.get("SKIFF_DENO_INIT") === "1") return "SKIFF_DENO_INIT=1";
   const process = spec.process;
@@ -164,7 +167,6 @@ export function trampolineInitReason(
   // prestart, createRuntime and createContainer run from the CLI; startContainer runs in the
   // container after `start`, before process.args, which needs a process there to run it.
   if (hooks?.startContainer?.length) return "hooks.startContainer";
-  if (options.piped) return "piped stdio (the library)";
   if (needsTrampoline(namespaces)) return "a user namespace";
   if ((namespaces.create & CLONE_NEWNS) === 0 || options.hostMountNamespace) {
     return "no new mount namespace";
@@ -231,6 +233,7 @@ export async function startTrampolineInit(
   let trampoline: InitProcess | undefined;
   let pid: number | undefined;
   let consoleMaster: number | undefined;
+  let pipes: StdioPipes | undefined;
   try {
     memfd = memfdCreate("skiff-trampoline", MFD_ALLOW_SEALING);
     socket = trampolineSocket();
@@ -241,8 +244,11 @@ export async function startTrampolineInit(
       const path = `/proc/self/fd/${stage1Fd}`;
       // With a terminal, PID 1's stdio is /dev/null until it switches to the pty: a caller that
       // reads our output to EOF (go-runc does for `create --console-socket`) must not wait for it.
-      trampoline = clonedInit(posixSpawn(path, [path], [], process.terminal === true));
+      const terminal = process.terminal === true;
+      if (plan.piped && !terminal) pipes = stdioPipes();
+      trampoline = clonedInit(posixSpawn(path, [path], [], terminal, pipes?.childFds));
     } finally {
+      pipes?.closeChildFds();
       close(stage1Fd);
       close(socket.theirs);
       close(fifoFd);
@@ -291,9 +297,10 @@ export async function startTrampolineInit(
     const status = await trampoline.status;
     trampoline = undefined;
     if (!status.success) throw new Error(`the init trampoline exited with status ${status.code}`);
-    return { child: clonedInit(pid!), consoleMaster };
+    return { child: clonedInit(pid!, pipes?.stdio), consoleMaster };
   } catch (err) {
     if (consoleMaster !== undefined) close(consoleMaster);
+    pipes?.close();
     await killTrampoline(trampoline, pid);
     throw err;
   } finally {

@@ -8,7 +8,7 @@ import type { Spec } from "../../spec/config.ts";
 /** The reason for `edit`ed defaultSpec() (with a rootfs that has /proc), as create computes it. */
 function reason(
   edit: (spec: Spec) => void = () => {},
-  options: { noPivot?: boolean; piped?: boolean; hostMountNamespace?: boolean } = {},
+  options: { noPivot?: boolean; hostMountNamespace?: boolean } = {},
 ): string | undefined {
   const rootfs = Deno.makeTempDirSync({ prefix: "skiff-reason-" });
   try {
@@ -72,7 +72,6 @@ Deno.test("trampolineInitReason() names each case that keeps the Deno init", () 
   ];
   for (const [edit, expected] of cases) assert.match(String(reason(edit)), expected);
   assert.match(String(reason(undefined, { noPivot: true })), /--no-pivot/);
-  assert.match(String(reason(undefined, { piped: true })), /piped/);
   assert.match(String(reason(undefined, { hostMountNamespace: true })), /mount namespace/);
 });
 

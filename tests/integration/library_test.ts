@@ -57,6 +57,8 @@ Deno.test("library: create, start, wait gives the exit code; stdout and stderr a
       rootfs: ROOTFS,
     }, { stdio: "piped" });
     assert.equal(c.state().status, "created");
+    // The trampoline init takes the pipes: the created container's PID 1 is no second Deno.
+    assert.notEqual(Deno.readLinkSync(`/proc/${c.pid}/exe`), Deno.execPath());
     await c.start();
     const writer = c.stdin!.getWriter();
     await writer.write(new TextEncoder().encode("in\n"));
@@ -112,6 +114,80 @@ Deno.test("library: exec runs a process in the container and gives its exit code
   });
 });
 
+/** Reads `stream` until its text matches `pattern` (or it ends); the text so far. */
+async function readUntil(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  pattern: RegExp,
+  seen = { text: "" },
+): Promise<string> {
+  const decoder = new TextDecoder();
+  while (!pattern.test(seen.text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen.text += decoder.decode(value, { stream: true });
+  }
+  return seen.text;
+}
+
+Deno.test("library: a process.terminal container's pty as streams, with resize", async () => {
+  await withRuntime(async (rt) => {
+    const spec = busyboxSpec(["sh", "-c", "tty; read x; stty size; echo got $x"], (s) => {
+      s.process!.terminal = true;
+    });
+    // Detached ("null" stdio, the default) and no console socket: the library keeps the pty.
+    await using c = await rt.create(testId("lib"), { spec, rootfs: ROOTFS });
+    const terminal = c.terminal;
+    assert.ok(terminal, "a terminal for process.terminal");
+    terminal.resize(91, 37);
+    await c.start();
+    const reader = terminal.readable.getReader();
+    const seen = { text: "" };
+    assert.match(await readUntil(reader, /\/dev\/pts\/\d+\r?\n/, seen), /^\/dev\/pts\/\d+\r?\n/);
+    const writer = terminal.writable.getWriter();
+    await writer.write(new TextEncoder().encode("hello\r"));
+    const text = await readUntil(reader, /got hello/, seen);
+    // The pty echoes the input, then stty reports the size set before start.
+    assert.match(text, /37 91\r?\n/);
+    assert.match(text, /got hello/);
+    assert.deepEqual(await c.wait(), { code: 0, signal: null });
+    writer.releaseLock();
+    reader.releaseLock();
+  });
+});
+
+Deno.test("library: spawn with terminal: true gives the exec's pty; resize reaches it", async () => {
+  await withRuntime(async (rt) => {
+    await using c = await rt.create(testId("lib"), {
+      spec: busyboxSpec(["sleep", "100"]),
+      rootfs: ROOTFS,
+    });
+    assert.equal(c.terminal, undefined, "no pty without process.terminal");
+    await c.start();
+    const p = await c.spawn({
+      args: ["sh", "-c", "tty; read x; stty size; echo bye"],
+      terminal: true,
+    });
+    const terminal = p.terminal;
+    assert.ok(terminal);
+    const reader = terminal.readable.getReader();
+    const seen = { text: "" };
+    const first = await readUntil(reader, /\/dev\/pts\/\d+\r?\n/, seen);
+    assert.match(first, /^\/dev\/pts\/\d+\r?\n/);
+    terminal.resize(120, 50);
+    const writer = terminal.writable.getWriter();
+    await writer.write(new TextEncoder().encode("go\r"));
+    const text = await readUntil(reader, /bye/, seen);
+    assert.match(text.slice(first.length), /50 120\r?\n/);
+    assert.deepEqual(await p.wait(), { code: 0, signal: null });
+    await assert.rejects(
+      () => c.exec({ args: ["true"], terminal: true }),
+      TypeError,
+    );
+    writer.releaseLock();
+    reader.releaseLock();
+  });
+});
+
 Deno.test("library: update, pause, resume, stats and events of a running container", async () => {
   await withRuntime(async (rt) => {
     await using c = await rt.create(testId("lib"), {
@@ -120,10 +196,10 @@ Deno.test("library: update, pause, resume, stats and events of a running contain
     });
     await c.start();
     await c.update({ pids: { limit: 50 } });
-    assert.equal(c.stats().pids?.limit, 50);
+    assert.equal((await c.stats()).pids?.limit, 50);
     await c.pause();
     assert.equal(c.state().status, "paused");
-    c.resume();
+    await c.resume();
     assert.equal(c.state().status, "running");
     for await (const event of c.events(50)) {
       assert.equal(event.type, "stats");

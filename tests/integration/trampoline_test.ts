@@ -33,7 +33,8 @@ import {
   writeAll,
 } from "../../ffi/fs.ts";
 import { isErrno } from "../../ffi/errno.ts";
-import { pidfdGetfd, pidfdOpen, posixSpawn, waitPid } from "../../ffi/process.ts";
+import { pidfdGetfd, pidfdOpen } from "../../ffi/process.ts";
+import { posixSpawn, waitPid } from "../../ffi/spawn.ts";
 import { openPty } from "../../ffi/tty.ts";
 import {
   CLONE_NEWNET,

@@ -8,7 +8,7 @@
  * Needs root and a kernel whose procfs takes the "pidns" fsconfig option (6.18 here). The rootfs is
  * bind-mounted in a private mount namespace and not written to. Timings go to stderr.
  */
-import { waitPid } from "../../../ffi/process.ts";
+import { waitPid } from "../../../ffi/spawn.ts";
 import { close, writeAll } from "../../../ffi/fs.ts";
 import { expectEvent } from "../../../runtime/trampoline/spawn.ts";
 import type { TrampolineProgram } from "../../../runtime/trampoline/program.ts";

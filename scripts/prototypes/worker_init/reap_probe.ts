@@ -8,7 +8,7 @@
  * (b) Deno.Command on the worker, the worker awaits child.status while main waitPid()s too;
  * (c) the trampoline's cloneParent: tokio never knew the pid; worker terminated; main waitPid()s.
  */
-import { waitPid } from "../../../ffi/process.ts";
+import { waitPid } from "../../../ffi/spawn.ts";
 
 function state(pid: number): string {
   try {
