@@ -1,4 +1,4 @@
-import { check, errno, lazyLibc, libc } from "./_libc.ts";
+import { check, errno, libc } from "./_libc.ts";
 import { ERRNO, SyscallError } from "./errno.ts";
 import { addressOf, cString, cStringArray } from "./c_string.ts";
 import { rawSyscall } from "./syscall.ts";
