@@ -160,6 +160,8 @@ export async function createContainer(
         fifo: store.fifoPath(id),
         seccomp,
         noNewKeyring: options.noNewKeyring ?? false,
+        noPivot: options.noPivot ?? false,
+        timeOffsets: spec.linux?.timeOffsets,
         preserveFds: options.preserveFds ?? 0,
         listenFds: listenFds(),
         callerStdio: options.foreground ?? false,

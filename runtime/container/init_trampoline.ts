@@ -12,9 +12,12 @@
  *   mkfifo exec.fifo, open it O_RDWR (F);
  *   memfd M (empty, inherited); socketpair R
  *   posix_spawn /proc/self/fd/<stage 1> ----------->  setns joined namespaces; unshare the new ones
+ *   read R  <---------------------------------------  [SYNC 3: a new time namespace]
+ *   /proc/T/timens_offsets; answer ---------------->
  *   read R  <---------------------------------------  PID p: clone(CLONE_PARENT); the first half
  *                                                     exits 0, p is PID 1 and a child of the CLI
- *                                                     p: PDEATHSIG, "/" rslave, mount proc at
+ *                                                     p: PDEATHSIG, "/" rslave, bind <rootfs>
+ *                                                        on itself, mount proc at
  *                                                        <rootfs>/proc (its own PID namespace's)
  *   read R  <---------------------------------------  SYNC 1 (from p)
  *   net devices, RDT, cgroup (p joins it),
@@ -26,7 +29,9 @@
  *   setns/chroot back to the saved host ones.
  *   stage 2 -> M, sealed; answer ------------------>  execveat(M): stage 2 (R stays open)
  *                                                     [session keyring], pivot_root(<rootfs>),
- *                                                     old root detached, [unshare cgroup ns],
+ *                                                     old root detached (--no-pivot: MS_MOVE,
+ *                                                     chroot), [rootfsPropagation], [unshare
+ *                                                     cgroup ns], [personality, mempolicy],
  *                                                     the identity (process_ops.ts identityOps),
  *                                                     PDEATHSIG off
  *   read R  <---------------------------------------  SYNC 2: ready
@@ -47,6 +52,8 @@ import {
   CLONE_NEWTIME,
   CLONE_NEWUTS,
   MNT_DETACH,
+  MS_BIND,
+  MS_MOVE,
   MS_REC,
   MS_SLAVE,
   O_CLOEXEC,
@@ -92,7 +99,7 @@ import {
   grantableCapabilities,
   lastCapability,
 } from "../security/capabilities.ts";
-import { finishRootfs, mountRootfs } from "../rootfs/prepare.ts";
+import { finishRootfs, mountRootfs, rootPropagationAfterSwitch } from "../rootfs/prepare.ts";
 import { parseMountOptions } from "../rootfs/mount_options.ts";
 import { applySysctl } from "../init/container_settings.ts";
 import { homeOf, lookPath } from "../init/exec_path.ts";
@@ -108,7 +115,10 @@ import { fchown } from "../../ffi/file_attrs.ts";
 import { identityOps, privileged } from "./process_ops.ts";
 import { runHooks } from "../hooks.ts";
 import { applyScheduling } from "../init/process_attrs.ts";
-import { PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
+import { MPOL_FLAGS, MPOL_MODES, PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
+import { parseCpuList } from "../../spec/cpu_list.ts";
+import { type TimeOffsets, writeTimeOffsets } from "../process/spawn_in_namespaces.ts";
+import { hideHostPseudoFilesystems } from "../rootfs/pivot_root.ts";
 import { creatingState } from "../../spec/state.ts";
 import * as log from "../log.ts";
 import { trace } from "../log.ts";
@@ -128,6 +138,10 @@ export interface TrampolineInitPlan {
   noNewKeyring: boolean;
   preserveFds: number;
   listenFds?: number;
+  /** `--no-pivot`: PID 1 moves the rootfs over "/" (MS_MOVE) and chroots instead of pivot_root. */
+  noPivot: boolean;
+  /** linux.timeOffsets of a new time namespace: written before the clone enters it. */
+  timeOffsets?: TimeOffsets;
   /** `run` in the foreground: the process keeps the caller's stdio and its owner. */
   callerStdio: boolean;
   /** With process.terminal: --console-socket (absolute); without it the CLI keeps the master. */
@@ -145,6 +159,7 @@ export interface TrampolineInitPlan {
 
 const SYNC_ROOTFS = 1;
 const SYNC_READY = 2;
+const SYNC_TIME = 3;
 const SIGKILL = 9;
 
 /**
@@ -174,14 +189,8 @@ export function trampolineInitReason(
   if (namespaces.join.some((j) => j.flag === CLONE_NEWNS)) {
     return "linux.namespaces: a mount namespace by path";
   }
-  if ((namespaces.create & CLONE_NEWTIME) !== 0 || spec.linux?.timeOffsets) {
-    return "a time namespace";
-  }
-  if (options.noPivot) return "--no-pivot";
-  if (spec.linux?.rootfsPropagation) return "linux.rootfsPropagation";
   if (process.apparmorProfile) return "process.apparmorProfile";
   if (process.selinuxLabel) return "process.selinuxLabel";
-  if (spec.linux?.memoryPolicy) return "linux.memoryPolicy";
   const mounts = spec.mounts ?? [];
   const procs = mounts.map((m, i) => ({ m, i })).filter(({ m }) => m.type === "proc");
   if (procs.length > 1 || procs.some(({ m }) => m.destination.replace(/\/+$/, "") !== "/proc")) {
@@ -262,6 +271,12 @@ export async function startTrampolineInit(
       if (event.kind === "sync" && program.ops[event.op]?.op === "seccomp") {
         // PID 1 loaded a filter with a listener: its fd number is the record's value.
         sendListenerOf(plan, pid!, event.point);
+        answer(socket.ours);
+        continue;
+      }
+      if (event.kind === "sync" && event.point === SYNC_TIME) {
+        // The first half unshared the time namespace; nothing is in it until the clone.
+        writeTimeOffsets(plan.timeOffsets ?? {}, trampoline.pid);
         answer(socket.ours);
         continue;
       }
@@ -375,11 +390,22 @@ function firstStage(
   if (plan.namespaces.create) {
     add({ op: "unshare", flags: plan.namespaces.create }, "cannot create the namespaces");
   }
+  if ((plan.namespaces.create & CLONE_NEWTIME) && plan.timeOffsets) {
+    // Offsets can be written only while the time namespace has no process: before the clone.
+    add({ op: "sync", fd: reportFd, point: SYNC_TIME });
+  }
   add({ op: "cloneParent", fd: reportFd });
   // PID 1 must not outlive a CLI that dies before the container is created.
   add({ op: "prctl", option: PR_SET_PDEATHSIG, arg2: SIGKILL });
   // Nothing mounted in the new namespace may propagate to the host's mounts.
   add({ op: "mount", source: "", target: "/", fstype: "", flags: MS_SLAVE | MS_REC });
+  // The rootfs bind, before the proc mount goes on it: a proc mounted first would stay below the
+  // bind, unmasked, where --no-pivot's MS_MOVE leaves it in the namespace (a fully visible procfs
+  // lets a nested user namespace mount another).
+  add(
+    { op: "mount", source: plan.rootfs, target: plan.rootfs, fstype: "", flags: MS_BIND | MS_REC },
+    `root.path: cannot bind ${plan.rootfs}`,
+  );
   if (procIndex >= 0) {
     // procfs shows the PID namespace of the process that mounts it: PID 1 mounts its own.
     const m = plan.spec.mounts![procIndex];
@@ -408,6 +434,8 @@ interface ExecTarget {
   slavePath?: string;
   /** The pty master when there is no --console-socket (`run -t` relays it). */
   consoleMaster?: number;
+  /** linux.rootfsPropagation for "/" after the switch, and the mounts' own to give back. */
+  propagation: ReturnType<typeof rootPropagationAfterSwitch>;
 }
 
 /**
@@ -428,14 +456,16 @@ async function buildContainer(
   const env = [...(process.env ?? [])];
   let path = "";
   let pty: { master: number; slave: number; slavePath: string } | undefined;
+  let propagation: ExecTarget["propagation"] = { root: 0, mounts: [] };
   inNamespacesOf(pid, () => {
     mountRootfs(spec, {
       rootfs,
       bundle: plan.bundle,
-      noPivot: false,
+      noPivot: plan.noPivot,
       cgroupDirs,
       hostMountNamespace: false,
       premounted: procIndex >= 0 ? [procIndex] : [],
+      rootfsBound: true,
       mountFds: plan.mountFds,
     });
   });
@@ -471,6 +501,10 @@ async function buildContainer(
     // Through the container's own /proc (PID 1's): what the config mounted over /proc/sys counts.
     applySysctl(spec.linux?.sysctl ?? {}, rootfs);
     finishRootfs(spec, rootfs);
+    propagation = rootPropagationAfterSwitch(spec, rootfs);
+    // --no-pivot: the host's procfs and sysfs mounts outside the rootfs stay under PID 1's chroot;
+    // hidden now, as the Deno init's moveRoot() does.
+    if (plan.noPivot) hideHostPseudoFilesystems(rootfs);
     const root = open(rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     try {
       fchdir(root);
@@ -511,7 +545,7 @@ async function buildContainer(
   }
   const kept = plan.listenFds ? env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e)) : env;
   if (plan.listenFds) kept.push(`LISTEN_FDS=${plan.listenFds}`, "LISTEN_PID=1");
-  return { path, env: kept, slavePath: pty?.slavePath, consoleMaster };
+  return { path, env: kept, slavePath: pty?.slavePath, consoleMaster, propagation };
 }
 
 const JOINED: [string, number][] = [
@@ -613,9 +647,35 @@ function secondStage(
   // root instead (mount(2) does not follow the mount stacked on the cwd) and undo the mounts'
   // own "shared" propagation.
   add({ op: "chdir", path: rootfs }, `root.path: cannot enter ${rootfs}`);
-  add({ op: "pivotRoot", newRoot: ".", putOld: "." }, `root.path: cannot pivot_root to ${rootfs}`);
-  add({ op: "umount2", target: ".", flags: MNT_DETACH });
+  if (plan.noPivot) {
+    // --no-pivot (ramdisk roots, where pivot_root fails): the rootfs moved over "/", then chroot.
+    add(
+      { op: "mount", source: rootfs, target: "/", fstype: "", flags: MS_MOVE },
+      `root.path: cannot move ${rootfs} to / (--no-pivot)`,
+    );
+    add({ op: "chroot", path: "." }, `root.path: cannot chroot to ${rootfs} (--no-pivot)`);
+  } else {
+    add(
+      { op: "pivotRoot", newRoot: ".", putOld: "." },
+      `root.path: cannot pivot_root to ${rootfs}`,
+    );
+    add({ op: "umount2", target: ".", flags: MNT_DETACH });
+  }
   add({ op: "chdir", path: "/" });
+  const { root: rootPropagation, mounts: ownPropagation } = target.propagation;
+  if (rootPropagation) {
+    add(
+      { op: "mount", source: "", target: "/", fstype: "", flags: rootPropagation },
+      `linux.rootfsPropagation: cannot make / ${spec.linux?.rootfsPropagation}`,
+    );
+    // A recursive one reached every mount: the mounts that asked for their own get it back.
+    for (const m of ownPropagation) {
+      add(
+        { op: "mount", source: "", target: m.target, fstype: "", flags: m.flag },
+        `mounts: cannot set the propagation of ${m.target}`,
+      );
+    }
+  }
   if (target.slavePath) {
     add({ op: "setsid" });
     add(
@@ -632,6 +692,20 @@ function secondStage(
     add(
       { op: "personality", persona: PERSONALITY_DOMAINS[persona.domain] },
       `linux.personality: cannot set domain ${persona.domain}`,
+    );
+  }
+  const policy = spec.linux?.memoryPolicy;
+  if (policy) {
+    const flags = (policy.flags ?? []).reduce((all, name) => all | MPOL_FLAGS[name], 0);
+    const nodes = parseCpuList(policy.nodes ?? "");
+    const nodemask: bigint[] = [];
+    for (const node of nodes) {
+      while (nodemask.length <= node >> 6) nodemask.push(0n);
+      nodemask[node >> 6] |= 1n << BigInt(node & 63);
+    }
+    add(
+      { op: "mempolicy", mode: MPOL_MODES[policy.mode] | flags, nodemask },
+      `linux.memoryPolicy: cannot set ${policy.mode}`,
     );
   }
   identityOps({

@@ -40,6 +40,11 @@ export interface RootfsOptions {
   mountFds?: Record<number, number>;
   /** mounts[] indexes already mounted (the trampoline init's PID 1 mounts its own /proc). */
   premounted?: readonly number[];
+  /**
+   * The rootfs bind is made already (the trampoline init's PID 1 binds it before it mounts its
+   * /proc on it, so that there is one proc mount, not a second one under the bind).
+   */
+  rootfsBound?: boolean;
 }
 
 /**
@@ -62,9 +67,12 @@ export function mountRootfs(spec: Spec, options: RootfsOptions): void {
     const propagation = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
     const deferred = propagation & (MS_SHARED | MS_UNBINDABLE);
     mount("", "/", "", deferred || !propagation ? MS_SLAVE | MS_REC : propagation);
-    // pivot_root needs the new root to be a mount point whose parent mount is not shared.
-    makeParentMountPrivate(rootfs);
-    mount(rootfs, rootfs, "", MS_BIND | MS_REC);
+    if (!options.rootfsBound) {
+      // pivot_root needs the new root to be a mount point whose parent mount is not shared
+      // (with the bind made earlier, after "/" turned rslave, nothing is shared).
+      makeParentMountPrivate(rootfs);
+      mount(rootfs, rootfs, "", MS_BIND | MS_REC);
+    }
   }
 
   // Opened after the rootfs bind: every path below resolves inside this mount, by fd.
@@ -139,6 +147,40 @@ function reapplyMountPropagation(spec: Spec): void {
       }
     }
   });
+}
+
+/**
+ * The trampoline init's part of switchRoot() that must happen in PID 1 after its root switch: the
+ * flags for "/" (linux.rootfsPropagation) and, when they are recursive, each mount's own
+ * propagation to give back, with its target resolved now (in the container's mount namespace,
+ * before the switch) as a path inside `rootfs`.
+ */
+export function rootPropagationAfterSwitch(
+  spec: Spec,
+  rootfs: string,
+): { root: number; mounts: { target: string; flag: number }[] } {
+  const root = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
+  const mounts: { target: string; flag: number }[] = [];
+  if (!(root & MS_REC)) return { root, mounts };
+  withRoot(rootfs, (handle) => {
+    for (const m of spec.mounts ?? []) {
+      const { propagation } = parseMountOptions(m.options);
+      if (propagation.length === 0) continue;
+      const fd = openInRoot(handle, m.destination, O_PATH);
+      try {
+        // The mount point as the namespace's root sees it (the CLI's thread: before the switch).
+        const hostPath = Deno.readLinkSync(`/proc/thread-self/fd/${fd}`);
+        const inside = hostPath === rootfs ? "/" : hostPath.slice(rootfs.length);
+        if (!hostPath.startsWith(`${rootfs}/`) && hostPath !== rootfs) {
+          throw new Error(`mounts: ${m.destination} resolves outside the rootfs (${hostPath})`);
+        }
+        for (const flag of propagation) mounts.push({ target: inside, flag });
+      } finally {
+        close(fd);
+      }
+    }
+  });
+  return { root, mounts };
 }
 
 /**

@@ -47,6 +47,8 @@
  *   sessionKeyring  keyctl(JOIN_SESSION_KEYRING, name), then keyctl(SETPERM, it, perm); a kernel
  *               without keyrings or one that refuses them (ENOSYS, EACCES) skips both, as runc does
  *   personality personality(persona)
+ *   mempolicy   set_mempolicy(mode, nodemask, maxnode): `nodemask` as 64-bit words (none: NULL, 0);
+ *               maxnode is the words' bits + 1 (the kernel reads one bit fewer)
  *   execve      fcntl(reportFd, F_SETFD, FD_CLOEXEC); execve(path, argv, envp)
  *   execveat    execveat(fd, "", argv, envp, AT_EMPTY_PATH): the next stage, a program the parent
  *               wrote into the inherited memfd `fd` meanwhile; reportFd stays open for it
@@ -96,6 +98,7 @@ export type TrampolineOp =
   | { op: "pivotRoot"; newRoot: string; putOld: string }
   | { op: "sessionKeyring"; name: string; perm: number }
   | { op: "personality"; persona: number }
+  | { op: "mempolicy"; mode: number; nodemask: bigint[] }
   | { op: "execve"; path: string; argv: string[]; envp: string[] }
   | { op: "execveat"; fd: number; argv: string[]; envp: string[] }
   | { op: "exit"; code: number };
@@ -204,6 +207,10 @@ export function describeOp(op: TrampolineOp): string {
       return `join session keyring ${op.name}`;
     case "personality":
       return `personality 0x${op.persona.toString(16)}`;
+    case "mempolicy":
+      return `set_mempolicy mode 0x${op.mode.toString(16)} nodes ${
+        op.nodemask.map((w) => `0x${w.toString(16)}`).join(",") || "(none)"
+      }`;
     case "execve":
       return `execve ${op.path}`;
     case "execveat":
@@ -429,6 +436,11 @@ export function buildTrampoline(
         call("personality", op.persona);
         failOnError();
         break;
+      case "mempolicy":
+        if (op.nodemask.length === 0) call("set_mempolicy", op.mode, 0, 0);
+        else call("set_mempolicy", op.mode, data.u64s(op.nodemask), op.nodemask.length * 64 + 1);
+        failOnError();
+        break;
       case "execveat": {
         const argv = data.pointers(op.argv.map((s) => data.string(s)));
         const envp = data.pointers(op.envp.map((s) => data.string(s)));
@@ -621,6 +633,17 @@ export function validateProgram(program: TrampolineProgram): void {
       case "personality":
         int(`${at}.persona`, op.persona, 0, FD_MAX);
         break;
+      case "mempolicy":
+        int(`${at}.mode`, op.mode, 0, FD_MAX);
+        if (!Array.isArray(op.nodemask) || op.nodemask.length > 16) {
+          bad(`${at}.nodemask`, "must be an array of at most 16 words", String(op.nodemask));
+        }
+        op.nodemask.forEach((w, j) => {
+          if (typeof w !== "bigint" || w < 0n || w > 0xffffffffffffffffn) {
+            bad(`${at}.nodemask[${j}]`, "must be a bigint from 0 to 2^64-1", String(w));
+          }
+        });
+        break;
       case "execve":
       case "execveat":
         if (op.op === "execve") text(`${at}.path`, op.path);
@@ -641,7 +664,7 @@ export function validateProgram(program: TrampolineProgram): void {
           "must be one of setns, unshare, sync, setresgid, setresuid, setgroups, cloexec, " +
             "cloneParent, waitByte, prlimit, capset, chdir, chroot, umask, prctl, seccomp, " +
             "setsid, setctty, dup2, openDup, cloexecFrom, sigdefault, fchown, mount, umount2, pivotRoot, " +
-            "sessionKeyring, personality, execve, execveat, exit",
+            "sessionKeyring, personality, mempolicy, execve, execveat, exit",
           (op as { op: unknown }).op,
         );
     }

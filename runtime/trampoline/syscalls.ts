@@ -40,6 +40,7 @@ export type TrampolineSyscall =
   | "execveat"
   | "keyctl"
   | "personality"
+  | "set_mempolicy"
   | "exit_group";
 
 /** System call numbers by architecture. */
@@ -77,6 +78,7 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     execveat: 322,
     keyctl: 250,
     personality: 135,
+    set_mempolicy: 238,
   },
   aarch64: {
     fcntl: 25,
@@ -111,5 +113,6 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     execveat: 281,
     keyctl: 219,
     personality: 92,
+    set_mempolicy: 237,
   },
 };
