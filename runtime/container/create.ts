@@ -162,6 +162,7 @@ export async function createContainer(
         noNewKeyring: options.noNewKeyring ?? false,
         noPivot: options.noPivot ?? false,
         timeOffsets: spec.linux?.timeOffsets,
+        userns: userNamespaceSetup(spec),
         preserveFds: options.preserveFds ?? 0,
         listenFds: listenFds(),
         callerStdio: options.foreground ?? false,

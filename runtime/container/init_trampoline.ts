@@ -11,7 +11,11 @@
  *   -------------------------------------            -----------------------------------------------
  *   mkfifo exec.fifo, open it O_RDWR (F);
  *   memfd M (empty, inherited); socketpair R
- *   posix_spawn /proc/self/fd/<stage 1> ----------->  setns joined namespaces; unshare the new ones
+ *   posix_spawn /proc/self/fd/<stage 1> ----------->  setns joined namespaces (user first)
+ *                                                     [unshare(CLONE_NEWUSER)]
+ *   read R  <---------------------------------------  [SYNC 4: a new user namespace]
+ *   gid_map, uid_map (userns/maps.ts); answer ----->  [setresgid(0), setresuid(0): its root]
+ *                                                     unshare the other new ones
  *   read R  <---------------------------------------  [SYNC 3: a new time namespace]
  *   /proc/T/timens_offsets; answer ---------------->
  *   read R  <---------------------------------------  PID p: clone(CLONE_PARENT); the first half
@@ -23,7 +27,8 @@
  *   net devices, RDT, cgroup (p joins it),
  *   oom_score_adj, affinity of p;
  *   main thread: unshare(CLONE_FS), setns into p's
- *   uts, ipc, net, mnt: mountRootfs (without the
+ *   uts, ipc, net, mnt [as the user namespace's
+ *   root: setfsuid/setfsgid]: mountRootfs (without the
  *   proc p made), hostname, sysctl, finishRootfs
  *   on <rootfs>, lookPath(args[0]) in a chroot;
  *   setns/chroot back to the saved host ones.
@@ -50,6 +55,7 @@ import {
   CLONE_NEWNS,
   CLONE_NEWPID,
   CLONE_NEWTIME,
+  CLONE_NEWUSER,
   CLONE_NEWUTS,
   MNT_DETACH,
   MS_BIND,
@@ -86,11 +92,17 @@ import {
   pidfdOpen,
   posixSpawn,
   setdomainname,
+  setFsIds,
   sethostname,
 } from "../../ffi/process.ts";
 import { connectListener, sendListener } from "../init/seccomp_listener.ts";
 import type { NamespacePlan } from "../namespaces.ts";
-import { needsTrampoline } from "../process/spawn_userns.ts";
+import {
+  hasUserNamespace,
+  inNestedUserNamespace,
+  type UserNamespaceSetup,
+} from "../process/spawn_userns.ts";
+import { hostIdOf, writeIdMaps } from "../userns/maps.ts";
 import type { BootstrapSeccomp } from "../process/protocol.ts";
 import { clonedInit, type InitProcess, killTrampoline } from "../process/init_process.ts";
 import { selfCommand } from "../process/self_command.ts";
@@ -111,7 +123,9 @@ import {
 import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
 import { connectConsole, openConsoleIn } from "../console.ts";
 import { sendFds } from "../../ffi/socket.ts";
-import { fchown } from "../../ffi/file_attrs.ts";
+import { fchown, fchownat } from "../../ffi/file_attrs.ts";
+import { isErrno } from "../../ffi/errno.ts";
+import { openInRoot, withRoot } from "../rootfs/open_in_root.ts";
 import { identityOps, privileged } from "./process_ops.ts";
 import { runHooks } from "../hooks.ts";
 import { applyScheduling } from "../init/process_attrs.ts";
@@ -138,6 +152,8 @@ export interface TrampolineInitPlan {
   noNewKeyring: boolean;
   preserveFds: number;
   listenFds?: number;
+  /** The maps of a new user namespace (linux.uidMappings, linux.gidMappings). */
+  userns?: UserNamespaceSetup;
   /** `--no-pivot`: PID 1 moves the rootfs over "/" (MS_MOVE) and chroots instead of pivot_root. */
   noPivot: boolean;
   /** linux.timeOffsets of a new time namespace: written before the clone enters it. */
@@ -160,6 +176,7 @@ export interface TrampolineInitPlan {
 const SYNC_ROOTFS = 1;
 const SYNC_READY = 2;
 const SYNC_TIME = 3;
+const SYNC_MAPS = 4;
 const SIGKILL = 9;
 
 /**
@@ -180,7 +197,19 @@ export function trampolineInitReason(
   // container after `start`, before process.args, which needs a process there to run it.
   if (hooks?.startContainer?.length) return "hooks.startContainer";
   if (options.piped) return "piped stdio (the library)";
-  if (needsTrampoline(namespaces)) return "a user namespace";
+  // Its main thread could enter the container's namespaces but not come back to its own uts, ipc
+  // and net ones, which a user namespace above its own owns.
+  if (namespaces.touched.length > 0 && inNestedUserNamespace()) {
+    return "Skiff itself in a nested user namespace (rootless Podman)";
+  }
+  if (hasUserNamespace(namespaces)) {
+    // The CLI is no member of the container's user namespace (a multi-threaded process can't
+    // join one): user.* sysctls would reach its own, and hooks it spawns would run as its root.
+    if (Object.keys(spec.linux?.sysctl ?? {}).some((k) => k.startsWith("user."))) {
+      return "linux.sysctl: user.* with a user namespace";
+    }
+    if (hooks?.createContainer?.length) return "hooks.createContainer with a user namespace";
+  }
   if ((namespaces.create & CLONE_NEWNS) === 0 || options.hostMountNamespace) {
     return "no new mount namespace";
   }
@@ -271,6 +300,13 @@ export async function startTrampolineInit(
       if (event.kind === "sync" && program.ops[event.op]?.op === "seccomp") {
         // PID 1 loaded a filter with a listener: its fd number is the record's value.
         sendListenerOf(plan, pid!, event.point);
+        answer(socket.ours);
+        continue;
+      }
+      if (event.kind === "sync" && event.point === SYNC_MAPS) {
+        // The first half made the user namespace; it becomes the mapped root once they are in.
+        writeIdMaps(trampoline.pid, plan.userns?.uidMappings ?? [], plan.userns?.gidMappings ?? []);
+        trace("trampoline: maps written");
         answer(socket.ours);
         continue;
       }
@@ -387,9 +423,19 @@ function firstStage(
   for (const j of plan.namespaces.join) {
     add({ op: "setns", path: j.path, nstype: j.flag }, `cannot join namespace ${j.path}`);
   }
-  if (plan.namespaces.create) {
-    add({ op: "unshare", flags: plan.namespaces.create }, "cannot create the namespaces");
+  // A user namespace first (joined ones come first in plan.join): the others are made by its root,
+  // so that it owns them (mounting /proc needs a PID namespace the user namespace owns).
+  if (plan.namespaces.create & CLONE_NEWUSER) {
+    add({ op: "unshare", flags: CLONE_NEWUSER }, "cannot create the user namespace");
+    add({ op: "sync", fd: reportFd, point: SYNC_MAPS });
   }
+  if (hasUserNamespace(plan.namespaces)) {
+    const why = "cannot become the user namespace's root (is uid/gid 0 mapped?)";
+    add({ op: "setresgid", id: 0 }, why);
+    add({ op: "setresuid", id: 0 }, why);
+  }
+  const rest = plan.namespaces.create & ~CLONE_NEWUSER;
+  if (rest) add({ op: "unshare", flags: rest }, "cannot create the namespaces");
   if ((plan.namespaces.create & CLONE_NEWTIME) && plan.timeOffsets) {
     // Offsets can be written only while the time namespace has no process: before the clone.
     add({ op: "sync", fd: reportFd, point: SYNC_TIME });
@@ -436,6 +482,8 @@ interface ExecTarget {
   consoleMaster?: number;
   /** linux.rootfsPropagation for "/" after the switch, and the mounts' own to give back. */
   propagation: ReturnType<typeof rootPropagationAfterSwitch>;
+  /** PID 1's user namespace says "deny" in /proc/PID/setgroups: an empty group list stays. */
+  setgroupsDenied: boolean;
 }
 
 /**
@@ -457,7 +505,12 @@ async function buildContainer(
   let path = "";
   let pty: { master: number; slave: number; slavePath: string } | undefined;
   let propagation: ExecTarget["propagation"] = { root: 0, mounts: [] };
-  inNamespacesOf(pid, () => {
+  const hostId = hostIdsOf(plan, pid);
+  // In a user namespace the CLI works as its root's host ids (fsuid/fsgid), as the Deno init, its
+  // root, would: what it makes belongs to that root, and the kernel drops the file capabilities
+  // (mknod is refused, so devices are bind-mounted).
+  const asRoot = hostId ? { uid: hostId("uid", 0), gid: hostId("gid", 0) } : undefined;
+  inNamespacesOf(pid, asRoot, () => {
     mountRootfs(spec, {
       rootfs,
       bundle: plan.bundle,
@@ -466,8 +519,10 @@ async function buildContainer(
       hostMountNamespace: false,
       premounted: procIndex >= 0 ? [procIndex] : [],
       rootfsBound: true,
+      hostId,
       mountFds: plan.mountFds,
     });
+    if (asRoot) ownPseudoRoots(spec, rootfs, asRoot);
   });
   if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length) {
     const state = creatingState(
@@ -492,7 +547,7 @@ async function buildContainer(
       back();
     }
   }
-  inNamespacesOf(pid, () => {
+  inNamespacesOf(pid, asRoot, () => {
     // Before the late read-only remounts, which may include /dev (the console bind goes there).
     if (process.terminal) pty = openConsoleIn(rootfs, process.consoleSize);
     if (spec.hostname) sethostname(spec.hostname);
@@ -524,7 +579,7 @@ async function buildContainer(
   if (pty) {
     try {
       // The process user's terminal (runc's fixStdioPermissions); the group stays.
-      fchown(pty.slave, process.user.uid, 0xffffffff);
+      fchown(pty.slave, hostId?.("uid", process.user.uid) ?? process.user.uid, 0xffffffff);
       if (plan.consoleSocket) {
         const conn = connectConsole(plan.consoleSocket);
         try {
@@ -545,7 +600,16 @@ async function buildContainer(
   }
   const kept = plan.listenFds ? env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e)) : env;
   if (plan.listenFds) kept.push(`LISTEN_FDS=${plan.listenFds}`, "LISTEN_PID=1");
-  return { path, env: kept, slavePath: pty?.slavePath, consoleMaster, propagation };
+  const setgroupsDenied = hostId !== undefined &&
+    Deno.readTextFileSync(`/proc/${pid}/setgroups`).trim() === "deny";
+  return {
+    path,
+    env: kept,
+    slavePath: pty?.slavePath,
+    consoleMaster,
+    propagation,
+    setgroupsDenied,
+  };
 }
 
 const JOINED: [string, number][] = [
@@ -560,13 +624,71 @@ const JOINED: [string, number][] = [
  * Runs `fn` on the main thread inside `pid`'s uts, ipc, net and mount namespaces, then puts the
  * thread back where it was (namespaces, root, cwd).
  */
-function inNamespacesOf(pid: number, fn: () => void): void {
+function inNamespacesOf(
+  pid: number,
+  asIds: { uid: number; gid: number } | undefined,
+  fn: () => void,
+): void {
   const back = enterNamespacesOf(pid, false);
   try {
+    if (asIds) setFsIds(asIds.uid, asIds.gid);
     fn();
   } finally {
+    if (asIds) setFsIds(Deno.uid() ?? 0, Deno.gid() ?? 0);
     back();
   }
+}
+
+/**
+ * A devpts that the CLI mounts belongs to the CLI's user namespace: its root directory and its
+ * ptmx are the host root's, where a devpts mounted by the container's root (the Deno init) is that
+ * root's. Given to the container's root, with the file capabilities back for the chown.
+ */
+function ownPseudoRoots(spec: Spec, rootfs: string, root: { uid: number; gid: number }): void {
+  setFsIds(Deno.uid() ?? 0, Deno.gid() ?? 0);
+  try {
+    withRoot(rootfs, (handle) => {
+      for (const m of spec.mounts ?? []) {
+        if (m.type !== "devpts") continue;
+        const fd = openInRoot(handle, m.destination, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        try {
+          fchown(fd, root.uid, root.gid);
+          try {
+            fchownat(fd, "ptmx", root.uid, root.gid);
+          } catch (err) {
+            if (!isErrno(err, "ENOENT")) throw err;
+          }
+        } finally {
+          close(fd);
+        }
+      }
+    });
+  } finally {
+    setFsIds(root.uid, root.gid);
+  }
+}
+
+/**
+ * With a user namespace: the container's uid or gid `id` as a host id, read from PID 1's maps
+ * (for uid= and gid= mount options and the pty's owner, which the kernel reads in the CLI's user
+ * namespace). Undefined without one.
+ */
+function hostIdsOf(
+  plan: TrampolineInitPlan,
+  pid: number,
+): ((kind: "uid" | "gid", id: number) => number) | undefined {
+  if (!hasUserNamespace(plan.namespaces)) return undefined;
+  const maps = {
+    uid: Deno.readTextFileSync(`/proc/${pid}/uid_map`),
+    gid: Deno.readTextFileSync(`/proc/${pid}/gid_map`),
+  };
+  return (kind, id) => {
+    const host = hostIdOf(maps[kind], id);
+    if (host === undefined) {
+      throw new Error(`linux.${kind}Mappings: the container's ${kind} ${id} is not mapped`);
+    }
+    return host;
+  };
 }
 
 /**
@@ -717,7 +839,7 @@ function secondStage(
     // The pty slave was given to the user by the CLI.
     chownStdio: !plan.callerStdio && !target.slavePath,
     listenerReportFd: reportFd,
-    setgroupsDenied: false,
+    setgroupsDenied: target.setgroupsDenied,
   }, add);
   add({ op: "prctl", option: PR_SET_PDEATHSIG, arg2: 0 });
   add({ op: "sync", fd: reportFd, point: SYNC_READY });

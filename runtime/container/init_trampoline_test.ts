@@ -53,6 +53,15 @@ Deno.test("trampolineInitReason(): `skiff spec`'s config needs no Deno init", ()
     }, { noPivot: true }),
     undefined,
   );
+  // A user namespace: stage 1 makes it and becomes its root; the CLI builds the rootfs as that root.
+  assert.equal(
+    reason((s) => {
+      s.linux!.namespaces!.push({ type: "user" });
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    }),
+    undefined,
+  );
   // Docker's libnetwork hook: the CLI runs prestart and createRuntime with either init.
   assert.equal(
     reason((s) => (s.hooks = {
@@ -67,7 +76,20 @@ Deno.test("trampolineInitReason(): `skiff spec`'s config needs no Deno init", ()
 Deno.test("trampolineInitReason() names each case that keeps the Deno init", () => {
   const cases: [(s: Spec) => void, RegExp][] = [
     [(s) => (s.hooks = { startContainer: [{ path: "/bin/true" }] }), /hooks\.startContainer/],
-    [(s) => s.linux!.namespaces!.push({ type: "user" }), /user namespace/],
+    [
+      (s) => {
+        s.linux!.namespaces!.push({ type: "user" });
+        s.linux!.sysctl = { "user.max_user_namespaces": "10" };
+      },
+      /user\.\* with a user namespace/,
+    ],
+    [
+      (s) => {
+        s.linux!.namespaces!.push({ type: "user" });
+        s.hooks = { createContainer: [{ path: "/bin/true" }] };
+      },
+      /createContainer with a user namespace/,
+    ],
     [
       (s) => s.linux!.namespaces!.push({ type: "mount", path: "/proc/1/ns/mnt" }),
       /mount namespace by path/,

@@ -45,6 +45,11 @@ export interface RootfsOptions {
    * /proc on it, so that there is one proc mount, not a second one under the bind).
    */
   rootfsBound?: boolean;
+  /**
+   * The container's id of kind `kind` as a host id: set when the mounts are made from outside the
+   * container's user namespace (the trampoline init's CLI), for uid= and gid= mount options.
+   */
+  hostId?: (kind: "uid" | "gid", id: number) => number;
 }
 
 /**
@@ -87,6 +92,7 @@ function buildInRoot(spec: Spec, options: RootfsOptions, root: RootHandle): void
     if (options.premounted?.includes(i)) return;
     mountEntry(root, options.bundle, m, i, options.cgroupDirs, spec.linux?.mountLabel, {
       mountFd: options.mountFds?.[i],
+      hostId: options.hostId,
     });
   });
 
