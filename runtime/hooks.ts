@@ -32,26 +32,35 @@ export class HookError extends Error {
   }
 }
 
+/**
+ * Wraps the (synchronous) spawn of a hook: e.g. enters the container's namespaces for it and
+ * leaves them at once, so that nothing else of the hook's run (its pipes, the wait) happens there.
+ */
+export type SpawnAround = (spawn: () => Deno.ChildProcess) => Deno.ChildProcess;
+
 /** Runs one hook to completion; throws HookError on a non-zero exit, a signal or a timeout. */
 export async function runHook(
   kind: HookKind,
   index: number,
   hook: Hook,
   state: State,
+  around: SpawnAround = (spawn) => spawn(),
 ): Promise<void> {
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(hook.path, {
-      // execv's argv[0] cannot be set apart from the path here; args[0] names the program anyway.
-      args: (hook.args ?? []).slice(1),
-      env: Object.fromEntries(
-        (hook.env ?? []).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
-      ),
-      clearEnv: true,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    child = around(() =>
+      new Deno.Command(hook.path, {
+        // execv's argv[0] cannot be set apart from the path here; args[0] names the program anyway.
+        args: (hook.args ?? []).slice(1),
+        env: Object.fromEntries(
+          (hook.env ?? []).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
+        ),
+        clearEnv: true,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn()
+    );
   } catch (err) {
     throw new HookError(kind, index, hook, (err as Error).message);
   }
@@ -87,9 +96,10 @@ export async function runHooks(
   hooks: Hooks | undefined,
   kind: HookKind,
   state: State,
+  around?: SpawnAround,
 ): Promise<void> {
   const list = hooks?.[kind] ?? [];
-  for (let i = 0; i < list.length; i++) await runHook(kind, i, list[i], state);
+  for (let i = 0; i < list.length; i++) await runHook(kind, i, list[i], state, around);
 }
 
 /**

@@ -534,18 +534,21 @@ async function buildContainer(
   }
   if (spec.hooks?.createContainer?.length) {
     // In the container's namespaces, PID namespace included, before the root switch (host paths),
-    // as the Deno init runs them. The hooks are the only work meanwhile: async ops run on other
-    // threads, and the main thread only spawns (fork happens on the calling thread) and waits.
+    // as the Deno init runs them. The main thread is in them only for each spawn (fork happens on
+    // the calling thread): a thread whose children go to another PID namespace can't make threads
+    // (EINVAL, a Deno panic), and waiting or writing the hook's stdin may need one.
     const state = creatingState(
       { id: plan.id, bundle: plan.bundle, rootfs, annotations: spec.annotations },
       pid,
     );
-    const back = enterNamespacesOf(pid, true);
-    try {
-      await runHooks(spec.hooks, "createContainer", state);
-    } finally {
-      back();
-    }
+    await runHooks(spec.hooks, "createContainer", state, (spawn) => {
+      const back = enterNamespacesOf(pid, true);
+      try {
+        return spawn();
+      } finally {
+        back();
+      }
+    });
   }
   inNamespacesOf(pid, asRoot, () => {
     // Before the late read-only remounts, which may include /dev (the console bind goes there).
