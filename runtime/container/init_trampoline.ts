@@ -193,9 +193,12 @@ export function trampolineInitReason(
   const process = spec.process;
   if (!process) return "no process";
   const hooks = spec.hooks;
-  // prestart, createRuntime and createContainer run from the CLI; startContainer runs in the
-  // container after `start`, before process.args, which needs a process there to run it.
-  if (hooks?.startContainer?.length) return "hooks.startContainer";
+  // prestart, createRuntime and createContainer run from the CLI; startContainer hooks are run by
+  // PID 1 itself after `start` (runHook ops), which has no clock to kill one that outlives its
+  // timeout.
+  if (hooks?.startContainer?.some((h) => h.timeout !== undefined)) {
+    return "hooks.startContainer with a timeout";
+  }
   if (options.piped) return "piped stdio (the library)";
   // Its main thread could enter the container's namespaces but not come back to its own uts, ipc
   // and net ones, which a user namespace above its own owns.
@@ -484,6 +487,8 @@ interface ExecTarget {
   propagation: ReturnType<typeof rootPropagationAfterSwitch>;
   /** PID 1's user namespace says "deny" in /proc/PID/setgroups: an empty group list stays. */
   setgroupsDenied: boolean;
+  /** The state startContainer hooks get on stdin (status "created", PID 1's host pid). */
+  hookState: string;
 }
 
 /**
@@ -612,6 +617,13 @@ async function buildContainer(
     consoleMaster,
     propagation,
     setgroupsDenied,
+    hookState: JSON.stringify({
+      ...creatingState(
+        { id: plan.id, bundle: plan.bundle, rootfs, annotations: spec.annotations },
+        pid,
+      ),
+      status: "created",
+    }),
   };
 }
 
@@ -847,6 +859,17 @@ function secondStage(
   add({ op: "prctl", option: PR_SET_PDEATHSIG, arg2: 0 });
   add({ op: "sync", fd: reportFd, point: SYNC_READY });
   add({ op: "waitByte", fd: fifoFd }, "exec.fifo: the wait for start failed");
+  // startContainer (runtime.md: after start, before process.args, in the container): run by PID 1
+  // as runc's init runs them, in its namespaces, root and identity, paths the container's.
+  (spec.hooks?.startContainer ?? []).forEach((hook, i) => {
+    add({
+      op: "runHook",
+      path: hook.path,
+      argv: hook.args?.length ? hook.args : [hook.path],
+      envp: hook.env ?? [],
+      stdin: target.hookState,
+    }, `hooks.startContainer[${i}]: ${hook.path} failed`);
+  });
   const argv = process.args ?? [];
   add(
     { op: "execve", path: target.path, argv, envp: target.env },

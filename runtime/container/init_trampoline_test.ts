@@ -62,6 +62,8 @@ Deno.test("trampolineInitReason(): `skiff spec`'s config needs no Deno init", ()
     }),
     undefined,
   );
+  // startContainer hooks without a timeout: PID 1 runs them (runHook ops).
+  assert.equal(reason((s) => (s.hooks = { startContainer: [{ path: "/bin/true" }] })), undefined);
   // Docker's libnetwork hook: the CLI runs prestart and createRuntime with either init.
   assert.equal(
     reason((s) => (s.hooks = {
@@ -75,7 +77,10 @@ Deno.test("trampolineInitReason(): `skiff spec`'s config needs no Deno init", ()
 
 Deno.test("trampolineInitReason() names each case that keeps the Deno init", () => {
   const cases: [(s: Spec) => void, RegExp][] = [
-    [(s) => (s.hooks = { startContainer: [{ path: "/bin/true" }] }), /hooks\.startContainer/],
+    [
+      (s) => (s.hooks = { startContainer: [{ path: "/bin/true", timeout: 5 }] }),
+      /hooks\.startContainer with a timeout/,
+    ],
     [
       (s) => {
         s.linux!.namespaces!.push({ type: "user" });

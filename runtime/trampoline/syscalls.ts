@@ -41,6 +41,9 @@ export type TrampolineSyscall =
   | "keyctl"
   | "personality"
   | "set_mempolicy"
+  | "memfd_create"
+  | "lseek"
+  | "wait4"
   | "exit_group";
 
 /** System call numbers by architecture. */
@@ -79,6 +82,9 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     keyctl: 250,
     personality: 135,
     set_mempolicy: 238,
+    memfd_create: 319,
+    lseek: 8,
+    wait4: 61,
   },
   aarch64: {
     fcntl: 25,
@@ -114,5 +120,8 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     keyctl: 219,
     personality: 92,
     set_mempolicy: 237,
+    memfd_create: 279,
+    lseek: 62,
+    wait4: 260,
   },
 };

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
 import { initsUnder, makeBundle, runIn, startDetached, testId } from "../_helpers/bundle.ts";
-import { hasCommand } from "../_helpers/host.ts";
+import { exists, hasCommand } from "../_helpers/host.ts";
 import { SKIFF } from "../_helpers/paths.ts";
 
 /** The execve(2) calls of `skiff run` of `bundle` (strace -f), and its exit code and stdout. */
@@ -293,4 +293,51 @@ Deno.test("linux.memoryPolicy through the trampoline init: a set_mempolicy op be
   });
   const out = await createdByTrampoline(bundle, "head -1 /proc/self/numa_maps | cut -d' ' -f2");
   assert.equal(out, "interleave=static:0\n");
+});
+
+Deno.test("startContainer hooks are run by PID 1 after start, in the container, before process.args; a failing one stops it", async () => {
+  await using bundle = await makeBundle();
+  // In the container's root (after pivot_root), with the state on stdin, its args and env only.
+  Deno.writeTextFileSync(
+    join(bundle.rootfs, "hook.sh"),
+    `#!/bin/sh
+state=$(cat)
+echo "$1 $HOOK_ENV $(id -u) $(cat /proc/1/comm) $(echo "$state" | sed 's/.*"status":"\\([a-z]*\\)".*/\\1/') $(test -e /out && echo late)" >> /hooks.out
+exit $2
+`,
+    { mode: 0o755 },
+  );
+  const hook = (name: string, code: number) => ({
+    path: "/hook.sh",
+    args: ["hook.sh", name, String(code)],
+    env: ["HOOK_ENV=set"],
+  });
+  bundle.spec.hooks = { startContainer: [hook("first", 0), hook("second", 0)] };
+  const out = await createdByTrampoline(bundle, "echo ran");
+  assert.equal(out, "ran\n");
+  assert.equal(
+    Deno.readTextFileSync(join(bundle.rootfs, "hooks.out")),
+    "first set 0 memfd:skiff-tra created \nsecond set 0 memfd:skiff-tra created \n",
+  );
+  // A failing hook: the process never runs, and the container stops (runtime.md lifecycle).
+  Deno.removeSync(join(bundle.rootfs, "hooks.out"));
+  Deno.removeSync(join(bundle.rootfs, "out"));
+  bundle.spec.hooks = { startContainer: [hook("fails", 3), hook("never", 0)] };
+  bundle.spec.process!.args = ["sh", "-c", "echo ran > /out"];
+  await bundle.writeSpec();
+  const id = testId();
+  const created = await bundle.skiff(["create", "--bundle", bundle.dir, id]);
+  assert.equal(created.code, 0, created.stderr);
+  assert.equal((await bundle.skiff(["start", id])).code, 0);
+  for (let i = 0; i < 200; i++) {
+    const now = JSON.parse((await bundle.skiff(["state", id])).stdout);
+    if (now.status === "stopped") break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(JSON.parse((await bundle.skiff(["state", id])).stdout).status, "stopped");
+  assert.equal(
+    Deno.readTextFileSync(join(bundle.rootfs, "hooks.out")),
+    "fails set 0 memfd:skiff-tra created \n",
+  );
+  assert.equal(exists(join(bundle.rootfs, "out")), false, "process.args did not run");
 });
