@@ -512,8 +512,8 @@ async function buildContainer(
   let propagation: ExecTarget["propagation"] = { root: 0, mounts: [] };
   const hostId = hostIdsOf(plan, pid);
   // In a user namespace the CLI works as its root's host ids (fsuid/fsgid), as the Deno init, its
-  // root, would: what it makes belongs to that root, and the kernel drops the file capabilities
-  // (mknod is refused, so devices are bind-mounted).
+  // root, would: what it makes belongs to that root. Devices are bind-mounted, never made: that
+  // root can't mknod (and a root mapped to host uid 0 keeps every file capability here).
   const asRoot = hostId ? { uid: hostId("uid", 0), gid: hostId("gid", 0) } : undefined;
   inNamespacesOf(pid, asRoot, () => {
     mountRootfs(spec, {
@@ -525,6 +525,7 @@ async function buildContainer(
       premounted: procIndex >= 0 ? [procIndex] : [],
       rootfsBound: true,
       hostId,
+      bindDevices: hostId !== undefined,
       mountFds: plan.mountFds,
     });
     if (asRoot) ownPseudoRoots(spec, rootfs, asRoot);

@@ -50,6 +50,8 @@ export interface RootfsOptions {
    * container's user namespace (the trampoline init's CLI), for uid= and gid= mount options.
    */
   hostId?: (kind: "uid" | "gid", id: number) => number;
+  /** Devices are bind-mounted from the host, never made with mknod (a user namespace's rootfs). */
+  bindDevices?: boolean;
 }
 
 /**
@@ -104,11 +106,13 @@ function buildInRoot(spec: Spec, options: RootfsOptions, root: RootHandle): void
     close(mkdirAllAt(root, "/dev"));
     // A default device that linux.devices lists too is made once, as linux.devices says (runc).
     const defaults = DEFAULT_DEVICES.filter((d) => !devices.some((s) => s.path === d.path));
-    for (const device of [...defaults, ...devices]) createDevice(root, device);
+    for (const device of [...defaults, ...devices]) {
+      createDevice(root, device, options.bindDevices);
+    }
     // After the devices, so that a /dev/ptmx in linux.devices becomes the pts/ptmx link (runc).
     createDevSymlinks(root);
   } else {
-    for (const device of devices) createDevice(root, device);
+    for (const device of devices) createDevice(root, device, options.bindDevices);
   }
 
   if (spec.process?.cwd) close(mkdirAllAt(root, spec.process.cwd));
