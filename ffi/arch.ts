@@ -20,6 +20,8 @@ export interface SyscallNumbers {
   ioprio_set: number;
   personality: number;
   set_mempolicy: number;
+  setfsuid: number;
+  setfsgid: number;
   rt_sigaction: number;
   execveat: number;
   openat2: number;
@@ -46,6 +48,8 @@ const X86_64: SyscallNumbers = {
   ioprio_set: 251,
   personality: 135,
   set_mempolicy: 238,
+  setfsuid: 122,
+  setfsgid: 123,
   rt_sigaction: 13,
   execveat: 322,
   openat2: 437,
@@ -73,6 +77,8 @@ const AARCH64: SyscallNumbers = {
   ioprio_set: 30,
   personality: 92,
   set_mempolicy: 237,
+  setfsuid: 151,
+  setfsgid: 152,
   rt_sigaction: 134,
   execveat: 281,
   openat2: 437,

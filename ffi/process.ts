@@ -13,6 +13,17 @@ export function prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): n
 }
 
 /**
+ * setfsuid(2) and setfsgid(2) of the calling thread only (raw system calls: no setxid broadcast to
+ * the other threads). From uid 0 to another fsuid the kernel drops the file capabilities
+ * (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_MKNOD, ...) from the effective set; back to 0 it
+ * raises them again. Returns nothing: both calls return the previous id and never fail.
+ */
+export function setFsIds(uid: number, gid: number): void {
+  rawSyscall("setfsgid", () => `fsgid=${gid}`, BigInt(gid));
+  rawSyscall("setfsuid", () => `fsuid=${uid}`, BigInt(uid));
+}
+
+/**
  * setresuid(2) as a raw system call: it changes only the calling thread, which is what a process
  * about to execve wants (glibc's wrapper would signal every Deno worker thread).
  */

@@ -33,9 +33,8 @@ export class HookError extends Error {
 }
 
 /**
- * Wraps the synchronous spawn of a hook's process, e.g. to spawn it from inside the container's
- * namespaces and leave them again before anything awaits (a thread that has joined a PID
- * namespace for its children can't make threads: Deno would panic).
+ * Wraps the (synchronous) spawn of a hook: e.g. enters the container's namespaces for it and
+ * leaves them at once, so that nothing else of the hook's run (its pipes, the wait) happens there.
  */
 export type SpawnAround = (spawn: () => Deno.ChildProcess) => Deno.ChildProcess;
 

@@ -11,22 +11,32 @@
  *   -------------------------------------            -----------------------------------------------
  *   mkfifo exec.fifo, open it O_RDWR (F);
  *   memfd M (empty, inherited); socketpair R
- *   posix_spawn /proc/self/fd/<stage 1> ----------->  setns joined namespaces; unshare the new ones
+ *   posix_spawn /proc/self/fd/<stage 1> ----------->  setns joined namespaces (user first)
+ *                                                     [unshare(CLONE_NEWUSER)]
+ *   read R  <---------------------------------------  [SYNC 4: a new user namespace]
+ *   gid_map, uid_map (userns/maps.ts); answer ----->  [setresgid(0), setresuid(0): its root]
+ *                                                     unshare the other new ones
+ *   read R  <---------------------------------------  [SYNC 3: a new time namespace]
+ *   /proc/T/timens_offsets; answer ---------------->
  *   read R  <---------------------------------------  PID p: clone(CLONE_PARENT); the first half
  *                                                     exits 0, p is PID 1 and a child of the CLI
- *                                                     p: PDEATHSIG, "/" rslave, mount proc at
+ *                                                     p: PDEATHSIG, "/" rslave, bind <rootfs>
+ *                                                        on itself, mount proc at
  *                                                        <rootfs>/proc (its own PID namespace's)
  *   read R  <---------------------------------------  SYNC 1 (from p)
  *   net devices, RDT, cgroup (p joins it),
  *   oom_score_adj, affinity of p;
  *   main thread: unshare(CLONE_FS), setns into p's
- *   uts, ipc, net, mnt: mountRootfs (without the
+ *   uts, ipc, net, mnt [as the user namespace's
+ *   root: setfsuid/setfsgid]: mountRootfs (without the
  *   proc p made), hostname, sysctl, finishRootfs
  *   on <rootfs>, lookPath(args[0]) in a chroot;
  *   setns/chroot back to the saved host ones.
  *   stage 2 -> M, sealed; answer ------------------>  execveat(M): stage 2 (R stays open)
  *                                                     [session keyring], pivot_root(<rootfs>),
- *                                                     old root detached, [unshare cgroup ns],
+ *                                                     old root detached (--no-pivot: MS_MOVE,
+ *                                                     chroot), [rootfsPropagation], [unshare
+ *                                                     cgroup ns], [personality, mempolicy],
  *                                                     the identity (process_ops.ts identityOps),
  *                                                     PDEATHSIG off
  *   read R  <---------------------------------------  SYNC 2: ready
@@ -45,8 +55,11 @@ import {
   CLONE_NEWNS,
   CLONE_NEWPID,
   CLONE_NEWTIME,
+  CLONE_NEWUSER,
   CLONE_NEWUTS,
   MNT_DETACH,
+  MS_BIND,
+  MS_MOVE,
   MS_REC,
   MS_SLAVE,
   O_CLOEXEC,
@@ -74,11 +87,16 @@ import {
   writeAll,
 } from "../../ffi/fs.ts";
 import { ioctlNsGetType, setns, unshare } from "../../ffi/namespace.ts";
-import { pidfdGetfd, pidfdOpen, setdomainname, sethostname } from "../../ffi/process.ts";
+import { pidfdGetfd, pidfdOpen, setdomainname, setFsIds, sethostname } from "../../ffi/process.ts";
 import { posixSpawn } from "../../ffi/spawn.ts";
 import { connectListener, sendListener } from "../init/seccomp_listener.ts";
 import type { NamespacePlan } from "../namespaces.ts";
-import { needsTrampoline } from "../process/spawn_userns.ts";
+import {
+  hasUserNamespace,
+  inNestedUserNamespace,
+  type UserNamespaceSetup,
+} from "../process/spawn_userns.ts";
+import { hostIdOf, writeIdMaps } from "../userns/maps.ts";
 import type { BootstrapSeccomp } from "../process/protocol.ts";
 import {
   clonedInit,
@@ -93,7 +111,7 @@ import {
   grantableCapabilities,
   lastCapability,
 } from "../security/capabilities.ts";
-import { finishRootfs, mountRootfs } from "../rootfs/prepare.ts";
+import { finishRootfs, mountRootfs, rootPropagationAfterSwitch } from "../rootfs/prepare.ts";
 import { parseMountOptions } from "../rootfs/mount_options.ts";
 import { applySysctl } from "../init/container_settings.ts";
 import { homeOf, lookPath } from "../init/exec_path.ts";
@@ -105,11 +123,16 @@ import {
 import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
 import { connectConsole, openConsoleIn } from "../console.ts";
 import { sendFds } from "../../ffi/socket.ts";
-import { fchown } from "../../ffi/file_attrs.ts";
+import { fchown, fchownat } from "../../ffi/file_attrs.ts";
+import { isErrno } from "../../ffi/errno.ts";
+import { openInRoot, withRoot } from "../rootfs/open_in_root.ts";
 import { identityOps, privileged } from "./process_ops.ts";
 import { runHooks } from "../hooks.ts";
 import { applyScheduling } from "../init/process_attrs.ts";
-import { PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
+import { MPOL_FLAGS, MPOL_MODES, PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
+import { parseCpuList } from "../../spec/cpu_list.ts";
+import { type TimeOffsets, writeTimeOffsets } from "../process/spawn_in_namespaces.ts";
+import { hideHostPseudoFilesystems } from "../rootfs/pivot_root.ts";
 import { creatingState } from "../../spec/state.ts";
 import * as log from "../log.ts";
 import { trace } from "../log.ts";
@@ -129,6 +152,12 @@ export interface TrampolineInitPlan {
   noNewKeyring: boolean;
   preserveFds: number;
   listenFds?: number;
+  /** The maps of a new user namespace (linux.uidMappings, linux.gidMappings). */
+  userns?: UserNamespaceSetup;
+  /** `--no-pivot`: PID 1 moves the rootfs over "/" (MS_MOVE) and chroots instead of pivot_root. */
+  noPivot: boolean;
+  /** linux.timeOffsets of a new time namespace: written before the clone enters it. */
+  timeOffsets?: TimeOffsets;
   /** `run` in the foreground: the process keeps the caller's stdio and its owner. */
   callerStdio: boolean;
   /** The library's "piped" stdio: PID 1 gets new pipes, the caller their streams (no terminal). */
@@ -148,6 +177,8 @@ export interface TrampolineInitPlan {
 
 const SYNC_ROOTFS = 1;
 const SYNC_READY = 2;
+const SYNC_TIME = 3;
+const SYNC_MAPS = 4;
 const SIGKILL = 9;
 
 /**
@@ -164,10 +195,25 @@ export function trampolineInitReason(
   const process = spec.process;
   if (!process) return "no process";
   const hooks = spec.hooks;
-  // prestart, createRuntime and createContainer run from the CLI; startContainer runs in the
-  // container after `start`, before process.args, which needs a process there to run it.
-  if (hooks?.startContainer?.length) return "hooks.startContainer";
-  if (needsTrampoline(namespaces)) return "a user namespace";
+  // prestart, createRuntime and createContainer run from the CLI; startContainer hooks are run by
+  // PID 1 itself after `start` (runHook ops), which has no clock to kill one that outlives its
+  // timeout.
+  if (hooks?.startContainer?.some((h) => h.timeout !== undefined)) {
+    return "hooks.startContainer with a timeout";
+  }
+  // Its main thread could enter the container's namespaces but not come back to its own uts, ipc
+  // and net ones, which a user namespace above its own owns.
+  if (namespaces.touched.length > 0 && inNestedUserNamespace()) {
+    return "Skiff itself in a nested user namespace (rootless Podman)";
+  }
+  if (hasUserNamespace(namespaces)) {
+    // The CLI is no member of the container's user namespace (a multi-threaded process can't
+    // join one): user.* sysctls would reach its own, and hooks it spawns would run as its root.
+    if (Object.keys(spec.linux?.sysctl ?? {}).some((k) => k.startsWith("user."))) {
+      return "linux.sysctl: user.* with a user namespace";
+    }
+    if (hooks?.createContainer?.length) return "hooks.createContainer with a user namespace";
+  }
   if ((namespaces.create & CLONE_NEWNS) === 0 || options.hostMountNamespace) {
     return "no new mount namespace";
   }
@@ -176,14 +222,8 @@ export function trampolineInitReason(
   if (namespaces.join.some((j) => j.flag === CLONE_NEWNS)) {
     return "linux.namespaces: a mount namespace by path";
   }
-  if ((namespaces.create & CLONE_NEWTIME) !== 0 || spec.linux?.timeOffsets) {
-    return "a time namespace";
-  }
-  if (options.noPivot) return "--no-pivot";
-  if (spec.linux?.rootfsPropagation) return "linux.rootfsPropagation";
   if (process.apparmorProfile) return "process.apparmorProfile";
   if (process.selinuxLabel) return "process.selinuxLabel";
-  if (spec.linux?.memoryPolicy) return "linux.memoryPolicy";
   const mounts = spec.mounts ?? [];
   const procs = mounts.map((m, i) => ({ m, i })).filter(({ m }) => m.type === "proc");
   if (procs.length > 1 || procs.some(({ m }) => m.destination.replace(/\/+$/, "") !== "/proc")) {
@@ -268,6 +308,19 @@ export async function startTrampolineInit(
       if (event.kind === "sync" && program.ops[event.op]?.op === "seccomp") {
         // PID 1 loaded a filter with a listener: its fd number is the record's value.
         sendListenerOf(plan, pid!, event.point);
+        answer(socket.ours);
+        continue;
+      }
+      if (event.kind === "sync" && event.point === SYNC_MAPS) {
+        // The first half made the user namespace; it becomes the mapped root once they are in.
+        writeIdMaps(trampoline.pid, plan.userns?.uidMappings ?? [], plan.userns?.gidMappings ?? []);
+        trace("trampoline: maps written");
+        answer(socket.ours);
+        continue;
+      }
+      if (event.kind === "sync" && event.point === SYNC_TIME) {
+        // The first half unshared the time namespace; nothing is in it until the clone.
+        writeTimeOffsets(plan.timeOffsets ?? {}, trampoline.pid);
         answer(socket.ours);
         continue;
       }
@@ -379,14 +432,35 @@ function firstStage(
   for (const j of plan.namespaces.join) {
     add({ op: "setns", path: j.path, nstype: j.flag }, `cannot join namespace ${j.path}`);
   }
-  if (plan.namespaces.create) {
-    add({ op: "unshare", flags: plan.namespaces.create }, "cannot create the namespaces");
+  // A user namespace first (joined ones come first in plan.join): the others are made by its root,
+  // so that it owns them (mounting /proc needs a PID namespace the user namespace owns).
+  if (plan.namespaces.create & CLONE_NEWUSER) {
+    add({ op: "unshare", flags: CLONE_NEWUSER }, "cannot create the user namespace");
+    add({ op: "sync", fd: reportFd, point: SYNC_MAPS });
+  }
+  if (hasUserNamespace(plan.namespaces)) {
+    const why = "cannot become the user namespace's root (is uid/gid 0 mapped?)";
+    add({ op: "setresgid", id: 0 }, why);
+    add({ op: "setresuid", id: 0 }, why);
+  }
+  const rest = plan.namespaces.create & ~CLONE_NEWUSER;
+  if (rest) add({ op: "unshare", flags: rest }, "cannot create the namespaces");
+  if ((plan.namespaces.create & CLONE_NEWTIME) && plan.timeOffsets) {
+    // Offsets can be written only while the time namespace has no process: before the clone.
+    add({ op: "sync", fd: reportFd, point: SYNC_TIME });
   }
   add({ op: "cloneParent", fd: reportFd });
   // PID 1 must not outlive a CLI that dies before the container is created.
   add({ op: "prctl", option: PR_SET_PDEATHSIG, arg2: SIGKILL });
   // Nothing mounted in the new namespace may propagate to the host's mounts.
   add({ op: "mount", source: "", target: "/", fstype: "", flags: MS_SLAVE | MS_REC });
+  // The rootfs bind, before the proc mount goes on it: a proc mounted first would stay below the
+  // bind, unmasked, where --no-pivot's MS_MOVE leaves it in the namespace (a fully visible procfs
+  // lets a nested user namespace mount another).
+  add(
+    { op: "mount", source: plan.rootfs, target: plan.rootfs, fstype: "", flags: MS_BIND | MS_REC },
+    `root.path: cannot bind ${plan.rootfs}`,
+  );
   if (procIndex >= 0) {
     // procfs shows the PID namespace of the process that mounts it: PID 1 mounts its own.
     const m = plan.spec.mounts![procIndex];
@@ -415,6 +489,12 @@ interface ExecTarget {
   slavePath?: string;
   /** The pty master when there is no --console-socket (`run -t` relays it). */
   consoleMaster?: number;
+  /** linux.rootfsPropagation for "/" after the switch, and the mounts' own to give back. */
+  propagation: ReturnType<typeof rootPropagationAfterSwitch>;
+  /** PID 1's user namespace says "deny" in /proc/PID/setgroups: an empty group list stays. */
+  setgroupsDenied: boolean;
+  /** The state startContainer hooks get on stdin (status "created", PID 1's host pid). */
+  hookState: string;
 }
 
 /**
@@ -435,16 +515,26 @@ async function buildContainer(
   const env = [...(process.env ?? [])];
   let path = "";
   let pty: { master: number; slave: number; slavePath: string } | undefined;
-  inNamespacesOf(pid, () => {
+  let propagation: ExecTarget["propagation"] = { root: 0, mounts: [] };
+  const hostId = hostIdsOf(plan, pid);
+  // In a user namespace the CLI works as its root's host ids (fsuid/fsgid), as the Deno init, its
+  // root, would: what it makes belongs to that root. Devices are bind-mounted, never made: that
+  // root can't mknod (and a root mapped to host uid 0 keeps every file capability here).
+  const asRoot = hostId ? { uid: hostId("uid", 0), gid: hostId("gid", 0) } : undefined;
+  inNamespacesOf(pid, asRoot, () => {
     mountRootfs(spec, {
       rootfs,
       bundle: plan.bundle,
-      noPivot: false,
+      noPivot: plan.noPivot,
       cgroupDirs,
       hostMountNamespace: false,
       premounted: procIndex >= 0 ? [procIndex] : [],
+      rootfsBound: true,
+      hostId,
+      bindDevices: hostId !== undefined,
       mountFds: plan.mountFds,
     });
+    if (asRoot) ownPseudoRoots(spec, rootfs, asRoot);
   });
   if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length) {
     const state = creatingState(
@@ -456,14 +546,13 @@ async function buildContainer(
   }
   if (spec.hooks?.createContainer?.length) {
     // In the container's namespaces, PID namespace included, before the root switch (host paths),
-    // as the Deno init runs them (fork happens on the calling thread).
+    // as the Deno init runs them. The main thread is in them only for each spawn (fork happens on
+    // the calling thread): a thread whose children go to another PID namespace can't make threads
+    // (EINVAL, a Deno panic), and waiting or writing the hook's stdin may need one.
     const state = creatingState(
       { id: plan.id, bundle: plan.bundle, rootfs, annotations: spec.annotations },
       pid,
     );
-    // Only the spawn itself runs inside: a main thread whose children join another PID namespace
-    // can't make threads (clone(CLONE_THREAD) gives EINVAL), and Deno panics if it needs one
-    // while a hook is awaited.
     await runHooks(spec.hooks, "createContainer", state, (spawn) => {
       const back = enterNamespacesOf(pid, true);
       try {
@@ -473,7 +562,7 @@ async function buildContainer(
       }
     });
   }
-  inNamespacesOf(pid, () => {
+  inNamespacesOf(pid, asRoot, () => {
     // Before the late read-only remounts, which may include /dev (the console bind goes there).
     if (process.terminal) pty = openConsoleIn(rootfs, process.consoleSize);
     if (spec.hostname) sethostname(spec.hostname);
@@ -482,6 +571,10 @@ async function buildContainer(
     // Through the container's own /proc (PID 1's): what the config mounted over /proc/sys counts.
     applySysctl(spec.linux?.sysctl ?? {}, rootfs);
     finishRootfs(spec, rootfs);
+    propagation = rootPropagationAfterSwitch(spec, rootfs);
+    // --no-pivot: the host's procfs and sysfs mounts outside the rootfs stay under PID 1's chroot;
+    // hidden now, as the Deno init's moveRoot() does.
+    if (plan.noPivot) hideHostPseudoFilesystems(rootfs);
     const root = open(rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     try {
       fchdir(root);
@@ -501,7 +594,7 @@ async function buildContainer(
   if (pty) {
     try {
       // The process user's terminal (runc's fixStdioPermissions); the group stays.
-      fchown(pty.slave, process.user.uid, 0xffffffff);
+      fchown(pty.slave, hostId?.("uid", process.user.uid) ?? process.user.uid, 0xffffffff);
       if (plan.consoleSocket) {
         const conn = connectConsole(plan.consoleSocket);
         try {
@@ -522,7 +615,23 @@ async function buildContainer(
   }
   const kept = plan.listenFds ? env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e)) : env;
   if (plan.listenFds) kept.push(`LISTEN_FDS=${plan.listenFds}`, "LISTEN_PID=1");
-  return { path, env: kept, slavePath: pty?.slavePath, consoleMaster };
+  const setgroupsDenied = hostId !== undefined &&
+    Deno.readTextFileSync(`/proc/${pid}/setgroups`).trim() === "deny";
+  return {
+    path,
+    env: kept,
+    slavePath: pty?.slavePath,
+    consoleMaster,
+    propagation,
+    setgroupsDenied,
+    hookState: JSON.stringify({
+      ...creatingState(
+        { id: plan.id, bundle: plan.bundle, rootfs, annotations: spec.annotations },
+        pid,
+      ),
+      status: "created",
+    }),
+  };
 }
 
 const JOINED: [string, number][] = [
@@ -537,13 +646,71 @@ const JOINED: [string, number][] = [
  * Runs `fn` on the main thread inside `pid`'s uts, ipc, net and mount namespaces, then puts the
  * thread back where it was (namespaces, root, cwd).
  */
-function inNamespacesOf(pid: number, fn: () => void): void {
+function inNamespacesOf(
+  pid: number,
+  asIds: { uid: number; gid: number } | undefined,
+  fn: () => void,
+): void {
   const back = enterNamespacesOf(pid, false);
   try {
+    if (asIds) setFsIds(asIds.uid, asIds.gid);
     fn();
   } finally {
+    if (asIds) setFsIds(Deno.uid() ?? 0, Deno.gid() ?? 0);
     back();
   }
+}
+
+/**
+ * A devpts that the CLI mounts belongs to the CLI's user namespace: its root directory and its
+ * ptmx are the host root's, where a devpts mounted by the container's root (the Deno init) is that
+ * root's. Given to the container's root, with the file capabilities back for the chown.
+ */
+function ownPseudoRoots(spec: Spec, rootfs: string, root: { uid: number; gid: number }): void {
+  setFsIds(Deno.uid() ?? 0, Deno.gid() ?? 0);
+  try {
+    withRoot(rootfs, (handle) => {
+      for (const m of spec.mounts ?? []) {
+        if (m.type !== "devpts") continue;
+        const fd = openInRoot(handle, m.destination, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        try {
+          fchown(fd, root.uid, root.gid);
+          try {
+            fchownat(fd, "ptmx", root.uid, root.gid);
+          } catch (err) {
+            if (!isErrno(err, "ENOENT")) throw err;
+          }
+        } finally {
+          close(fd);
+        }
+      }
+    });
+  } finally {
+    setFsIds(root.uid, root.gid);
+  }
+}
+
+/**
+ * With a user namespace: the container's uid or gid `id` as a host id, read from PID 1's maps
+ * (for uid= and gid= mount options and the pty's owner, which the kernel reads in the CLI's user
+ * namespace). Undefined without one.
+ */
+function hostIdsOf(
+  plan: TrampolineInitPlan,
+  pid: number,
+): ((kind: "uid" | "gid", id: number) => number) | undefined {
+  if (!hasUserNamespace(plan.namespaces)) return undefined;
+  const maps = {
+    uid: Deno.readTextFileSync(`/proc/${pid}/uid_map`),
+    gid: Deno.readTextFileSync(`/proc/${pid}/gid_map`),
+  };
+  return (kind, id) => {
+    const host = hostIdOf(maps[kind], id);
+    if (host === undefined) {
+      throw new Error(`linux.${kind}Mappings: the container's ${kind} ${id} is not mapped`);
+    }
+    return host;
+  };
 }
 
 /**
@@ -624,9 +791,35 @@ function secondStage(
   // root instead (mount(2) does not follow the mount stacked on the cwd) and undo the mounts'
   // own "shared" propagation.
   add({ op: "chdir", path: rootfs }, `root.path: cannot enter ${rootfs}`);
-  add({ op: "pivotRoot", newRoot: ".", putOld: "." }, `root.path: cannot pivot_root to ${rootfs}`);
-  add({ op: "umount2", target: ".", flags: MNT_DETACH });
+  if (plan.noPivot) {
+    // --no-pivot (ramdisk roots, where pivot_root fails): the rootfs moved over "/", then chroot.
+    add(
+      { op: "mount", source: rootfs, target: "/", fstype: "", flags: MS_MOVE },
+      `root.path: cannot move ${rootfs} to / (--no-pivot)`,
+    );
+    add({ op: "chroot", path: "." }, `root.path: cannot chroot to ${rootfs} (--no-pivot)`);
+  } else {
+    add(
+      { op: "pivotRoot", newRoot: ".", putOld: "." },
+      `root.path: cannot pivot_root to ${rootfs}`,
+    );
+    add({ op: "umount2", target: ".", flags: MNT_DETACH });
+  }
   add({ op: "chdir", path: "/" });
+  const { root: rootPropagation, mounts: ownPropagation } = target.propagation;
+  if (rootPropagation) {
+    add(
+      { op: "mount", source: "", target: "/", fstype: "", flags: rootPropagation },
+      `linux.rootfsPropagation: cannot make / ${spec.linux?.rootfsPropagation}`,
+    );
+    // A recursive one reached every mount: the mounts that asked for their own get it back.
+    for (const m of ownPropagation) {
+      add(
+        { op: "mount", source: "", target: m.target, fstype: "", flags: m.flag },
+        `mounts: cannot set the propagation of ${m.target}`,
+      );
+    }
+  }
   if (target.slavePath) {
     add({ op: "setsid" });
     add(
@@ -645,6 +838,20 @@ function secondStage(
       `linux.personality: cannot set domain ${persona.domain}`,
     );
   }
+  const policy = spec.linux?.memoryPolicy;
+  if (policy) {
+    const flags = (policy.flags ?? []).reduce((all, name) => all | MPOL_FLAGS[name], 0);
+    const nodes = parseCpuList(policy.nodes ?? "");
+    const nodemask: bigint[] = [];
+    for (const node of nodes) {
+      while (nodemask.length <= node >> 6) nodemask.push(0n);
+      nodemask[node >> 6] |= 1n << BigInt(node & 63);
+    }
+    add(
+      { op: "mempolicy", mode: MPOL_MODES[policy.mode] | flags, nodemask },
+      `linux.memoryPolicy: cannot set ${policy.mode}`,
+    );
+  }
   identityOps({
     process,
     masks,
@@ -654,11 +861,22 @@ function secondStage(
     // The pty slave was given to the user by the CLI.
     chownStdio: !plan.callerStdio && !target.slavePath,
     listenerReportFd: reportFd,
-    setgroupsDenied: false,
+    setgroupsDenied: target.setgroupsDenied,
   }, add);
   add({ op: "prctl", option: PR_SET_PDEATHSIG, arg2: 0 });
   add({ op: "sync", fd: reportFd, point: SYNC_READY });
   add({ op: "waitByte", fd: fifoFd }, "exec.fifo: the wait for start failed");
+  // startContainer (runtime.md: after start, before process.args, in the container): run by PID 1
+  // as runc's init runs them, in its namespaces, root and identity, paths the container's.
+  (spec.hooks?.startContainer ?? []).forEach((hook, i) => {
+    add({
+      op: "runHook",
+      path: hook.path,
+      argv: hook.args?.length ? hook.args : [hook.path],
+      envp: hook.env ?? [],
+      stdin: target.hookState,
+    }, `hooks.startContainer[${i}]: ${hook.path} failed`);
+  });
   const argv = process.args ?? [];
   add(
     { op: "execve", path: target.path, argv, envp: target.env },

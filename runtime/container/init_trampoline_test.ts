@@ -42,6 +42,28 @@ Deno.test("trampolineInitReason(): `skiff spec`'s config needs no Deno init", ()
     reason((s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== "pid"))),
     undefined,
   );
+  // Done by the trampoline since: a time namespace (offsets written before the clone), --no-pivot
+  // (MS_MOVE + chroot), rootfsPropagation (mount ops) and memoryPolicy (a set_mempolicy op).
+  assert.equal(
+    reason((s) => {
+      s.linux!.namespaces!.push({ type: "time" });
+      s.linux!.timeOffsets = { monotonic: { secs: 1, nanosecs: 0 } };
+      s.linux!.rootfsPropagation = "rshared";
+      s.linux!.memoryPolicy = { mode: "MPOL_BIND", nodes: "0" };
+    }, { noPivot: true }),
+    undefined,
+  );
+  // A user namespace: stage 1 makes it and becomes its root; the CLI builds the rootfs as that root.
+  assert.equal(
+    reason((s) => {
+      s.linux!.namespaces!.push({ type: "user" });
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    }),
+    undefined,
+  );
+  // startContainer hooks without a timeout: PID 1 runs them (runHook ops).
+  assert.equal(reason((s) => (s.hooks = { startContainer: [{ path: "/bin/true" }] })), undefined);
   // Docker's libnetwork hook: the CLI runs prestart and createRuntime with either init.
   assert.equal(
     reason((s) => (s.hooks = {
@@ -55,15 +77,28 @@ Deno.test("trampolineInitReason(): `skiff spec`'s config needs no Deno init", ()
 
 Deno.test("trampolineInitReason() names each case that keeps the Deno init", () => {
   const cases: [(s: Spec) => void, RegExp][] = [
-    [(s) => (s.hooks = { startContainer: [{ path: "/bin/true" }] }), /hooks\.startContainer/],
-    [(s) => s.linux!.namespaces!.push({ type: "user" }), /user namespace/],
+    [
+      (s) => (s.hooks = { startContainer: [{ path: "/bin/true", timeout: 5 }] }),
+      /hooks\.startContainer with a timeout/,
+    ],
+    [
+      (s) => {
+        s.linux!.namespaces!.push({ type: "user" });
+        s.linux!.sysctl = { "user.max_user_namespaces": "10" };
+      },
+      /user\.\* with a user namespace/,
+    ],
+    [
+      (s) => {
+        s.linux!.namespaces!.push({ type: "user" });
+        s.hooks = { createContainer: [{ path: "/bin/true" }] };
+      },
+      /createContainer with a user namespace/,
+    ],
     [
       (s) => s.linux!.namespaces!.push({ type: "mount", path: "/proc/1/ns/mnt" }),
       /mount namespace by path/,
     ],
-    [(s) => s.linux!.namespaces!.push({ type: "time" }), /time namespace/],
-    [(s) => (s.linux!.rootfsPropagation = "shared"), /linux\.rootfsPropagation/],
-    [(s) => (s.linux!.memoryPolicy = { mode: "MPOL_BIND", nodes: "0" }), /linux\.memoryPolicy/],
     [
       (s) => s.mounts!.push({ destination: "/proc2", type: "proc", source: "proc" }),
       /proc mount elsewhere/,
@@ -71,7 +106,6 @@ Deno.test("trampolineInitReason() names each case that keeps the Deno init", () 
     [(s) => delete s.process, /no process/],
   ];
   for (const [edit, expected] of cases) assert.match(String(reason(edit)), expected);
-  assert.match(String(reason(undefined, { noPivot: true })), /--no-pivot/);
   assert.match(String(reason(undefined, { hostMountNamespace: true })), /mount namespace/);
 });
 

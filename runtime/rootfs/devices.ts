@@ -42,7 +42,8 @@ function fileType(type: Device["type"]): number {
 
 /**
  * Creates `device` inside the rootfs with mknod(2), or, where mknod is refused (EPERM, as inside a
- * user namespace), bind-mounts the host's node instead, as runc does.
+ * user namespace) or with `bindOnly` (the rootfs of a user namespace built from outside it),
+ * bind-mounts the host's node instead, as runc does.
  *
  * The parent directory is opened inside the rootfs (openInRoot) and everything after happens in
  * that directory's fd: the last component is never resolved. The rootfs belongs to the image,
@@ -50,7 +51,7 @@ function fileType(type: Device["type"]): number {
  * file to its target (runc CVE-2025-31133 and kin). Whatever is at the path itself (a symlink
  * included) is replaced by the node.
  */
-export function createDevice(root: RootHandle, device: Device): void {
+export function createDevice(root: RootHandle, device: Device, bindOnly = false): void {
   const slash = device.path.lastIndexOf("/");
   const parent = device.path.slice(0, slash) || "/";
   const name = device.path.slice(slash + 1);
@@ -59,15 +60,21 @@ export function createDevice(root: RootHandle, device: Device): void {
   }
   const dirfd = mkdirAllAt(root, parent);
   try {
-    makeNodeAt(dirfd, device, name);
+    makeNodeAt(dirfd, device, name, bindOnly);
   } finally {
     close(dirfd);
   }
 }
 
-function makeNodeAt(dirfd: number, device: Device, name: string): void {
+function makeNodeAt(dirfd: number, device: Device, name: string, bindOnly: boolean): void {
   removeAt(dirfd, name);
   const mode = device.fileMode ?? 0o666;
+  if (bindOnly) {
+    // A user namespace's root can't mknod (the capability is checked in the initial namespace):
+    // whoever builds the rootfs for it binds, as that root would.
+    bindHostDevice(device.path, dirfd, name);
+    return;
+  }
   try {
     // mknodat(2) never follows a symlink in its last component (EEXIST instead).
     mknodat(

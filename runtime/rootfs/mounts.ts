@@ -244,9 +244,18 @@ export function mountEntry(
   index: number,
   cgroupDirs: Record<string, string>,
   mountLabel?: string,
-  made: { mountFd?: number } = {},
+  made: { mountFd?: number; hostId?: (kind: "uid" | "gid", id: number) => number } = {},
 ): void {
   const opts = parseMountOptions(m.options);
+  if (made.hostId) {
+    // The kernel reads uid= and gid= (tmpfs, devpts) in the mounter's user namespace: a mounter
+    // outside the container's (the trampoline init's CLI) passes their host ids.
+    const hostId = made.hostId;
+    opts.data = opts.data.map((d) => {
+      const id = /^(uid|gid)=(\d+)$/.exec(d);
+      return id ? `${id[1]}=${hostId(id[1] as "uid" | "gid", Number(id[2]))}` : d;
+    });
+  }
   const type = m.type ?? (isBind(m) ? "bind" : "");
   opts.data = withMountLabel(type, opts.data, mountLabel);
   try {

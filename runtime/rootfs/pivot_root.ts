@@ -41,7 +41,7 @@ export function pivotRoot(rootfs: string): void {
  * procfs as long as one fully visible procfs exists in its namespace (mount_too_revealing);
  * runc's msMoveRoot hides them the same way.
  */
-function hideHostPseudoFilesystems(rootfs: string): void {
+export function hideHostPseudoFilesystems(rootfs: string): void {
   const points: string[] = [];
   for (const { root, mountPoint: point, fstype } of readMountinfo()) {
     if (root !== "/" || (fstype !== "proc" && fstype !== "sysfs")) continue;

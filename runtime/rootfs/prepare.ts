@@ -40,6 +40,18 @@ export interface RootfsOptions {
   mountFds?: Record<number, number>;
   /** mounts[] indexes already mounted (the trampoline init's PID 1 mounts its own /proc). */
   premounted?: readonly number[];
+  /**
+   * The rootfs bind is made already (the trampoline init's PID 1 binds it before it mounts its
+   * /proc on it, so that there is one proc mount, not a second one under the bind).
+   */
+  rootfsBound?: boolean;
+  /**
+   * The container's id of kind `kind` as a host id: set when the mounts are made from outside the
+   * container's user namespace (the trampoline init's CLI), for uid= and gid= mount options.
+   */
+  hostId?: (kind: "uid" | "gid", id: number) => number;
+  /** Devices are bind-mounted from the host, never made with mknod (a user namespace's rootfs). */
+  bindDevices?: boolean;
 }
 
 /**
@@ -62,9 +74,12 @@ export function mountRootfs(spec: Spec, options: RootfsOptions): void {
     const propagation = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
     const deferred = propagation & (MS_SHARED | MS_UNBINDABLE);
     mount("", "/", "", deferred || !propagation ? MS_SLAVE | MS_REC : propagation);
-    // pivot_root needs the new root to be a mount point whose parent mount is not shared.
-    makeParentMountPrivate(rootfs);
-    mount(rootfs, rootfs, "", MS_BIND | MS_REC);
+    if (!options.rootfsBound) {
+      // pivot_root needs the new root to be a mount point whose parent mount is not shared
+      // (with the bind made earlier, after "/" turned rslave, nothing is shared).
+      makeParentMountPrivate(rootfs);
+      mount(rootfs, rootfs, "", MS_BIND | MS_REC);
+    }
   }
 
   // Opened after the rootfs bind: every path below resolves inside this mount, by fd.
@@ -79,6 +94,7 @@ function buildInRoot(spec: Spec, options: RootfsOptions, root: RootHandle): void
     if (options.premounted?.includes(i)) return;
     mountEntry(root, options.bundle, m, i, options.cgroupDirs, spec.linux?.mountLabel, {
       mountFd: options.mountFds?.[i],
+      hostId: options.hostId,
     });
   });
 
@@ -90,11 +106,13 @@ function buildInRoot(spec: Spec, options: RootfsOptions, root: RootHandle): void
     close(mkdirAllAt(root, "/dev"));
     // A default device that linux.devices lists too is made once, as linux.devices says (runc).
     const defaults = DEFAULT_DEVICES.filter((d) => !devices.some((s) => s.path === d.path));
-    for (const device of [...defaults, ...devices]) createDevice(root, device);
+    for (const device of [...defaults, ...devices]) {
+      createDevice(root, device, options.bindDevices);
+    }
     // After the devices, so that a /dev/ptmx in linux.devices becomes the pts/ptmx link (runc).
     createDevSymlinks(root);
   } else {
-    for (const device of devices) createDevice(root, device);
+    for (const device of devices) createDevice(root, device, options.bindDevices);
   }
 
   if (spec.process?.cwd) close(mkdirAllAt(root, spec.process.cwd));
@@ -139,6 +157,40 @@ function reapplyMountPropagation(spec: Spec): void {
       }
     }
   });
+}
+
+/**
+ * The trampoline init's part of switchRoot() that must happen in PID 1 after its root switch: the
+ * flags for "/" (linux.rootfsPropagation) and, when they are recursive, each mount's own
+ * propagation to give back, with its target resolved now (in the container's mount namespace,
+ * before the switch) as a path inside `rootfs`.
+ */
+export function rootPropagationAfterSwitch(
+  spec: Spec,
+  rootfs: string,
+): { root: number; mounts: { target: string; flag: number }[] } {
+  const root = rootfsPropagationFlags(spec.linux?.rootfsPropagation);
+  const mounts: { target: string; flag: number }[] = [];
+  if (!(root & MS_REC)) return { root, mounts };
+  withRoot(rootfs, (handle) => {
+    for (const m of spec.mounts ?? []) {
+      const { propagation } = parseMountOptions(m.options);
+      if (propagation.length === 0) continue;
+      const fd = openInRoot(handle, m.destination, O_PATH);
+      try {
+        // The mount point as the namespace's root sees it (the CLI's thread: before the switch).
+        const hostPath = Deno.readLinkSync(`/proc/thread-self/fd/${fd}`);
+        const inside = hostPath === rootfs ? "/" : hostPath.slice(rootfs.length);
+        if (!hostPath.startsWith(`${rootfs}/`) && hostPath !== rootfs) {
+          throw new Error(`mounts: ${m.destination} resolves outside the rootfs (${hostPath})`);
+        }
+        for (const flag of propagation) mounts.push({ target: inside, flag });
+      } finally {
+        close(fd);
+      }
+    }
+  });
+  return { root, mounts };
 }
 
 /**

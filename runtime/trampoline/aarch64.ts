@@ -81,6 +81,11 @@ export class Aarch64Assembler implements Assembler {
     this.#code.u32(0xb9000000 | (X9 << 5) | REGISTERS[reg]); // str wt, [x9]
   }
 
+  load32(address: bigint): void {
+    this.#loadImmediate(X9, address);
+    this.#code.u32(0xb9400000 | (X9 << 5) | REGISTERS.result); // ldr wt, [x9]
+  }
+
   bind(label: Label): void {
     if (label.offset !== undefined) throw new Error(`trampoline label ${label.name} bound twice`);
     label.offset = this.#code.length;

@@ -51,6 +51,8 @@ export interface Assembler {
   negateResult(): void;
   /** Stores the low 32 bits of `reg` at the absolute address `address`. */
   store32(address: bigint, reg: Register): void;
+  /** Loads the 32-bit value at the absolute address `address` into `result`, zero-extended. */
+  load32(address: bigint): void;
   /** Binds `label` to the current position. */
   bind(label: Label): void;
   /** Resolves every label reference and returns the code. */

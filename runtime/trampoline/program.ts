@@ -47,6 +47,12 @@
  *   sessionKeyring  keyctl(JOIN_SESSION_KEYRING, name), then keyctl(SETPERM, it, perm); a kernel
  *               without keyrings or one that refuses them (ENOSYS, EACCES) skips both, as runc does
  *   personality personality(persona)
+ *   runHook     fd = memfd_create(), `stdin` written to it and rewound; fork (clone SIGCHLD): the
+ *               child dup3(fd, 0), marks reportFd close-on-exec and execve(path, argv, envp); the
+ *               parent wait4(-1)s, closes fd and fails with the wait status as the value unless it
+ *               is 0 (an OCI hook that runs in the container: its state on stdin)
+ *   mempolicy   set_mempolicy(mode, nodemask, maxnode): `nodemask` as 64-bit words (none: NULL, 0);
+ *               maxnode is the words' bits + 1 (the kernel reads one bit fewer)
  *   execve      fcntl(reportFd, F_SETFD, FD_CLOEXEC); execve(path, argv, envp)
  *   execveat    execveat(fd, "", argv, envp, AT_EMPTY_PATH): the next stage, a program the parent
  *               wrote into the inherited memfd `fd` meanwhile; reportFd stays open for it
@@ -96,6 +102,8 @@ export type TrampolineOp =
   | { op: "pivotRoot"; newRoot: string; putOld: string }
   | { op: "sessionKeyring"; name: string; perm: number }
   | { op: "personality"; persona: number }
+  | { op: "mempolicy"; mode: number; nodemask: bigint[] }
+  | { op: "runHook"; path: string; argv: string[]; envp: string[]; stdin: string }
   | { op: "execve"; path: string; argv: string[]; envp: string[] }
   | { op: "execveat"; fd: number; argv: string[]; envp: string[] }
   | { op: "exit"; code: number };
@@ -204,6 +212,12 @@ export function describeOp(op: TrampolineOp): string {
       return `join session keyring ${op.name}`;
     case "personality":
       return `personality 0x${op.persona.toString(16)}`;
+    case "runHook":
+      return `run hook ${op.path}`;
+    case "mempolicy":
+      return `set_mempolicy mode 0x${op.mode.toString(16)} nodes ${
+        op.nodemask.map((w) => `0x${w.toString(16)}`).join(",") || "(none)"
+      }`;
     case "execve":
       return `execve ${op.path}`;
     case "execveat":
@@ -429,6 +443,47 @@ export function buildTrampoline(
         call("personality", op.persona);
         failOnError();
         break;
+      case "runHook": {
+        const child = new Label(`hook${i}`);
+        const done = new Label(`hookDone${i}`);
+        const stdin = new TextEncoder().encode(op.stdin);
+        const status = data.zeros(4, 4);
+        call("memfd_create", data.string("skiff-hook-state"), MFD_CLOEXEC);
+        failOnError();
+        asm.move("saved", "result");
+        call("write", "saved", data.bytes(stdin), stdin.length);
+        failUnless(stdin.length);
+        call("lseek", "saved", 0, 0);
+        failOnError();
+        call("clone", SIGCHLD, 0, 0, 0, 0);
+        failOnError();
+        asm.branchIf("equal", 0n, child);
+        call("wait4", -1n, status, 0, 0);
+        failOnError();
+        call("close", "saved");
+        failOnError();
+        asm.load32(status);
+        asm.branchIf("equal", 0n, done);
+        // The fail path negates: the record's value is the wait status itself.
+        asm.negateResult();
+        asm.jump(fail);
+        asm.bind(child);
+        call("dup3", "saved", 0, 0);
+        failOnError();
+        call("fcntl", program.reportFd, F_SETFD, FD_CLOEXEC);
+        failOnError();
+        const argv = data.pointers(op.argv.map((s) => data.string(s)));
+        const envp = data.pointers(op.envp.map((s) => data.string(s)));
+        call("execve", data.string(op.path), argv, envp);
+        asm.jump(fail); // execve returns only on failure; the child exits 127
+        asm.bind(done);
+        break;
+      }
+      case "mempolicy":
+        if (op.nodemask.length === 0) call("set_mempolicy", op.mode, 0, 0);
+        else call("set_mempolicy", op.mode, data.u64s(op.nodemask), op.nodemask.length * 64 + 1);
+        failOnError();
+        break;
       case "execveat": {
         const argv = data.pointers(op.argv.map((s) => data.string(s)));
         const envp = data.pointers(op.envp.map((s) => data.string(s)));
@@ -476,6 +531,7 @@ const SECCOMP_SET_MODE_FILTER = 1;
 const TIOCSCTTY = 0x540e;
 const CLOSE_RANGE_CLOEXEC = 1 << 2;
 const AT_EMPTY_PATH = 0x1000;
+const MFD_CLOEXEC = 1;
 const KEYCTL_JOIN_SESSION_KEYRING = 1;
 const KEYCTL_SETPERM = 5;
 const ENOSYS = 38n;
@@ -621,6 +677,27 @@ export function validateProgram(program: TrampolineProgram): void {
       case "personality":
         int(`${at}.persona`, op.persona, 0, FD_MAX);
         break;
+      case "runHook":
+        text(`${at}.path`, op.path);
+        if (!Array.isArray(op.argv) || op.argv.length === 0) {
+          bad(`${at}.argv`, "must list at least argv[0]", op.argv);
+        }
+        op.argv.forEach((s, j) => text(`${at}.argv[${j}]`, s, true));
+        if (!Array.isArray(op.envp)) bad(`${at}.envp`, "must be an array", op.envp);
+        op.envp.forEach((s, j) => text(`${at}.envp[${j}]`, s, true));
+        text(`${at}.stdin`, op.stdin);
+        break;
+      case "mempolicy":
+        int(`${at}.mode`, op.mode, 0, FD_MAX);
+        if (!Array.isArray(op.nodemask) || op.nodemask.length > 16) {
+          bad(`${at}.nodemask`, "must be an array of at most 16 words", String(op.nodemask));
+        }
+        op.nodemask.forEach((w, j) => {
+          if (typeof w !== "bigint" || w < 0n || w > 0xffffffffffffffffn) {
+            bad(`${at}.nodemask[${j}]`, "must be a bigint from 0 to 2^64-1", String(w));
+          }
+        });
+        break;
       case "execve":
       case "execveat":
         if (op.op === "execve") text(`${at}.path`, op.path);
@@ -641,7 +718,7 @@ export function validateProgram(program: TrampolineProgram): void {
           "must be one of setns, unshare, sync, setresgid, setresuid, setgroups, cloexec, " +
             "cloneParent, waitByte, prlimit, capset, chdir, chroot, umask, prctl, seccomp, " +
             "setsid, setctty, dup2, openDup, cloexecFrom, sigdefault, fchown, mount, umount2, pivotRoot, " +
-            "sessionKeyring, personality, execve, execveat, exit",
+            "sessionKeyring, personality, mempolicy, runHook, execve, execveat, exit",
           (op as { op: unknown }).op,
         );
     }

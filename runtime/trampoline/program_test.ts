@@ -140,3 +140,19 @@ Deno.test("buildTrampoline() bakes a seccomp filter in, 8-aligned, for both arch
     assert.equal(at % 8, 0, `${arch}: filter 8-aligned in the file`);
   }
 });
+
+Deno.test("buildTrampoline() builds a runHook op for both architectures, and validates it", () => {
+  const program: TrampolineProgram = {
+    reportFd: 3,
+    ops: [
+      { op: "runHook", path: "/hook", argv: ["hook", "a"], envp: ["X=1"], stdin: '{"id":"c"}' },
+      { op: "exit", code: 0 },
+    ],
+  };
+  for (const arch of ["x86_64", "aarch64"] as const) {
+    const text = new TextDecoder().decode(buildTrampoline(program, arch));
+    assert.ok(text.includes('{"id":"c"}') && text.includes("skiff-hook-state"), arch);
+  }
+  const bad = { ...program, ops: [{ ...program.ops[0], argv: [] }, program.ops[1]] };
+  assert.throws(() => validateProgram(bad as TrampolineProgram), /ops\[0\]\.argv: must list/);
+});

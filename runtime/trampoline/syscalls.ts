@@ -40,6 +40,10 @@ export type TrampolineSyscall =
   | "execveat"
   | "keyctl"
   | "personality"
+  | "set_mempolicy"
+  | "memfd_create"
+  | "lseek"
+  | "wait4"
   | "exit_group";
 
 /** System call numbers by architecture. */
@@ -77,6 +81,10 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     execveat: 322,
     keyctl: 250,
     personality: 135,
+    set_mempolicy: 238,
+    memfd_create: 319,
+    lseek: 8,
+    wait4: 61,
   },
   aarch64: {
     fcntl: 25,
@@ -111,5 +119,9 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     execveat: 281,
     keyctl: 219,
     personality: 92,
+    set_mempolicy: 237,
+    memfd_create: 279,
+    lseek: 62,
+    wait4: 260,
   },
 };

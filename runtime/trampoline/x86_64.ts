@@ -85,6 +85,11 @@ export class X86_64Assembler implements Assembler {
     this.#code.bytes(0x89, ((src & 7) << 3) | RCX);
   }
 
+  load32(address: bigint): void {
+    this.#movabs(RCX, address);
+    this.#code.bytes(0x8b, (REGISTERS.result << 3) | RCX); // mov eax, dword [rcx]
+  }
+
   bind(label: Label): void {
     if (label.offset !== undefined) throw new Error(`trampoline label ${label.name} bound twice`);
     label.offset = this.#code.length;

@@ -114,6 +114,15 @@ export function hostRootOf(pid: number): { uid: number; gid: number } | undefine
   return uid === undefined || gid === undefined ? undefined : { uid, gid };
 }
 
+/** The outside id of inside id `id` in a uid_map/gid_map text, or undefined when it is unmapped. */
+export function hostIdOf(map: string, id: number): number | undefined {
+  for (const line of map.split("\n")) {
+    const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
+    if (id >= inside && id < inside + count) return outside + (id - inside);
+  }
+  return undefined;
+}
+
 /** The outside id of inside id 0 in a uid_map/gid_map text, as this process sees it. */
 export function hostIdOfZero(map: string): number | undefined {
   for (const line of map.split("\n")) {

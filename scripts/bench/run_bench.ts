@@ -4,7 +4,10 @@
  * `deno run` of an empty file (the floor of any Deno program), Skiff with the trampoline init,
  * Skiff with the Deno init (SKIFF_DENO_INIT=1, the same build), and runc.
  *
- *   deno run -A scripts/bench/run_bench.ts [--runs 20] [--skiff dist/skiff] [--runc runc]
+ * With --userns the config has a user namespace (0-65535 mapped to 100000-165535, the rootfs given
+ * to the mapped root, as Podman does for --uidmap).
+ *
+ *   deno run -A scripts/bench/run_bench.ts [--runs 20] [--skiff dist/skiff] [--runc runc] [--userns]
  */
 import { parseArgs } from "node:util";
 import { join, resolve } from "../../runtime/path.ts";
@@ -18,6 +21,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "20" },
     skiff: { type: "string", default: "dist/skiff" },
     runc: { type: "string", default: "runc" },
+    userns: { type: "boolean", default: false },
   },
 });
 const runs = Number(values.runs);
@@ -44,6 +48,16 @@ try {
   spec.process!.args = ["true"];
   spec.process!.terminal = false;
   spec.root = { path: rootfs, readonly: true };
+  if (values.userns) {
+    const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    spec.linux!.namespaces!.push({ type: "user" });
+    spec.linux!.uidMappings = map;
+    spec.linux!.gidMappings = map;
+    // The mapped root must reach and own the rootfs.
+    await Deno.chmod(dir, 0o755);
+    const chown = new Deno.Command("chown", { args: ["-R", "100000:100000", rootfs] }).outputSync();
+    if (!chown.success) throw new Error("chown of the rootfs failed");
+  }
   const bundle = join(dir, "bundle");
   await Deno.mkdir(bundle);
   await Deno.writeTextFile(join(bundle, "config.json"), JSON.stringify(spec));
@@ -87,6 +101,7 @@ try {
     }
   }
   const runcMedian = median(samples.get("runc run")!);
+  if (values.userns) console.log("config: with a user namespace");
   console.log(`runs: ${runs}, interleaved; median and min in ms; ratio = median / runc's median`);
   for (const [label] of cases) {
     const xs = samples.get(label)!;

@@ -126,9 +126,9 @@ Deno.test("ridmap idmaps every mount of an rbind tree; idmap only its top", asyn
 Deno.test("a created container's init holds no fd of an idmapped mount once it is attached", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.process!.args = ["true"];
-    // A startContainer hook keeps the Deno init waiting for start (no exec that would close a
-    // forgotten fd): it must have closed the mount's fd itself.
-    spec.hooks = { startContainer: [{ path: "/bin/true" }] };
+    // A startContainer hook with a timeout keeps the Deno init waiting for start (no exec that
+    // would close a forgotten fd): it must have closed the mount's fd itself.
+    spec.hooks = { startContainer: [{ path: "/bin/true", timeout: 30 }] };
   });
   const src = await sourceDir(bundle.dir);
   bundle.spec.mounts!.push(idmapped(src, "/data", ["bind", "idmap"]));

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
 import { initsUnder, makeBundle, runIn, startDetached, testId } from "../_helpers/bundle.ts";
-import { hasCommand } from "../_helpers/host.ts";
+import { exists, hasCommand } from "../_helpers/host.ts";
 import { SKIFF } from "../_helpers/paths.ts";
 
 /** The execve(2) calls of `skiff run` of `bundle` (strace -f), and its exit code and stdout. */
@@ -214,4 +214,130 @@ Deno.test("without a PID namespace of its own, the container's /proc is its PID 
   const joined = await runIn(bundle, ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"]);
   assert.equal(joined.code, 0, joined.stderr);
   assert.equal(joined.stdout, "sleep 30 ");
+});
+
+/**
+ * Creates `bundle` (with `flags`), checks that PID 1 is the trampoline, not a Deno, starts it and
+ * returns what its process wrote to /out in the rootfs.
+ */
+async function createdByTrampoline(
+  bundle: Awaited<ReturnType<typeof makeBundle>>,
+  script: string,
+  flags: string[] = [],
+): Promise<string> {
+  bundle.spec.process!.args = ["sh", "-c", `(${script}) > /out 2>&1`];
+  await bundle.writeSpec();
+  const id = testId();
+  const created = await bundle.skiff(["create", ...flags, "--bundle", bundle.dir, id]);
+  assert.equal(created.code, 0, created.stderr);
+  const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
+  assert.match(Deno.readLinkSync(`/proc/${pid}/exe`), /^\/memfd:skiff-trampoline/);
+  assert.equal(Deno.readTextFileSync(`/proc/${pid}/comm`), "memfd:skiff-tra\n", "no Deno");
+  const started = await bundle.skiff(["start", id]);
+  assert.equal(started.code, 0, started.stderr);
+  for (let i = 0; i < 200; i++) {
+    const now = JSON.parse((await bundle.skiff(["state", id])).stdout);
+    if (now.status === "stopped") break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Deno.readTextFileSync(join(bundle.rootfs, "out"));
+}
+
+Deno.test("a time namespace with linux.timeOffsets: the offsets are written before the clone enters it", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.namespaces!.push({ type: "time" });
+    spec.linux!.timeOffsets = { boottime: { secs: 86400 * 365, nanosecs: 0 } };
+  });
+  const out = await createdByTrampoline(bundle, "cut -d. -f1 /proc/uptime");
+  const host = Number(Deno.readTextFileSync("/proc/uptime").split(".")[0]);
+  assert.ok(Number(out) - host > 86400 * 364, `uptime inside ${out} vs host ${host}`);
+});
+
+Deno.test("--no-pivot: PID 1 moves the rootfs over / and chroots; the host's /proc is hidden", async () => {
+  await using bundle = await makeBundle();
+  // rootfs_test.ts tells MS_MOVE from pivot_root apart (the old root left below); here: the
+  // trampoline did it, the root is the rootfs, and only the container's procfs is in sight.
+  const out = await createdByTrampoline(
+    bundle,
+    "grep -c ' /proc ' /proc/self/mountinfo; ls / | grep -qx bin && echo rootfs",
+    ["--no-pivot"],
+  );
+  assert.equal(out, "1\nrootfs\n");
+});
+
+Deno.test("linux.rootfsPropagation through the trampoline init: / and a mount's own propagation", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.rootfsPropagation = "rshared";
+  });
+  await Deno.mkdir(join(bundle.dir, "private-src"));
+  bundle.spec.mounts!.push({
+    destination: "/mnt/private",
+    type: "bind",
+    source: join(bundle.dir, "private-src"),
+    options: ["bind", "private"],
+  });
+  const out = await createdByTrampoline(
+    bundle,
+    'awk \'$5 == "/" || $5 == "/mnt/private" {print $5, $7}\' /proc/self/mountinfo',
+  );
+  assert.match(out, /^\/ shared:\d+\n\/mnt\/private -\n$/);
+});
+
+Deno.test("linux.memoryPolicy through the trampoline init: a set_mempolicy op before the identity", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.linux!.memoryPolicy = {
+      mode: "MPOL_INTERLEAVE",
+      nodes: "0",
+      flags: ["MPOL_F_STATIC_NODES"],
+    };
+  });
+  const out = await createdByTrampoline(bundle, "head -1 /proc/self/numa_maps | cut -d' ' -f2");
+  assert.equal(out, "interleave=static:0\n");
+});
+
+Deno.test("startContainer hooks are run by PID 1 after start, in the container, before process.args; a failing one stops it", async () => {
+  await using bundle = await makeBundle();
+  // In the container's root (after pivot_root), with the state on stdin, its args and env only.
+  Deno.writeTextFileSync(
+    join(bundle.rootfs, "hook.sh"),
+    `#!/bin/sh
+state=$(cat)
+echo "$1 $HOOK_ENV $(id -u) $(cat /proc/1/comm) $(echo "$state" | sed 's/.*"status":"\\([a-z]*\\)".*/\\1/') $(test -e /out && echo late)" >> /hooks.out
+exit $2
+`,
+    { mode: 0o755 },
+  );
+  const hook = (name: string, code: number) => ({
+    path: "/hook.sh",
+    args: ["hook.sh", name, String(code)],
+    env: ["HOOK_ENV=set"],
+  });
+  bundle.spec.hooks = { startContainer: [hook("first", 0), hook("second", 0)] };
+  const out = await createdByTrampoline(bundle, "echo ran");
+  assert.equal(out, "ran\n");
+  assert.equal(
+    Deno.readTextFileSync(join(bundle.rootfs, "hooks.out")),
+    "first set 0 memfd:skiff-tra created \nsecond set 0 memfd:skiff-tra created \n",
+  );
+  // A failing hook: the process never runs, and the container stops (runtime.md lifecycle).
+  Deno.removeSync(join(bundle.rootfs, "hooks.out"));
+  Deno.removeSync(join(bundle.rootfs, "out"));
+  bundle.spec.hooks = { startContainer: [hook("fails", 3), hook("never", 0)] };
+  bundle.spec.process!.args = ["sh", "-c", "echo ran > /out"];
+  await bundle.writeSpec();
+  const id = testId();
+  const created = await bundle.skiff(["create", "--bundle", bundle.dir, id]);
+  assert.equal(created.code, 0, created.stderr);
+  assert.equal((await bundle.skiff(["start", id])).code, 0);
+  for (let i = 0; i < 200; i++) {
+    const now = JSON.parse((await bundle.skiff(["state", id])).stdout);
+    if (now.status === "stopped") break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(JSON.parse((await bundle.skiff(["state", id])).stdout).status, "stopped");
+  assert.equal(
+    Deno.readTextFileSync(join(bundle.rootfs, "hooks.out")),
+    "fails set 0 memfd:skiff-tra created \n",
+  );
+  assert.equal(exists(join(bundle.rootfs, "out")), false, "process.args did not run");
 });

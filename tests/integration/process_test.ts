@@ -291,10 +291,11 @@ Deno.test("a created container waits as the sealed waiter, not as the runtime (C
 });
 
 Deno.test("a container cannot reach the runtime binary through /proc of a waiting Deno init (CVE-2019-5736)", async () => {
-  // A startContainer hook keeps the init a Deno until start: it must not be dumpable.
+  // A startContainer hook with a timeout keeps the init a Deno until start (trampolineInitReason):
+  // it must not be dumpable.
   const seen = await peekAtWaitingInit(
     (spec) => {
-      spec.hooks = { startContainer: [{ path: "/bin/true" }] };
+      spec.hooks = { startContainer: [{ path: "/bin/true", timeout: 30 }] };
     },
     "cat /proc/1/comm; readlink /proc/1/exe || echo exe-denied; cat /proc/1/environ >/dev/null 2>&1 || echo environ-denied",
   );

@@ -243,3 +243,43 @@ Deno.test("user.* sysctls need a user namespace: the error names the key", async
     /linux\.sysctl\.user\.max_user_namespaces: sysctl is in the user namespace, which the container does not own/,
   );
 });
+
+/** The container as its process sees it: ids, owners and modes of what the init made, groups. */
+const INSIDE = "id; stat -c '%n %u %g %a' / /dev /dev/null /dev/pts /dev/shm /dev/mqueue /proc; " +
+  "ls -ln /dev | grep -v '^total' | awk '{print $1, $3, $4, $NF}'; cat /proc/self/setgroups; " +
+  "mkdir /dev/made && stat -c '%n %u %g' /dev/made; grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status";
+
+Deno.test("a user namespace goes through the trampoline init: no Deno in the container, and it looks as the Deno init makes it", async () => {
+  await using bundle = await usernsBundle((spec) => {
+    spec.process!.args = ["sh", "-c", `(${INSIDE}) > /out 2>&1`];
+    spec.root!.readonly = false;
+  });
+  await giveRootfs(bundle);
+  const seen: string[] = [];
+  for (const env of [{}, { SKIFF_DENO_INIT: "1" }] as Record<string, string>[]) {
+    const id = testId();
+    const created = await bundle.skiff(["create", "--bundle", bundle.dir, id], { env });
+    assert.equal(created.code, 0, created.stderr);
+    const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
+    const exe = Deno.readLinkSync(`/proc/${pid}/exe`);
+    if (seen.length === 0) {
+      // PID 1 is the trampoline's second stage, as in a container without a user namespace.
+      assert.match(exe, /^\/memfd:skiff-trampoline/);
+      assert.equal(Deno.readTextFileSync(`/proc/${pid}/comm`), "memfd:skiff-tra\n");
+      assert.notEqual(
+        Deno.readLinkSync(`/proc/${pid}/ns/user`),
+        Deno.readLinkSync("/proc/self/ns/user"),
+      );
+    }
+    const started = await bundle.skiff(["start", id]);
+    assert.equal(started.code, 0, started.stderr);
+    for (let i = 0; i < 200 && exists(`/proc/${pid}`); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    seen.push(Deno.readTextFileSync(join(bundle.rootfs, "out")));
+    await bundle.skiff(["delete", "-f", id]);
+  }
+  assert.match(seen[0], /^uid=0\(root\) gid=0\(root\)/);
+  assert.match(seen[0], /\/dev\/made 0 0\n/);
+  assert.equal(seen[0], seen[1]);
+});
