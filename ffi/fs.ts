@@ -48,24 +48,36 @@ export function openat2(
   // struct open_how { u64 flags; u64 mode; u64 resolve; } (OPEN_HOW_SIZE_VER0 = 24)
   const how = new BigUint64Array([BigInt(flags), BigInt(mode), BigInt(resolve)]);
   const p = cString(path);
-  return Number(check(
-    "openat2",
-    () =>
-      `dirfd=${dirfd}, path=${path}, flags=0o${flags.toString(8)}, resolve=0x${
-        resolve.toString(16)
-      }`,
-    () =>
-      libc().syscall(
-        BigInt(SYS.openat2),
-        BigInt(dirfd),
-        addressOf(p),
-        addressOf(how),
-        24n,
-        0n,
-        0n,
-      ),
-  ));
+  // With RESOLVE_IN_ROOT or RESOLVE_BENEATH, the kernel gives EAGAIN when a rename or a mount
+  // anywhere on the host raced with a ".." of the walk (openat2(2): "the caller may choose to
+  // retry"); busy hosts see it. Retried a bounded number of times, then reported.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return Number(check(
+        "openat2",
+        () =>
+          `dirfd=${dirfd}, path=${path}, flags=0o${flags.toString(8)}, resolve=0x${
+            resolve.toString(16)
+          }`,
+        () =>
+          libc().syscall(
+            BigInt(SYS.openat2),
+            BigInt(dirfd),
+            addressOf(p),
+            addressOf(how),
+            24n,
+            0n,
+            0n,
+          ),
+      ));
+    } catch (err) {
+      if (attempt >= OPENAT2_TRIES || !isErrno(err, "EAGAIN")) throw err;
+    }
+  }
 }
+
+/** How often openat2() tries a walk that keeps racing with renames or mounts (EAGAIN). */
+const OPENAT2_TRIES = 64;
 
 /**
  * close(2), ignoring its errors. On Linux the fd is released even when close fails (EINTR, EIO),
