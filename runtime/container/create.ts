@@ -7,6 +7,7 @@ import { checkLsm } from "../security/lsm.ts";
 import { setupNotifySocket } from "../notify_socket.ts";
 import { type CgroupManager, cgroupManager } from "../cgroups/manager.ts";
 import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
+import { setFromHost } from "./process_ops.ts";
 import { checkUserNamespaceConfig, hostFacts } from "./userns_checks.ts";
 import { NoCgroup, noCgroupFor, rootlessCgroupBlocker } from "../cgroups/none.ts";
 import { geteuid } from "../../ffi/process.ts";
@@ -45,8 +46,6 @@ import { openIdmappedMounts } from "./idmapped_mounts.ts";
 import { undoCreating } from "./creating.ts";
 import { creatingRecord } from "./half_made.ts";
 import { startTrampolineInit, trampolineInitReason } from "./init_trampoline.ts";
-import { writeProcFile } from "../procfs.ts";
-import { schedResetAffinity } from "../../ffi/sched.ts";
 
 /** Options of `skiff create` (and the create half of `skiff run`). */
 export interface CreateOptions {
@@ -190,7 +189,7 @@ export async function createContainer(
           }
           cgroup = await createCgroup(cgroupPlan, spec, configFile, pid, options);
           joinCgroupProcs(cgroup.procsFiles(), pid);
-          setInitAttributes(spec, pid);
+          setFromHost(spec.process?.oomScoreAdj, pid);
           return cgroup.dirs();
         },
       }).finally(() => idmapped.close());
@@ -579,27 +578,6 @@ function listenFds(): number | undefined {
   if (!value) return undefined;
   const n = Number(value);
   return Number.isInteger(n) && n > 0 ? n : undefined;
-}
-
-/**
- * What the Deno init sets on itself and the trampoline init's CLI sets from the host at the sync
- * point: oom_score_adj, and the CPU affinity reset to the cpuset (runc 1.3+: the init must not keep
- * the runtime's own).
- */
-function setInitAttributes(spec: Spec, pid: number): void {
-  const adj = spec.process?.oomScoreAdj;
-  if (adj !== undefined) {
-    try {
-      writeProcFile(`/proc/${pid}/oom_score_adj`, String(adj));
-    } catch (err) {
-      throw new Error(`process.oomScoreAdj: cannot set ${adj}`, { cause: err });
-    }
-  }
-  try {
-    schedResetAffinity(pid);
-  } catch {
-    // runc only warns.
-  }
 }
 
 /** The maps of a new user namespace in `spec` (undefined when it creates none). */

@@ -50,8 +50,6 @@ import { setns, unshare } from "../../ffi/namespace.ts";
 import { fchown } from "../../ffi/file_attrs.ts";
 import { openPty, setWindowSize } from "../../ffi/tty.ts";
 import { sendFds } from "../../ffi/socket.ts";
-import { schedResetAffinity } from "../../ffi/sched.ts";
-import { writeProcFile } from "../procfs.ts";
 import type { NamespacePlan } from "../namespaces.ts";
 import type { BootstrapSeccomp } from "../process/protocol.ts";
 import type { CapabilityMasks } from "../security/capabilities.ts";
@@ -62,7 +60,7 @@ import { clonedInit, type InitProcess, killTrampoline } from "../process/init_pr
 import type { TrampolineOp, TrampolineProgram } from "../trampoline/program.ts";
 import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
 import { posixSpawn } from "../../ffi/spawn.ts";
-import { identityOps, privileged } from "./process_ops.ts";
+import { identityOps, privileged, setFromHost } from "./process_ops.ts";
 import { trace } from "../log.ts";
 
 /** Everything the exec trampoline needs, computed by the CLI. */
@@ -342,18 +340,5 @@ function spawnTrampolineDirect(program: TrampolineProgram, nullStdio: boolean): 
 function atSync(plan: ExecTrampolinePlan, pid: number): void {
   joinCgroupProcs(plan.cgroupProcs, pid);
   plan.atSync?.(pid);
-  const adj = plan.process.oomScoreAdj;
-  if (adj !== undefined) {
-    try {
-      writeProcFile(`/proc/${pid}/oom_score_adj`, String(adj));
-    } catch (err) {
-      throw new Error(`process.oomScoreAdj: cannot set ${adj}`, { cause: err });
-    }
-  }
-  try {
-    // runc 1.3+: a process must not keep the runtime's own affinity.
-    schedResetAffinity(pid);
-  } catch {
-    // runc only warns.
-  }
+  setFromHost(plan.process.oomScoreAdj, pid);
 }

@@ -15,6 +15,8 @@ import {
   PR_SET_NO_NEW_PRIVS,
 } from "../../ffi/constants.ts";
 import { statx } from "../../ffi/file_attrs.ts";
+import { schedResetAffinity } from "../../ffi/sched.ts";
+import { writeProcFile } from "../procfs.ts";
 import { RLIMITS } from "../../spec/rlimits.ts";
 import type { BootstrapSeccomp } from "../process/protocol.ts";
 import type { CapabilityMasks } from "../security/capabilities.ts";
@@ -131,4 +133,24 @@ function isDevNull(fd: number): boolean {
 function rlim(value: number): bigint {
   const v = BigInt(value);
   return v > 0xffffffffffffffffn ? 0xffffffffffffffffn : v;
+}
+
+/**
+ * What the CLI sets on a container process from the host (the Deno init sets it on itself):
+ * process.oomScoreAdj, and the CPU affinity reset to the cpuset (runc 1.3+: a process must not keep
+ * the runtime's own).
+ */
+export function setFromHost(oomScoreAdj: number | undefined, pid: number): void {
+  if (oomScoreAdj !== undefined) {
+    try {
+      writeProcFile(`/proc/${pid}/oom_score_adj`, String(oomScoreAdj));
+    } catch (err) {
+      throw new Error(`process.oomScoreAdj: cannot set ${oomScoreAdj}`, { cause: err });
+    }
+  }
+  try {
+    schedResetAffinity(pid);
+  } catch {
+    // runc only warns.
+  }
 }
