@@ -7,7 +7,7 @@
 import { detectCgroups, ownCgroups, systemdRunning } from "./detect.ts";
 import type { CgroupManager } from "./interface.ts";
 import { cgroupDir, innerCgroupPath } from "./path.ts";
-import { SystemdCgroupManager, systemdUnitOf } from "./systemd.ts";
+import { SystemdCgroupManager, type SystemdUnit, systemdUnitOf } from "./systemd.ts";
 import { CgroupV1Manager } from "./v1.ts";
 import { CgroupV2Manager } from "./v2.ts";
 
@@ -27,11 +27,17 @@ export interface CgroupManagerOptions {
    * another parent; recording dirs() and passing them back avoids that.
    */
   paths?: Record<string, string>;
+  /**
+   * The systemd unit recorded at create (undo of a crashed create): used as it is, instead of the
+   * one cgroupsPath and the caller's uid would name; implies the systemd driver.
+   */
+  unit?: SystemdUnit;
 }
 
 /** The manager of a container's cgroup on this host. */
 export function cgroupManager(options: CgroupManagerOptions): CgroupManager {
   const files = cgroupfsManager(options);
+  if (options.unit) return new SystemdCgroupManager(options.unit, files);
   if (!options.systemd) return files;
   return new SystemdCgroupManager(
     systemdUnitOf(options.cgroupsPath, options.id, userInstance()),

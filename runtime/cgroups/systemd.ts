@@ -14,6 +14,7 @@ import type { DeviceCgroupRule, Resources } from "../../spec/config.ts";
 import type { CgroupLayout } from "./detect.ts";
 import type { CgroupManager, SetOptions } from "./interface.ts";
 import type { CgroupStats } from "./stats.ts";
+import { trace } from "../log.ts";
 
 /** Which unit a container's cgroup is. */
 export interface SystemdUnit {
@@ -92,6 +93,7 @@ export class SystemdCgroupManager implements CgroupManager {
     ];
     await using bus = await connectSystemd(this.unit.user);
     await bus.startUnit(this.unit.name, props);
+    trace("create: systemd unit started");
     this.#files.create();
   }
 

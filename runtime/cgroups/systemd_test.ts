@@ -165,6 +165,8 @@ Deno.test("a scope gets Delegate=yes and the init's pid; a slice neither", () =>
   const slice = props(transientProperties("system.slice", undefined));
   assert.equal(slice.Delegate, undefined);
   assert.equal(slice.PIDs, undefined);
+  assert.equal(slice.Slice, undefined);
+  assert.deepEqual(slice.Wants, ["system.slice"]);
 });
 
 // The driver for real: needs systemd as PID 1 with its system bus on a cgroup v2 host (the VM of

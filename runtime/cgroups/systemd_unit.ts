@@ -238,7 +238,9 @@ export function transientProperties(
   const b = (v: boolean): Variant => new Variant("b", v);
   const props: UnitProperty[] = [
     ["Description", new Variant("s", "skiff container")],
-    ["Slice", new Variant("s", slice)],
+    // A slice unit's parent is implied by its name, and systemd refuses Slice= for one: runc
+    // gives it Wants= of the slice instead.
+    pid === undefined ? ["Wants", new Variant("as", [slice])] : ["Slice", new Variant("s", slice)],
   ];
   if (pid !== undefined) {
     props.push(["Delegate", b(true)], ["PIDs", new Variant("au", [pid])]);

@@ -10,6 +10,7 @@ import { withDefaultDeviceRules } from "../cgroups/device_rules.ts";
 import { setFromHost } from "./process_ops.ts";
 import { checkUserNamespaceConfig, hostFacts } from "./userns_checks.ts";
 import { NoCgroup, noCgroupFor, rootlessCgroupBlocker } from "../cgroups/none.ts";
+import { SystemdCgroupManager } from "../cgroups/systemd.ts";
 import { geteuid } from "../../ffi/process.ts";
 import { inUserNamespace } from "../rootless.ts";
 import { CLONE_NEWCGROUP, O_CLOEXEC, O_RDONLY } from "../../ffi/constants.ts";
@@ -132,14 +133,21 @@ export async function createContainer(
     // Write-ahead: before anything else exists on the host, the state directory names what this
     // create will make, so that a delete after a SIGKILL finds and removes all of it
     // (container/creating.ts). The fifo and sockets are made inside this directory.
+    // Only the cgroups this create makes: one that exists already (a cgroupsPath shared with
+    // other processes, or refused below because it is frozen) is not this create's to remove.
+    const cgroupPaths = cgroupPlan instanceof NoCgroup ? undefined : notYetMade(cgroupPlan.dirs());
     const ahead = creatingRecord({
       id,
       bundle,
       rootfs,
       annotations: spec.annotations,
-      // Only the cgroups this create makes: one that exists already (a cgroupsPath shared with
-      // other processes, or refused below because it is frozen) is not this create's to remove.
-      cgroupPaths: cgroupPlan instanceof NoCgroup ? undefined : notYetMade(cgroupPlan.dirs()),
+      cgroupPaths,
+      // The unit StartTransientUnit will make, named before it is asked for; likewise only when
+      // its directory is not there yet (a running unit of that name is not this create's).
+      systemdUnit: cgroupPlan instanceof SystemdCgroupManager &&
+          Object.keys(cgroupPaths ?? {}).length > 0
+        ? cgroupPlan.unit
+        : undefined,
       hostRootfs: hostMountNamespace ? { rootfs, before: mountsBefore } : undefined,
       image: options.image,
     });

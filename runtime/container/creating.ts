@@ -34,8 +34,10 @@ export async function undoCreating(store: StateStore, id: string): Promise<void>
     }
     if (record.cgroupPaths && Object.keys(record.cgroupPaths).length > 0) {
       // Kills whatever joined it (an init, exec'd processes), thaws a frozen one, removes every
-      // hierarchy's directory (v1 controllers and the unified one on hybrid hosts).
-      await cgroupManager({ id, paths: record.cgroupPaths }).destroy();
+      // hierarchy's directory (v1 controllers and the unified one on hybrid hosts). With the
+      // systemd driver, first StopUnit of the recorded unit, awaited until systemd has forgotten
+      // it (none: it was never started), as runc's destroy.
+      await cgroupManager({ id, paths: record.cgroupPaths, unit: record.systemdUnit }).destroy();
     }
     if (record.hostRootfs && mountsAt(record.hostRootfs.rootfs) > record.hostRootfs.before) {
       releaseHostRootfs(record.hostRootfs.rootfs, record.hostRootfs.before);

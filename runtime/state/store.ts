@@ -1,4 +1,5 @@
 import type { RdtRecord } from "../intel_rdt.ts";
+import type { SystemdUnit } from "../cgroups/systemd.ts";
 import { join } from "../path.ts";
 import type { Spec } from "../../spec/config.ts";
 import { effectiveUid, honorXdgRuntimeDir, inUserNamespace } from "../rootless.ts";
@@ -53,6 +54,11 @@ export interface CreatingRecord {
   annotations?: Record<string, string>;
   /** The cgroup directories about to be made, in every hierarchy (dirs() of the manager). */
   cgroupPaths?: Record<string, string>;
+  /**
+   * `--systemd-cgroup`: the transient unit StartTransientUnit will make (and on which bus), named
+   * before it is asked for; an undo stops it and waits until systemd has forgotten it.
+   */
+  systemdUnit?: SystemdUnit;
   /** The init, once spawned: killed when the creator is gone (it may not be in the cgroup yet). */
   init?: { pid: number; startTime: number };
   /** No mount namespace: the init bind-mounts the rootfs in the host's; mounts beyond `before` go. */

@@ -17,7 +17,7 @@ vm=${RUN_IN_VM:-$repo/../shared/vm/run-in-vm.sh}
 [ -x "$vm" ] || { echo "run_in_vm.sh: no VM script at $vm (set RUN_IN_VM)" >&2; exit 125; }
 if [ $# -eq 0 ]; then
   set -- runtime/cgroups/dbus_test.ts runtime/cgroups/systemd_test.ts tests/integration/systemd_test.ts \
-    tests/integration/systemd_engines_test.ts
+    tests/integration/systemd_engines_test.ts tests/integration/systemd_crash_test.ts
 fi
 # --no-check: type checking under software emulation costs minutes; `deno task check` covers it.
 exec "$vm" --systemd --timeout "${TIMEOUT:-900}" -- "$deno" test -A --no-check "$@"
