@@ -11,6 +11,8 @@ DENO=.tools/node_modules/deno/deno
 need_apt=()
 command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || need_apt+=(busybox-static)
 command -v runc >/dev/null 2>&1 || need_apt+=(runc)
+# Benchmarks: crun's CLI rate against the library's (scripts/bench/library_bench.ts --crun).
+command -v crun >/dev/null 2>&1 || need_apt+=(crun)
 # Tests: Podman's default seccomp profile, and gcc + static libc for the seccomp probe.
 [ -f /usr/share/containers/seccomp.json ] || need_apt+=(golang-github-containers-common)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
