@@ -87,7 +87,15 @@ import {
   writeAll,
 } from "../../ffi/fs.ts";
 import { ioctlNsGetType, setns, unshare } from "../../ffi/namespace.ts";
-import { pidfdGetfd, pidfdOpen, setdomainname, setFsIds, sethostname } from "../../ffi/process.ts";
+import {
+  capget,
+  capset,
+  pidfdGetfd,
+  pidfdOpen,
+  setdomainname,
+  setFsIds,
+  sethostname,
+} from "../../ffi/process.ts";
 import { posixSpawn } from "../../ffi/spawn.ts";
 import { connectListener, sendListener } from "../init/seccomp_listener.ts";
 import type { NamespacePlan } from "../namespaces.ts";
@@ -653,12 +661,30 @@ function inNamespacesOf(
 ): void {
   const back = enterNamespacesOf(pid, false);
   try {
-    if (asIds) setFsIds(asIds.uid, asIds.gid);
+    if (asIds) actAs(asIds);
     fn();
   } finally {
     if (asIds) setFsIds(Deno.uid() ?? 0, Deno.gid() ?? 0);
     back();
   }
+}
+
+/**
+ * CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER: what the container's root holds over its
+ * own files in its user namespace (a root-owned 0555 "/" is writable to it).
+ */
+const ROOT_FILE_CAPS = (1n << 1n) | (1n << 2n) | (1n << 3n);
+
+/**
+ * Makes the main thread create files as the container's root (`ids`, host ids): setfsuid/setfsgid,
+ * then the DAC capabilities the kernel dropped with them raised again, as the container's root has
+ * them over its rootfs. CAP_MKNOD and CAP_CHOWN stay dropped: devices are bound, not made. Undone
+ * by setFsIds() back to the CLI's own ids, which raises the whole set again.
+ */
+function actAs(ids: { uid: number; gid: number }): void {
+  setFsIds(ids.uid, ids.gid);
+  const sets = capget();
+  capset({ ...sets, effective: sets.effective | (sets.permitted & ROOT_FILE_CAPS) });
 }
 
 /**

@@ -73,6 +73,37 @@ Deno.test("a user namespace: files created inside land with the mapped host ids"
   assert.equal(byUser.gid, HOST_BASE + 1001);
 });
 
+Deno.test('a user namespace: a mount target is made in a read-only "/" the mapped root owns (Podman\'s image roots)', async () => {
+  const hostDir = await Deno.makeTempDir({ prefix: "skiff-userns-target-" });
+  try {
+    await Deno.chmod(hostDir, 0o755);
+    await Deno.writeTextFile(join(hostDir, "file"), "bound\n", { mode: 0o644 });
+    await using bundle = await usernsBundle((spec) => {
+      spec.mounts!.push({
+        destination: "/bound",
+        type: "bind",
+        source: join(hostDir, "file"),
+        options: ["rbind"],
+      });
+    });
+    await giveRootfs(bundle);
+    // Root owns "/" in its namespace: DAC_OVERRIDE lets it make /bound in a 0555 directory.
+    await Deno.chmod(bundle.rootfs, 0o555);
+    try {
+      const result = await runIn(bundle, ["cat", "/bound"]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, "bound\n");
+      const target = Deno.statSync(join(bundle.rootfs, "bound"));
+      assert.equal(target.uid, HOST_BASE);
+      assert.equal(target.gid, HOST_BASE);
+    } finally {
+      await Deno.chmod(bundle.rootfs, 0o755);
+    }
+  } finally {
+    await Deno.remove(hostDir, { recursive: true });
+  }
+});
+
 Deno.test("a user namespace: the container's root has no power over host files", async () => {
   const hostDir = await Deno.makeTempDir({ prefix: "skiff-userns-host-" });
   try {
