@@ -37,7 +37,15 @@ export async function undoCreating(store: StateStore, id: string): Promise<void>
       // hierarchy's directory (v1 controllers and the unified one on hybrid hosts). With the
       // systemd driver, first StopUnit of the recorded unit, awaited until systemd has forgotten
       // it (none: it was never started), as runc's destroy.
-      await cgroupManager({ id, paths: record.cgroupPaths, unit: record.systemdUnit }).destroy();
+      try {
+        await cgroupManager({ id, paths: record.cgroupPaths, unit: record.systemdUnit }).destroy();
+      } catch (err) {
+        if (!record.systemdUnit) throw err;
+        // No bus to ask (a rootless create refused for want of a user manager): no manager, so no
+        // unit either. What the cgroupfs side holds is still removed.
+        log.debug(`delete: cannot stop unit ${record.systemdUnit.name}: ${(err as Error).message}`);
+        await cgroupManager({ id, paths: record.cgroupPaths }).destroy();
+      }
     }
     if (record.hostRootfs && mountsAt(record.hostRootfs.rootfs) > record.hostRootfs.before) {
       releaseHostRootfs(record.hostRootfs.rootfs, record.hostRootfs.before);
