@@ -270,6 +270,11 @@ export function busPath(user: boolean): string {
   return `${runtimeDir}/bus`;
 }
 
+/** systemd's bus could not be reached: no manager runs there, so none of its units exist. */
+export class BusUnreachableError extends Error {
+  override name = "BusUnreachableError";
+}
+
 /** Connects to systemd's bus, with an error that says what is missing. */
 export async function connectSystemd(user: boolean): Promise<SystemdBus> {
   const path = busPath(user);
@@ -277,7 +282,7 @@ export async function connectSystemd(user: boolean): Promise<SystemdBus> {
   try {
     bus = await DBusConnection.connect(path);
   } catch (err) {
-    throw new Error(
+    throw new BusUnreachableError(
       user
         ? `--systemd-cgroup (rootless) needs the systemd user instance of uid ${Deno.uid()}, ` +
           `whose bus ${path} cannot be reached (a login session or \`loginctl enable-linger\` ` +

@@ -40,7 +40,8 @@ export async function undoCreating(store: StateStore, id: string): Promise<void>
       try {
         await cgroupManager({ id, paths: record.cgroupPaths, unit: record.systemdUnit }).destroy();
       } catch (err) {
-        if (!record.systemdUnit) throw err;
+        // By name: systemd_unit.ts (the D-Bus code) is loaded only when a unit is recorded.
+        if (!record.systemdUnit || (err as Error).name !== "BusUnreachableError") throw err;
         // No bus to ask (a rootless create refused for want of a user manager): no manager, so no
         // unit either. What the cgroupfs side holds is still removed.
         log.debug(`delete: cannot stop unit ${record.systemdUnit.name}: ${(err as Error).message}`);
