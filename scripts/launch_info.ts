@@ -20,9 +20,9 @@ export const DENO_RUN_FLAGS = [
 
 /**
  * What the launcher adds to the caller's environment. Without DENO_NO_UPDATE_CHECK, a Deno process
- * that lives a second or so (`run`, `create`, an init) looks up dl.deno.land in the background and
- * tries to fetch the latest version (seen with strace); a short call opens $DENO_DIR/latest.txt and
- * starts one more thread (docs/benchmarks.md, "Launcher").
+ * that lives more than about half a second (`run`, `exec`, an init) looks up dl.deno.land in the
+ * background and tries to fetch the latest version (seen with strace); start-up does not change
+ * measurably (docs/benchmarks.md, "Launcher").
  */
 export const LAUNCH_ENV = { DENO_NO_UPDATE_CHECK: "1" } as const;
 
