@@ -1,13 +1,23 @@
 /**
  * Builds Skiff's artifacts.
  *
- * - default: `deno bundle` -> dist/skiff, one self-contained executable script whose shebang runs
- *   the Deno binary that built it (an absolute path, so engines with a minimal PATH can run it).
+ * - default: `deno bundle` -> dist/skiff.d/ (the split bundle) and dist/skiff, a native launcher
+ *   that runs the Deno binary that built it on dist/skiff.d/launch.js (absolute paths, so engines
+ *   with a minimal PATH, symlinks and copies can run it).
  * - `--compile`: `deno compile` -> dist/skiff-bin, a single binary. It needs Deno's `denort`
  *   runtime: set DENORT_BIN=/path/to/denort where Deno's download host is unreachable.
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { buildLauncher } from "../runtime/trampoline/launcher.ts";
+import {
+  CHUNK_DIR,
+  DENO_RUN_FLAGS,
+  LAUNCH_ENV,
+  LAUNCH_JSON,
+  LAUNCH_MODULE,
+  type LaunchInfo,
+} from "./launch_info.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
@@ -55,21 +65,47 @@ function withCommit(files: Map<string, string>): void {
   }
 }
 
-/** The directory beside dist/skiff that holds the split bundle. */
-export const CHUNK_DIR = "skiff.d";
-
 /** The split bundle's entry chunk in CHUNK_DIR (cli.ts). */
 const ENTRY_CHUNK = "main.js";
 
 /**
- * dist/skiff itself: imports the entry chunk by the absolute path it was built at, as its shebang
- * names the Deno binary by its absolute path, so that a symlink to dist/skiff or a copy of it runs
- * too (Deno resolves relative imports against the symlink's own path). A static import costs least:
- * finding the directory at run time (URL, realpath, stat, a dynamic import) cost ~3 ms per call.
+ * The module dist/skiff runs: it imports the entry chunk beside it and starts the CLI. A static
+ * import costs least: finding the directory at run time (URL, realpath, stat, a dynamic import)
+ * cost ~3 ms per call.
  */
-function launcher(chunkDir: string): string {
+function launchModule(): string {
+  return `import { start } from "./${ENTRY_CHUNK}";\nstart(Deno.args);\n`;
+}
+
+/**
+ * dist/skiff where the trampoline's machine-code writer has no encoder (neither x86_64 nor
+ * aarch64): a script whose shebang runs Deno through env(1), importing the entry chunk by the
+ * absolute path it was built at, so that a symlink to it or a copy of it runs too (Deno resolves
+ * relative imports against the symlink's own path).
+ */
+function shebangScript(info: LaunchInfo, chunkDir: string): string {
+  const env = Object.entries(info.env).map(([k, v]) => `${k}=${v}`).join(" ");
   const url = pathToFileURL(join(chunkDir, ENTRY_CHUNK)).href;
-  return `import { start } from ${JSON.stringify(url)};\nstart(Deno.args);\n`;
+  return `#!/usr/bin/env -S ${env} ${info.deno} ${DENO_RUN_FLAGS.join(" ")}\n` +
+    `import { start } from ${JSON.stringify(url)};\nstart(Deno.args);\n`;
+}
+
+/**
+ * dist/skiff: a static executable that execve()s Deno on the launcher module, with its own
+ * arguments appended and LAUNCH_ENV put before the caller's environment (runtime/trampoline/
+ * launcher.ts). Going through `#!/usr/bin/env -S` cost 3-6 ms per call (docs/benchmarks.md,
+ * "Launcher"). Where no encoder exists, the shebang script as before.
+ */
+function launcherFile(info: LaunchInfo, chunkDir: string): Uint8Array | string {
+  const arch = Deno.build.arch;
+  if (Deno.build.os !== "linux" || (arch !== "x86_64" && arch !== "aarch64")) {
+    return shebangScript(info, chunkDir);
+  }
+  return buildLauncher({
+    path: info.deno,
+    argv: [info.deno, ...info.args],
+    env: Object.entries(info.env).map(([k, v]) => `${k}=${v}`),
+  }, arch);
 }
 
 /**
@@ -95,10 +131,11 @@ function deferDynamicImports(files: Map<string, string>): void {
  * Builds dist/skiff with deno bundle and returns its path.
  *
  * The bundle is split (`--code-splitting`) into dist/skiff.d/: the entry chunk (argv, global
- * flags, the command table), one chunk per command and the chunks they share. dist/skiff is a
- * launcher that imports the entry chunk. A call loads only its own command's code (issue 11): the
+ * flags, the command table), one chunk per command and the chunks they share, plus launch.js (runs
+ * the entry chunk) and launch.json (how dist/skiff starts Deno: scripts/launch_info.ts).
+ * dist/skiff is the launcher. A call loads only its own command's code (issue 11): the
  * whole program in one file cost ~20 ms of loading on every call. dist/skiff may be copied or
- * linked elsewhere; dist/skiff.d/ stays where it was built, like the Deno binary of the shebang.
+ * linked elsewhere; dist/skiff.d/ stays where it was built, like the Deno binary it names.
  */
 export function buildBundle(): string {
   Deno.mkdirSync(dist, { recursive: true });
@@ -131,11 +168,25 @@ export function buildBundle(): string {
     deferDynamicImports(files);
     for (const [name, body] of files) Deno.writeTextFileSync(join(chunks, name), body);
 
-    const shebang = `#!/usr/bin/env -S DENO_NO_UPDATE_CHECK=1 ${deno} run -A --quiet --no-config ` +
-      "--no-lock --no-remote --no-npm";
+    if (files.has(LAUNCH_MODULE) || files.has(LAUNCH_JSON)) {
+      throw new Error(`deno bundle wrote a chunk named like the launcher's files to ${chunks}`);
+    }
+    const finalChunks = join(dist, CHUNK_DIR);
+    const module = join(finalChunks, LAUNCH_MODULE);
+    const info: LaunchInfo = {
+      deno,
+      args: [...DENO_RUN_FLAGS, module],
+      module,
+      env: { ...LAUNCH_ENV },
+    };
+    Deno.writeTextFileSync(join(chunks, LAUNCH_MODULE), launchModule());
+    Deno.writeTextFileSync(join(chunks, LAUNCH_JSON), `${JSON.stringify(info, null, 2)}\n`);
     const out = join(dist, "skiff");
     const tmp = `${out}.tmp`;
-    Deno.writeTextFileSync(tmp, `${shebang}\n${launcher(join(dist, CHUNK_DIR))}`, { mode: 0o755 });
+    const launcher = launcherFile(info, finalChunks);
+    // Readable and executable by all: rootless callers run it (tests/_helpers/rootless.ts).
+    if (typeof launcher === "string") Deno.writeTextFileSync(tmp, launcher, { mode: 0o755 });
+    else Deno.writeFileSync(tmp, launcher, { mode: 0o755 });
     Deno.chmodSync(tmp, 0o755);
     // The chunks first, then the launcher. An older build left other chunk names, or one file.
     try {
@@ -143,7 +194,7 @@ export function buildBundle(): string {
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     }
-    Deno.renameSync(chunks, join(dist, CHUNK_DIR));
+    Deno.renameSync(chunks, finalChunks);
     Deno.renameSync(tmp, out);
     return out;
   } finally {

@@ -11,7 +11,8 @@ export function useEntry(url: string): void {
 
 /**
  * The argv that starts `skiff init`: the Deno binary running this same program, whether it is the
- * bundle (dist/skiff), the sources (cli.ts) or a `deno compile` binary.
+ * bundle (dist/skiff.d/launch.js, which the native dist/skiff runs, or dist/skiff as a script), the
+ * sources (cli.ts) or a `deno compile` binary.
  */
 export function selfCommand(subcommand: string[]): { command: string; args: string[] } {
   const exec = Deno.execPath();

@@ -6,6 +6,8 @@
 import {
   type Assembler,
   boundOffset,
+  checkImmediate,
+  checkOffset,
   CodeBuffer,
   type Condition,
   type Label,
@@ -17,6 +19,7 @@ export const EM_AARCH64 = 183;
 
 const X9 = 9;
 const XZR = 31;
+const SP = 31;
 const REGISTERS: Record<Register, number> = {
   nr: 8,
   result: 0,
@@ -84,6 +87,33 @@ export class Aarch64Assembler implements Assembler {
   load32(address: bigint): void {
     this.#loadImmediate(X9, address);
     this.#code.u32(0xb9400000 | (X9 << 5) | REGISTERS.result); // ldr wt, [x9]
+  }
+
+  stackPointer(reg: Register): void {
+    // add xd, sp, #0 (mov xd, sp): register 31 is sp in ADD (immediate), xzr in ORR.
+    this.#code.u32(0x91000000 | (SP << 5) | REGISTERS[reg]);
+  }
+
+  addImmediate(reg: Register, value: number): void {
+    checkImmediate(value);
+    const r = REGISTERS[reg];
+    // add xd, xn, #imm12 or sub xd, xn, #imm12.
+    const opcode = value < 0 ? 0xd1000000 : 0x91000000;
+    this.#code.u32(opcode | (Math.abs(value) << 10) | (r << 5) | r);
+  }
+
+  load64(to: Register, base: Register, offset: number): void {
+    checkOffset(offset);
+    // ldur xt, [xn, #simm9]
+    this.#code.u32(0xf8400000 | ((offset & 0x1ff) << 12) | (REGISTERS[base] << 5) | REGISTERS[to]);
+  }
+
+  store64(base: Register, offset: number, from: Register): void {
+    checkOffset(offset);
+    // stur xt, [xn, #simm9]
+    this.#code.u32(
+      0xf8000000 | ((offset & 0x1ff) << 12) | (REGISTERS[base] << 5) | REGISTERS[from],
+    );
   }
 
   bind(label: Label): void {

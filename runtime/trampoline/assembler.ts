@@ -53,6 +53,14 @@ export interface Assembler {
   store32(address: bigint, reg: Register): void;
   /** Loads the 32-bit value at the absolute address `address` into `result`, zero-extended. */
   load32(address: bigint): void;
+  /** Copies the stack pointer into `reg` (at the entry point it holds the address of argc). */
+  stackPointer(reg: Register): void;
+  /** reg += value, for a value within ±IMMEDIATE_MAX. */
+  addImmediate(reg: Register, value: number): void;
+  /** Loads the 64-bit value at `base` + `offset` into `to` (offset: a multiple of 8 within ±OFFSET_MAX). */
+  load64(to: Register, base: Register, offset: number): void;
+  /** Stores `from` as a 64-bit value at `base` + `offset` (offset as for load64). */
+  store64(base: Register, offset: number, from: Register): void;
   /** Binds `label` to the current position. */
   bind(label: Label): void;
   /** Resolves every label reference and returns the code. */
@@ -109,6 +117,33 @@ export class CodeBuffer {
     const next = new Uint8Array(Math.max(this.#bytes.length * 2, this.#length + n));
     next.set(this.#bytes.subarray(0, this.#length));
     this.#bytes = next;
+  }
+}
+
+/** The largest |value| of addImmediate: aarch64's ADD/SUB immediate has 12 bits. */
+export const IMMEDIATE_MAX = 4095;
+/** The offsets of load64/store64 lie in -OFFSET_MAX-1..OFFSET_MAX: aarch64's LDUR/STUR have 9 signed bits. */
+export const OFFSET_MAX = 255;
+
+/** Throws unless `value` fits addImmediate. */
+export function checkImmediate(value: number): void {
+  if (!Number.isInteger(value) || Math.abs(value) > IMMEDIATE_MAX) {
+    throw new RangeError(
+      `trampoline addImmediate: ${value} is not an integer within ±${IMMEDIATE_MAX}`,
+    );
+  }
+}
+
+/** Throws unless `offset` fits load64/store64. */
+export function checkOffset(offset: number): void {
+  if (
+    !Number.isInteger(offset) || offset % 8 !== 0 || offset < -OFFSET_MAX - 1 || offset > OFFSET_MAX
+  ) {
+    throw new RangeError(
+      `trampoline load64/store64: offset ${offset} is not a multiple of 8 from ${
+        -OFFSET_MAX - 1
+      } to ${OFFSET_MAX}`,
+    );
   }
 }
 

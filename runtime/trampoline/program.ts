@@ -729,7 +729,7 @@ export function validateProgram(program: TrampolineProgram): void {
 }
 
 /** The data segment under construction: strings, pointer arrays and records, with addresses. */
-class DataBuilder {
+export class DataBuilder {
   #bytes: number[] = [];
 
   /** A NUL-terminated UTF-8 string; returns its address. */

@@ -7,6 +7,8 @@
 import {
   type Assembler,
   boundOffset,
+  checkImmediate,
+  checkOffset,
   CodeBuffer,
   type Condition,
   type Label,
@@ -18,6 +20,7 @@ export const EM_X86_64 = 62;
 
 const RAX = 0;
 const RCX = 1;
+const RSP = 4;
 const REGISTERS: Record<Register, number> = {
   nr: RAX,
   result: RAX,
@@ -90,6 +93,30 @@ export class X86_64Assembler implements Assembler {
     this.#code.bytes(0x8b, (REGISTERS.result << 3) | RCX); // mov eax, dword [rcx]
   }
 
+  stackPointer(reg: Register): void {
+    const dst = REGISTERS[reg];
+    // REX.W 89 /r: mov r/m64, rsp.
+    this.#code.bytes(0x48 | (dst >= 8 ? 1 : 0), 0x89, 0xc0 | (RSP << 3) | (dst & 7));
+  }
+
+  addImmediate(reg: Register, value: number): void {
+    checkImmediate(value);
+    const dst = REGISTERS[reg];
+    // REX.W 81 /0 id: add r/m64, imm32 (sign-extended).
+    this.#code.bytes(0x48 | (dst >= 8 ? 1 : 0), 0x81, 0xc0 | (dst & 7));
+    this.#code.u32(value);
+  }
+
+  load64(to: Register, base: Register, offset: number): void {
+    checkOffset(offset);
+    this.#memory(0x8b, REGISTERS[to], REGISTERS[base], offset); // mov r64, [base + disp32]
+  }
+
+  store64(base: Register, offset: number, from: Register): void {
+    checkOffset(offset);
+    this.#memory(0x89, REGISTERS[from], REGISTERS[base], offset); // mov [base + disp32], r64
+  }
+
   bind(label: Label): void {
     if (label.offset !== undefined) throw new Error(`trampoline label ${label.name} bound twice`);
     label.offset = this.#code.length;
@@ -101,6 +128,14 @@ export class X86_64Assembler implements Assembler {
       for (const use of label.uses) this.#code.setU32(use.at, offset - (use.at + 4));
     }
     return this.#code.result();
+  }
+
+  // REX.W opcode /r with mod=10 (disp32); rsp and r12 as the base need a SIB byte (no index).
+  #memory(opcode: number, reg: number, base: number, offset: number): void {
+    this.#code.bytes(0x48 | (reg >= 8 ? 4 : 0) | (base >= 8 ? 1 : 0), opcode);
+    this.#code.bytes(0x80 | ((reg & 7) << 3) | (base & 7));
+    if ((base & 7) === RSP) this.#code.bytes(0x24);
+    this.#code.u32(offset);
   }
 
   // REX.W B8+r io: movabs r64, imm64.

@@ -14,6 +14,7 @@ import { join, resolve } from "../../runtime/path.ts";
 import { defaultSpec } from "../../spec/defaults.ts";
 import { buildBusyboxRootfs } from "../fixtures/busybox_rootfs.ts";
 import { median } from "./svg.ts";
+import { DENO_RUN_FLAGS } from "../launch_info.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -77,20 +78,12 @@ try {
     }
   }
   const samples = new Map<string, number[]>();
-  // The floor of any Deno program: `deno run` of an empty file with dist/skiff's shebang flags.
+  // The floor of any Deno program: `deno run` of an empty file with the flags dist/skiff uses.
   const empty = join(dir, "empty.js");
   await Deno.writeTextFile(empty, "");
   const bare: number[] = [];
   const deno = Deno.execPath();
-  const DENO_FLAGS = [
-    "run",
-    "-A",
-    "--quiet",
-    "--no-config",
-    "--no-lock",
-    "--no-remote",
-    "--no-npm",
-  ];
+  const DENO_FLAGS = DENO_RUN_FLAGS;
   const round = (record: boolean) => {
     const ms = time(deno, [...DENO_FLAGS, empty]);
     if (record) bare.push(ms);

@@ -14,6 +14,7 @@ import { buildBusyboxRootfs } from "../fixtures/busybox_rootfs.ts";
 import { defaultSpec } from "../../spec/defaults.ts";
 import { buildFixtures } from "../fixtures/oci_image.ts";
 import { distributionSvg, median, type Series } from "./svg.ts";
+import { DENO_RUN_FLAGS } from "../launch_info.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -35,8 +36,8 @@ const parallelCount = Number(values.parallel);
 const concurrency = Number(values.concurrency);
 const rssRuns = Number(values["rss-runs"]);
 const deno = Deno.execPath();
-/** dist/skiff's shebang flags (scripts/build.ts), for the bare-Deno floor. */
-const DENO_FLAGS = ["run", "-A", "--quiet", "--no-config", "--no-lock", "--no-remote", "--no-npm"];
+/** The flags dist/skiff runs Deno with (scripts/launch_info.ts), for the bare-Deno floor. */
+const DENO_FLAGS = DENO_RUN_FLAGS;
 
 // stdio is /dev/null: a created container inherits it, and a pipe would stay open until it exits.
 function time(command: string, args: string[]): number {

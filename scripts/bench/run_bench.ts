@@ -14,6 +14,7 @@ import { join, resolve } from "../../runtime/path.ts";
 import { defaultSpec } from "../../spec/defaults.ts";
 import { buildBusyboxRootfs } from "../fixtures/busybox_rootfs.ts";
 import { median } from "./svg.ts";
+import { DENO_RUN_FLAGS } from "../launch_info.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -64,15 +65,7 @@ try {
   const empty = join(dir, "empty.js");
   await Deno.writeTextFile(empty, "");
   const deno = Deno.execPath();
-  const DENO_FLAGS = [
-    "run",
-    "-A",
-    "--quiet",
-    "--no-config",
-    "--no-lock",
-    "--no-remote",
-    "--no-npm",
-  ];
+  const DENO_FLAGS = DENO_RUN_FLAGS;
   let n = 0;
   const cases: [string, () => number][] = [
     ["bare Deno (empty file)", () => time(deno, [...DENO_FLAGS, empty])],

@@ -1,6 +1,7 @@
 /** Observations of the host, to check that failures leave nothing behind. */
 import { join } from "node:path";
 import { REPO, SKIFF } from "./paths.ts";
+import { readLaunchInfo } from "../../scripts/launch_info.ts";
 
 /** The host's mount table (mount points only). */
 export function hostMounts(): string[] {
@@ -12,11 +13,12 @@ export function hostMounts(): string[] {
 
 /**
  * Pids of this checkout's skiff init processes still alive (cmdline has "init" after this
- * checkout's dist/skiff or cli.ts). Inits of other checkouts, e.g. another test run on the same
- * machine, are not ours to count.
+ * checkout's cli.ts, dist/skiff or the module the native dist/skiff runs, dist/skiff.d/launch.js).
+ * Inits of other checkouts, e.g. another test run on the same machine, are not ours to count.
  */
 export function skiffInits(): number[] {
-  const scripts = [SKIFF, join(REPO, "cli.ts")];
+  const launch = readLaunchInfo(SKIFF)?.module;
+  const scripts = [SKIFF, join(REPO, "cli.ts"), ...(launch ? [launch] : [])];
   const out: number[] = [];
   for (const entry of Deno.readDirSync("/proc")) {
     const pid = Number(entry.name);

@@ -7,6 +7,7 @@
  */
 import { dirname, join } from "node:path";
 import { SKIFF } from "./paths.ts";
+import { readLaunchInfo } from "../../scripts/launch_info.ts";
 
 /** The name of the test user. */
 export const ROOTLESS_USER = "skiffrl";
@@ -218,29 +219,38 @@ export function runSkiffAs(
 }
 
 /**
- * Why the user cannot run dist/skiff here, or undefined when it can: the bundle, the Deno binary
- * its shebang names, and every directory above them must be readable and searchable by others
- * (the user is in no group of theirs). Used as a skip reason.
+ * Why the user cannot run dist/skiff here, or undefined when it can: dist/skiff, the Deno binary
+ * it runs, the module Deno runs, and every directory above them must be readable (executable for
+ * the programs) and searchable by others (the user is in no group of theirs). Used as a skip
+ * reason.
  */
 export function rootlessBlocker(): string | undefined {
-  let shebang: string;
+  let head: string;
   try {
-    shebang = Deno.readTextFileSync(SKIFF).split("\n", 1)[0];
+    head = new TextDecoder().decode(Deno.readFileSync(SKIFF).subarray(0, 4096));
   } catch {
     return `${SKIFF} is missing (deno task build)`;
   }
-  // "#!/usr/bin/env -S /path/to/deno run ..." or "#!/path/to/deno ...".
-  const deno = shebang.replace(/^#!/, "").split(/\s+/).find((w) =>
-    w.startsWith("/") &&
-    !w.endsWith("/env")
-  );
-  for (const file of [SKIFF, ...(deno ? [deno] : [])]) {
+  const need: [string, number][] = [[SKIFF, 0o5]];
+  if (head.startsWith("#!")) {
+    // A shebang script: "#!/usr/bin/env -S ... /path/to/deno run ..." or "#!/path/to/deno ...".
+    const deno = head.split("\n", 1)[0].replace(/^#!/, "").split(/\s+/).find((w) =>
+      w.startsWith("/") && !w.endsWith("/env")
+    );
+    if (deno) need.push([deno, 0o5]);
+  } else {
+    // The native launcher (scripts/build.ts): launch.json beside it names what it runs.
+    const info = readLaunchInfo(SKIFF);
+    if (!info) return `${SKIFF} has no skiff.d/launch.json beside it (deno task build)`;
+    need.push([info.deno, 0o5], [info.module, 0o4]);
+  }
+  for (const [file, mask] of need) {
     for (let path = file; path !== "/"; path = dirname(path)) {
       const mode = Deno.statSync(path).mode! & 0o7;
-      const need = path === file ? 0o5 : 0o1;
-      if ((mode & need) !== need) {
+      const want = path === file ? mask : 0o1;
+      if ((mode & want) !== want) {
         return `${path} is not ${
-          path === file ? "readable and executable" : "searchable"
+          path !== file ? "searchable" : mask & 1 ? "readable and executable" : "readable"
         } by others (mode ${mode.toString(8)}), so ${ROOTLESS_USER} cannot run ${SKIFF}`;
       }
     }
