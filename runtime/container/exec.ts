@@ -33,7 +33,6 @@ import { receiveConsole, spawnInit } from "../process/spawn_init.ts";
 import { killInit } from "../process/init_process.ts";
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
-import { compileFilter } from "../security/seccomp/filter.ts";
 import { checkLsm } from "../security/lsm.ts";
 import { checkConsoleFlags } from "../console.ts";
 import { containerCgroup } from "./cgroup.ts";
@@ -292,8 +291,12 @@ export async function execContainer(
   const process = execProcess(record, options);
   checkLsm(record.config, options.processFile ?? `${record.bundle}/config.json`, process);
   checkConsoleFlags(process.terminal === true, options.consoleSocket, options.detach);
+  // The compiler and its syscall tables (~60 KB) only for a container that has a filter.
   const seccomp = record.config.linux?.seccomp
-    ? compileFilter(record.config.linux.seccomp, `${record.bundle}/config.json`)
+    ? (await import("../security/seccomp/filter.ts")).compileFilter(
+      record.config.linux.seccomp,
+      `${record.bundle}/config.json`,
+    )
     : undefined;
   const cgroupProcs = options.cgroupProcs ?? execCgroupProcs(record, options.subCgroups ?? []);
   const denoReason = denoInitReason(process, record.config.linux, seccomp);
