@@ -35,7 +35,7 @@ import { type ContainerRecord, type StateStore, writePidFile } from "../state/st
 import { loadContainer } from "./container.ts";
 import { checkLsm } from "../security/lsm.ts";
 import { checkConsoleFlags } from "../console.ts";
-import { containerCgroup } from "./cgroup.ts";
+import { recordedProcsFiles } from "../cgroups/places.ts";
 import { parseCpuList } from "../../spec/cpu_list.ts";
 import { joinIntelRdt } from "../intel_rdt.ts";
 import { schedGetaffinity, schedRestoreAffinity, schedSetaffinity } from "../../ffi/sched.ts";
@@ -168,9 +168,20 @@ export function execProcess(record: ContainerRecord, options: ExecOptions): Proc
  * each need a CONTROLLER[,CONTROLLER]: prefix; a sub-cgroup must exist and stay inside the
  * container's cgroup.
  */
-export function execCgroupProcs(record: ContainerRecord, subCgroups: readonly string[]): string[] {
-  const dirs = containerCgroup(record).dirs();
-  if (subCgroups.length === 0) return containerCgroup(record).procsFiles();
+export async function execCgroupProcs(
+  record: ContainerRecord,
+  subCgroups: readonly string[],
+): Promise<string[]> {
+  if (subCgroups.length === 0) {
+    // The recorded directories, without the cgroup managers (runtime/cgroups/places.ts).
+    if (record.cgroup.none !== undefined) return [];
+    const files = recordedProcsFiles(record.cgroup.paths);
+    if (files) return files;
+  }
+  const { containerCgroup } = await import("./cgroup.ts");
+  const cgroup = containerCgroup(record);
+  if (subCgroups.length === 0) return cgroup.procsFiles();
+  const dirs = cgroup.dirs();
   const chosen = new Map<string, string>();
   for (const spec of subCgroups) {
     const parts = spec.split(":");
@@ -298,7 +309,8 @@ export async function execContainer(
       `${record.bundle}/config.json`,
     )
     : undefined;
-  const cgroupProcs = options.cgroupProcs ?? execCgroupProcs(record, options.subCgroups ?? []);
+  const cgroupProcs = options.cgroupProcs ??
+    await execCgroupProcs(record, options.subCgroups ?? []);
   const denoReason = denoInitReason(process, record.config.linux, seccomp);
   if (denoReason === undefined) {
     return await execWithTrampoline(record, process, options, seccomp, cgroupProcs);
