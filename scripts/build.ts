@@ -131,8 +131,12 @@ export function buildBundle(): string {
     deferDynamicImports(files);
     for (const [name, body] of files) Deno.writeTextFileSync(join(chunks, name), body);
 
+    // --min-semi-space-size=4 (MB): with V8's 1 MB default, every `run` paid two young-generation
+    // GCs of 3-9 ms each (nearly all of its ~4 MB heap survives them) and `exec` one; with 4 MB
+    // none happen, at the same peak RSS: run -8 ms, exec -5 ms on their own clock (issue 11;
+    // docs/benchmarks.md, "Trimming run, create and exec").
     const shebang = `#!/usr/bin/env -S DENO_NO_UPDATE_CHECK=1 ${deno} run -A --quiet --no-config ` +
-      "--no-lock --no-remote --no-npm";
+      "--no-lock --no-remote --no-npm --v8-flags=--min-semi-space-size=4";
     const out = join(dist, "skiff");
     const tmp = `${out}.tmp`;
     Deno.writeTextFileSync(tmp, `${shebang}\n${launcher(join(dist, CHUNK_DIR))}`, { mode: 0o755 });
