@@ -236,6 +236,17 @@ export function fstatfsType(fd: number): number {
   return Number(buf[0]);
 }
 
+/**
+ * fstatfs(2): the mount flags (f_flags: ST_RDONLY, ST_NOSUID, ST_NODEV, ST_NOEXEC ..., statfs(2))
+ * of the mount the file open at `fd` (O_PATH will do) is on. f_flags is the 11th long of struct
+ * statfs on x86_64 and aarch64.
+ */
+export function fstatfsFlags(fd: number): number {
+  const buf = new BigInt64Array(16);
+  check("fstatfs", () => `fd=${fd}`, () => libc().fstatfs(fd, new Uint8Array(buf.buffer)));
+  return Number(buf[10]);
+}
+
 /** chdir(2). */
 export function chdir(path: string): void {
   check("chdir", () => `path=${path}`, () => libc().chdir(cString(path)));

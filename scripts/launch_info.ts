@@ -7,7 +7,13 @@
  */
 import { dirname, join } from "node:path";
 
-/** Deno's flags for the bundle: it is self-contained, so no config, lock file, remote or npm. */
+/**
+ * Deno's flags for the bundle: it is self-contained, so no config, lock file, remote or npm.
+ * --min-semi-space-size=4 (MB): with V8's 1 MB default, every `run` paid two young-generation GCs
+ * of 3-9 ms each (nearly all of its ~4 MB heap survives them) and `exec` one; with 4 MB none
+ * happen, at the same peak RSS: run -8 ms, exec -5 ms on their own clock (issue 11;
+ * docs/benchmarks.md, "Trimming run, create and exec").
+ */
 export const DENO_RUN_FLAGS = [
   "run",
   "-A",
@@ -16,6 +22,7 @@ export const DENO_RUN_FLAGS = [
   "--no-lock",
   "--no-remote",
   "--no-npm",
+  "--v8-flags=--min-semi-space-size=4",
 ] as const;
 
 /**

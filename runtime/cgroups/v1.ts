@@ -11,6 +11,7 @@ import type { CgroupLayout, HostCgroups } from "./detect.ts";
 import { hugepageSizes } from "./detect.ts";
 import { parseKeyValues, readCgroupFile, readNumber, runWrites, writeCgroupFile } from "./files.ts";
 import { v1Frozen } from "./freezer.ts";
+import { type CgroupPlace, v1Places } from "./places.ts";
 import {
   allPids,
   enableControllers,
@@ -51,16 +52,8 @@ export class CgroupV1Manager implements CgroupManager {
   }
 
   /** Distinct directories, each with the mount it lives in. */
-  #places(): { dir: string; mountPoint: string; key: string }[] {
-    const seen = new Set<string>();
-    const out: { dir: string; mountPoint: string; key: string }[] = [];
-    for (const [key, dir] of Object.entries(this.#dirs)) {
-      if (seen.has(dir)) continue;
-      seen.add(dir);
-      const mount = key === "unified" ? this.#host.unified : this.#host.v1[key];
-      if (mount) out.push({ dir, mountPoint: mount.mountPoint, key });
-    }
-    return out;
+  #places(): CgroupPlace[] {
+    return v1Places(this.#dirs, this.#host);
   }
 
   exists(): boolean {

@@ -18,6 +18,7 @@ import {
   lastCapability,
 } from "../security/capabilities.ts";
 import { compileSeccomp } from "../security/seccomp/compile.ts";
+import { compileFilter } from "../security/seccomp/filter.ts";
 import { ARCHS, type NativeArch, nativeScmpArch } from "../security/seccomp/archs.ts";
 import {
   SECCOMP_RET_ALLOW,
@@ -88,7 +89,14 @@ export function checkConfig(options: CheckOptions): CheckReport {
   const collected = collectErrors(json, (candidate) => {
     const spec = validateSpec(candidate);
     const rootfs = resolve(bundle, spec.root!.path);
-    const { cgroupPlan } = preflight(CHECK_ID, spec, rootfs, configFile, createOptions);
+    const { cgroupPlan } = preflight(
+      CHECK_ID,
+      spec,
+      rootfs,
+      configFile,
+      createOptions,
+      compileFilter,
+    );
     // The limits, planned against this host's cgroups as create would write them.
     const resources = spec.linux?.resources;
     cgroupWarnings = cgroupPlan.check?.({

@@ -5,6 +5,7 @@ import { boolFlag, type Command, type CommandContext, stringFlag } from "./comma
 import "../api/ops.ts";
 import "../container/create.ts";
 import { cliRuntime, type CreateContainerOptions } from "../api/runtime.ts";
+import { preserveFds } from "./preserve_fds.ts";
 
 /** Flags shared by `create` and `run`. */
 export const CREATE_FLAGS: FlagSpec[] = [
@@ -49,16 +50,6 @@ export function createOptionsFromFlags(ctx: CommandContext): CreateContainerOpti
     noNewKeyring: boolFlag(ctx, "no-new-keyring"),
     preserveFds: preserveFds(stringFlag(ctx, "preserve-fds")),
   };
-}
-
-/** Parses --preserve-fds. */
-export function preserveFds(value: string | undefined): number {
-  if (value === undefined) return 0;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new Error(`--preserve-fds: ${JSON.stringify(value)} is not a non-negative integer`);
-  }
-  return n;
 }
 
 /** `skiff create`. */

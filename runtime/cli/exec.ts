@@ -1,5 +1,5 @@
 import { boolFlag, type Command, type CommandContext, stringFlag } from "./command.ts";
-import { preserveFds } from "./create.ts";
+import { preserveFds } from "./preserve_fds.ts";
 // Loaded with this command's chunk, as one file: the API imports it on use, and a dynamic import of
 // a module not loaded yet costs a call ~1 ms more (docs/benchmarks.md, "Per-call floor").
 import "../api/ops.ts";

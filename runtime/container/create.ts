@@ -31,7 +31,7 @@ import { joinCgroupProcs } from "../cgroups/files.ts";
 import { hostRootOf } from "../userns/maps.ts";
 import { receiveConsole, spawnInit } from "../process/spawn_init.ts";
 import { killInit } from "../process/init_process.ts";
-import { compileFilter } from "../security/seccomp/filter.ts";
+import type { compileFilter } from "../security/seccomp/filter.ts";
 import { type ContainerRecord, type StateStore, validateId, writePidFile } from "../state/store.ts";
 import { processStartTime } from "../state/liveness.ts";
 import * as log from "../log.ts";
@@ -40,7 +40,6 @@ import { checkConsoleFlags } from "../console.ts";
 import { SpecError, withFile } from "../../spec/errors.ts";
 import type { Spec } from "../../spec/config.ts";
 import { trace } from "../log.ts";
-import { moveNetDevices } from "../net_devices.ts";
 import { applyIntelRdt, checkIntelRdt, type RdtRecord, removeIntelRdt } from "../intel_rdt.ts";
 import { connectPidfdSocket, sendPidfd } from "../pidfd_socket.ts";
 import { openIdmappedMounts } from "./idmapped_mounts.ts";
@@ -108,7 +107,15 @@ export async function createContainer(
   trace("create: begin");
   const spec = loadSpec(configFile);
   const rootfs = resolve(bundle, spec.root!.path);
-  const { plan, seccomp, cgroupPlan } = preflight(id, spec, rootfs, configFile, options);
+  const compileSeccomp = await seccompCompiler(spec);
+  const { plan, seccomp, cgroupPlan } = preflight(
+    id,
+    spec,
+    rootfs,
+    configFile,
+    options,
+    compileSeccomp,
+  );
   // A new cgroup namespace is made by the init itself, once it is in the container's cgroup, so
   // that the namespace's root is that cgroup (runc's order).
   const newCgroupNamespace = (plan.create & CLONE_NEWCGROUP) !== 0;
@@ -154,6 +161,11 @@ export async function createContainer(
     store.writeCreating(ahead);
     trace("create: state dir locked");
     let consoleMaster: number | undefined;
+    // Netlink (ffi/netlink.ts) only for a config that moves devices: ~8 KB of code, imported here,
+    // on the host's namespaces, before the main thread enters the container's.
+    const moveNetDevices = spec.linux?.netDevices
+      ? (await import("../net_devices.ts")).moveNetDevices
+      : undefined;
     const denoInit = trampolineInitReason(spec, plan, rootfs, {
       noPivot: options.noPivot,
       hostMountNamespace,
@@ -189,7 +201,7 @@ export async function createContainer(
           store.writeCreating(ahead);
         },
         atSync: async (pid) => {
-          if (spec.linux?.netDevices) moveNetDevices(spec.linux.netDevices, pid);
+          if (moveNetDevices && spec.linux?.netDevices) moveNetDevices(spec.linux.netDevices, pid);
           if (spec.linux?.intelRdt) {
             rdt = applyIntelRdt(spec.linux.intelRdt, id, pid);
             ahead.intelRdt = rdt;
@@ -228,7 +240,9 @@ export async function createContainer(
       store.writeCreating(ahead);
       trace("create: init spawned");
       // Before the init builds anything: hooks and the process find the devices in place.
-      if (spec.linux?.netDevices) moveNetDevices(spec.linux.netDevices, child.pid);
+      if (moveNetDevices && spec.linux?.netDevices) {
+        moveNetDevices(spec.linux.netDevices, child.pid);
+      }
       if (spec.linux?.intelRdt) {
         rdt = applyIntelRdt(spec.linux.intelRdt, id, child.pid);
         ahead.intelRdt = rdt;
@@ -357,10 +371,24 @@ export interface Preflight {
   cgroupPlan: CgroupManager;
 }
 
+/** The seccomp compiler (runtime/security/seccomp/filter.ts). */
+export type SeccompCompiler = typeof compileFilter;
+
+/**
+ * The seccomp compiler when `spec` has linux.seccomp, imported on use: with its syscall tables it
+ * is ~60 KB of code that a config without a filter (`skiff spec`'s, `runc spec`'s) never runs, and
+ * each KB loaded costs a call ~0.1 ms (issue 11; docs/benchmarks.md, "Per-call floor").
+ */
+export async function seccompCompiler(spec: Spec): Promise<SeccompCompiler | undefined> {
+  if (!spec.linux?.seccomp) return undefined;
+  return (await import("../security/seccomp/filter.ts")).compileFilter;
+}
+
 /**
  * Every check create makes of a validated config before it makes anything on the host, in create's
  * order; the first problem is thrown (a SpecError naming the field where there is one). `skiff
  * check` (runtime/check/) runs exactly this, so that it reports what create would refuse.
+ * `compileSeccomp` is seccompCompiler(spec)'s: needed when the config has linux.seccomp.
  */
 export function preflight(
   id: string,
@@ -368,11 +396,16 @@ export function preflight(
   rootfs: string,
   configFile: string,
   options: CreateOptions,
+  compileSeccomp: SeccompCompiler | undefined,
 ): Preflight {
   checkBeforeCreate(spec, rootfs, configFile, options);
   const plan = planNamespaces(spec.linux?.namespaces ?? []);
   checkNamespacePaths(plan, configFile);
-  const seccomp = spec.linux?.seccomp ? compileFilter(spec.linux.seccomp, configFile) : undefined;
+  let seccomp: BootstrapSeccomp | undefined;
+  if (spec.linux?.seccomp) {
+    if (!compileSeccomp) throw new Error("preflight: linux.seccomp needs the seccomp compiler");
+    seccomp = compileSeccomp(spec.linux.seccomp, configFile);
+  }
   checkLsm(spec, configFile);
   checkIntelRdt(spec.linux?.intelRdt, configFile);
   // Before anything exists: a rootless container that asks for limits it cannot have fails here.

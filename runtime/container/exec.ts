@@ -33,10 +33,9 @@ import { receiveConsole, spawnInit } from "../process/spawn_init.ts";
 import { killInit } from "../process/init_process.ts";
 import { type ContainerRecord, type StateStore, writePidFile } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
-import { compileFilter } from "../security/seccomp/filter.ts";
 import { checkLsm } from "../security/lsm.ts";
 import { checkConsoleFlags } from "../console.ts";
-import { containerCgroup } from "./cgroup.ts";
+import { recordedProcsFiles } from "../cgroups/places.ts";
 import { parseCpuList } from "../../spec/cpu_list.ts";
 import { joinIntelRdt } from "../intel_rdt.ts";
 import { schedGetaffinity, schedRestoreAffinity, schedSetaffinity } from "../../ffi/sched.ts";
@@ -169,9 +168,20 @@ export function execProcess(record: ContainerRecord, options: ExecOptions): Proc
  * each need a CONTROLLER[,CONTROLLER]: prefix; a sub-cgroup must exist and stay inside the
  * container's cgroup.
  */
-export function execCgroupProcs(record: ContainerRecord, subCgroups: readonly string[]): string[] {
-  const dirs = containerCgroup(record).dirs();
-  if (subCgroups.length === 0) return containerCgroup(record).procsFiles();
+export async function execCgroupProcs(
+  record: ContainerRecord,
+  subCgroups: readonly string[],
+): Promise<string[]> {
+  if (subCgroups.length === 0) {
+    // The recorded directories, without the cgroup managers (runtime/cgroups/places.ts).
+    if (record.cgroup.none !== undefined) return [];
+    const files = recordedProcsFiles(record.cgroup.paths);
+    if (files) return files;
+  }
+  const { containerCgroup } = await import("./cgroup.ts");
+  const cgroup = containerCgroup(record);
+  if (subCgroups.length === 0) return cgroup.procsFiles();
+  const dirs = cgroup.dirs();
   const chosen = new Map<string, string>();
   for (const spec of subCgroups) {
     const parts = spec.split(":");
@@ -292,10 +302,15 @@ export async function execContainer(
   const process = execProcess(record, options);
   checkLsm(record.config, options.processFile ?? `${record.bundle}/config.json`, process);
   checkConsoleFlags(process.terminal === true, options.consoleSocket, options.detach);
+  // The compiler and its syscall tables (~60 KB) only for a container that has a filter.
   const seccomp = record.config.linux?.seccomp
-    ? compileFilter(record.config.linux.seccomp, `${record.bundle}/config.json`)
+    ? (await import("../security/seccomp/filter.ts")).compileFilter(
+      record.config.linux.seccomp,
+      `${record.bundle}/config.json`,
+    )
     : undefined;
-  const cgroupProcs = options.cgroupProcs ?? execCgroupProcs(record, options.subCgroups ?? []);
+  const cgroupProcs = options.cgroupProcs ??
+    await execCgroupProcs(record, options.subCgroups ?? []);
   const denoReason = denoInitReason(process, record.config.linux, seccomp);
   if (denoReason === undefined) {
     return await execWithTrampoline(record, process, options, seccomp, cgroupProcs);

@@ -210,17 +210,37 @@ function userName(uid: number): string | undefined {
 
 /** The facts about this process and host that checkUserNamespaceConfig() needs. */
 export function hostFacts(): HostFacts {
-  const uid = geteuid();
-  const status = readOr("/proc/self/status");
-  const gid = Number(/^Gid:\s+\d+\s+(\d+)/m.exec(status)?.[1] ?? 0);
-  const name = userName(uid);
+  // Each fact is read on first use: a root caller with no user namespace in the config needs only
+  // `rootless` (checkUserNamespaceConfig returns early), and reading /etc/passwd, /etc/subuid,
+  // /etc/subgid, /proc/self/limits and /proc/self/status cost every create ~1 ms (issue 11).
+  const uid = once(() => geteuid());
+  const name = once(() => userName(uid()));
+  const rootless = once(() => uid() !== 0 || inUserNamespace());
+  const gid = once(() =>
+    Number(/^Gid:\s+\d+\s+(\d+)/m.exec(readOr("/proc/self/status"))?.[1] ?? 0)
+  );
+  const hardLimits = once(() => parseHardLimits(readOr("/proc/self/limits")));
+  const subuid = once(() => parseSubids(readOr("/etc/subuid"), name(), uid()));
+  const subgid = once(() => parseSubids(readOr("/etc/subgid"), name(), uid()));
   return {
-    rootless: uid !== 0 || inUserNamespace(),
-    uid,
-    gid,
-    hardLimits: parseHardLimits(readOr("/proc/self/limits")),
-    subuid: parseSubids(readOr("/etc/subuid"), name, uid),
-    subgid: parseSubids(readOr("/etc/subgid"), name, uid),
+    get rootless() {
+      return rootless();
+    },
+    get uid() {
+      return uid();
+    },
+    get gid() {
+      return gid();
+    },
+    get hardLimits() {
+      return hardLimits();
+    },
+    get subuid() {
+      return subuid();
+    },
+    get subgid() {
+      return subgid();
+    },
     openError(path) {
       try {
         Deno.openSync(path, { read: true }).close();
@@ -245,4 +265,10 @@ export function hostFacts(): HostFacts {
       return { type, major, minor };
     },
   };
+}
+
+/** `read` called at most once: its value is kept for later calls. */
+function once<T>(read: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => (value ??= { v: read() }).v;
 }

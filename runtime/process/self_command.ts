@@ -23,7 +23,17 @@ export function selfCommand(subcommand: string[]): { command: string; args: stri
   const path = decodeURIComponent(new URL(main).pathname);
   const flags = path.endsWith(".ts")
     ? ["run", "-A", "--quiet"]
-    : ["run", "-A", "--quiet", "--no-config", "--no-lock", "--no-remote", "--no-npm"];
+    // dist/skiff's own flags (scripts/launch_info.ts DENO_RUN_FLAGS).
+    : [
+      "run",
+      "-A",
+      "--quiet",
+      "--no-config",
+      "--no-lock",
+      "--no-remote",
+      "--no-npm",
+      "--v8-flags=--min-semi-space-size=4",
+    ];
   return { command: exec, args: [...flags, path, ...subcommand] };
 }
 

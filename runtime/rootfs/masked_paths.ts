@@ -7,6 +7,8 @@ import {
   MS_RDONLY,
   MS_REC,
   MS_REMOUNT,
+  O_CLOEXEC,
+  O_DIRECTORY,
   O_NOFOLLOW,
   O_PATH,
   S_IFCHR,
@@ -14,9 +16,8 @@ import {
 } from "../../ffi/constants.ts";
 import { mount } from "../../ffi/mount.ts";
 import { isErrno } from "../../ffi/errno.ts";
-import { close } from "../../ffi/fs.ts";
+import { close, fstatfsFlags, open } from "../../ffi/fs.ts";
 import { statx } from "../../ffi/file_attrs.ts";
-import { parseMountinfo } from "../mountinfo.ts";
 import { fdPathOr } from "../procfs.ts";
 import {
   isDirectoryFd,
@@ -101,18 +102,13 @@ export function maskPaths(paths: readonly string[], rootPath = "/"): void {
 }
 
 /**
- * The nosuid/nodev/noexec flags of the mount at exactly `path` (the last one stacked there), from
- * `mountinfo`'s per-mount options; 0 when no mount is there.
+ * The nosuid/nodev/noexec flags of the mount the file open at `fd` is on, from statfs(2)'s f_flags
+ * (ST_NOSUID, ST_NODEV and ST_NOEXEC have the values of MS_NOSUID, MS_NODEV and MS_NOEXEC). One
+ * fstatfs instead of reading and parsing /proc/self/mountinfo for each path, which grows with the
+ * host's mounts (issue 11).
  */
-export function lockedFlagsAt(mountinfo: string, path: string): number {
-  let flags = 0;
-  for (const { mountPoint, options } of parseMountinfo(mountinfo)) {
-    if (mountPoint !== path) continue;
-    flags = (options.includes("nosuid") ? MS_NOSUID : 0) |
-      (options.includes("nodev") ? MS_NODEV : 0) |
-      (options.includes("noexec") ? MS_NOEXEC : 0);
-  }
-  return flags;
+export function lockedFlagsOf(fd: number): number {
+  return fstatfsFlags(fd) & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
 }
 
 /**
@@ -140,10 +136,8 @@ export function readonlyPaths(paths: readonly string[], rootPath = "/"): void {
         throw new Error(`linux.readonlyPaths: ${path} changed under the runtime`);
       }
       try {
-        const kept = lockedFlagsAt(
-          Deno.readTextFileSync("/proc/self/mountinfo"),
-          rootPath === "/" ? path : `${rootPath}${path}`,
-        );
+        // `top` is on the bind just made: its flags are those the remount must keep.
+        const kept = lockedFlagsOf(top);
         mount("", fdPathOr(top, path), "", MS_BIND | MS_REMOUNT | MS_RDONLY | kept);
       } catch (err) {
         throw new Error(`linux.readonlyPaths: cannot make ${path} read-only`, { cause: err });
@@ -161,6 +155,12 @@ export function readonlyPaths(paths: readonly string[], rootPath = "/"): void {
 export function readonlyRoot(rootPath = "/"): void {
   // In a user namespace those flags are locked: a remount without them is EPERM (a rootless
   // bundle on a nosuid,nodev tmpfs such as /tmp).
-  const kept = lockedFlagsAt(Deno.readTextFileSync("/proc/self/mountinfo"), rootPath);
+  const fd = open(rootPath, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  let kept: number;
+  try {
+    kept = lockedFlagsOf(fd);
+  } finally {
+    close(fd);
+  }
   mount(rootPath, rootPath, "", MS_BIND | MS_REMOUNT | MS_RDONLY | kept);
 }

@@ -46,8 +46,8 @@ export class Aarch64Assembler implements Assembler {
   #code = new CodeBuffer();
   #labels: Label[] = [];
 
-  loadImmediate(reg: Register, value: bigint): void {
-    this.#loadImmediate(REGISTERS[reg], value);
+  loadImmediate(reg: Register, value: bigint | number): void {
+    this.#loadImmediate(REGISTERS[reg], BigInt(value));
   }
 
   move(to: Register, from: Register): void {

@@ -37,8 +37,11 @@ export class Label {
 export interface Assembler {
   /** ELF e_machine of this architecture (EM_X86_64, EM_AARCH64). */
   readonly machine: number;
-  /** Loads a 64-bit constant (two's complement for negative values) into `reg`. */
-  loadImmediate(reg: Register, value: bigint): void;
+  /**
+   * Loads a 64-bit constant (two's complement for negative values) into `reg`; a number must be a
+   * safe integer (most are: syscall numbers, fds, flags), which spares a BigInt per argument.
+   */
+  loadImmediate(reg: Register, value: bigint | number): void;
   /** Copies `from` into `to`. */
   move(to: Register, from: Register): void;
   /** Traps into the kernel: system call `nr` with `arg0`..`arg5`, return value in `result`. */
@@ -70,6 +73,8 @@ export interface Assembler {
 /** A growable little-endian byte buffer for the encoders. */
 export class CodeBuffer {
   #bytes = new Uint8Array(256);
+  // One view for every write (a new DataView per u32/u64 was most of a build's allocations).
+  #view = new DataView(this.#bytes.buffer);
   #length = 0;
 
   /** The number of bytes written so far. */
@@ -86,25 +91,32 @@ export class CodeBuffer {
   /** Appends a little-endian 32-bit value. */
   u32(value: number): void {
     this.#reserve(4);
-    new DataView(this.#bytes.buffer).setUint32(this.#length, value >>> 0, true);
+    this.#view.setUint32(this.#length, value >>> 0, true);
     this.#length += 4;
   }
 
-  /** Appends a little-endian 64-bit value. */
-  u64(value: bigint): void {
+  /** Appends a little-endian 64-bit value (two's complement for negative ones). */
+  u64(value: bigint | number): void {
     this.#reserve(8);
-    new DataView(this.#bytes.buffer).setBigUint64(this.#length, BigInt.asUintN(64, value), true);
+    if (typeof value === "number") {
+      if (!Number.isSafeInteger(value)) throw new RangeError(`not a safe integer: ${value}`);
+      // A safe integer as two halves: the high one is floor(value / 2^32), -1 for -2^32..-1.
+      this.#view.setUint32(this.#length, value >>> 0, true);
+      this.#view.setUint32(this.#length + 4, Math.floor(value / 0x100000000) >>> 0, true);
+    } else {
+      this.#view.setBigUint64(this.#length, BigInt.asUintN(64, value), true);
+    }
     this.#length += 8;
   }
 
   /** Reads the 32-bit value at `offset`. */
   getU32(offset: number): number {
-    return new DataView(this.#bytes.buffer).getUint32(offset, true);
+    return this.#view.getUint32(offset, true);
   }
 
   /** Overwrites the 32-bit value at `offset`. */
   setU32(offset: number, value: number): void {
-    new DataView(this.#bytes.buffer).setUint32(offset, value >>> 0, true);
+    this.#view.setUint32(offset, value >>> 0, true);
   }
 
   /** A copy of the bytes written. */
@@ -117,6 +129,7 @@ export class CodeBuffer {
     const next = new Uint8Array(Math.max(this.#bytes.length * 2, this.#length + n));
     next.set(this.#bytes.subarray(0, this.#length));
     this.#bytes = next;
+    this.#view = new DataView(next.buffer);
   }
 }
 

@@ -250,10 +250,10 @@ export function buildTrampoline(
 
   /** Loads `name`'s number and the arguments ("saved": the fd kept by setns), then traps. */
   const call = (name: TrampolineSyscall, ...args: (bigint | number | "saved")[]): void => {
-    asm.loadImmediate("nr", BigInt(numbers[name]));
+    asm.loadImmediate("nr", numbers[name]);
     args.forEach((arg, i) => {
       if (arg === "saved") asm.move(ARGUMENTS[i], "saved");
-      else asm.loadImmediate(ARGUMENTS[i], BigInt(arg));
+      else asm.loadImmediate(ARGUMENTS[i], arg);
     });
     asm.systemCall();
   };
@@ -262,7 +262,7 @@ export function buildTrampoline(
   const failUnless = (expected: number): void => asm.branchIf("notEqual", BigInt(expected), fail);
 
   program.ops.forEach((op, i) => {
-    asm.loadImmediate("op", BigInt(i));
+    asm.loadImmediate("op", i);
     switch (op.op) {
       case "setns": {
         call("openat", AT_FDCWD, data.string(op.path), O_RDONLY | O_CLOEXEC, 0);
@@ -728,30 +728,40 @@ export function validateProgram(program: TrampolineProgram): void {
   });
 }
 
+/** UTF-8 for the data segment's strings: one encoder for the whole build. */
+const UTF8 = new TextEncoder();
+
 /** The data segment under construction: strings, pointer arrays and records, with addresses. */
 export class DataBuilder {
-  #bytes: number[] = [];
+  // A growable buffer written through one view: an array of numbers, a TextEncoder per string and
+  // eight BigInt shifts per pointer made most of a build's garbage (issue 11).
+  #bytes = new Uint8Array(1024);
+  #view = new DataView(this.#bytes.buffer);
+  #length = 0;
 
   /** A NUL-terminated UTF-8 string; returns its address. */
   string(s: string): bigint {
-    const at = this.#bytes.length;
-    for (const b of new TextEncoder().encode(s)) this.#bytes.push(b);
-    this.#bytes.push(0);
+    const at = this.#length;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    this.#reserve(s.length * 3 + 1);
+    this.#length += UTF8.encodeInto(s, this.#bytes.subarray(at)).written;
+    this.#bytes[this.#length++] = 0;
     return dataAddress(at);
   }
 
   /** A NULL-terminated array of 64-bit pointers; returns its address. */
   pointers(addresses: bigint[]): bigint {
     this.#align(8);
-    const at = this.#bytes.length;
-    for (const a of [...addresses, 0n]) this.#u64(a);
+    const at = this.#length;
+    for (const a of addresses) this.#u64(a);
+    this.#u64(0n);
     return dataAddress(at);
   }
 
   /** An array of u32 (gid_t); returns its address. */
   u32s(values: number[]): bigint {
     this.#align(4);
-    const at = this.#bytes.length;
+    const at = this.#length;
     for (const v of values) this.#u32(v);
     return dataAddress(at);
   }
@@ -759,34 +769,35 @@ export class DataBuilder {
   /** 64-bit little-endian values, 8-aligned (a struct rlimit64); returns their address. */
   u64s(values: bigint[]): bigint {
     this.#align(8);
-    const at = this.#bytes.length;
-    for (const v of values) {
-      this.#u32(Number(v & 0xffffffffn));
-      this.#u32(Number(v >> 32n));
-    }
+    const at = this.#length;
+    for (const v of values) this.#u64(v);
     return dataAddress(at);
   }
 
   /** Raw bytes, 8-aligned (a seccomp filter); returns their address. */
   bytes(values: Uint8Array): bigint {
     this.#align(8);
-    const at = this.#bytes.length;
-    for (const b of values) this.#bytes.push(b);
+    const at = this.#length;
+    this.#reserve(values.length);
+    this.#bytes.set(values, at);
+    this.#length += values.length;
     return dataAddress(at);
   }
 
   /** `n` zero bytes, aligned to `align`; returns their address. */
   zeros(n: number, align = 1): bigint {
     this.#align(align);
-    const at = this.#bytes.length;
-    for (let i = 0; i < n; i++) this.#bytes.push(0);
+    const at = this.#length;
+    this.#reserve(n);
+    this.#bytes.fill(0, at, at + n);
+    this.#length += n;
     return dataAddress(at);
   }
 
   /** A record; returns the addresses of the record, its op field and its value field. */
   record(kind: number, op: number, value: number): { address: bigint; op: bigint; value: bigint } {
     this.#align(4);
-    const at = this.#bytes.length;
+    const at = this.#length;
     this.#u32(kind);
     this.#u32(op);
     this.#u32(value);
@@ -795,19 +806,33 @@ export class DataBuilder {
 
   /** The bytes. */
   result(): Uint8Array<ArrayBuffer> {
-    return new Uint8Array(this.#bytes);
+    return this.#bytes.slice(0, this.#length);
   }
 
   #align(n: number): void {
-    while (this.#bytes.length % n !== 0) this.#bytes.push(0);
+    const pad = (n - (this.#length % n)) % n;
+    this.#reserve(pad);
+    this.#bytes.fill(0, this.#length, this.#length + pad);
+    this.#length += pad;
   }
 
   #u32(v: number): void {
-    const u = v >>> 0;
-    this.#bytes.push(u & 0xff, (u >>> 8) & 0xff, (u >>> 16) & 0xff, u >>> 24);
+    this.#reserve(4);
+    this.#view.setUint32(this.#length, v >>> 0, true);
+    this.#length += 4;
   }
 
   #u64(v: bigint): void {
-    for (let i = 0n; i < 64n; i += 8n) this.#bytes.push(Number((v >> i) & 0xffn));
+    this.#reserve(8);
+    this.#view.setBigUint64(this.#length, BigInt.asUintN(64, v), true);
+    this.#length += 8;
+  }
+
+  #reserve(n: number): void {
+    if (this.#length + n <= this.#bytes.length) return;
+    const next = new Uint8Array(Math.max(this.#bytes.length * 2, this.#length + n));
+    next.set(this.#bytes.subarray(0, this.#length));
+    this.#bytes = next;
+    this.#view = new DataView(next.buffer);
   }
 }

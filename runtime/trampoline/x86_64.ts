@@ -47,7 +47,7 @@ export class X86_64Assembler implements Assembler {
   #code = new CodeBuffer();
   #labels: Label[] = [];
 
-  loadImmediate(reg: Register, value: bigint): void {
+  loadImmediate(reg: Register, value: bigint | number): void {
     this.#movabs(REGISTERS[reg], value);
   }
 
@@ -139,7 +139,7 @@ export class X86_64Assembler implements Assembler {
   }
 
   // REX.W B8+r io: movabs r64, imm64.
-  #movabs(reg: number, value: bigint): void {
+  #movabs(reg: number, value: bigint | number): void {
     this.#code.bytes(0x48 | (reg >= 8 ? 1 : 0), 0xb8 + (reg & 7));
     this.#code.u64(value);
   }
