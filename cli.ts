@@ -8,6 +8,7 @@ import { main } from "./runtime/cli/mod.ts";
 import type { Command } from "./runtime/cli/command.ts";
 import { errorChain, ExitError } from "./runtime/errors.ts";
 import { fatal, trace } from "./runtime/log.ts";
+import { immediateExit } from "./ffi/exit.ts";
 
 /** Runs the CLI and returns its exit code; errors become one log line here. */
 async function run(
@@ -33,9 +34,16 @@ export function start(argv: readonly string[]): void {
   // docs/benchmarks.md, "Per-call floor"). Hence no top-level await; a command that leaves nothing
   // running ends with the event loop, and the others exit after one real I/O operation (a
   // zero-byte write), which costs ~2 MiB of peak RSS.
+  // A process that has opened libc (kill, create, run...) ends with _exit(2) instead, once its
+  // output is written (Deno's writes to stdout and stderr are unbuffered): Deno's teardown after
+  // FFI took ~4.5 ms. Each command is loaded by a dynamic import, and Deno writes the code cache of
+  // such modules as it loads them, so every chunk's cache is written by then (checked in
+  // ~/.cache/deno/v8_code_cache_v2: a `kill --all` that imports the cgroup chunks just before it
+  // ends wrote theirs).
   let command: Command | undefined;
   run(argv, (c) => command = c).then(async (code) => {
     trace("exit");
+    if (immediateExit(code)) return;
     if (command === undefined || command.endsByItself) {
       Deno.exitCode = code;
       return;
