@@ -9,7 +9,6 @@ export const command: Command = {
   summary: "show the enabled features",
   flags: [],
   args: [0, 0],
-  endsByItself: true,
   run() {
     printLine(JSON.stringify(features(), null, "    "));
     return 0;

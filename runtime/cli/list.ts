@@ -23,7 +23,6 @@ export const command: Command = {
     { name: "quiet", alias: "q", type: "boolean", help: "display only container IDs" },
   ],
   args: [0, 0],
-  endsByItself: true,
   run(ctx) {
     const states: State[] = [];
     for (const id of ctx.store.ids()) {

@@ -9,7 +9,6 @@ export const command: Command = {
   summary: "output the state of a container",
   flags: [],
   args: [1, 1],
-  endsByItself: true,
   run(ctx) {
     const state = cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).state();
     printLine(JSON.stringify(state, null, "  "));
