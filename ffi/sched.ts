@@ -146,8 +146,8 @@ export function personality(persona: number, detail: () => string): number {
   return Number(rawSyscall("personality", detail, BigInt(persona)));
 }
 
-// The tables live in constants.ts, which loads no libc (`skiff features` lists them).
-export { MPOL_FLAGS, MPOL_MODES } from "./constants.ts";
+// The tables live in flag_tables.ts, which loads no libc (`skiff features` lists them).
+export { MPOL_FLAGS, MPOL_MODES } from "./flag_tables.ts";
 
 /** set_mempolicy(2) of the calling thread; an empty `nodes` passes no node mask. */
 export function setMempolicy(mode: number, nodes: readonly number[], detail: () => string): void {

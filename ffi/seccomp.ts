@@ -28,8 +28,8 @@ export const SECCOMP_GET_ACTION_AVAIL = 2;
 /** SECCOMP_FILTER_FLAG_NEW_LISTENER: return a user-notification fd. */
 const SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3;
 
-// The table lives in constants.ts, which loads no libc (`skiff features` lists the names).
-import { SECCOMP_FILTER_FLAGS } from "./constants.ts";
+// The table lives in flag_tables.ts, which loads no libc (`skiff features` lists the names).
+import { SECCOMP_FILTER_FLAGS } from "./flag_tables.ts";
 export { SECCOMP_FILTER_FLAGS };
 
 function flagNames(flags: number): string {

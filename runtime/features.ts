@@ -1,10 +1,10 @@
 import { OCI_VERSION, SKIFF_VERSION } from "../spec/version.ts";
 import { HOOK_KINDS, NAMESPACE_TYPES } from "../spec/kinds.ts";
 import { CAPABILITIES } from "../spec/capabilities.ts";
-import { MOUNT_OPTION_NAMES } from "./rootfs/mount_options.ts";
+import { MOUNT_OPTION_NAMES } from "./rootfs/mount_option_names.ts";
 import { SECCOMP_FEATURES, supportedSeccompFlags } from "./security/seccomp/features.ts";
 import { cgroupFeatures } from "./cgroups/features.ts";
-import { MPOL_FLAGS, MPOL_MODES } from "../ffi/constants.ts";
+import { MPOL_FLAGS, MPOL_MODES } from "../ffi/flag_tables.ts";
 import { resctrlMount } from "./intel_rdt.ts";
 
 /**

@@ -6,7 +6,7 @@
  * @module
  */
 import type { SeccompAction, SeccompOperator } from "../../../spec/config.ts";
-import { SECCOMP_FILTER_FLAGS } from "../../../ffi/constants.ts";
+import { SECCOMP_FILTER_FLAGS } from "../../../ffi/flag_tables.ts";
 
 /** The runtime-spec actions the compiler accepts (the keys of its action table). */
 const ACTION_NAMES: readonly SeccompAction[] = [
