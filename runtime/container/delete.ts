@@ -4,7 +4,7 @@ import { ContainerNotExistError } from "../errors.ts";
 import { loadContainer, stateOf } from "./container.ts";
 import { removeEmptyCgroup } from "../cgroups/remove.ts";
 import type { CgroupManager } from "../cgroups/manager.ts";
-import { sharesHostMounts } from "../namespaces.ts";
+import { sharesHostMounts } from "../host_mounts.ts";
 import * as log from "../log.ts";
 import { trace } from "../log.ts";
 import { sleep } from "../sleep.ts";
