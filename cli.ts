@@ -8,6 +8,7 @@ import { main } from "./runtime/cli/mod.ts";
 import type { Command } from "./runtime/cli/command.ts";
 import { errorChain, ExitError } from "./runtime/errors.ts";
 import { fatal, trace } from "./runtime/log.ts";
+import { immediateExit } from "./ffi/exit.ts";
 
 /** Runs the CLI and returns its exit code; errors become one log line here. */
 async function run(
@@ -27,20 +28,29 @@ async function run(
  * (scripts/build.ts), where this module is not the main module.
  */
 export function start(argv: readonly string[]): void {
-  // Deno writes a module's V8 code cache once the module's evaluation has finished and control is
-  // back in its event loop. A Deno.exit() inside a top-level await, or in the microtasks that follow
-  // evaluation, comes first, and the bundle was compiled from source on every call (~10 ms;
-  // docs/benchmarks.md, "Per-call floor"). Hence no top-level await; a command that leaves nothing
-  // running ends with the event loop, and the others exit after one real I/O operation (a
-  // zero-byte write), which costs ~2 MiB of peak RSS.
+  // How the process ends, once its output is written (Deno's writes to stdout and stderr are
+  // unbuffered) and its exit code known. Letting the event loop run dry costs the most: Deno then
+  // tears its runtime down (~2.5-3.5 ms of wall more than Deno.exit() for `state`; ~4.5 ms more
+  // after FFI, which Deno.exit() does not skip). So:
+  // - a process that has opened libc (kill, create, run...) ends with _exit(2) through FFI;
+  // - one that has loaded a command exits at once with Deno.exit();
+  // - --version and help let the event loop end.
+  // The last is for Deno's V8 code cache, which it writes for the entry after the entry's
+  // evaluation, from its event loop: an exit in the microtasks that follow that evaluation comes
+  // first, and the entry was compiled from source on every call (~10 ms; docs/benchmarks.md,
+  // "Per-call floor"; hence no top-level await either); an exit after one more I/O operation (a
+  // zero-byte write) still lost the cache in 5 of 15 calls. A command is loaded by a dynamic
+  // import, which takes several turns of the event loop, and the code cache of its modules is
+  // written as they load: with a fresh DENO_DIR, 15 of 15 calls of `state`, `list` and `kill` (the
+  // latter through _exit) cached every chunk they loaded (tests/integration/exit_test.ts).
   let command: Command | undefined;
-  run(argv, (c) => command = c).then(async (code) => {
+  run(argv, (c) => command = c).then((code) => {
     trace("exit");
-    if (command === undefined || command.endsByItself) {
+    if (immediateExit(code)) return;
+    if (command === undefined) {
       Deno.exitCode = code;
       return;
     }
-    await Deno.stdout.write(new Uint8Array(0)).catch(() => 0);
     Deno.exit(code);
   });
 }

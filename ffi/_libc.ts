@@ -6,6 +6,7 @@
  * Other areas (seccomp, xattrs, sockets) may dlopen their own small tables in their own ffi/ file.
  */
 import { ERRNO, SyscallError } from "./errno.ts";
+import { registerImmediateExit } from "./exit.ts";
 
 const SYMBOLS = {
   /** int *__errno_location(void); */
@@ -115,6 +116,9 @@ const SYMBOLS = {
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
+/** void _exit(int status); */
+const EXIT = { parameters: ["i32"], result: "void" } as const satisfies Deno.ForeignFunction;
+
 let dl:
   | Deno.DynamicLibrary<{ dlsym: { parameters: ["pointer", "buffer"]; result: "pointer" } }>
   | undefined;
@@ -150,9 +154,13 @@ function bindFunction(
   name: string,
   definition: Deno.ForeignFunction,
 ): (...a: unknown[]) => unknown {
-  dl ??= Deno.dlopen("libc.so.6", {
-    dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
-  });
+  if (dl === undefined) {
+    dl = Deno.dlopen("libc.so.6", {
+      dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
+    });
+    // Bound when the CLI ends the process (cli.ts): ~0.1 ms then, nothing for a library user.
+    registerImmediateExit((code) => (bindFunction("_exit", EXIT) as (code: number) => void)(code));
+  }
   const address = dl.symbols.dlsym(null, new TextEncoder().encode(`${name}\0`));
   if (address === null) throw new Error(`libc has no symbol ${name}`);
   const pointer = new Deno.UnsafeFnPointer(

@@ -1,5 +1,5 @@
 import { check, errno, libc } from "./_libc.ts";
-import { ERRNO, SyscallError } from "./errno.ts";
+import { SyscallError } from "./errno.ts";
 import { addressOf, cString, cStringArray } from "./c_string.ts";
 import { rawSyscall } from "./syscall.ts";
 
@@ -116,13 +116,8 @@ export function setdomainname(name: string): void {
   check("setdomainname", () => `name=${name}`, () => libc().setdomainname(buf, BigInt(buf.length)));
 }
 
-/** kill(2); returns false when the process does not exist (ESRCH). */
-export function kill(pid: number, signal: number): boolean {
-  if (libc().kill(pid, signal) === 0) return true;
-  const value = errno();
-  if (value === ERRNO.ESRCH) return false;
-  throw new SyscallError("kill", value, `pid=${pid}, sig=${signal}`);
-}
+/** kill(2); returns false when the process does not exist (ESRCH). In signal.ts, for `kill`. */
+export { kill } from "./signal.ts";
 
 /** pidfd_open(2) with no flags: a close-on-exec fd that refers to process `pid`. */
 export function pidfdOpen(pid: number): number {

@@ -146,23 +146,8 @@ export function personality(persona: number, detail: () => string): number {
   return Number(rawSyscall("personality", detail, BigInt(persona)));
 }
 
-/** Memory policy modes of set_mempolicy(2) (include/uapi/linux/mempolicy.h). */
-export const MPOL_MODES: Record<string, number> = {
-  MPOL_DEFAULT: 0,
-  MPOL_PREFERRED: 1,
-  MPOL_BIND: 2,
-  MPOL_INTERLEAVE: 3,
-  MPOL_LOCAL: 4,
-  MPOL_PREFERRED_MANY: 5,
-  MPOL_WEIGHTED_INTERLEAVE: 6,
-};
-
-/** Mode flags of set_mempolicy(2), or-ed into the mode. */
-export const MPOL_FLAGS: Record<string, number> = {
-  MPOL_F_NUMA_BALANCING: 1 << 13,
-  MPOL_F_RELATIVE_NODES: 1 << 14,
-  MPOL_F_STATIC_NODES: 1 << 15,
-};
+// The tables live in flag_tables.ts, which loads no libc (`skiff features` lists them).
+export { MPOL_FLAGS, MPOL_MODES } from "./flag_tables.ts";
 
 /** set_mempolicy(2) of the calling thread; an empty `nodes` passes no node mask. */
 export function setMempolicy(mode: number, nodes: readonly number[], detail: () => string): void {

@@ -28,15 +28,9 @@ export const SECCOMP_GET_ACTION_AVAIL = 2;
 /** SECCOMP_FILTER_FLAG_NEW_LISTENER: return a user-notification fd. */
 const SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3;
 
-/** The flags seccomp(2) may accept, by name (linux/seccomp.h). */
-export const SECCOMP_FILTER_FLAGS: Readonly<Record<string, number>> = {
-  SECCOMP_FILTER_FLAG_TSYNC: 1 << 0,
-  SECCOMP_FILTER_FLAG_LOG: 1 << 1,
-  SECCOMP_FILTER_FLAG_SPEC_ALLOW: 1 << 2,
-  SECCOMP_FILTER_FLAG_NEW_LISTENER: 1 << 3,
-  SECCOMP_FILTER_FLAG_TSYNC_ESRCH: 1 << 4,
-  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: 1 << 5,
-};
+// The table lives in flag_tables.ts, which loads no libc (`skiff features` lists the names).
+import { SECCOMP_FILTER_FLAGS } from "./flag_tables.ts";
+export { SECCOMP_FILTER_FLAGS };
 
 function flagNames(flags: number): string {
   const names = Object.entries(SECCOMP_FILTER_FLAGS).filter(([, bit]) => flags & bit).map(([n]) =>
@@ -101,6 +95,8 @@ export function loadSeccompFilter(program: Uint8Array, flags: number): number | 
 /**
  * Returns the SECCOMP_FILTER_FLAG_* names this kernel accepts, probing each flag with a NULL
  * program: EFAULT means the flag passed validation, EINVAL that it is unknown (as libseccomp does).
+ * `skiff features` derives them from the kernel version instead (seccomp/features.ts), without the
+ * first FFI call; ffi/seccomp_test.ts compares the two.
  */
 export function supportedSeccompFlags(): string[] {
   const supported: string[] = [];

@@ -1,17 +1,16 @@
 import { OCI_VERSION, SKIFF_VERSION } from "../spec/version.ts";
 import { HOOK_KINDS, NAMESPACE_TYPES } from "../spec/kinds.ts";
 import { CAPABILITIES } from "../spec/capabilities.ts";
-import { MOUNT_OPTION_NAMES } from "./rootfs/mount_options.ts";
-import { SECCOMP_FEATURES } from "./security/seccomp/features.ts";
-import { supportedSeccompFlags } from "../ffi/seccomp.ts";
+import { MOUNT_OPTION_NAMES } from "./rootfs/mount_option_names.ts";
+import { SECCOMP_FEATURES, supportedSeccompFlags } from "./security/seccomp/features.ts";
 import { cgroupFeatures } from "./cgroups/features.ts";
-import { MPOL_FLAGS, MPOL_MODES } from "../ffi/sched.ts";
+import { MPOL_FLAGS, MPOL_MODES } from "../ffi/flag_tables.ts";
 import { resctrlMount } from "./intel_rdt.ts";
 
 /**
  * The runtime-spec features document (features.md), built from the code: what the validator
  * accepts, what the mount parser knows, what the seccomp compiler supports and what the kernel
- * accepts of its flags.
+ * accepts of its flags (by its version). It loads no libc: no FFI call (issue 11).
  */
 export function features(): Record<string, unknown> {
   return {

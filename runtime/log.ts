@@ -124,6 +124,18 @@ const crashAt = (() => {
 })();
 
 /**
+ * `HH:MM:SS.mmm` (UTC) of `ms` since the epoch, by arithmetic: the first `Date` of a process costs
+ * ~2 ms (V8's date cache), which every traced call paid in its own `+ms`.
+ */
+function utcTimeOfDay(ms: number): string {
+  const t = Math.floor(ms) % 86_400_000;
+  const pad = (n: number, width = 2) => String(n).padStart(width, "0");
+  return `${pad(Math.floor(t / 3_600_000))}:${pad(Math.floor(t / 60_000) % 60)}:${
+    pad(Math.floor(t / 1000) % 60)
+  }.${pad(t % 1000, 3)}`;
+}
+
+/**
  * With SKIFF_TRACE=1, prints `skiff[pid] +12.3ms @10:41:07.512 label` to stderr: milliseconds since
  * this Deno process's clock started, then the wall-clock time (UTC), to see where a container start
  * spends its time (docs/benchmarks.md). The CLI's and the init's own clocks start at different times,
@@ -136,8 +148,11 @@ export function trace(label: string): void {
   if (label === crashAt) Deno.kill(Deno.pid, "SIGKILL");
   if (!tracing) return;
   const now = performance.now();
-  const wall = new Date(performance.timeOrigin + now).toISOString().slice(11, 23);
   Deno.stderr.writeSync(
-    new TextEncoder().encode(`skiff[${Deno.pid}] +${now.toFixed(1)}ms @${wall} ${label}\n`),
+    new TextEncoder().encode(
+      `skiff[${Deno.pid}] +${now.toFixed(1)}ms @${
+        utcTimeOfDay(performance.timeOrigin + now)
+      } ${label}\n`,
+    ),
   );
 }

@@ -1,4 +1,4 @@
-import type { Namespace, NamespaceType, Spec } from "../spec/config.ts";
+import type { Namespace, NamespaceType } from "../spec/config.ts";
 import {
   CLONE_NEWCGROUP,
   CLONE_NEWIPC,
@@ -73,7 +73,5 @@ export function planNamespaces(namespaces: readonly Namespace[]): NamespacePlan 
   return { join, create, touched };
 }
 
-/** True when config.json lists no mount namespace: the container keeps the runtime's. */
-export function sharesHostMounts(spec: Spec): boolean {
-  return !(spec.linux?.namespaces ?? []).some((ns) => ns.type === "mount");
-}
+// In its own module: `delete` asks it, without this module's CLONE_* flags (ffi/constants.ts).
+export { sharesHostMounts } from "./host_mounts.ts";

@@ -26,6 +26,10 @@ Deno.test({
       await sleeper.status;
       assert.equal(await removeEmptyCgroup([dir, dir, `${dir}-absent`]), true);
       assert.ok(!exists(dir));
+      // The usual case: empty, no sub-cgroup.
+      Deno.mkdirSync(dir);
+      assert.equal(await removeEmptyCgroup([dir]), true);
+      assert.ok(!exists(dir));
     } finally {
       try {
         sleeper.kill("SIGKILL");

@@ -57,7 +57,6 @@ export const command: Command = {
     { name: "host", type: "boolean", help: "also report the host's facts" },
   ],
   args: [0, 0],
-  endsByItself: true,
   run(ctx) {
     const format = stringFlag(ctx, "format") ?? "text";
     if (format !== "text" && format !== "json") {

@@ -26,12 +26,6 @@ export interface Command {
   hidden?: boolean;
   /** Flags end at the first positional (exec: everything after the ID is the command). */
   flagsBeforePositionals?: boolean;
-  /**
-   * When it returns, nothing of the command keeps Deno's event loop alive (no child, listener,
-   * socket or timer), so cli.ts lets the process end by itself instead of calling Deno.exit():
-   * Deno then writes its code cache without the extra I/O turn that costs ~2 MiB of peak RSS.
-   */
-  endsByItself?: boolean;
   run(ctx: CommandContext): Promise<number> | number;
 }
 

@@ -16,7 +16,6 @@ export const command: Command = {
     help: "kill the container with SIGKILL first if it is running",
   }],
   args: [1, 1],
-  endsByItself: true,
   async run(ctx) {
     await cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).delete({
       force: boolFlag(ctx, "force"),

@@ -1,4 +1,5 @@
 import type { Command } from "./command.ts";
+import { printLine } from "./output.ts";
 import { features } from "../features.ts";
 
 /** `skiff features`. */
@@ -8,9 +9,8 @@ export const command: Command = {
   summary: "show the enabled features",
   flags: [],
   args: [0, 0],
-  endsByItself: true,
   run() {
-    console.log(JSON.stringify(features(), null, "    "));
+    printLine(JSON.stringify(features(), null, "    "));
     return 0;
   },
 };

@@ -17,7 +17,6 @@ export const command: Command = {
     help: "signal every process in the container",
   }],
   args: [1, 2],
-  endsByItself: true,
   async run(ctx) {
     const text = ctx.positionals[1] ?? "SIGTERM";
     // Signal 0 only checks that the init exists (kill(2)); runc accepts it, and so do scripts

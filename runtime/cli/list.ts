@@ -1,4 +1,5 @@
 import { boolFlag, type Command, stringFlag } from "./command.ts";
+import { printLine } from "./output.ts";
 import { stateOfId } from "../container/container.ts";
 import type { State } from "../../spec/state.ts";
 
@@ -22,7 +23,6 @@ export const command: Command = {
     { name: "quiet", alias: "q", type: "boolean", help: "display only container IDs" },
   ],
   args: [0, 0],
-  endsByItself: true,
   run(ctx) {
     const states: State[] = [];
     for (const id of ctx.store.ids()) {
@@ -33,13 +33,13 @@ export const command: Command = {
       }
     }
     if (boolFlag(ctx, "quiet")) {
-      for (const s of states) console.log(s.id);
+      for (const s of states) printLine(s.id);
       return 0;
     }
     const format = stringFlag(ctx, "format") ?? "table";
     if (format === "json") {
       // runc encodes a nil slice: "null" when there is no container.
-      console.log(states.length ? JSON.stringify(states) : "null");
+      printLine(states.length ? JSON.stringify(states) : "null");
       return 0;
     }
     if (format !== "table") throw new Error(`invalid format option: ${format}`);
@@ -47,7 +47,7 @@ export const command: Command = {
     for (const s of states) {
       rows.push([s.id, String(s.pid), s.status, s.bundle, s.created, s.owner]);
     }
-    console.log(table(rows));
+    printLine(table(rows));
     return 0;
   },
 };

@@ -1,5 +1,6 @@
 import { flagHelp, type FlagSpec, parseArgs } from "./args.ts";
 import type { Command } from "./command.ts";
+import { printLine } from "./output.ts";
 import { ExitError, UsageError } from "../errors.ts";
 import { configureLog, debug, type LogFormat } from "../log.ts";
 import { defaultRootFinder, StateStore } from "../state/store.ts";
@@ -108,7 +109,7 @@ function commandHelp(c: Command): string {
  * is thrown on and logged by mod.ts (exit code 1).
  */
 function printIncorrectUsage(help: string, reason?: string): void {
-  console.log(`Incorrect Usage${reason ? `: ${reason}` : "."}\n\n${help}\n`);
+  printLine(`Incorrect Usage${reason ? `: ${reason}` : "."}\n\n${help}\n`);
 }
 
 /** Parses `argv`; a usage error also prints "Incorrect Usage" and `help` first. */
@@ -172,18 +173,18 @@ export async function main(
     throw new UsageError("--criu: skiff has no checkpoint or restore, so it never runs criu");
   }
   if (global.flags.version) {
-    console.log(versionText());
+    printLine(versionText());
     return 0;
   }
   let [name, ...rest] = global.rest;
   if (!name || global.flags.help) {
-    console.log(await mainHelp());
+    printLine(await mainHelp());
     return 0;
   }
   const helpTopic = name === "help" || name === "h";
   if (helpTopic) {
     if (rest.length === 0) {
-      console.log(await mainHelp());
+      printLine(await mainHelp());
       return 0;
     }
     name = rest[0];
@@ -192,7 +193,7 @@ export async function main(
   // urfave/cli's answer to an unknown command, and runc's exit code for it.
   if (!command) throw new ExitError(`No help topic for '${name}'`, 3);
   if (helpTopic) {
-    console.log(commandHelp(command));
+    printLine(commandHelp(command));
     return 0;
   }
   const parsed = await parseOrExplain(
@@ -203,7 +204,7 @@ export async function main(
   );
   // After the ID of exec and ps, --help belongs to the process's command line.
   if (parsed.flags.help) {
-    console.log(commandHelp(command));
+    printLine(commandHelp(command));
     return 0;
   }
   if (command.flagsBeforePositionals) {

@@ -66,7 +66,6 @@ export const command: Command = {
     },
   ],
   args: [0, 0],
-  endsByItself: true,
   run(ctx) {
     const file = join(stringFlag(ctx, "bundle") ?? ".", "config.json");
     try {

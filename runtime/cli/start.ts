@@ -11,7 +11,6 @@ export const command: Command = {
   summary: "execute the user-defined process in a created container",
   flags: [],
   args: [1, 1],
-  endsByItself: true,
   async run(ctx) {
     await cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).start();
     return 0;

@@ -1,4 +1,5 @@
 import type { Command } from "./command.ts";
+import { printLine } from "./output.ts";
 import { cliRuntime } from "../api/runtime.ts";
 
 /** `skiff state`: the container's state as runc prints it (indented JSON). */
@@ -8,10 +9,9 @@ export const command: Command = {
   summary: "output the state of a container",
   flags: [],
   args: [1, 1],
-  endsByItself: true,
   run(ctx) {
     const state = cliRuntime(ctx.store, ctx).handle(ctx.positionals[0]).state();
-    console.log(JSON.stringify(state, null, "  "));
+    printLine(JSON.stringify(state, null, "  "));
     return 0;
   },
 };

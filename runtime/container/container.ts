@@ -21,7 +21,9 @@ export function containerStatus(store: StateStore, record: ContainerRecord): Con
   if (!isAlive(record.pid, record.initStartTime)) return "stopped";
   if (isPaused(record)) return "paused";
   try {
-    Deno.lstatSync(store.fifoPath(record.id));
+    // realpath, not lstat: a FileInfo makes the process's first Date (~1 ms for state and start
+    // of a created container; issue 11). Only create makes exec.fifo, never a link.
+    Deno.realPathSync(store.fifoPath(record.id));
     return "created";
   } catch {
     return "running";

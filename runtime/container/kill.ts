@@ -1,4 +1,4 @@
-import { kill } from "../../ffi/process.ts";
+import { kill } from "../../ffi/signal.ts";
 import type { StateStore } from "../state/store.ts";
 import { loadContainer } from "./container.ts";
 import * as log from "../log.ts";

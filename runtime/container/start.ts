@@ -2,7 +2,6 @@ import { trace } from "../log.ts";
 import type { StateStore } from "../state/store.ts";
 import { loadContainer, stateOf } from "./container.ts";
 import { isAlive } from "../state/liveness.ts";
-import { SIGKILL } from "../signals.ts";
 
 /**
  * Starts a created container: one byte on its exec fifo releases the init, which execs
@@ -61,7 +60,11 @@ export async function startContainer(store: StateStore, id: string): Promise<voi
       const { runHooks } = await import("../hooks.ts");
       await runHooks(hooks, "poststart", stateOf({ record: container.record, status: "running" }));
     } catch (err) {
-      const { kill } = await import("../../ffi/process.ts");
+      // Imported here: a start whose hooks pass needs neither (issue 11).
+      const [{ kill }, { SIGKILL }] = await Promise.all([
+        import("../../ffi/signal.ts"),
+        import("../signals.ts"),
+      ]);
       kill(container.record.pid, SIGKILL);
       throw err;
     }

@@ -121,8 +121,11 @@ export interface ParsedMountOptions {
  */
 const IDMAP = new Set(["idmap", "ridmap"]);
 
-/** Names of every option Skiff understands, for the `features` command. */
-export const MOUNT_OPTION_NAMES: readonly string[] = [
+/**
+ * Names of every option the tables above hold; `features` lists mount_option_names.ts's copy, which
+ * mount_options_test.ts compares with this.
+ */
+export const PARSED_OPTION_NAMES: readonly string[] = [
   ...Object.keys(FLAGS),
   ...Object.keys(PROPAGATION),
   ...Object.keys(RECURSIVE),

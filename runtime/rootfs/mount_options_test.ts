@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { parseMountOptions, rootfsPropagationFlags, withMountLabel } from "./mount_options.ts";
+import {
+  PARSED_OPTION_NAMES,
+  parseMountOptions,
+  rootfsPropagationFlags,
+  withMountLabel,
+} from "./mount_options.ts";
+import { MOUNT_OPTION_NAMES } from "./mount_option_names.ts";
 import {
   MS_BIND,
   MS_NODEV,
@@ -55,4 +61,9 @@ Deno.test("withMountLabel() adds SELinux's context= to tmpfs and devpts, not to 
     assert.deepEqual(withMountLabel(type, ["ro"], label), ["ro"]);
   }
   assert.deepEqual(withMountLabel("tmpfs", ["size=64k"], undefined), ["size=64k"]);
+});
+
+Deno.test("features' mount option names are the parser's, sorted", () => {
+  assert.deepEqual(MOUNT_OPTION_NAMES, PARSED_OPTION_NAMES);
+  assert.deepEqual(MOUNT_OPTION_NAMES, [...MOUNT_OPTION_NAMES].sort());
 });
