@@ -6,24 +6,10 @@
  * (runtime/trampoline/launcher.ts) or, on other architectures, a script with a shebang.
  */
 import { dirname, join } from "node:path";
+import { BUNDLE_RUN_FLAGS } from "../runtime/process/self_command.ts";
 
-/**
- * Deno's flags for the bundle: it is self-contained, so no config, lock file, remote or npm.
- * --min-semi-space-size=4 (MB): with V8's 1 MB default, every `run` paid two young-generation GCs
- * of 3-9 ms each (nearly all of its ~4 MB heap survives them) and `exec` one; with 4 MB none
- * happen, at the same peak RSS: run -8 ms, exec -5 ms on their own clock (issue 11;
- * docs/benchmarks.md, "Trimming run, create and exec").
- */
-export const DENO_RUN_FLAGS = [
-  "run",
-  "-A",
-  "--quiet",
-  "--no-config",
-  "--no-lock",
-  "--no-remote",
-  "--no-npm",
-  "--v8-flags=--min-semi-space-size=4",
-] as const;
+/** Deno's flags for the bundle (defined with `skiff init`'s command line, which uses them too). */
+export const DENO_RUN_FLAGS = BUNDLE_RUN_FLAGS;
 
 /**
  * What the launcher adds to the caller's environment. Without DENO_NO_UPDATE_CHECK, a Deno process

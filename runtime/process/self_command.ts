@@ -2,6 +2,24 @@
 let entry: string | undefined;
 
 /**
+ * Deno's flags for the bundle (dist/skiff's, scripts/launch_info.ts): it is self-contained, so no
+ * config, lock file, remote or npm. --min-semi-space-size=4 (MB): with V8's 1 MB default, every
+ * `run` paid two young-generation GCs of 3-9 ms each (nearly all of its ~4 MB heap survives them)
+ * and `exec` one; with 4 MB none happen, at the same peak RSS: run -8 ms, exec -5 ms on their own
+ * clock (issue 11; docs/benchmarks.md, "Trimming run, create and exec").
+ */
+export const BUNDLE_RUN_FLAGS: readonly string[] = [
+  "run",
+  "-A",
+  "--quiet",
+  "--no-config",
+  "--no-lock",
+  "--no-remote",
+  "--no-npm",
+  "--v8-flags=--min-semi-space-size=4",
+];
+
+/**
  * Makes `skiff init` start from `url` (Skiff's cli.ts) instead of the main module: the library
  * (mod.ts) runs inside another program, whose main module is not Skiff.
  */
@@ -21,19 +39,7 @@ export function selfCommand(subcommand: string[]): { command: string; args: stri
     return { command: exec, args: subcommand };
   }
   const path = decodeURIComponent(new URL(main).pathname);
-  const flags = path.endsWith(".ts")
-    ? ["run", "-A", "--quiet"]
-    // dist/skiff's own flags (scripts/launch_info.ts DENO_RUN_FLAGS).
-    : [
-      "run",
-      "-A",
-      "--quiet",
-      "--no-config",
-      "--no-lock",
-      "--no-remote",
-      "--no-npm",
-      "--v8-flags=--min-semi-space-size=4",
-    ];
+  const flags = path.endsWith(".ts") ? ["run", "-A", "--quiet"] : BUNDLE_RUN_FLAGS;
   return { command: exec, args: [...flags, path, ...subcommand] };
 }
 
