@@ -72,10 +72,16 @@ export interface Assembler {
 
 /** A growable little-endian byte buffer for the encoders. */
 export class CodeBuffer {
-  #bytes = new Uint8Array(256);
+  #bytes: Uint8Array<ArrayBuffer>;
   // One view for every write (a new DataView per u32/u64 was most of a build's allocations).
-  #view = new DataView(this.#bytes.buffer);
+  #view: DataView<ArrayBuffer>;
   #length = 0;
+
+  /** A buffer with room for `capacity` bytes before it first grows. */
+  constructor(capacity = 256) {
+    this.#bytes = new Uint8Array(capacity);
+    this.#view = new DataView(this.#bytes.buffer);
+  }
 
   /** The number of bytes written so far. */
   get length(): number {
@@ -107,6 +113,33 @@ export class CodeBuffer {
       this.#view.setBigUint64(this.#length, BigInt.asUintN(64, value), true);
     }
     this.#length += 8;
+  }
+
+  /** Appends the bytes of `values`. */
+  append(values: Uint8Array): void {
+    this.#reserve(values.length);
+    this.#bytes.set(values, this.#length);
+    this.#length += values.length;
+  }
+
+  /** Appends `n` zero bytes. */
+  zeros(n: number): void {
+    this.#reserve(n);
+    this.#bytes.fill(0, this.#length, this.#length + n);
+    this.#length += n;
+  }
+
+  /** Appends zero bytes up to a multiple of `n`. */
+  align(n: number): void {
+    this.zeros((n - (this.#length % n)) % n);
+  }
+
+  /** Appends `s` as UTF-8 and a NUL. */
+  utf8z(s: string, encoder: TextEncoder): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    this.#reserve(s.length * 3 + 1);
+    this.#length += encoder.encodeInto(s, this.#bytes.subarray(this.#length)).written;
+    this.#bytes[this.#length++] = 0;
   }
 
   /** Reads the 32-bit value at `offset`. */

@@ -65,7 +65,7 @@
  * (0 for EOF). Because execve marks reportFd close-on-exec first, the reader sees EOF after the
  * last record exactly when execve succeeded (or after exit).
  */
-import { type Assembler, Label } from "./assembler.ts";
+import { type Assembler, CodeBuffer, Label } from "./assembler.ts";
 import { Aarch64Assembler } from "./aarch64.ts";
 import { X86_64Assembler } from "./x86_64.ts";
 import { buildElf, dataAddress } from "./elf.ts";
@@ -733,106 +733,70 @@ const UTF8 = new TextEncoder();
 
 /** The data segment under construction: strings, pointer arrays and records, with addresses. */
 export class DataBuilder {
-  // A growable buffer written through one view: an array of numbers, a TextEncoder per string and
-  // eight BigInt shifts per pointer made most of a build's garbage (issue 11).
-  #bytes = new Uint8Array(1024);
-  #view = new DataView(this.#bytes.buffer);
-  #length = 0;
+  // One growable buffer (an array of numbers, a TextEncoder per string and eight BigInt shifts per
+  // pointer made most of a build's garbage; issue 11).
+  #buf = new CodeBuffer(1024);
 
   /** A NUL-terminated UTF-8 string; returns its address. */
   string(s: string): bigint {
-    const at = this.#length;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    this.#reserve(s.length * 3 + 1);
-    this.#length += UTF8.encodeInto(s, this.#bytes.subarray(at)).written;
-    this.#bytes[this.#length++] = 0;
+    const at = this.#buf.length;
+    this.#buf.utf8z(s, UTF8);
     return dataAddress(at);
   }
 
   /** A NULL-terminated array of 64-bit pointers; returns its address. */
   pointers(addresses: bigint[]): bigint {
-    this.#align(8);
-    const at = this.#length;
-    for (const a of addresses) this.#u64(a);
-    this.#u64(0n);
+    this.#buf.align(8);
+    const at = this.#buf.length;
+    for (const a of addresses) this.#buf.u64(a);
+    this.#buf.u64(0n);
     return dataAddress(at);
   }
 
   /** An array of u32 (gid_t); returns its address. */
   u32s(values: number[]): bigint {
-    this.#align(4);
-    const at = this.#length;
-    for (const v of values) this.#u32(v);
+    this.#buf.align(4);
+    const at = this.#buf.length;
+    for (const v of values) this.#buf.u32(v);
     return dataAddress(at);
   }
 
   /** 64-bit little-endian values, 8-aligned (a struct rlimit64); returns their address. */
   u64s(values: bigint[]): bigint {
-    this.#align(8);
-    const at = this.#length;
-    for (const v of values) this.#u64(v);
+    this.#buf.align(8);
+    const at = this.#buf.length;
+    for (const v of values) this.#buf.u64(v);
     return dataAddress(at);
   }
 
   /** Raw bytes, 8-aligned (a seccomp filter); returns their address. */
   bytes(values: Uint8Array): bigint {
-    this.#align(8);
-    const at = this.#length;
-    this.#reserve(values.length);
-    this.#bytes.set(values, at);
-    this.#length += values.length;
+    this.#buf.align(8);
+    const at = this.#buf.length;
+    this.#buf.append(values);
     return dataAddress(at);
   }
 
   /** `n` zero bytes, aligned to `align`; returns their address. */
   zeros(n: number, align = 1): bigint {
-    this.#align(align);
-    const at = this.#length;
-    this.#reserve(n);
-    this.#bytes.fill(0, at, at + n);
-    this.#length += n;
+    this.#buf.align(align);
+    const at = this.#buf.length;
+    this.#buf.zeros(n);
     return dataAddress(at);
   }
 
   /** A record; returns the addresses of the record, its op field and its value field. */
   record(kind: number, op: number, value: number): { address: bigint; op: bigint; value: bigint } {
-    this.#align(4);
-    const at = this.#length;
-    this.#u32(kind);
-    this.#u32(op);
-    this.#u32(value);
+    this.#buf.align(4);
+    const at = this.#buf.length;
+    this.#buf.u32(kind);
+    this.#buf.u32(op);
+    this.#buf.u32(value);
     return { address: dataAddress(at), op: dataAddress(at + 4), value: dataAddress(at + 8) };
   }
 
   /** The bytes. */
   result(): Uint8Array<ArrayBuffer> {
-    return this.#bytes.slice(0, this.#length);
-  }
-
-  #align(n: number): void {
-    const pad = (n - (this.#length % n)) % n;
-    this.#reserve(pad);
-    this.#bytes.fill(0, this.#length, this.#length + pad);
-    this.#length += pad;
-  }
-
-  #u32(v: number): void {
-    this.#reserve(4);
-    this.#view.setUint32(this.#length, v >>> 0, true);
-    this.#length += 4;
-  }
-
-  #u64(v: bigint): void {
-    this.#reserve(8);
-    this.#view.setBigUint64(this.#length, BigInt.asUintN(64, v), true);
-    this.#length += 8;
-  }
-
-  #reserve(n: number): void {
-    if (this.#length + n <= this.#bytes.length) return;
-    const next = new Uint8Array(Math.max(this.#bytes.length * 2, this.#length + n));
-    next.set(this.#bytes.subarray(0, this.#length));
-    this.#bytes = next;
-    this.#view = new DataView(next.buffer);
+    return this.#buf.result();
   }
 }
