@@ -109,8 +109,8 @@ export function hostRootOf(pid: number): { uid: number; gid: number } | undefine
   if (Deno.readLinkSync(`/proc/${pid}/ns/user`) === Deno.readLinkSync("/proc/self/ns/user")) {
     return undefined;
   }
-  const uid = hostIdOfZero(Deno.readTextFileSync(`/proc/${pid}/uid_map`));
-  const gid = hostIdOfZero(Deno.readTextFileSync(`/proc/${pid}/gid_map`));
+  const uid = hostIdOf(Deno.readTextFileSync(`/proc/${pid}/uid_map`), 0);
+  const gid = hostIdOf(Deno.readTextFileSync(`/proc/${pid}/gid_map`), 0);
   return uid === undefined || gid === undefined ? undefined : { uid, gid };
 }
 
@@ -119,15 +119,6 @@ export function hostIdOf(map: string, id: number): number | undefined {
   for (const line of map.split("\n")) {
     const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
     if (id >= inside && id < inside + count) return outside + (id - inside);
-  }
-  return undefined;
-}
-
-/** The outside id of inside id 0 in a uid_map/gid_map text, as this process sees it. */
-export function hostIdOfZero(map: string): number | undefined {
-  for (const line of map.split("\n")) {
-    const [inside, outside, count] = line.trim().split(/\s+/).map(Number);
-    if (inside === 0 && count > 0) return outside;
   }
   return undefined;
 }
