@@ -149,13 +149,18 @@ export function personality(persona: number, detail: () => string): number {
 // The tables live in flag_tables.ts, which loads no libc (`skiff features` lists them).
 export { MPOL_FLAGS, MPOL_MODES } from "./flag_tables.ts";
 
+/** The node mask of set_mempolicy(2) for `nodes` (not empty): as many 64-bit words as they need. */
+export function nodeMask(nodes: readonly number[]): BigUint64Array {
+  return bitMask(nodes, Math.max(...nodes) + 1);
+}
+
 /** set_mempolicy(2) of the calling thread; an empty `nodes` passes no node mask. */
 export function setMempolicy(mode: number, nodes: readonly number[], detail: () => string): void {
   if (nodes.length === 0) {
     rawSyscall("set_mempolicy", detail, BigInt(mode), 0n, 0n);
     return;
   }
-  const mask = bitMask(nodes, Math.max(...nodes) + 1);
+  const mask = nodeMask(nodes);
   // The kernel reads maxnode - 1 bits (a historical off-by-one every caller compensates for).
   rawSyscall("set_mempolicy", detail, BigInt(mode), addressOf(mask), BigInt(mask.length * 64 + 1));
 }

@@ -137,8 +137,8 @@ import { openInRoot, withRoot } from "../rootfs/open_in_root.ts";
 import { identityOps, privileged } from "./process_ops.ts";
 import { runHooks } from "../hooks.ts";
 import { applyScheduling } from "../init/process_attrs.ts";
-import { MPOL_FLAGS, MPOL_MODES, PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
-import { parseCpuList } from "../../spec/cpu_list.ts";
+import { nodeMask, PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
+import { memoryPolicyArgs } from "../init/process_attrs.ts";
 import { type TimeOffsets, writeTimeOffsets } from "../process/spawn_in_namespaces.ts";
 import { hideHostPseudoFilesystems } from "../rootfs/pivot_root.ts";
 import { creatingState } from "../../spec/state.ts";
@@ -866,15 +866,9 @@ function secondStage(
   }
   const policy = spec.linux?.memoryPolicy;
   if (policy) {
-    const flags = (policy.flags ?? []).reduce((all, name) => all | MPOL_FLAGS[name], 0);
-    const nodes = parseCpuList(policy.nodes ?? "");
-    const nodemask: bigint[] = [];
-    for (const node of nodes) {
-      while (nodemask.length <= node >> 6) nodemask.push(0n);
-      nodemask[node >> 6] |= 1n << BigInt(node & 63);
-    }
+    const { mode, nodes } = memoryPolicyArgs(policy);
     add(
-      { op: "mempolicy", mode: MPOL_MODES[policy.mode] | flags, nodemask },
+      { op: "mempolicy", mode, nodemask: nodes.length ? [...nodeMask(nodes)] : [] },
       `linux.memoryPolicy: cannot set ${policy.mode}`,
     );
   }

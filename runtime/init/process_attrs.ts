@@ -84,16 +84,26 @@ function applyPersonalityAndPolicy(linux: Linux | undefined): void {
   }
   const policy = linux?.memoryPolicy;
   if (policy) {
-    const flags = (policy.flags ?? []).reduce((all, name) => all | MPOL_FLAGS[name], 0);
-    const nodes = parseCpuList(policy.nodes ?? "");
+    const { mode, nodes } = memoryPolicyArgs(policy);
     const detail = () =>
       `mode=${[policy.mode, ...(policy.flags ?? [])].join("|")}, nodes=${policy.nodes ?? ""}`;
     try {
-      setMempolicy(MPOL_MODES[policy.mode] | flags, nodes, detail);
+      setMempolicy(mode, nodes, detail);
     } catch (err) {
       throw new Error(`linux.memoryPolicy: cannot set ${policy.mode}`, { cause: err });
     }
   }
+}
+
+/**
+ * linux.memoryPolicy as set_mempolicy(2) takes it: the mode with its flags or-ed in, and the nodes
+ * (the Deno init sets it here, the trampoline init's PID 1 with a mempolicy op).
+ */
+export function memoryPolicyArgs(
+  policy: NonNullable<Linux["memoryPolicy"]>,
+): { mode: number; nodes: number[] } {
+  const flags = (policy.flags ?? []).reduce((all, name) => all | MPOL_FLAGS[name], 0);
+  return { mode: MPOL_MODES[policy.mode] | flags, nodes: parseCpuList(policy.nodes ?? "") };
 }
 
 /**
