@@ -172,15 +172,12 @@ export class StateStore {
     } catch (err) {
       // Only a missing directory means there is no such container; any other failure keeps its cause.
       if (err instanceof Deno.errors.NotFound) throw new ContainerNotExistError(id);
-      throw new Error(
-        `cannot lock container ${JSON.stringify(id)}` +
-          (err instanceof Deno.errors.NotADirectory ? ` (flock ${this.dir(id)})` : ""),
-        {
-          cause: err instanceof Deno.errors.NotADirectory
-            ? new Deno.errors.NotADirectory(`ENOTDIR: ${this.dir(id)} is not a directory`)
-            : err,
-        },
-      );
+      if (err instanceof Deno.errors.NotADirectory) {
+        throw new Error(`cannot lock container ${JSON.stringify(id)} (flock ${this.dir(id)})`, {
+          cause: new Deno.errors.NotADirectory(`ENOTDIR: ${this.dir(id)} is not a directory`),
+        });
+      }
+      throw new Error(`cannot lock container ${JSON.stringify(id)}`, { cause: err });
     }
     try {
       for (;;) {
