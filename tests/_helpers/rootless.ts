@@ -225,25 +225,16 @@ export function runSkiffAs(
  * reason.
  */
 export function rootlessBlocker(): string | undefined {
-  let head: string;
   try {
-    head = new TextDecoder().decode(Deno.readFileSync(SKIFF).subarray(0, 4096));
+    Deno.statSync(SKIFF);
   } catch {
     return `${SKIFF} is missing (deno task build)`;
   }
-  const need: [string, number][] = [[SKIFF, 0o5]];
-  if (head.startsWith("#!")) {
-    // A shebang script: "#!/usr/bin/env -S ... /path/to/deno run ..." or "#!/path/to/deno ...".
-    const deno = head.split("\n", 1)[0].replace(/^#!/, "").split(/\s+/).find((w) =>
-      w.startsWith("/") && !w.endsWith("/env")
-    );
-    if (deno) need.push([deno, 0o5]);
-  } else {
-    // The native launcher (scripts/build.ts): launch.json beside it names what it runs.
-    const info = readLaunchInfo(SKIFF);
-    if (!info) return `${SKIFF} has no skiff.d/launch.json beside it (deno task build)`;
-    need.push([info.deno, 0o5], [info.module, 0o4]);
-  }
+  // launch.json (scripts/build.ts writes it for the native launcher and the shebang script alike)
+  // names what dist/skiff runs.
+  const info = readLaunchInfo(SKIFF);
+  if (!info) return `${SKIFF} has no skiff.d/launch.json beside it (deno task build)`;
+  const need: [string, number][] = [[SKIFF, 0o5], [info.deno, 0o5], [info.module, 0o4]];
   for (const [file, mask] of need) {
     for (let path = file; path !== "/"; path = dirname(path)) {
       const mode = Deno.statSync(path).mode! & 0o7;
