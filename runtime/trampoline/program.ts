@@ -446,7 +446,7 @@ export function buildTrampoline(
       case "runHook": {
         const child = new Label(`hook${i}`);
         const done = new Label(`hookDone${i}`);
-        const stdin = new TextEncoder().encode(op.stdin);
+        const stdin = UTF8.encode(op.stdin);
         const status = data.zeros(4, 4);
         call("memfd_create", data.string("skiff-hook-state"), MFD_CLOEXEC);
         failOnError();
