@@ -78,7 +78,16 @@ Deno.test("a memory limit OOM-kills an allocator, and events reports the oom", a
   while (!oom && Date.now() < deadline) {
     // events counts OOM kills from its start: allocate only once it is watching.
     if (!hog && watching) {
-      hog = bundle.skiff(["exec", id, "sh", "-c", "head -c 64m /dev/zero | tail > /dev/null"]);
+      // The allocator offers itself to the OOM killer first (1000: raising needs no privilege):
+      // memory the memcg holds outside any task's RSS once made it pick PID 1, a `sleep` as small
+      // as the pipeline's `sh` and `head`, and the container stopped before events saw the oom.
+      hog = bundle.skiff([
+        "exec",
+        id,
+        "sh",
+        "-c",
+        "echo 1000 > /proc/self/oom_score_adj && head -c 64m /dev/zero | tail > /dev/null",
+      ]);
     }
     pending ??= reader.read();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -103,7 +112,9 @@ Deno.test("a memory limit OOM-kills an allocator, and events reports the oom", a
   await events.status;
   await hog;
   assert.ok(oom, `no oom event for ${id}; the last output: ${tail.slice(-2000)}`);
-  const stats = JSON.parse((await bundle.skiff(["events", "--stats", id])).stdout);
+  const statsOut = await bundle.skiff(["events", "--stats", id]);
+  assert.equal(statsOut.code, 0, `events --stats: ${statsOut.stderr}`);
+  const stats = JSON.parse(statsOut.stdout);
   assert.equal(stats.type, "stats");
   assert.ok(stats.data.memory.usage.limit <= 16 << 20);
 });
@@ -188,7 +199,9 @@ Deno.test("a cpu quota shows in the cgroup and throttles a busy loop", async () 
   const weight = cpuSharesToWeight(512);
   assert.equal(seen.stdout, v1 ? "10000\n100000\n512\n" : `10000 100000\n${weight}\n`, seen.stderr);
   await new Promise((r) => setTimeout(r, 600));
-  const stats = JSON.parse((await bundle.skiff(["events", "--stats", id])).stdout);
+  const statsOut = await bundle.skiff(["events", "--stats", id]);
+  assert.equal(statsOut.code, 0, `events --stats: ${statsOut.stderr}`);
+  const stats = JSON.parse(statsOut.stdout);
   assert.ok(
     stats.data.cpu.throttling.throttledPeriods > 0,
     JSON.stringify(stats.data.cpu.throttling),
