@@ -123,8 +123,8 @@ import {
   inNamespacesOf,
   mountsIn,
   type NamespaceWork,
-  NamespaceWorker,
 } from "./namespace_work.ts";
+import type { NamespaceWorker } from "./namespace_worker.ts";
 import { runHooks } from "../hooks.ts";
 import { applyScheduling } from "../init/process_attrs.ts";
 import { nodeMask, PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
@@ -279,7 +279,9 @@ export async function startTrampolineInit(
     // worker thread does that work and ends (namespace_work.ts). Made first: `new Worker` blocks
     // while it makes the isolate, but the worker loads its modules on its own thread while the
     // trampoline starts and the cgroup is made.
-    if (inNestedUserNamespace()) worker = new NamespaceWorker();
+    if (inNestedUserNamespace()) {
+      worker = new (await import("./namespace_worker.ts")).NamespaceWorker();
+    }
     memfd = memfdCreate("skiff-trampoline", MFD_ALLOW_SEALING);
     socket = trampolineSocket();
     setCloexec(fifoFd, false);

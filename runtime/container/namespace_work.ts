@@ -9,12 +9,12 @@
  * - a throw-away Worker when Skiff itself runs in a nested user namespace (rootless Podman). There
  *   the main thread could enter PID 1's namespaces but never come back to its own uts, ipc and net
  *   ones: a user namespace above its own owns them, and setns(2) needs CAP_SYS_ADMIN over the
- *   owner. The worker's thread enters them and never comes back: it ends (NamespaceWorker).
+ *   owner. The worker's thread enters them and never comes back: it ends (namespace_worker.ts).
  *
  * ```
  *   main thread (host namespaces)                  worker thread (name "skiff-namespaces")
  *   -----------------------------                  ---------------------------------------
- *   new Worker(this module), before the            loads this module and all it imports (no
+ *   new Worker(namespace_worker.ts), before the    loads that module and all it imports (no
  *   trampoline is spawned ------------------------> module loads once it entered), opens libc,
  *                                                  unshare(CLONE_FS): its own root and cwd
  *   PID 1 at its sync point; cgroup etc.
@@ -58,7 +58,6 @@ import { applySysctl } from "../init/container_settings.ts";
 import { homeOf, lookPath } from "../init/exec_path.ts";
 import { openConsoleIn } from "../console.ts";
 import { hostIdOf } from "../userns/maps.ts";
-import { type ErrorData, errorData, errorFromData } from "../errors.ts";
 
 /** What the in-namespace work needs: structured-cloneable, so that a worker can be given it. */
 export interface NamespaceWork {
@@ -262,14 +261,14 @@ const JOINED: [string, number][] = [
 ];
 
 /** The namespaces joined: uts, ipc, net, mnt, and with `pidForChildren` the PID one first. */
-function joinedOf(pidForChildren: boolean): [string, string, number][] {
+export function joinedOf(pidForChildren: boolean): [string, string, number][] {
   const joined: [string, string, number][] = JOINED.map(([name, flag]) => [name, name, flag]);
   if (pidForChildren) joined.unshift(["pid", "pid_for_children", CLONE_NEWPID]);
   return joined;
 }
 
 /** setns's the calling thread into `pid`'s namespaces of `joined`, in order. */
-function join(pid: number, joined: [string, string, number][]): void {
+export function joinNamespaces(pid: number, joined: [string, string, number][]): void {
   for (const [name, , flag] of joined) {
     const path = `/proc/${pid}/ns/${name}`;
     const fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -326,114 +325,10 @@ export function enterNamespacesOf(pid: number, pidForChildren: boolean): () => v
         name: own,
       });
     }
-    join(pid, joined);
+    joinNamespaces(pid, joined);
   } catch (err) {
     back();
     throw err;
   }
   return back;
-}
-
-/** The worker's name: how this module, loaded as a worker, knows it is one. */
-const WORKER_NAME = "skiff-namespaces";
-
-type WorkerRequest =
-  | { step: "mounts"; work: NamespaceWork }
-  | { step: "finish"; work: NamespaceWork; env: string[] };
-
-type WorkerReply =
-  | { ok: true; result?: FinishedWork }
-  | { ok: false; error: ErrorData };
-
-/**
- * The in-namespace work on a Worker thread of its own, which enters PID 1's namespaces on the
- * first request and ends after the last (module header). Made before PID 1 exists, so that its
- * start-up (a new isolate that loads this module) overlaps the trampoline's.
- */
-export class NamespaceWorker {
-  #worker: Worker;
-  #pending?: { resolve: (reply: WorkerReply) => void; reject: (err: Error) => void };
-  #failure?: Error;
-
-  constructor() {
-    // This module itself, from source or as the bundle's chunk that holds it (scripts/build.ts):
-    // no file of its own to ship. Its top level serves requests when loaded under WORKER_NAME.
-    this.#worker = new Worker(import.meta.url, { type: "module", name: WORKER_NAME });
-    this.#worker.onmessage = (e: MessageEvent<WorkerReply>) => {
-      const pending = this.#pending;
-      this.#pending = undefined;
-      pending?.resolve(e.data);
-    };
-    this.#worker.onerror = (e: ErrorEvent) => {
-      // Not reported again by Deno as an uncaught error in this isolate.
-      e.preventDefault();
-      this.#failure = new Error(`the namespace worker failed: ${e.message}`);
-      const pending = this.#pending;
-      this.#pending = undefined;
-      pending?.reject(this.#failure);
-    };
-  }
-
-  /** mountsIn(work) on the worker, in PID 1's namespaces. */
-  async mounts(work: NamespaceWork): Promise<void> {
-    await this.#call({ step: "mounts", work });
-  }
-
-  /** finishIn(work, env) on the worker, which then ends. */
-  async finish(work: NamespaceWork, env: string[]): Promise<FinishedWork> {
-    const result = await this.#call({ step: "finish", work, env });
-    this.close();
-    return result!;
-  }
-
-  /** Ends the worker (its thread exits); safe to call more than once. */
-  close(): void {
-    this.#worker.terminate();
-  }
-
-  #call(request: WorkerRequest): Promise<FinishedWork | undefined> {
-    if (this.#failure) return Promise.reject(this.#failure);
-    return new Promise<WorkerReply>((resolve, reject) => {
-      this.#pending = { resolve, reject };
-      this.#worker.postMessage(request);
-    }).then((reply) => {
-      if (!reply.ok) throw errorFromData(reply.error);
-      return reply.result;
-    });
-  }
-}
-
-/** The worker's side: requests in order, on its own thread, which never comes back. */
-function serveNamespaceWork(scope: {
-  onmessage: ((e: MessageEvent<WorkerRequest>) => void) | null;
-  postMessage(reply: WorkerReply): void;
-}): void {
-  // Now, on the host's mount namespace: libc opened (dlopen finds it on the host's paths) and the
-  // thread's own root and cwd, which setns into a mount namespace moves.
-  unshare(CLONE_FS);
-  let entered = false;
-  scope.onmessage = (e) => {
-    const request = e.data;
-    let reply: WorkerReply;
-    try {
-      if (!entered) {
-        // Set first: after a partial join this thread is good for nothing else.
-        entered = true;
-        join(request.work.pid, joinedOf(false));
-      }
-      reply = request.step === "mounts"
-        ? (mountsIn(request.work), { ok: true })
-        : { ok: true, result: finishIn(request.work, request.env) };
-    } catch (err) {
-      reply = { ok: false, error: errorData(err) };
-    }
-    scope.postMessage(reply);
-  };
-}
-
-if (
-  typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== "undefined" &&
-  (globalThis as { name?: string }).name === WORKER_NAME
-) {
-  serveNamespaceWork(globalThis as unknown as Parameters<typeof serveNamespaceWork>[0]);
 }
