@@ -60,3 +60,47 @@ export function errorChain(err: unknown): string {
   }
   return parts.join(": ").replace(/\s*\n\s*/g, " ");
 }
+
+/** An error as structured-clone data: what crosses from a Worker (errorData, errorFromData). */
+export interface ErrorData {
+  name: string;
+  message: string;
+  /** Its own primitive fields: a SyscallError's `syscall`, `errno` and `code`, a SpecError's `path`. */
+  fields: Record<string, string | number | boolean>;
+  cause?: ErrorData | string;
+}
+
+/**
+ * `err` and its causes as data for postMessage(): structured clone keeps an Error's message but
+ * drops `code`, `errno` and `cause`, which errnoOf() and errorChain() read.
+ */
+export function errorData(err: unknown, depth = 0): ErrorData {
+  if (!(err instanceof Error)) return { name: "Error", message: String(err), fields: {} };
+  const fields: ErrorData["fields"] = {};
+  for (const key of Object.keys(err)) {
+    const value = (err as unknown as Record<string, unknown>)[key];
+    if (key === "name" || key === "message" || key === "stack" || key === "cause") continue;
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") {
+      fields[key] = value;
+    }
+  }
+  const data: ErrorData = { name: err.name, message: err.message, fields };
+  if (err.cause !== undefined) {
+    data.cause = err.cause instanceof Error && depth < 10
+      ? errorData(err.cause, depth + 1)
+      : String(err.cause);
+  }
+  return data;
+}
+
+/** The Error that errorData() described: same message, name, fields (errno name) and causes. */
+export function errorFromData(data: ErrorData): Error {
+  const cause = data.cause === undefined
+    ? undefined
+    : typeof data.cause === "string"
+    ? data.cause
+    : errorFromData(data.cause);
+  const err = new Error(data.message, cause === undefined ? undefined : { cause });
+  err.name = data.name;
+  return Object.assign(err, data.fields);
+}

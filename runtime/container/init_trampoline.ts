@@ -26,12 +26,15 @@
  *   read R  <---------------------------------------  SYNC 1 (from p)
  *   net devices, RDT, cgroup (p joins it),
  *   oom_score_adj, affinity of p;
- *   main thread: unshare(CLONE_FS), setns into p's
- *   uts, ipc, net, mnt [as the user namespace's
- *   root: setfsuid/setfsgid]: mountRootfs (without the
- *   proc p made), hostname, sysctl, finishRootfs
- *   on <rootfs>, lookPath(args[0]) in a chroot;
- *   setns/chroot back to the saved host ones.
+ *   main thread (a Worker's thread when Skiff is in
+ *   a nested user namespace: namespace_work.ts):
+ *   unshare(CLONE_FS), setns into p's uts, ipc, net,
+ *   mnt [as the user namespace's root: setfsuid/
+ *   setfsgid]: mountRootfs (without the proc p made),
+ *   [prestart, createRuntime hooks from the host],
+ *   hostname, sysctl, finishRootfs on <rootfs>,
+ *   lookPath(args[0]) in a chroot; setns/chroot back
+ *   to the saved host ones (the worker ends instead).
  *   stage 2 -> M, sealed; answer ------------------>  execveat(M): stage 2 (R stays open)
  *                                                     [session keyring], pivot_root(<rootfs>),
  *                                                     old root detached (--no-pivot: MS_MOVE,
@@ -48,37 +51,27 @@
  */
 import type { Spec } from "../../spec/config.ts";
 import {
-  CLONE_FS,
   CLONE_NEWCGROUP,
-  CLONE_NEWIPC,
-  CLONE_NEWNET,
   CLONE_NEWNS,
-  CLONE_NEWPID,
   CLONE_NEWTIME,
   CLONE_NEWUSER,
-  CLONE_NEWUTS,
   MNT_DETACH,
   MS_BIND,
   MS_MOVE,
   MS_REC,
   MS_SLAVE,
   O_CLOEXEC,
-  O_DIRECTORY,
-  O_NOFOLLOW,
   O_RDONLY,
   O_RDWR,
   PR_SET_PDEATHSIG,
 } from "../../ffi/constants.ts";
 import {
   addSeals,
-  chdir,
-  chroot,
   close,
   F_SEAL_GROW,
   F_SEAL_SEAL,
   F_SEAL_SHRINK,
   F_SEAL_WRITE,
-  fchdir,
   memfdCreate,
   MFD_ALLOW_SEALING,
   mkfifo,
@@ -86,16 +79,8 @@ import {
   setCloexec,
   writeAll,
 } from "../../ffi/fs.ts";
-import { ioctlNsGetType, setns, unshare } from "../../ffi/namespace.ts";
-import {
-  capget,
-  capset,
-  pidfdGetfd,
-  pidfdOpen,
-  setdomainname,
-  setFsIds,
-  sethostname,
-} from "../../ffi/process.ts";
+import { ioctlNsGetType } from "../../ffi/namespace.ts";
+import { pidfdGetfd, pidfdOpen } from "../../ffi/process.ts";
 import { posixSpawn } from "../../ffi/spawn.ts";
 import { connectListener, sendListener } from "../init/seccomp_listener.ts";
 import type { NamespacePlan } from "../namespaces.ts";
@@ -104,7 +89,7 @@ import {
   inNestedUserNamespace,
   type UserNamespaceSetup,
 } from "../process/spawn_userns.ts";
-import { hostIdOf, writeIdMaps } from "../userns/maps.ts";
+import { writeIdMaps } from "../userns/maps.ts";
 import type { BootstrapSeccomp } from "../process/protocol.ts";
 import {
   clonedInit,
@@ -119,28 +104,32 @@ import {
   grantableCapabilities,
   lastCapability,
 } from "../security/capabilities.ts";
-import { finishRootfs, mountRootfs, rootPropagationAfterSwitch } from "../rootfs/prepare.ts";
+import type { rootPropagationAfterSwitch } from "../rootfs/prepare.ts";
 import { parseMountOptions } from "../rootfs/mount_options.ts";
-import { applySysctl } from "../init/container_settings.ts";
-import { homeOf, lookPath } from "../init/exec_path.ts";
 import {
   buildTrampoline,
   type TrampolineOp,
   type TrampolineProgram,
 } from "../trampoline/program.ts";
 import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
-import { connectConsole, openConsoleIn } from "../console.ts";
+import { connectConsole } from "../console.ts";
 import { sendFds } from "../../ffi/socket.ts";
-import { fchown, fchownat } from "../../ffi/file_attrs.ts";
-import { isErrno } from "../../ffi/errno.ts";
-import { openInRoot, withRoot } from "../rootfs/open_in_root.ts";
+import { fchown } from "../../ffi/file_attrs.ts";
 import { identityOps, privileged } from "./process_ops.ts";
+import {
+  enterNamespacesOf,
+  finishIn,
+  hostIdsFrom,
+  inNamespacesOf,
+  mountsIn,
+  type NamespaceWork,
+} from "./namespace_work.ts";
+import type { NamespaceWorker } from "./namespace_worker.ts";
 import { runHooks } from "../hooks.ts";
 import { applyScheduling } from "../init/process_attrs.ts";
 import { nodeMask, PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
 import { memoryPolicyArgs } from "../init/process_attrs.ts";
 import { type TimeOffsets, writeTimeOffsets } from "../process/spawn_in_namespaces.ts";
-import { hideHostPseudoFilesystems } from "../rootfs/pivot_root.ts";
 import { creatingState } from "../../spec/state.ts";
 import * as log from "../log.ts";
 import { trace } from "../log.ts";
@@ -209,10 +198,12 @@ export function trampolineInitReason(
   if (hooks?.startContainer?.some((h) => h.timeout !== undefined)) {
     return "hooks.startContainer with a timeout";
   }
-  // Its main thread could enter the container's namespaces but not come back to its own uts, ipc
-  // and net ones, which a user namespace above its own owns.
-  if (namespaces.touched.length > 0 && inNestedUserNamespace()) {
-    return "Skiff itself in a nested user namespace (rootless Podman)";
+  // In a nested user namespace (rootless Podman) a worker thread builds the rootfs in PID 1's
+  // namespaces and ends (namespace_work.ts), but createContainer hooks are spawned by the main
+  // thread in them, which could not come back to its own uts, ipc and net namespaces: a user
+  // namespace above its own owns them.
+  if (hooks?.createContainer?.length && namespaces.touched.length > 0 && inNestedUserNamespace()) {
+    return "hooks.createContainer with Skiff in a nested user namespace";
   }
   if (hasUserNamespace(namespaces)) {
     // The CLI is no member of the container's user namespace (a multi-threaded process can't
@@ -282,7 +273,15 @@ export async function startTrampolineInit(
   let pid: number | undefined;
   let consoleMaster: number | undefined;
   let pipes: StdioPipes | undefined;
+  let worker: NamespaceWorker | undefined;
   try {
+    // In a nested user namespace the main thread could not come back from PID 1's namespaces: a
+    // worker thread does that work and ends (namespace_work.ts). Made first: `new Worker` blocks
+    // while it makes the isolate, but the worker loads its modules on its own thread while the
+    // trampoline starts and the cgroup is made.
+    if (inNestedUserNamespace()) {
+      worker = new (await import("./namespace_worker.ts")).NamespaceWorker();
+    }
     memfd = memfdCreate("skiff-trampoline", MFD_ALLOW_SEALING);
     socket = trampolineSocket();
     setCloexec(fifoFd, false);
@@ -344,7 +343,7 @@ export async function startTrampolineInit(
         // Set from the host, as root, on PID 1: both pass through its execve()s.
         applyScheduling(process, pid);
         trace("create: cgroup ready");
-        const target = await buildContainer(plan, pid, cgroupDirs, procIndex);
+        const target = await buildContainer(plan, pid, cgroupDirs, procIndex, worker);
         consoleMaster = target.consoleMaster;
         trace("create: rootfs built");
         program = secondStage(plan, socket.theirs, fifoFd, target, masks, lastCap);
@@ -367,6 +366,7 @@ export async function startTrampolineInit(
   } finally {
     if (socket) close(socket.ours);
     if (memfd !== undefined) close(memfd);
+    worker?.close();
   }
 }
 
@@ -506,44 +506,42 @@ interface ExecTarget {
 }
 
 /**
- * The CLI's part at the sync point, on its main thread in PID 1's namespaces: the rootfs, the
- * prestart and createRuntime hooks (back in the runtime's namespaces, once the mounts are made, as
- * with the Deno init), the createContainer hooks (in PID 1's namespaces again), the console, hostname, sysctl, read-only and masked paths, and args[0]
- * resolved. Only sync calls inside the namespaces: async ops run on other threads, which stay in
- * the host's.
+ * The CLI's part at the sync point, in PID 1's namespaces (namespace_work.ts: on the main thread,
+ * or on `worker` in a nested user namespace): the rootfs, the prestart and createRuntime hooks
+ * (from the host, once the mounts are made, as with the Deno init), the createContainer hooks (in
+ * PID 1's namespaces again), the console, hostname, sysctl, read-only and masked paths, and
+ * args[0] resolved. Only sync calls inside the namespaces: async ops run on other threads, which
+ * stay in the host's.
  */
 async function buildContainer(
   plan: TrampolineInitPlan,
   pid: number,
   cgroupDirs: Record<string, string>,
   procIndex: number,
+  worker: NamespaceWorker | undefined,
 ): Promise<ExecTarget> {
   const { spec, rootfs } = plan;
   const process = spec.process!;
-  const env = [...(process.env ?? [])];
-  let path = "";
-  let pty: { master: number; slave: number; slavePath: string } | undefined;
-  let propagation: ExecTarget["propagation"] = { root: 0, mounts: [] };
-  const hostId = hostIdsOf(plan, pid);
-  // In a user namespace the CLI works as its root's host ids (fsuid/fsgid), as the Deno init, its
-  // root, would: what it makes belongs to that root. Devices are bind-mounted, never made: that
-  // root can't mknod (and a root mapped to host uid 0 keeps every file capability here).
-  const asRoot = hostId ? { uid: hostId("uid", 0), gid: hostId("gid", 0) } : undefined;
-  inNamespacesOf(pid, asRoot, () => {
-    mountRootfs(spec, {
-      rootfs,
-      bundle: plan.bundle,
-      noPivot: plan.noPivot,
-      cgroupDirs,
-      hostMountNamespace: false,
-      premounted: procIndex >= 0 ? [procIndex] : [],
-      rootfsBound: true,
-      hostId,
-      bindDevices: hostId !== undefined,
-      mountFds: plan.mountFds,
-    });
-    if (asRoot) ownPseudoRoots(spec, rootfs, asRoot);
-  });
+  const maps = hasUserNamespace(plan.namespaces)
+    ? {
+      uid: Deno.readTextFileSync(`/proc/${pid}/uid_map`),
+      gid: Deno.readTextFileSync(`/proc/${pid}/gid_map`),
+    }
+    : undefined;
+  const hostId = maps ? hostIdsFrom(maps) : undefined;
+  const work: NamespaceWork = {
+    pid,
+    spec,
+    rootfs,
+    bundle: plan.bundle,
+    noPivot: plan.noPivot,
+    cgroupDirs,
+    procIndex,
+    mountFds: plan.mountFds,
+    maps,
+  };
+  if (worker) await worker.mounts(work);
+  else inNamespacesOf(pid, () => mountsIn(work));
   if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length) {
     const state = creatingState(
       { id: plan.id, bundle: plan.bundle, rootfs, annotations: spec.annotations },
@@ -556,7 +554,8 @@ async function buildContainer(
     // In the container's namespaces, PID namespace included, before the root switch (host paths),
     // as the Deno init runs them. The main thread is in them only for each spawn (fork happens on
     // the calling thread): a thread whose children go to another PID namespace can't make threads
-    // (EINVAL, a Deno panic), and waiting or writing the hook's stdin may need one.
+    // (EINVAL, a Deno panic), and waiting or writing the hook's stdin may need one. Not in a
+    // nested user namespace, where it could not come back (trampolineInitReason()).
     const state = creatingState(
       { id: plan.id, bundle: plan.bundle, rootfs, annotations: spec.annotations },
       pid,
@@ -570,34 +569,10 @@ async function buildContainer(
       }
     });
   }
-  inNamespacesOf(pid, asRoot, () => {
-    // Before the late read-only remounts, which may include /dev (the console bind goes there).
-    if (process.terminal) pty = openConsoleIn(rootfs, process.consoleSize);
-    if (spec.hostname) sethostname(spec.hostname);
-    if (spec.domainname) setdomainname(spec.domainname);
-    // Before readonlyPaths, which usually include /proc/sys (runc's order).
-    // Through the container's own /proc (PID 1's): what the config mounted over /proc/sys counts.
-    applySysctl(spec.linux?.sysctl ?? {}, rootfs);
-    finishRootfs(spec, rootfs);
-    propagation = rootPropagationAfterSwitch(spec, rootfs);
-    // --no-pivot: the host's procfs and sysfs mounts outside the rootfs stay under PID 1's chroot;
-    // hidden now, as the Deno init's moveRoot() does.
-    if (plan.noPivot) hideHostPseudoFilesystems(rootfs);
-    const root = open(rootfs, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    try {
-      fchdir(root);
-      chroot(".");
-    } finally {
-      close(root);
-    }
-    if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${homeOf(process.user.uid)}`);
-    try {
-      chdir(process.cwd);
-    } catch {
-      // PID 1 says so, as the process's cwd.
-    }
-    path = lookPath((process.args ?? [])[0], env);
-  });
+  const env = process.env ?? [];
+  const { path, env: withHome, pty, propagation } = worker
+    ? await worker.finish(work, env)
+    : inNamespacesOf(pid, () => finishIn(work, env));
   let consoleMaster: number | undefined;
   if (pty) {
     try {
@@ -621,9 +596,10 @@ async function buildContainer(
       close(pty.slave);
     }
   }
-  const kept = plan.listenFds ? env.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e)) : env;
+  const kept = plan.listenFds ? withHome.filter((e) => !/^LISTEN_(FDS|PID)=/.test(e)) : withHome;
   if (plan.listenFds) kept.push(`LISTEN_FDS=${plan.listenFds}`, "LISTEN_PID=1");
-  const setgroupsDenied = hostId !== undefined &&
+  // "deny" in a user namespace of the container's, or in the CLI's own (nested) that PID 1 shares.
+  const setgroupsDenied = (hostId !== undefined || worker !== undefined) &&
     Deno.readTextFileSync(`/proc/${pid}/setgroups`).trim() === "deny";
   return {
     path,
@@ -640,152 +616,6 @@ async function buildContainer(
       status: "created",
     }),
   };
-}
-
-const JOINED: [string, number][] = [
-  ["uts", CLONE_NEWUTS],
-  ["ipc", CLONE_NEWIPC],
-  ["net", CLONE_NEWNET],
-  // Last: setns(2) into a mount namespace also moves root and cwd.
-  ["mnt", CLONE_NEWNS],
-];
-
-/**
- * Runs `fn` on the main thread inside `pid`'s uts, ipc, net and mount namespaces, then puts the
- * thread back where it was (namespaces, root, cwd).
- */
-function inNamespacesOf(
-  pid: number,
-  asIds: { uid: number; gid: number } | undefined,
-  fn: () => void,
-): void {
-  const back = enterNamespacesOf(pid, false);
-  try {
-    if (asIds) actAs(asIds);
-    fn();
-  } finally {
-    if (asIds) setFsIds(Deno.uid() ?? 0, Deno.gid() ?? 0);
-    back();
-  }
-}
-
-/**
- * CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER: what the container's root holds over its
- * own files in its user namespace (a root-owned 0555 "/" is writable to it).
- */
-const ROOT_FILE_CAPS = (1n << 1n) | (1n << 2n) | (1n << 3n);
-
-/**
- * Makes the main thread create files as the container's root (`ids`, host ids): setfsuid/setfsgid,
- * then the DAC capabilities the kernel dropped with them raised again, as the container's root has
- * them over its rootfs. CAP_MKNOD and CAP_CHOWN stay dropped: devices are bound, not made. Undone
- * by setFsIds() back to the CLI's own ids, which raises the whole set again.
- */
-function actAs(ids: { uid: number; gid: number }): void {
-  setFsIds(ids.uid, ids.gid);
-  const sets = capget();
-  capset({ ...sets, effective: sets.effective | (sets.permitted & ROOT_FILE_CAPS) });
-}
-
-/**
- * A devpts that the CLI mounts belongs to the CLI's user namespace: its root directory and its
- * ptmx are the host root's, where a devpts mounted by the container's root (the Deno init) is that
- * root's. Given to the container's root, with the file capabilities back for the chown.
- */
-function ownPseudoRoots(spec: Spec, rootfs: string, root: { uid: number; gid: number }): void {
-  setFsIds(Deno.uid() ?? 0, Deno.gid() ?? 0);
-  try {
-    withRoot(rootfs, (handle) => {
-      for (const m of spec.mounts ?? []) {
-        if (m.type !== "devpts") continue;
-        const fd = openInRoot(handle, m.destination, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-        try {
-          fchown(fd, root.uid, root.gid);
-          try {
-            fchownat(fd, "ptmx", root.uid, root.gid);
-          } catch (err) {
-            if (!isErrno(err, "ENOENT")) throw err;
-          }
-        } finally {
-          close(fd);
-        }
-      }
-    });
-  } finally {
-    setFsIds(root.uid, root.gid);
-  }
-}
-
-/**
- * With a user namespace: the container's uid or gid `id` as a host id, read from PID 1's maps
- * (for uid= and gid= mount options and the pty's owner, which the kernel reads in the CLI's user
- * namespace). Undefined without one.
- */
-function hostIdsOf(
-  plan: TrampolineInitPlan,
-  pid: number,
-): ((kind: "uid" | "gid", id: number) => number) | undefined {
-  if (!hasUserNamespace(plan.namespaces)) return undefined;
-  const maps = {
-    uid: Deno.readTextFileSync(`/proc/${pid}/uid_map`),
-    gid: Deno.readTextFileSync(`/proc/${pid}/gid_map`),
-  };
-  return (kind, id) => {
-    const host = hostIdOf(maps[kind], id);
-    if (host === undefined) {
-      throw new Error(`linux.${kind}Mappings: the container's ${kind} ${id} is not mapped`);
-    }
-    return host;
-  };
-}
-
-/**
- * Moves the main thread into `pid`'s uts, ipc, net and mount namespaces (and, with `pidForChildren`,
- * makes its children members of `pid`'s PID namespace); returns what puts it back (namespaces,
- * root, cwd).
- */
-function enterNamespacesOf(pid: number, pidForChildren: boolean): () => void {
-  // The main thread gets an fs_struct of its own, once: the other threads keep the host's root.
-  unshare(CLONE_FS);
-  const joined: [string, string, number][] = JOINED.map(([name, flag]) => [name, name, flag]);
-  if (pidForChildren) joined.unshift(["pid", "pid_for_children", CLONE_NEWPID]);
-  const saved: { fd: number; flag: number; name: string }[] = [];
-  const hostRoot = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  const hostCwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  const back = () => {
-    try {
-      for (const { fd, flag, name } of saved) setns(fd, flag, `the CLI's own ${name} namespace`);
-      fchdir(hostRoot);
-      chroot(".");
-      fchdir(hostCwd);
-    } finally {
-      for (const { fd } of saved) close(fd);
-      close(hostRoot);
-      close(hostCwd);
-    }
-  };
-  try {
-    for (const [, own, flag] of joined) {
-      saved.push({
-        fd: open(`/proc/thread-self/ns/${own}`, O_RDONLY | O_CLOEXEC),
-        flag,
-        name: own,
-      });
-    }
-    for (const [name, , flag] of joined) {
-      const path = `/proc/${pid}/ns/${name}`;
-      const fd = open(path, O_RDONLY | O_CLOEXEC);
-      try {
-        setns(fd, flag, path);
-      } finally {
-        close(fd);
-      }
-    }
-  } catch (err) {
-    back();
-    throw err;
-  }
-  return back;
 }
 
 /** Stage 2: the root switch, the identity, ready, the wait for `start`, execve. */

@@ -123,3 +123,34 @@ Deno.test("trampolineInitReason(): a rootfs whose /proc is a symlink keeps the D
     Deno.removeSync(rootfs, { recursive: true });
   }
 });
+
+Deno.test("trampolineInitReason() in a nested user namespace: only createContainer hooks keep the Deno init", async () => {
+  // inNestedUserNamespace() reads this process's /proc/self/uid_map: asked in a Deno started as
+  // root of a user namespace below the host's (unshare --user --map-root-user).
+  const script = `
+    import { trampolineInitReason } from ${
+    JSON.stringify(import.meta.resolve("./init_trampoline.ts"))
+  };
+    import { defaultSpec } from ${JSON.stringify(import.meta.resolve("../../spec/defaults.ts"))};
+    import { planNamespaces } from ${JSON.stringify(import.meta.resolve("../namespaces.ts"))};
+    const rootfs = Deno.makeTempDirSync({ prefix: "skiff-reason-" });
+    Deno.mkdirSync(rootfs + "/proc");
+    const reasons = [{}, { createContainer: [{ path: "/bin/true" }] }].map((hooks) => {
+      const spec = defaultSpec();
+      spec.hooks = hooks;
+      const plan = planNamespaces(spec.linux.namespaces);
+      return trampolineInitReason(spec, plan, rootfs, { hostMountNamespace: false }) ?? null;
+    });
+    Deno.removeSync(rootfs, { recursive: true });
+    console.log(JSON.stringify(reasons));
+  `;
+  const out = await new Deno.Command("unshare", {
+    args: ["--user", "--map-root-user", Deno.execPath(), "eval", "--no-config", script],
+    stdin: "null",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), [
+    null,
+    "hooks.createContainer with Skiff in a nested user namespace",
+  ]);
+});
