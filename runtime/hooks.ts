@@ -38,6 +38,11 @@ export class HookError extends Error {
  */
 export type SpawnAround = (spawn: () => Deno.ChildProcess) => Deno.ChildProcess;
 
+/** Why a hook past its timeout failed, e.g. "timed out after 5s" (the trampoline init bakes it in). */
+export function hookTimeoutReason(timeout: number): string {
+  return `timed out after ${timeout}s`;
+}
+
 /** Runs one hook to completion; throws HookError on a non-zero exit, a signal or a timeout. */
 export async function runHook(
   kind: HookKind,
@@ -80,7 +85,7 @@ export async function runHook(
     await writer.write(new TextEncoder().encode(JSON.stringify(state))).catch(() => {});
     await writer.close().catch(() => {});
     const out = await child.output();
-    if (timedOut) throw new HookError(kind, index, hook, `timed out after ${hook.timeout}s`);
+    if (timedOut) throw new HookError(kind, index, hook, hookTimeoutReason(hook.timeout!));
     if (!out.success) {
       const stderr = new TextDecoder().decode(out.stderr).trim();
       const how = out.signal ? `killed by ${out.signal}` : `exit status ${out.code}`;

@@ -125,7 +125,7 @@ import {
   type NamespaceWork,
 } from "./namespace_work.ts";
 import type { NamespaceWorker } from "./namespace_worker.ts";
-import { runHooks } from "../hooks.ts";
+import { HookError, hookTimeoutReason, runHooks } from "../hooks.ts";
 import { applyScheduling } from "../init/process_attrs.ts";
 import { nodeMask, PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
 import { memoryPolicyArgs } from "../init/process_attrs.ts";
@@ -192,12 +192,6 @@ export function trampolineInitReason(
   const process = spec.process;
   if (!process) return "no process";
   const hooks = spec.hooks;
-  // prestart, createRuntime and createContainer run from the CLI; startContainer hooks are run by
-  // PID 1 itself after `start` (runHook ops), which has no clock to kill one that outlives its
-  // timeout.
-  if (hooks?.startContainer?.some((h) => h.timeout !== undefined)) {
-    return "hooks.startContainer with a timeout";
-  }
   // In a nested user namespace (rootless Podman) a worker thread builds the rootfs in PID 1's
   // namespaces and ends (namespace_work.ts), but createContainer hooks are spawned by the main
   // thread in them, which could not come back to its own uts, ipc and net namespaces: a user
@@ -718,6 +712,8 @@ function secondStage(
   add({ op: "waitByte", fd: fifoFd }, "exec.fifo: the wait for start failed");
   // startContainer (runtime.md: after start, before process.args, in the container): run by PID 1
   // as runc's init runs them, in its namespaces, root and identity, paths the container's.
+  // One past its timeout is killed, and PID 1 says so on the container's stderr and exits 1, as
+  // the Deno init does (its error line; nobody reads the report socket after start).
   (spec.hooks?.startContainer ?? []).forEach((hook, i) => {
     add({
       op: "runHook",
@@ -725,6 +721,13 @@ function secondStage(
       argv: hook.args?.length ? hook.args : [hook.path],
       envp: hook.env ?? [],
       stdin: target.hookState,
+      ...(hook.timeout === undefined ? {} : {
+        // A longer one (config.md allows any positive integer) is as good as none: 68 years.
+        timeout: Math.min(hook.timeout, 0x7fffffff),
+        timeoutMessage: `skiff: ${
+          new HookError("startContainer", i, hook, hookTimeoutReason(hook.timeout)).message
+        }\n`,
+      }),
     }, `hooks.startContainer[${i}]: ${hook.path} failed`);
   });
   const argv = process.args ?? [];

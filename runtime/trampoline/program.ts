@@ -49,8 +49,13 @@
  *   personality personality(persona)
  *   runHook     fd = memfd_create(), `stdin` written to it and rewound; fork (clone SIGCHLD): the
  *               child dup3(fd, 0), marks reportFd close-on-exec and execve(path, argv, envp); the
- *               parent wait4(-1)s, closes fd and fails with the wait status as the value unless it
- *               is 0 (an OCI hook that runs in the container: its state on stdin)
+ *               parent closes fd, wait4(pid)s and fails with the wait status as the value unless
+ *               it is 0 (an OCI hook that runs in the container: its state on stdin). With
+ *               `timeout` (seconds) the parent first waits on pidfd_open(pid) with ppoll(POLLIN,
+ *               timeout); when that times out it kills the hook (pidfd_send_signal SIGKILL: no pid
+ *               reuse can be hit), reaps it, writes `timeoutMessage` to fd 2, sends {ERROR, i,
+ *               HOOK_TIMED_OUT} to reportFd with MSG_NOSIGNAL (after `start` nobody reads it) and
+ *               exits 1: what the Deno init does with a hook past its timeout
  *   mempolicy   set_mempolicy(mode, nodemask, maxnode): `nodemask` as 64-bit words (none: NULL, 0);
  *               maxnode is the words' bits + 1 (the kernel reads one bit fewer)
  *   execve      fcntl(reportFd, F_SETFD, FD_CLOEXEC); execve(path, argv, envp)
@@ -103,7 +108,15 @@ export type TrampolineOp =
   | { op: "sessionKeyring"; name: string; perm: number }
   | { op: "personality"; persona: number }
   | { op: "mempolicy"; mode: number; nodemask: bigint[] }
-  | { op: "runHook"; path: string; argv: string[]; envp: string[]; stdin: string }
+  | {
+    op: "runHook";
+    path: string;
+    argv: string[];
+    envp: string[];
+    stdin: string;
+    timeout?: number;
+    timeoutMessage?: string;
+  }
   | { op: "execve"; path: string; argv: string[]; envp: string[] }
   | { op: "execveat"; fd: number; argv: string[]; envp: string[] }
   | { op: "exit"; code: number };
@@ -122,6 +135,11 @@ export const RECORD_SYNC = 1;
 export const RECORD_PID = 2;
 /** Record kind: op `op` failed with errno `value` (0: the sync socket's other end was closed). */
 export const RECORD_ERROR = 3;
+/**
+ * The value of the error record of a runHook op whose hook outlived its timeout: ETIMEDOUT, which
+ * none of the op's system calls returns and no wait status is (a signal number above 64).
+ */
+export const HOOK_TIMED_OUT = 110;
 /** Bytes per record. */
 export const RECORD_SIZE = 12;
 
@@ -213,7 +231,7 @@ export function describeOp(op: TrampolineOp): string {
     case "personality":
       return `personality 0x${op.persona.toString(16)}`;
     case "runHook":
-      return `run hook ${op.path}`;
+      return `run hook ${op.path}${op.timeout === undefined ? "" : ` (timeout ${op.timeout}s)`}`;
     case "mempolicy":
       return `set_mempolicy mode 0x${op.mode.toString(16)} nodes ${
         op.nodemask.map((w) => `0x${w.toString(16)}`).join(",") || "(none)"
@@ -458,9 +476,50 @@ export function buildTrampoline(
         call("clone", SIGCHLD, 0, 0, 0, 0);
         failOnError();
         asm.branchIf("equal", 0n, child);
-        call("wait4", -1n, status, 0, 0);
-        failOnError();
+        // The child has its own copy of the memfd (its stdin to be): the parent's goes at once,
+        // which frees `saved` for the pidfd. The pid waits in the data segment.
+        const pid = data.zeros(4, 4);
+        asm.store32(pid, "result");
         call("close", "saved");
+        failOnError();
+        /** A system call whose first argument is the hook's pid (`result` is clobbered by `nr`). */
+        const callWithPid = (name: TrampolineSyscall, ...args: (bigint | number)[]): void => {
+          asm.load32(pid);
+          asm.move("arg0", "result");
+          asm.loadImmediate("nr", numbers[name]);
+          args.forEach((arg, j) => asm.loadImmediate(ARGUMENTS[j + 1], arg));
+          asm.systemCall();
+        };
+        if (op.timeout !== undefined) {
+          const ended = new Label(`hookEnded${i}`);
+          callWithPid("pidfd_open", 0);
+          failOnError();
+          asm.move("saved", "result");
+          // struct pollfd {int fd; short events = POLLIN; short revents}, the fd stored now;
+          // struct timespec {tv_sec, tv_nsec} (ppoll writes the time left back: used once).
+          const pollfd = data.u32s([0, POLLIN]);
+          asm.store32(pollfd, "saved");
+          call("ppoll", pollfd, 1, data.u64s([BigInt(op.timeout), 0n]), 0, 8);
+          failOnError();
+          asm.branchIf("notEqual", 0n, ended);
+          // Timed out: the hook is not reaped yet, so the pidfd still names it.
+          call("pidfd_send_signal", "saved", SIGKILL, 0, 0);
+          failOnError();
+          callWithPid("wait4", status, 0, 0);
+          failOnError();
+          call("close", "saved");
+          if (op.timeoutMessage) {
+            const message = UTF8.encode(op.timeoutMessage);
+            call("write", 2, data.bytes(message), message.length);
+          }
+          const record = data.record(RECORD_ERROR, i, HOOK_TIMED_OUT);
+          call("sendto", program.reportFd, record.address, RECORD_SIZE, MSG_NOSIGNAL, 0, 0);
+          call("exit_group", 1);
+          asm.bind(ended);
+          call("close", "saved");
+          failOnError();
+        }
+        callWithPid("wait4", status, 0, 0);
         failOnError();
         asm.load32(status);
         asm.branchIf("equal", 0n, done);
@@ -534,6 +593,9 @@ const AT_EMPTY_PATH = 0x1000;
 const MFD_CLOEXEC = 1;
 const KEYCTL_JOIN_SESSION_KEYRING = 1;
 const KEYCTL_SETPERM = 5;
+const POLLIN = 1;
+const SIGKILL = 9;
+const MSG_NOSIGNAL = 0x4000;
 const ENOSYS = 38n;
 const EACCES = 13n;
 
@@ -686,6 +748,13 @@ export function validateProgram(program: TrampolineProgram): void {
         if (!Array.isArray(op.envp)) bad(`${at}.envp`, "must be an array", op.envp);
         op.envp.forEach((s, j) => text(`${at}.envp[${j}]`, s, true));
         text(`${at}.stdin`, op.stdin);
+        if (op.timeout !== undefined) int(`${at}.timeout`, op.timeout, 1, FD_MAX);
+        if (op.timeoutMessage !== undefined) {
+          text(`${at}.timeoutMessage`, op.timeoutMessage);
+          if (op.timeout === undefined) {
+            bad(`${at}.timeout`, "must be set with timeoutMessage", op.timeout);
+          }
+        }
         break;
       case "mempolicy":
         int(`${at}.mode`, op.mode, 0, FD_MAX);

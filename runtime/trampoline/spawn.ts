@@ -9,7 +9,8 @@
  *   (work: e.g. write /proc/PID/uid_map)
  *   answer(ours) ──────────── 1 byte ───────────▶ ... goes on
  *   nextEvent(ours) ◀──────── {PID, i, pid} ───── cloneParent: the parent half exits 0
- *   nextEvent(ours) ◀──────── {ERROR, i, errno} ─ any failure, then exit 127
+ *   nextEvent(ours) ◀──────── {ERROR, i, errno} ─ any failure, then exit 127 (a runHook past its
+ *                                                 timeout: HOOK_TIMED_OUT, then exit 1)
  *   nextEvent(ours) ◀──────── EOF ─────────────── execve: reportFd is close-on-exec (or exit)
  *
  * The executable lives in a sealed memfd and is started through /proc/self/fd/N: Deno.Command
@@ -21,6 +22,7 @@ import {
   buildTrampoline,
   decodeRecords,
   describeOp,
+  HOOK_TIMED_OUT,
   RECORD_ERROR,
   RECORD_PID,
   RECORD_SIZE,
@@ -195,7 +197,9 @@ export function trampolineError(program: TrampolineProgram, op: number, value: n
   const step = program.ops[op];
   const what = `step ${op} (${step ? describeOp(step) : "unknown op"})`;
   let err: Error;
-  if (value > 0) err = new SyscallError("trampoline", value, what);
+  if (step?.op === "runHook" && step.timeout !== undefined && value === HOOK_TIMED_OUT) {
+    err = new Error(`trampoline ${what}: timed out after ${step.timeout}s`);
+  } else if (value > 0) err = new SyscallError("trampoline", value, what);
   else if (value === 0) {
     err = new Error(`trampoline ${what}: the other end of the socket was closed`);
   } else err = new Error(`trampoline ${what}: short transfer of ${-value} bytes`);

@@ -44,6 +44,10 @@ export type TrampolineSyscall =
   | "memfd_create"
   | "lseek"
   | "wait4"
+  | "pidfd_open"
+  | "ppoll"
+  | "pidfd_send_signal"
+  | "sendto"
   | "exit_group";
 
 /** System call numbers by architecture. */
@@ -85,6 +89,10 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     memfd_create: 319,
     lseek: 8,
     wait4: 61,
+    pidfd_open: 434,
+    ppoll: 271,
+    pidfd_send_signal: 424,
+    sendto: 44,
   },
   aarch64: {
     fcntl: 25,
@@ -123,5 +131,9 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     memfd_create: 279,
     lseek: 62,
     wait4: 260,
+    pidfd_open: 434,
+    ppoll: 73,
+    pidfd_send_signal: 424,
+    sendto: 206,
   },
 };
