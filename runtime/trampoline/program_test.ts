@@ -155,4 +155,46 @@ Deno.test("buildTrampoline() builds a runHook op for both architectures, and val
   }
   const bad = { ...program, ops: [{ ...program.ops[0], argv: [] }, program.ops[1]] };
   assert.throws(() => validateProgram(bad as TrampolineProgram), /ops\[0\]\.argv: must list/);
+  const withTimeout = (fields: object): TrampolineProgram => ({
+    ...program,
+    ops: [{ ...program.ops[0], ...fields } as TrampolineOp, program.ops[1]],
+  });
+  assert.throws(() => validateProgram(withTimeout({ timeout: 0 })), /ops\[0\]\.timeout: must be/);
+  assert.throws(() => validateProgram(withTimeout({ timeout: 1.5 })), /ops\[0\]\.timeout/);
+  assert.throws(
+    () => validateProgram(withTimeout({ timeoutMessage: "late" })),
+    /ops\[0\]\.timeout: must be set with timeoutMessage/,
+  );
 });
+
+Deno.test("buildTrampoline() gives a runHook op with a timeout the pidfd calls and bakes its message in", () => {
+  const hook: TrampolineOp = {
+    op: "runHook",
+    path: "/hook",
+    argv: ["hook"],
+    envp: [],
+    stdin: "{}",
+  };
+  for (const arch of ["x86_64", "aarch64"] as const) {
+    const build = (op: TrampolineOp) =>
+      buildTrampoline({ reportFd: 3, ops: [op, { op: "exit", code: 0 }] }, arch);
+    const plain = build(hook);
+    const timed = build({ ...hook, timeout: 7, timeoutMessage: "skiff: hook #0 timed out\n" });
+    assert.ok(new TextDecoder().decode(timed).includes("skiff: hook #0 timed out\n"), arch);
+    assert.ok(!new TextDecoder().decode(plain).includes("timed out"), arch);
+    // The syscall numbers of pidfd_open, ppoll and pidfd_send_signal are loaded only with one.
+    const numbers = TRAMPOLINE_SYSCALLS[arch];
+    for (const name of ["pidfd_open", "ppoll", "pidfd_send_signal", "sendto"] as const) {
+      assert.ok(loadsNumber(timed, arch, numbers[name]), `${arch} ${name}`);
+      assert.ok(!loadsNumber(plain, arch, numbers[name]), `${arch} no ${name}`);
+    }
+  }
+});
+
+/** Whether `elf` loads `n` into the syscall number register (x86_64 movabs rax; aarch64 movz x8). */
+function loadsNumber(elf: Uint8Array, arch: "x86_64" | "aarch64", n: number): boolean {
+  const pattern = arch === "x86_64"
+    ? [0x48, 0xb8, n & 0xff, n >> 8, 0, 0, 0, 0, 0, 0]
+    : [...new Uint8Array(new Uint32Array([0xd2800000 | (n << 5) | 8]).buffer)];
+  return elf.some((_, i) => pattern.every((b, j) => elf[i + j] === b));
+}

@@ -126,8 +126,8 @@ Deno.test("ridmap idmaps every mount of an rbind tree; idmap only its top", asyn
 Deno.test("a created container's init holds no fd of an idmapped mount once it is attached", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.process!.args = ["true"];
-    // A startContainer hook with a timeout keeps the Deno init waiting for start (no exec that
-    // would close a forgotten fd): it must have closed the mount's fd itself.
+    // The Deno init (SKIFF_DENO_INIT=1 below) with a startContainer hook waits for start as itself
+    // (no exec that would close a forgotten fd): it must have closed the mount's fd itself.
     spec.hooks = { startContainer: [{ path: "/bin/true", timeout: 30 }] };
   });
   const src = await sourceDir(bundle.dir);
@@ -135,9 +135,12 @@ Deno.test("a created container's init holds no fd of an idmapped mount once it i
   await bundle.writeSpec();
   const id = testId();
   const pidFile = join(bundle.dir, "pid");
-  const created = await bundle.skiff(["create", "-b", bundle.dir, "--pid-file", pidFile, id]);
+  const created = await bundle.skiff(["create", "-b", bundle.dir, "--pid-file", pidFile, id], {
+    env: { SKIFF_DENO_INIT: "1" },
+  });
   assert.equal(created.code, 0, created.stderr);
   const pid = Number(await Deno.readTextFile(pidFile));
+  assert.equal(Deno.readTextFileSync(`/proc/${pid}/comm`), "deno\n", "the Deno init waits");
   assert.match(await Deno.readTextFile(`/proc/${pid}/mountinfo`), / \/data \S*idmapped/);
   assert.deepEqual(fdsOn(pid, src), []);
 });

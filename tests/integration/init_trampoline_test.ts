@@ -341,3 +341,94 @@ exit $2
   );
   assert.equal(exists(join(bundle.rootfs, "out")), false, "process.args did not run");
 });
+
+/**
+ * startContainer hooks: #0 notes which init runs them (PID 1's comm in /init.comm), #1 `sleep 30`
+ * with a timeout of 1 s, as the message names it.
+ */
+function lateHookBundle(): Promise<Awaited<ReturnType<typeof makeBundle>>> {
+  return makeBundle((spec) => {
+    spec.process!.args = ["sh", "-c", "echo ran > /out"];
+    spec.hooks = {
+      startContainer: [
+        { path: "/bin/sh", args: ["sh", "-c", "cat /proc/1/comm > /init.comm"], timeout: 5 },
+        { path: "/bin/sh", args: ["sh", "-c", "sleep 30"], timeout: 1 },
+      ],
+    };
+  });
+}
+const LATE_HOOK_MESSAGE = "skiff: startContainer hook #1 (/bin/sh) failed: timed out after 1s\n";
+
+Deno.test("a startContainer hook past its timeout in the trampoline init is killed: the container stops, process.args never runs, delete leaves nothing", async () => {
+  await using bundle = await lateHookBundle();
+  const id = testId();
+  const created = await bundle.skiff(["create", "--bundle", bundle.dir, id]);
+  assert.equal(created.code, 0, created.stderr);
+  const pid = JSON.parse((await bundle.skiff(["state", id])).stdout).pid;
+  assert.equal(Deno.readTextFileSync(`/proc/${pid}/comm`), "memfd:skiff-tra\n", "no Deno init");
+  const since = performance.now();
+  // start has released PID 1 and returns, as with the Deno init and runc: the hook fails later.
+  const started = await bundle.skiff(["start", id]);
+  assert.equal(started.code, 0, started.stderr);
+  let status = "";
+  while (performance.now() - since < 15_000) {
+    status = JSON.parse((await bundle.skiff(["state", id])).stdout).status;
+    if (status === "stopped") break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const ms = performance.now() - since;
+  assert.equal(status, "stopped", "the container stopped once the hook was past its timeout");
+  assert.ok(ms >= 900 && ms < 8_000, `stopped ${Math.round(ms)} ms after start`);
+  assert.equal(exists(join(bundle.rootfs, "out")), false, "process.args did not run");
+  // Exited: gone, or a zombie until whoever adopted it (the CLI that made it has exited) reaps it.
+  let state = "gone";
+  try {
+    state = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1][0];
+  } catch {
+    // Reaped.
+  }
+  assert.match(state, /^(gone|Z)$/, "PID 1 exited");
+  const deleted = await bundle.skiff(["delete", id]);
+  assert.equal(deleted.code, 0, deleted.stderr);
+  assert.equal(exists(join(bundle.root, id)), false, "no state directory");
+  assert.deepEqual(initsUnder(bundle.dir), [], "no init left");
+});
+
+Deno.test("skiff run with a startContainer hook past its timeout: exit 1 and the same message from the trampoline init as from the Deno init", async () => {
+  await using bundle = await lateHookBundle();
+  const run = async (env: Record<string, string>) => {
+    const id = testId();
+    const since = performance.now();
+    const result = await bundle.skiff(["run", "--bundle", bundle.dir, id], { env });
+    const init = Deno.readTextFileSync(join(bundle.rootfs, "init.comm"));
+    Deno.removeSync(join(bundle.rootfs, "init.comm"));
+    return { ...result, ms: performance.now() - since, left: exists(join(bundle.root, id)), init };
+  };
+  const trampoline = await run({ SKIFF_DENO_INIT: "" });
+  const deno = await run({ SKIFF_DENO_INIT: "1" });
+  assert.equal(trampoline.init, "memfd:skiff-tra\n", "hook #0 ran in the trampoline init");
+  assert.equal(deno.init, "deno\n", "hook #0 ran in the Deno init");
+  for (const [name, r] of [["trampoline", trampoline], ["Deno init", deno]] as const) {
+    assert.equal(r.code, 1, `${name}: ${r.stderr}`);
+    assert.equal(r.stderr, LATE_HOOK_MESSAGE, name);
+    assert.equal(r.stdout, "", name);
+    assert.ok(r.ms < 10_000, `${name}: ${Math.round(r.ms)} ms`);
+    assert.equal(r.left, false, `${name}: run deleted the container`);
+  }
+  assert.equal(exists(join(bundle.rootfs, "out")), false, "process.args did not run");
+});
+
+Deno.test("startContainer hooks within their timeout run in the trampoline init as without one", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.hooks = {
+      startContainer: [
+        { path: "/bin/sh", args: ["sh", "-c", "sleep 0.3; cat > /hook.state"], timeout: 30 },
+        { path: "/bin/sh", args: ["sh", "-c", "echo second >> /hook.state"], timeout: 2 },
+      ],
+    };
+  });
+  const out = await createdByTrampoline(bundle, "echo ran");
+  assert.equal(out, "ran\n");
+  const state = Deno.readTextFileSync(join(bundle.rootfs, "hook.state"));
+  assert.match(state, /^\{.*"status":"created".*\}second\n$/);
+});

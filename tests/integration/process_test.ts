@@ -260,13 +260,14 @@ Deno.test("a non-executable file fails with permission denied", async () => {
 async function peekAtWaitingInit(
   edit: (spec: Spec) => void,
   script: string,
+  env: Record<string, string> = {},
 ): Promise<{ status: string; stdout: string; stderr: string }> {
   await using waiting = await makeBundle((spec) => {
     spec.process!.args = ["sleep", "30"];
     edit(spec);
   });
   const id = testId();
-  await waiting.skiff(["create", "-b", waiting.dir, id]);
+  await waiting.skiff(["create", "-b", waiting.dir, id], { env });
   const pid = JSON.parse((await waiting.skiff(["state", id])).stdout).pid;
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   await using peer = await makeBundle((spec) => {
@@ -291,13 +292,14 @@ Deno.test("a created container waits as the sealed waiter, not as the runtime (C
 });
 
 Deno.test("a container cannot reach the runtime binary through /proc of a waiting Deno init (CVE-2019-5736)", async () => {
-  // A startContainer hook with a timeout keeps the init a Deno until start (trampolineInitReason):
-  // it must not be dumpable.
+  // SKIFF_DENO_INIT=1 takes the Deno init (trampolineInitReason), and a startContainer hook keeps
+  // it a Deno until start (it runs the hook; init/standard.ts): it must not be dumpable.
   const seen = await peekAtWaitingInit(
     (spec) => {
       spec.hooks = { startContainer: [{ path: "/bin/true", timeout: 30 }] };
     },
     "cat /proc/1/comm; readlink /proc/1/exe || echo exe-denied; cat /proc/1/environ >/dev/null 2>&1 || echo environ-denied",
+    { SKIFF_DENO_INIT: "1" },
   );
   // The init is a Deno process: its /proc/<pid>/exe is the Deno binary that runs Skiff.
   assert.match(seen.status, /Name:\s+deno/);

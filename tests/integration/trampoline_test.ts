@@ -36,6 +36,7 @@ import { isErrno } from "../../ffi/errno.ts";
 import { pidfdGetfd, pidfdOpen } from "../../ffi/process.ts";
 import { posixSpawn, waitPid } from "../../ffi/spawn.ts";
 import { openPty } from "../../ffi/tty.ts";
+import { exists } from "../_helpers/host.ts";
 import {
   CLONE_NEWNET,
   CLONE_NEWNS,
@@ -464,6 +465,26 @@ Deno.test({
         ]),
         { events: [{ kind: "end" }], code: 6 },
       );
+      // runHook with a timeout: pidfd_open, ppoll, pidfd_send_signal and sendto on aarch64.
+      const hook = (script: string): TrampolineOp => ({
+        op: "runHook",
+        path: "/bin/sh",
+        argv: ["sh", "-c", script],
+        envp: [],
+        stdin: "{}",
+        timeout: 1,
+        timeoutMessage: "late\n",
+      });
+      assert.deepEqual(await runAarch64(() => [hook("exit 0"), { op: "exit", code: 4 }]), {
+        events: [{ kind: "end" }],
+        code: 4,
+      });
+      const late = await runAarch64(() => [hook("exec sleep 30"), { op: "exit", code: 0 }]);
+      assert.equal(late.code, 1);
+      assert.match(
+        String(late.events[0]),
+        /step 0 \(run hook \/bin\/sh \(timeout 1s\)\): timed out/,
+      );
       const failed = await runAarch64(() => [
         { op: "unshare", flags: 0 },
         { op: "setns", path: "/nonexistent/ns/net", nstype: CLONE_NEWNET },
@@ -478,6 +499,88 @@ Deno.test({
       Deno.removeSync(dir, { recursive: true });
     }
   },
+});
+
+/**
+ * Runs `ops` with stdout and stderr piped and collects its first event (an error as its message),
+ * exit code, stderr and how long it ran.
+ */
+async function runPiped(
+  ops: (fd: number) => TrampolineOp[],
+): Promise<{ event: TrampolineEvent | string; code: number; stderr: string; ms: number }> {
+  const { ours, theirs } = trampolineSocket();
+  const program: TrampolineProgram = { reportFd: theirs, ops: ops(theirs) };
+  const start = performance.now();
+  let child: Deno.ChildProcess;
+  try {
+    child = spawnTrampoline(program, { stdout: "piped", stderr: "piped" });
+  } finally {
+    close(theirs);
+  }
+  try {
+    const event = await nextEvent(ours, program, 20_000).catch((err) => String(err));
+    const out = await child.output();
+    return {
+      event,
+      code: out.code,
+      stderr: decoder.decode(out.stderr),
+      ms: performance.now() - start,
+    };
+  } finally {
+    close(ours);
+  }
+}
+
+Deno.test("runHook with a timeout runs a hook within it as without one, and kills one past it, reaps it, says so on stderr and exits 1", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "skiff-hook-" });
+  try {
+    const out = join(dir, "stdin");
+    const hook = (script: string): TrampolineOp => ({
+      op: "runHook",
+      path: "/bin/sh",
+      argv: ["sh", "-c", script],
+      envp: [],
+      stdin: '{"id":"c"}',
+      timeout: 5,
+      timeoutMessage: "late\n",
+    });
+    const ok = await runPiped(() => [hook(`sleep 0.2; cat > ${out}`), { op: "exit", code: 3 }]);
+    assert.deepEqual(ok.event, { kind: "end" });
+    assert.equal(ok.code, 3);
+    assert.equal(Deno.readTextFileSync(out), '{"id":"c"}');
+    assert.ok(ok.ms < 4_000, `a hook that ends at once is not waited out: ${ok.ms} ms`);
+    // A hook that fails within its timeout fails the op as before: its wait status, exit 127.
+    const failed = await runPiped(() => [hook("exit 4"), { op: "exit", code: 0 }]);
+    assert.match(String(failed.event), /trampoline step 0 \(run hook/);
+    assert.doesNotMatch(String(failed.event), /timed out/);
+    assert.equal(failed.code, 127);
+    assert.equal(failed.stderr, "");
+    const pidFile = join(dir, "pid");
+    const run = await runPiped(() => [
+      {
+        op: "runHook",
+        path: "/bin/sh",
+        argv: ["sh", "-c", `echo $$ > ${pidFile}; exec sleep 30`],
+        envp: [],
+        stdin: "{}",
+        timeout: 1,
+        timeoutMessage: "skiff: the hook timed out\n",
+      },
+      { op: "exit", code: 0 },
+    ]);
+    assert.match(
+      String(run.event),
+      /trampoline step 0 \(run hook \/bin\/sh \(timeout 1s\)\): timed out after 1s/,
+    );
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr, "skiff: the hook timed out\n");
+    assert.ok(run.ms >= 950 && run.ms < 10_000, `ran ${run.ms} ms`);
+    // Killed and reaped by the trampoline before it exited: not even a zombie is left.
+    const hookPid = Number(Deno.readTextFileSync(pidFile));
+    assert.equal(exists(`/proc/${hookPid}`), false, `hook ${hookPid} is gone`);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("waitByte blocks until a byte comes, then prlimit applies before execve", async () => {
