@@ -407,7 +407,7 @@ Deno.test({
         Deno.writeFileSync(path, buildTrampoline(program, "aarch64"), { mode: 0o755 });
         let child: Deno.ChildProcess;
         try {
-          child = new Deno.Command(QEMU!, { args: [path], stdout: "null" }).spawn();
+          child = new Deno.Command(QEMU!, { args: [path], stdout: "null", stderr: "null" }).spawn();
         } finally {
           close(theirs);
         }
