@@ -127,6 +127,58 @@ for (const { arch, ignore, why } of ARCHES) {
   });
 
   Deno.test({
+    name:
+      `${arch} launcher: routes pick the last argv entry by the first argument after the flags${why}`,
+    ignore,
+    async fn() {
+      // The last fixed entry is sh's $0: the route's module takes its place in the dump.
+      const routed: LauncherTarget = {
+        ...DUMP,
+        routes: {
+          valueFlags: ["root", "log", "log-format"],
+          byName: { state: "state.js", kill: "kill.js", "log-format": "odd.js" },
+        },
+      };
+      const cases: [string[], string][] = [
+        [["state", "x"], "state.js"],
+        [["--root", "/r", "state", "x"], "state.js"],
+        [["-root", "/r", "--debug", "kill", "x", "9"], "kill.js"],
+        [["--root=/r", "--log-format", "json", "-log", "/l", "kill"], "kill.js"],
+        // A value flag's value is never the command, however it is spelt.
+        [["--root", "state", "kill"], "kill.js"],
+        [["--log", "kill", "list"], "sh"],
+        [["--root"], "sh"],
+        [["--root", "state"], "sh"],
+        // A flag the walk does not know takes one argument, as a boolean does.
+        [["--rootx", "state"], "state.js"],
+        [["--", "state"], "state.js"],
+        // Only a whole name routes.
+        [["stat"], "sh"],
+        [["states"], "sh"],
+        [["STATE"], "sh"],
+        [["st"], "sh"],
+        [[""], "sh"],
+        [["log-format"], "odd.js"],
+        [["list", "state"], "sh"],
+        [["help", "state"], "sh"],
+        [["--help"], "sh"],
+        [[], "sh"],
+      ];
+      for (const [args, module] of cases) {
+        const run = await launch(routed, arch, args, {});
+        assert.equal(run.code, 0, run.stderr);
+        const expected = [...DUMP.argv.slice(0, -1), module, ...args];
+        assert.deepEqual(run.argv, expected, `argv ${JSON.stringify(args)}`);
+      }
+      // Routes keep the environment as it was.
+      const run = await launch(routed, arch, ["kill", ...ODD_ARGS], { FOO: "bar" });
+      assert.deepEqual(run.argv, [...DUMP.argv.slice(0, -1), "kill.js", "kill", ...ODD_ARGS]);
+      assert.deepEqual(run.envp.slice(0, DUMP.env.length), DUMP.env);
+      assert.ok(run.envp.includes("FOO=bar"));
+    },
+  });
+
+  Deno.test({
     name: `${arch} launcher: a missing program is "skiff: cannot run PATH: ENOENT", exit 127${why}`,
     ignore,
     async fn() {
