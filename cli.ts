@@ -49,7 +49,7 @@ export function start(argv: readonly string[], preloaded?: Command): void {
   // never turn the event loop and exits before Deno writes the entry's cache. Waiting for it costs
   // more than the cache saves: any first turn of the loop costs >= 1.1 ms, the cache ~0.6 ms
   // (docs/benchmarks.md, "Per-command entries"). The build writes the builder's cache for them
-  // (`COMMAND --help` ends with the event loop), as does any call that turns the loop itself.
+  // (`COMMAND --help` ends with the event loop).
   let command: Command | undefined;
   run(argv, (c) => command = c, preloaded).then((code) => {
     trace("exit");
