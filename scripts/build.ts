@@ -55,14 +55,21 @@ function gitCommit(): string {
   return dirty ? `${head}-dirty` : head;
 }
 
-/** Records the commit for `skiff --version` in the one chunk that holds spec/version.ts's marker. */
+/**
+ * Records the commit for `skiff --version` where spec/version.ts's marker is: in the one chunk of
+ * the split bundle that holds it, and in each command's one-file entry.
+ */
 function withCommit(files: Map<string, string>): void {
   const holders = [...files].filter(([, body]) => body.includes(COMMIT_MARKER));
-  const count = holders.reduce((n, [, body]) => n + body.split(COMMIT_MARKER).length - 1, 0);
-  if (count !== 1) throw new Error(`expected one ${COMMIT_MARKER} in the bundle, found ${count}`);
+  for (const [name, body] of holders) {
+    const count = body.split(COMMIT_MARKER).length - 1;
+    if (count !== 1) throw new Error(`expected one ${COMMIT_MARKER} in ${name}, found ${count}`);
+  }
+  if (holders.length === 0) throw new Error(`no ${COMMIT_MARKER} in the bundle`);
   const commit = gitCommit();
-  if (commit) {
-    files.set(holders[0][0], holders[0][1].replace(COMMIT_MARKER, JSON.stringify(commit)));
+  if (!commit) return;
+  for (const [name, body] of holders) {
+    files.set(name, body.replace(COMMIT_MARKER, JSON.stringify(commit)));
   }
 }
 
@@ -103,6 +110,87 @@ function liftEntries(chunks: string, nested: string, names: readonly string[]): 
     Deno.writeTextFileSync(join(chunks, `${name}.js`), body, { createNew: true });
   }
   Deno.removeSync(join(chunks, nested.split("/")[0]), { recursive: true });
+}
+
+/** The modules of the checkout that some module imports with a literal `import("./x.ts")`. */
+function dynamicImportTargets(): string[] {
+  const targets = new Set<string>();
+  const visit = (dir: string): void => {
+    for (const entry of Deno.readDirSync(join(root, dir))) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) visit(path);
+      if (!entry.isFile || !entry.name.endsWith(".ts") || entry.name.endsWith("_test.ts")) continue;
+      const text = Deno.readTextFileSync(join(root, path));
+      for (const [, spec] of text.matchAll(/\bimport\(\s*"(\.\.?\/[^"]+\.ts)"\s*\)/g)) {
+        targets.add(join(root, dirname(path), spec));
+      }
+    }
+  };
+  for (const dir of ["runtime", "spec", "ffi"]) visit(dir);
+  return [...targets].sort();
+}
+
+/** The split bundle's name for the entry that re-exports the module at `path` (absolute). */
+function lazyName(path: string): string {
+  return `lazy-${relative(root, path).replace(/\.ts$/, "").replaceAll("/", "_")}`;
+}
+
+/** The source modules (absolute paths) whose code the chunk `name` and its static imports hold. */
+function staticModules(chunks: string, name: string): Set<string> {
+  const modules = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const body = Deno.readTextFileSync(join(chunks, file));
+    // deno bundle starts each module's code with a comment naming it, relative to the checkout.
+    for (const [, path] of body.matchAll(/^\/\/ ([\w./-]+\.ts)$/gm)) modules.add(join(root, path));
+    for (const [, next] of body.matchAll(/(?:\bfrom|^import)\s*"\.\/([\w.-]+\.js)"/gm)) visit(next);
+  };
+  visit(name);
+  return modules;
+}
+
+/**
+ * Bundles the command entry `source` as one file, `out`: the command, the CLI and every module they
+ * import statically (`inFile`), in one module. Each module it imports dynamically that is not one
+ * of those stays out and is imported on use from the split bundle, as CHUNK_DIR/lazy-*.js. One file
+ * instead of ~17 saves a light call ~2.5 ms (docs/benchmarks.md, "Per-command entries").
+ *
+ * Such a process can hold two copies of a module: its own, and the split bundle's that a module
+ * imported on use brings with it (hooks, the cgroup managers, the default root). The state that
+ * must be one per process is on globalThis (runtime/log.ts, ffi/exit.ts); the modules imported on
+ * use take plain data from the entry's (records, paths, the state store) and throw what the CLI
+ * only prints.
+ */
+function bundleOneFile(
+  source: string,
+  out: string,
+  inFile: Set<string>,
+  lazy: readonly string[],
+): string {
+  const external = lazy.filter((path) => !inFile.has(path));
+  run([
+    "bundle",
+    "--quiet",
+    "--platform",
+    "deno",
+    ...external.flatMap((path) => ["--external", path]),
+    "--output",
+    out,
+    source,
+  ]);
+  let body = Deno.readTextFileSync(out).replace(/^#!.*\n/, "");
+  for (const path of external) {
+    body = body.replaceAll(
+      `import(${JSON.stringify(path)})`,
+      `import(String(${JSON.stringify(`./${lazyName(path)}.js`)}))`,
+    );
+  }
+  // Anything else that names a source file would load TypeScript from the checkout at run time.
+  const left = body.match(/(?:\bfrom|\bimport)\s*\(?\s*"\/[^"]*"/);
+  if (left) throw new Error(`${out} still imports ${left[0]}: not in the split bundle`);
+  return body;
 }
 
 /**
@@ -209,9 +297,24 @@ export function buildBundle(): string {
     Deno.mkdirSync(entries);
     const launchName = LAUNCH_MODULE.replace(/\.js$/, "");
     Deno.writeTextFileSync(join(entries, `${launchName}.ts`), launchModule());
+    // The command entries as entries of the split bundle too ("split-NAME"): what they import
+    // statically there is what their one-file bundle holds.
     for (const name of ENTRY_COMMANDS) {
       Deno.writeTextFileSync(join(entries, `${name}.ts`), commandEntry(name));
+      Deno.writeTextFileSync(join(entries, `split-${name}.ts`), commandEntry(name));
     }
+    // Each module imported on use gets an entry of a known name, which the one-file bundles
+    // import it from.
+    const lazy = dynamicImportTargets();
+    for (const path of lazy) {
+      const url = JSON.stringify(pathToFileURL(path).href);
+      Deno.writeTextFileSync(join(entries, `${lazyName(path)}.ts`), `export * from ${url};\n`);
+    }
+    const names = [
+      launchName,
+      ...ENTRY_COMMANDS.map((name) => `split-${name}`),
+      ...lazy.map(lazyName),
+    ];
     run([
       "bundle",
       "--quiet",
@@ -221,9 +324,20 @@ export function buildBundle(): string {
       "--outdir",
       chunks,
       "cli.ts",
-      ...[launchName, ...ENTRY_COMMANDS].map((name) => join(entries, `${name}.ts`)),
+      ...names.map((name) => join(entries, `${name}.ts`)),
     ]);
-    liftEntries(chunks, relative(root, entries), [launchName, ...ENTRY_COMMANDS]);
+    liftEntries(chunks, relative(root, entries), names);
+    for (const name of ENTRY_COMMANDS) {
+      const inFile = staticModules(chunks, `split-${name}.js`);
+      Deno.removeSync(join(chunks, `split-${name}.js`));
+      const body = bundleOneFile(
+        join(entries, `${name}.ts`),
+        join(staging, `${name}.js`),
+        inFile,
+        lazy,
+      );
+      Deno.writeTextFileSync(join(chunks, `${name}.js`), body, { createNew: true });
+    }
     const files = new Map<string, string>();
     for (const entry of Deno.readDirSync(chunks)) {
       if (!entry.isFile || !entry.name.endsWith(".js")) {

@@ -237,21 +237,30 @@ Deno.test({
 /** Runs `program` with `args` under strace; returns its result and the Deno module it exec'd. */
 async function tracedModule(
   args: string[],
-): Promise<{ code: number; stdout: string; stderr: string; module: string | undefined }> {
+): Promise<
+  { code: number; stdout: string; stderr: string; module: string | undefined; loaded: string[] }
+> {
   const dir = await Deno.makeTempDir({ prefix: "skiff-launcher-trace-" });
   try {
     const log = join(dir, "strace");
     const out = await new Deno.Command("strace", {
-      args: ["-f", "-qq", "-e", "trace=execve", "-s", "4096", "-o", log, SKIFF, ...args],
+      args: ["-f", "-qq", "-e", "trace=execve,openat", "-s", "4096", "-o", log, SKIFF, ...args],
       cwd: dir,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
     }).output();
     // execve("/path/deno", ["/path/deno", "run", ..., "/abs/dist/skiff.d/state.js", ...], ...)
-    const module = (await Deno.readTextFile(log)).match(/"([^"]*\/skiff\.d\/[^"/]+\.js)"/)?.[1];
+    const trace = await Deno.readTextFile(log);
+    const module = trace.match(/execve\(.*?"([^"]*\/skiff\.d\/[^"/]+\.js)"/)?.[1];
+    // The files of dist/skiff.d that Deno opened: the modules it loaded.
+    const loaded = [
+      ...new Set(
+        [...trace.matchAll(/openat\(.*?"([^"]*\/skiff\.d\/[^"/]+\.js)"/g)].map((m) => m[1]),
+      ),
+    ];
     const text = (b: Uint8Array) => new TextDecoder().decode(b);
-    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr), module };
+    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr), module, loaded };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -259,7 +268,7 @@ async function tracedModule(
 
 Deno.test({
   name:
-    "dist/skiff runs a light command's own entry, launch.js for the rest (needs deno task build, strace)",
+    "dist/skiff runs a light command's own one-file entry, launch.js for the rest (needs deno task build, strace)",
   ignore: !nativeSkiff || !exists("/usr/bin/strace"),
   async fn() {
     const info = readLaunchInfo(SKIFF);
@@ -273,6 +282,8 @@ Deno.test({
         assert.equal(run.code, 0, run.stderr);
         assert.match(run.stdout, new RegExp(`skiff ${name} - `));
         assert.equal(run.module, info.commandModules[name], name);
+        // One file: the command, the CLI and what they import statically, bundled together.
+        assert.deepEqual(run.loaded, [info.commandModules[name]], name);
       }
       const others = [["--version"], ["help", "state"], ["spec", "--help"], [
         "--log",
