@@ -79,9 +79,10 @@ const ENTRY_CHUNK = "main.js";
 /**
  * The commands that dist/skiff starts from an entry of their own, CHUNK_DIR/<name>.js: the light
  * calls an engine makes for every container (issue 11). Such an entry imports its command
- * statically, with the CLI, and runs the same start() as launch.js: no dynamic import of the
- * command (~1.5 ms) and one file less to load. The native launcher picks it by the command in
- * its argv (LauncherRoutes); every other call, and dist/skiff as a script, runs launch.js.
+ * statically, with the CLI, and runs the same start() as launch.js, from one file
+ * (bundleOneFile()): no dynamic import of the command (~1.5 ms), no 17-23 files to load (~2.5-5
+ * ms). The native launcher picks it by the command in its argv (LauncherRoutes); every other
+ * call, and dist/skiff as a script, runs launch.js.
  */
 export const ENTRY_COMMANDS = ["state", "start", "kill", "delete", "list", "features"] as const;
 
@@ -282,8 +283,9 @@ function deferDynamicImports(files: Map<string, string>): void {
  * Builds dist/skiff with deno bundle and returns its path.
  *
  * The bundle is split (`--code-splitting`) into dist/skiff.d/: the entry chunk (argv, global
- * flags, the command table), one chunk per command and the chunks they share, plus launch.js (runs
- * the entry chunk) and launch.json (how dist/skiff starts Deno: scripts/launch_info.ts).
+ * flags, the command table), one chunk per command and the chunks they share, launch.js (starts
+ * the CLI), lazy-*.js (the modules imported on use, by name) and launch.json (how dist/skiff
+ * starts Deno: scripts/launch_info.ts); beside them one file per ENTRY_COMMANDS command.
  * dist/skiff is the launcher. A call loads only its own command's code (issue 11): the
  * whole program in one file cost ~20 ms of loading on every call. dist/skiff may be copied or
  * linked elsewhere; dist/skiff.d/ stays where it was built, like the Deno binary it names.
