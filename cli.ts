@@ -14,9 +14,10 @@ import { immediateExit } from "./ffi/exit.ts";
 async function run(
   argv: readonly string[],
   onCommand: (command: Command) => void,
+  preloaded: Command | undefined,
 ): Promise<number> {
   try {
-    return await main(argv, onCommand);
+    return await main(argv, onCommand, preloaded);
   } catch (err) {
     if (!(err instanceof ExitError && err.message === "")) fatal(errorChain(err));
     return err instanceof ExitError ? err.code : 1;
@@ -25,9 +26,10 @@ async function run(
 
 /**
  * Runs the CLI with `argv` and exits with its code. dist/skiff calls this from its launcher
- * (scripts/build.ts), where this module is not the main module.
+ * (scripts/build.ts), where this module is not the main module; a per-command entry passes the
+ * command it imported (`preloaded`, see main()).
  */
-export function start(argv: readonly string[]): void {
+export function start(argv: readonly string[], preloaded?: Command): void {
   // How the process ends, once its output is written (Deno's writes to stdout and stderr are
   // unbuffered) and its exit code known. Letting the event loop run dry costs the most: Deno then
   // tears its runtime down (~2.5-3.5 ms of wall more than Deno.exit() for `state`; ~4.5 ms more
@@ -43,8 +45,13 @@ export function start(argv: readonly string[]): void {
   // import, which takes several turns of the event loop, and the code cache of its modules is
   // written as they load: with a fresh DENO_DIR, 15 of 15 calls of `state`, `list` and `kill` (the
   // latter through _exit) cached every chunk they loaded (tests/integration/exit_test.ts).
+  // A per-command entry (dist/skiff.d/state.js...) imports its command statically, so its call may
+  // never turn the event loop and exits before Deno writes the entry's cache. Waiting for it costs
+  // more than the cache saves: any first turn of the loop costs >= 1.1 ms, the cache ~0.6 ms
+  // (docs/benchmarks.md, "Per-command entries"). The build writes the builder's cache for them
+  // (`COMMAND --help` ends with the event loop).
   let command: Command | undefined;
-  run(argv, (c) => command = c).then((code) => {
+  run(argv, (c) => command = c, preloaded).then((code) => {
     trace("exit");
     if (immediateExit(code)) return;
     if (command === undefined) {

@@ -9,11 +9,19 @@
  * @module
  */
 
-let exitNow: ((code: number) => void) | undefined;
+/**
+ * The registered exit, one per process: on globalThis, as libc may be opened by a second copy of
+ * this module (a one-file command entry of dist/skiff and a split chunk it imports on use,
+ * scripts/build.ts).
+ */
+const state =
+  ((globalThis as { [key: symbol]: unknown })[Symbol.for("skiff.immediateExit")] ??= {}) as {
+    exitNow?: (code: number) => void;
+  };
 
 /** Called by ffi/_libc.ts when it has opened libc: `exit` ends the process at once. */
 export function registerImmediateExit(exit: (code: number) => void): void {
-  exitNow = exit;
+  state.exitNow = exit;
 }
 
 /**
@@ -22,6 +30,7 @@ export function registerImmediateExit(exit: (code: number) => void): void {
  * writes: buffered data and Deno's pending asynchronous operations are lost.
  */
 export function immediateExit(code: number): boolean {
+  const exitNow = state.exitNow;
   if (exitNow === undefined) return false;
   exitNow(code);
   return true;

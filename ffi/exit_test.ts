@@ -7,10 +7,10 @@ const EXIT = new URL("./exit.ts", import.meta.url).href;
  * having opened libc when `openLibc`. Its reader starts reading only after `delayMs`: the writes
  * fill the pipe and block first.
  */
-async function child(openLibc: boolean, bytes: number, delayMs: number) {
+async function child(openLibc: boolean, bytes: number, delayMs: number, exitModule = EXIT) {
   const script = `
     import { libc } from ${JSON.stringify(LIBC)};
-    import { immediateExit } from ${JSON.stringify(EXIT)};
+    import { immediateExit } from ${JSON.stringify(exitModule)};
     if (${openLibc}) libc().getpid();
     Deno.exitCode = 3;
     console.log("x".repeat(${bytes}));
@@ -43,4 +43,12 @@ Deno.test("immediateExit() does nothing in a process that has not opened libc", 
   const { code, stdout } = await child(false, 10, 0);
   assert.equal(code, 3);
   assert.equal(stdout, "x".repeat(10) + "\nnot ended\n");
+});
+
+Deno.test("immediateExit() of a second copy of its module ends a process that the first opened libc in", async () => {
+  // dist/skiff's one-file command entries hold their own copy of ffi/exit.ts, and libc may be
+  // opened by the split bundle's copy that a module imported on use brings (scripts/build.ts).
+  const { code, stdout } = await child(true, 10, 0, `${EXIT}?copy`);
+  assert.equal(code, 7);
+  assert.equal(stdout, "x".repeat(10) + "\n");
 });

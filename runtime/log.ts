@@ -14,16 +14,28 @@ export interface LogOptions {
   debug: boolean;
 }
 
-let options: LogOptions = { format: "text", debug: false };
+/**
+ * The log state, one per process: on globalThis, so that a second copy of this module sees the
+ * flags the first was given. dist/skiff's one-file command entries hold a copy of their own and
+ * import rare paths (hooks, the cgroup managers) from the split chunks (scripts/build.ts).
+ */
+interface LogState {
+  options: LogOptions;
+  /** See forwardDebug(). */
+  forward?: (msg: string) => void;
+}
+const state = ((globalThis as { [key: symbol]: unknown })[Symbol.for("skiff.log")] ??= {
+  options: { format: "text", debug: false },
+}) as LogState;
 
 /** Sets the process-wide log options (from the global CLI flags). */
 export function configureLog(next: LogOptions): void {
-  options = next;
+  state.options = next;
 }
 
 /** Returns the process-wide log options. */
 export function logOptions(): LogOptions {
-  return options;
+  return state.options;
 }
 
 function rfc3339(date: Date): string {
@@ -32,7 +44,7 @@ function rfc3339(date: Date): string {
 
 /** Formats one log line (without newline) in the configured format. */
 export function formatLine(level: string, msg: string, date = new Date()): string {
-  if (options.format === "json") {
+  if (state.options.format === "json") {
     return JSON.stringify({ level, msg, time: rfc3339(date) });
   }
   return `time="${rfc3339(date)}" level=${level} msg=${JSON.stringify(msg)}`;
@@ -42,9 +54,9 @@ export function formatLine(level: string, msg: string, date = new Date()): strin
 function write(level: string, msg: string): "file" | "stderr" {
   const line = formatLine(level, msg) + "\n";
   const data = new TextEncoder().encode(line);
-  if (options.file) {
+  if (state.options.file) {
     try {
-      const f = Deno.openSync(options.file, { append: true, create: true, mode: 0o644 });
+      const f = Deno.openSync(state.options.file, { append: true, create: true, mode: 0o644 });
       try {
         f.writeSync(data);
       } finally {
@@ -59,20 +71,19 @@ function write(level: string, msg: string): "file" | "stderr" {
   return "stderr";
 }
 
-let forward: ((msg: string) => void) | undefined;
-
 /**
  * In the init, whose stderr is the container's: sends debug lines to the CLI (over the sync pipe)
  * instead of writing them. `undefined` stops debug output, e.g. before that pipe is closed.
  */
 export function forwardDebug(to: ((msg: string) => void) | undefined): void {
-  forward = to;
-  options = { ...options, debug: to !== undefined };
+  state.forward = to;
+  state.options = { ...state.options, debug: to !== undefined };
 }
 
 /** Logs a debug line (only with --debug). */
 export function debug(msg: string): void {
-  if (!options.debug) return;
+  if (!state.options.debug) return;
+  const forward = state.forward;
   if (forward) {
     try {
       forward(msg);
@@ -94,7 +105,7 @@ export function warn(msg: string): void {
  * one-line human message on stderr unless that line already went there.
  */
 export function fatal(msg: string): void {
-  if (options.file || options.format === "json") {
+  if (state.options.file || state.options.format === "json") {
     // A --log that cannot be written (a directory, a name too long) sends the line to stderr,
     // which then needs no second, human one: still exactly one error line (the CLI fuzz test).
     if (write("error", msg) === "stderr") return;

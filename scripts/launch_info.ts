@@ -36,6 +36,11 @@ export interface LaunchInfo {
   module: string;
   /** Variables the launcher puts before the caller's environment. */
   env: Record<string, string>;
+  /**
+   * The per-command entries the native launcher runs in place of `module`, by command name
+   * (dist/skiff.d/state.js...; scripts/build.ts ENTRY_COMMANDS). The shebang script runs `module`.
+   */
+  commandModules?: Record<string, string>;
 }
 
 /**

@@ -153,10 +153,14 @@ function checkRootless(value: string | undefined): void {
 /**
  * Runs the CLI with `argv` and returns the exit code. Errors propagate to mod.ts, which logs them;
  * help and version output go to stdout. `onCommand` learns the sub-command before it runs.
+ * `preloaded` is a command its caller imported already (a per-command entry of dist/skiff,
+ * scripts/build.ts): it runs when argv names it, without the dynamic import; any other name loads
+ * as always.
  */
 export async function main(
   argv: readonly string[],
   onCommand?: (command: Command) => void,
+  preloaded?: Command,
 ): Promise<number> {
   const global = await parseOrExplain(argv, GLOBAL_FLAGS, true, mainHelp);
   const format = (global.flags["log-format"] as string | undefined) ?? "text";
@@ -189,7 +193,7 @@ export async function main(
     }
     name = rest[0];
   }
-  const command = await loadCommand(name);
+  const command = name === preloaded?.name ? preloaded : await loadCommand(name);
   // urfave/cli's answer to an unknown command, and runc's exit code for it.
   if (!command) throw new ExitError(`No help topic for '${name}'`, 3);
   if (helpTopic) {

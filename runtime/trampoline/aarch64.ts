@@ -6,6 +6,7 @@
 import {
   type Assembler,
   boundOffset,
+  checkByteOffset,
   checkImmediate,
   checkOffset,
   CodeBuffer,
@@ -114,6 +115,12 @@ export class Aarch64Assembler implements Assembler {
     this.#code.u32(
       0xf8000000 | ((offset & 0x1ff) << 12) | (REGISTERS[base] << 5) | REGISTERS[from],
     );
+  }
+
+  load8(to: Register, base: Register, offset: number): void {
+    checkByteOffset(offset);
+    // ldurb wt, [xn, #simm9]: writing wt clears the upper half of xt.
+    this.#code.u32(0x38400000 | ((offset & 0x1ff) << 12) | (REGISTERS[base] << 5) | REGISTERS[to]);
   }
 
   bind(label: Label): void {

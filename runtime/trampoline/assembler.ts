@@ -64,6 +64,11 @@ export interface Assembler {
   load64(to: Register, base: Register, offset: number): void;
   /** Stores `from` as a 64-bit value at `base` + `offset` (offset as for load64). */
   store64(base: Register, offset: number, from: Register): void;
+  /**
+   * Loads the byte at `base` + `offset` into `to`, zero-extended (offset: any integer within
+   * -OFFSET_MAX-1..OFFSET_MAX): the launcher reads its arguments' characters with it.
+   */
+  load8(to: Register, base: Register, offset: number): void;
   /** Binds `label` to the current position. */
   bind(label: Label): void;
   /** Resolves every label reference and returns the code. */
@@ -187,6 +192,17 @@ export function checkOffset(offset: number): void {
   ) {
     throw new RangeError(
       `trampoline load64/store64: offset ${offset} is not a multiple of 8 from ${
+        -OFFSET_MAX - 1
+      } to ${OFFSET_MAX}`,
+    );
+  }
+}
+
+/** Throws unless `offset` fits load8 (aarch64's LDURB has the 9 signed bits of LDUR, unscaled). */
+export function checkByteOffset(offset: number): void {
+  if (!Number.isInteger(offset) || offset < -OFFSET_MAX - 1 || offset > OFFSET_MAX) {
+    throw new RangeError(
+      `trampoline load8: offset ${offset} is not an integer from ${
         -OFFSET_MAX - 1
       } to ${OFFSET_MAX}`,
     );

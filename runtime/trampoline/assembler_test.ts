@@ -44,6 +44,20 @@ Deno.test("aarch64 load64() and store64() encode ldur and stur with a signed 9-b
   assert.equal(a64((a) => a.load64("arg3", "saved", -256)), "83 02 50 f8"); // ldur x3, [x20, #-256]
 });
 
+Deno.test("x86_64 load8() encodes movzx r64, byte [base + disp32], SIB for r12", () => {
+  assert.equal(x86((a) => a.load8("result", "arg3", 0)), "49 0f b6 82 00 00 00 00"); // rax, [r10]
+  assert.equal(x86((a) => a.load8("result", "saved", 5)), "49 0f b6 84 24 05 00 00 00"); // rax, [r12+5]
+  assert.equal(x86((a) => a.load8("arg3", "arg2", -1)), "4c 0f b6 92 ff ff ff ff"); // r10, [rdx-1]
+  assert.equal(x86((a) => a.load8("saved", "arg1", 255)), "4c 0f b6 a6 ff 00 00 00"); // r12, [rsi+255]
+});
+
+Deno.test("aarch64 load8() encodes ldurb with a signed 9-bit offset, any byte", () => {
+  assert.equal(a64((a) => a.load8("result", "arg3", 0)), "60 00 40 38"); // ldurb w0, [x3]
+  assert.equal(a64((a) => a.load8("result", "saved", 5)), "80 52 40 38"); // ldurb w0, [x20, #5]
+  assert.equal(a64((a) => a.load8("arg3", "arg2", -1)), "43 f0 5f 38"); // ldurb w3, [x2, #-1]
+  assert.equal(a64((a) => a.load8("saved", "arg1", 255)), "34 f0 4f 38"); // ldurb w20, [x1, #255]
+});
+
 Deno.test("addImmediate(), load64() and store64() refuse what aarch64 cannot encode, on both", () => {
   for (const asm of [new X86_64Assembler(), new Aarch64Assembler()]) {
     assert.throws(() => asm.addImmediate("arg0", 4096), /addImmediate: 4096 is not an integer/);
@@ -51,5 +65,7 @@ Deno.test("addImmediate(), load64() and store64() refuse what aarch64 cannot enc
     assert.throws(() => asm.load64("arg0", "arg1", 256), /offset 256 is not a multiple of 8/);
     assert.throws(() => asm.store64("arg0", -264, "arg1"), RangeError);
     assert.throws(() => asm.load64("arg0", "arg1", 4), /offset 4/);
+    assert.throws(() => asm.load8("arg0", "arg1", 256), /load8: offset 256 is not an integer/);
+    assert.throws(() => asm.load8("arg0", "arg1", -257), RangeError);
   }
 });

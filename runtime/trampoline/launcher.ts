@@ -22,11 +22,20 @@
  * With argc 0 (only kernels before 5.18 allow it; newer ones pass argv[0] = "") argv[1] is envp[0]:
  * the new argv is then the fixed part alone and envp the caller's, unchanged.
  *
+ * With `routes`, the last entry of the fixed argv (the module Deno runs) depends on the command:
+ * before anything moves, the code walks argv[1..] past the flags (an argument that starts with "-";
+ * one of `routes.valueFlags`, with one or two dashes and no "=", takes the next argument as its
+ * value) to the first argument that is not one, and when that names a route, runs the route's
+ * module instead. The walk reads each argument only up to its first differing byte or its NUL. It
+ * is only a choice of entry: the routed module runs the same CLI on the same argv, so an argv it
+ * reads differently (`--` before the command, a flag it does not know) costs only the
+ * per-command entry's gain, never a different result.
+ *
  * When execve fails, the program writes "skiff: cannot run PATH: ENOENT (No such file or directory)"
  * (named for the errors execve(2) lists, generic for any other) to stderr and exits 127, as a
  * shell does for a command it cannot run.
  */
-import { type Assembler, Label } from "./assembler.ts";
+import { type Assembler, Label, type Register } from "./assembler.ts";
 import { Aarch64Assembler } from "./aarch64.ts";
 import { X86_64Assembler } from "./x86_64.ts";
 import { buildElf } from "./elf.ts";
@@ -42,6 +51,16 @@ export interface LauncherTarget {
   argv: string[];
   /** "NAME=value" entries put before the caller's environment (getenv finds the first match). */
   env: string[];
+  /** Another last argv entry by the command named in the launcher's own arguments (see above). */
+  routes?: LauncherRoutes;
+}
+
+/** Which module runs, by command: see the module's comment. */
+export interface LauncherRoutes {
+  /** Flag names, without dashes, whose value is the next argument (runc's `--root DIR`). */
+  valueFlags: string[];
+  /** The last argv entry by the command's name, e.g. `{ state: "/abs/dist/skiff.d/state.js" }`. */
+  byName: Record<string, string>;
 }
 
 /** The most entries `argv` or `env` may have: the slots are reached with 9-bit signed offsets. */
@@ -68,6 +87,83 @@ const EXECVE_ERRORS = [
   "ETXTBSY",
 ] as const satisfies readonly (keyof typeof ERRNO)[];
 
+/**
+ * Appends code that jumps to `match` when the NUL-terminated string at `base` equals `text`, and
+ * falls through otherwise; clobbers `result`. It stops at the first byte that differs, so it never
+ * reads past the string's NUL.
+ */
+function branchIfString(asm: Assembler, base: Register, text: string, match: Label): void {
+  const next = new Label(`not ${text}`);
+  const bytes = new TextEncoder().encode(text);
+  for (let i = 0; i <= bytes.length; i++) {
+    asm.load8("result", base, i);
+    asm.branchIf("notEqual", BigInt(bytes[i] ?? 0), next);
+  }
+  asm.jump(match);
+  asm.bind(next);
+}
+
+/**
+ * Appends the walk over argv[1..] (`arg1` = the address of argc) that leaves in `saved` the address
+ * of the module to run: a route's, or `fallback`'s. Uses arg2, arg3 and result.
+ */
+function chooseModule(
+  asm: Assembler,
+  data: DataBuilder,
+  routes: LauncherRoutes,
+  fallback: bigint,
+): void {
+  const next = new Label("next argument");
+  const flag = new Label("flag");
+  const name = new Label("flag name");
+  const valueFlag = new Label("value flag");
+  const command = new Label("command");
+  const done = new Label("chosen");
+  asm.loadImmediate("saved", fallback);
+  // arg2 walks the argv slots from argv[1]; a NULL ends the walk with the fallback.
+  asm.move("arg2", "arg1");
+  asm.addImmediate("arg2", 16);
+  asm.bind(next);
+  asm.load64("arg3", "arg2", 0);
+  asm.move("result", "arg3");
+  asm.branchIf("equal", 0n, done);
+  asm.load8("result", "arg3", 0);
+  asm.branchIf("equal", BigInt("-".charCodeAt(0)), flag);
+  asm.jump(command);
+
+  // A flag: its name after one or two dashes.
+  asm.bind(flag);
+  asm.addImmediate("arg3", 1);
+  asm.load8("result", "arg3", 0);
+  asm.branchIf("notEqual", BigInt("-".charCodeAt(0)), name);
+  asm.addImmediate("arg3", 1);
+  asm.bind(name);
+  for (const f of routes.valueFlags) branchIfString(asm, "arg3", f, valueFlag);
+  // A boolean, `--name=value`, or a flag the CLI does not know: one argument.
+  asm.addImmediate("arg2", 8);
+  asm.jump(next);
+  // `--root DIR`: the flag and its value, unless the flag was the last argument.
+  asm.bind(valueFlag);
+  asm.addImmediate("arg2", 8);
+  asm.load64("result", "arg2", 0);
+  asm.branchIf("equal", 0n, done);
+  asm.addImmediate("arg2", 8);
+  asm.jump(next);
+
+  asm.bind(command);
+  for (const [route, module] of Object.entries(routes.byName)) {
+    const hit = new Label(`route ${route}`);
+    const miss = new Label(`after ${route}`);
+    branchIfString(asm, "arg3", route, hit);
+    asm.jump(miss);
+    asm.bind(hit);
+    asm.loadImmediate("saved", data.string(module));
+    asm.jump(done);
+    asm.bind(miss);
+  }
+  asm.bind(done);
+}
+
 /** The exit code when execve fails (a shell's "command not found / cannot execute"). */
 export const LAUNCHER_EXEC_FAILED = 127;
 
@@ -88,12 +184,16 @@ export function buildLauncher(
   const P = fixed.length;
   const k = env.length;
 
+  const routed = target.routes !== undefined;
+
   const noArguments = new Label("noArguments");
   const move = new Label("move");
   const exec = new Label("exec");
 
   // arg1 = sp (the address of argc); result = argv[0].
   asm.stackPointer("arg1");
+  // `saved` = the module to run, when it depends on the command (argc 0 finds the NULL at once).
+  if (routed) chooseModule(asm, data, target.routes!, fixed[P - 1]);
   asm.load64("result", "arg1", 8);
   asm.branchIf("equal", 0n, noArguments);
 
@@ -122,6 +222,10 @@ export function buildLauncher(
 
   asm.bind(exec);
   fixed.forEach((address, i) => {
+    if (routed && i === P - 1) {
+      asm.store64("arg1", 8 * i, "saved");
+      return;
+    }
     asm.loadImmediate("arg3", address);
     asm.store64("arg1", 8 * i, "arg3");
   });
@@ -188,4 +292,26 @@ export function validateLauncherTarget(target: LauncherTarget): void {
   target.env.forEach((s, i) => {
     if (!/^[^=]+=/.test(s)) bad(`env[${i}]`, "must be NAME=value", s);
   });
+  if (target.routes === undefined) return;
+  const { valueFlags, byName } = target.routes;
+  if (!Array.isArray(valueFlags)) bad("routes.valueFlags", "must be an array", valueFlags);
+  valueFlags.forEach((f, i) => {
+    // Within load8's reach, and a name the walk can meet after its dashes.
+    if (typeof f !== "string" || !/^[^-=\0][^=\0]{0,254}$/.test(f)) {
+      bad(`routes.valueFlags[${i}]`, "must be a flag name without dashes, = or NUL", f);
+    }
+  });
+  if (typeof byName !== "object" || byName === null) {
+    bad("routes.byName", "must be an object", byName);
+  }
+  for (const [name, module] of Object.entries(byName)) {
+    if (!/^[^-\0][^\0]{0,254}$/.test(name)) {
+      bad(
+        `routes.byName`,
+        "must have command names that do not start with - and have no NUL",
+        name,
+      );
+    }
+    text(`routes.byName.${name}`, module, false);
+  }
 }

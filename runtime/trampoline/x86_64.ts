@@ -7,6 +7,7 @@
 import {
   type Assembler,
   boundOffset,
+  checkByteOffset,
   checkImmediate,
   checkOffset,
   CodeBuffer,
@@ -109,12 +110,17 @@ export class X86_64Assembler implements Assembler {
 
   load64(to: Register, base: Register, offset: number): void {
     checkOffset(offset);
-    this.#memory(0x8b, REGISTERS[to], REGISTERS[base], offset); // mov r64, [base + disp32]
+    this.#memory([0x8b], REGISTERS[to], REGISTERS[base], offset); // mov r64, [base + disp32]
   }
 
   store64(base: Register, offset: number, from: Register): void {
     checkOffset(offset);
-    this.#memory(0x89, REGISTERS[from], REGISTERS[base], offset); // mov [base + disp32], r64
+    this.#memory([0x89], REGISTERS[from], REGISTERS[base], offset); // mov [base + disp32], r64
+  }
+
+  load8(to: Register, base: Register, offset: number): void {
+    checkByteOffset(offset);
+    this.#memory([0x0f, 0xb6], REGISTERS[to], REGISTERS[base], offset); // movzx r64, byte [base + disp32]
   }
 
   bind(label: Label): void {
@@ -131,8 +137,8 @@ export class X86_64Assembler implements Assembler {
   }
 
   // REX.W opcode /r with mod=10 (disp32); rsp and r12 as the base need a SIB byte (no index).
-  #memory(opcode: number, reg: number, base: number, offset: number): void {
-    this.#code.bytes(0x48 | (reg >= 8 ? 4 : 0) | (base >= 8 ? 1 : 0), opcode);
+  #memory(opcode: number[], reg: number, base: number, offset: number): void {
+    this.#code.bytes(0x48 | (reg >= 8 ? 4 : 0) | (base >= 8 ? 1 : 0), ...opcode);
     this.#code.bytes(0x80 | ((reg & 7) << 3) | (base & 7));
     if ((base & 7) === RSP) this.#code.bytes(0x24);
     this.#code.u32(offset);

@@ -234,7 +234,12 @@ export function rootlessBlocker(): string | undefined {
   // names what dist/skiff runs.
   const info = readLaunchInfo(SKIFF);
   if (!info) return `${SKIFF} has no skiff.d/launch.json beside it (deno task build)`;
-  const need: [string, number][] = [[SKIFF, 0o5], [info.deno, 0o5], [info.module, 0o4]];
+  const need: [string, number][] = [
+    [SKIFF, 0o5],
+    [info.deno, 0o5],
+    [info.module, 0o4],
+    ...Object.values(info.commandModules ?? {}).map((m): [string, number] => [m, 0o4]),
+  ];
   for (const [file, mask] of need) {
     for (let path = file; path !== "/"; path = dirname(path)) {
       const mode = Deno.statSync(path).mode! & 0o7;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "../../runtime/path.ts";
 import { makeBundle, testId } from "../_helpers/bundle.ts";
 import { exists, newInits, skiffInits } from "../_helpers/host.ts";
+import { runSkiff } from "../_helpers/skiff.ts";
 import type { Hooks } from "../../spec/config.ts";
 
 /** A hook script that records its kind, its state, its args/env and its namespaces under `dir`. */
@@ -171,4 +172,28 @@ Deno.test("a failing poststop hook is only a warning: delete succeeds", async ()
   assert.match(result.stderr, /level=warning msg=".*poststop hook #0 \(\/bin\/false\) failed/);
   assert.equal(exists(join(bundle.root, id)), false);
   assert.ok(exists(join(bundle.dir, "second-ran")), "the second poststop hook ran");
+});
+
+Deno.test("a poststop hook's warning follows --log and --log-format json (delete imports the hooks on use)", async () => {
+  await using bundle = await makeBundle();
+  bundle.spec.hooks = { poststop: [{ path: "/bin/false" }] };
+  await bundle.writeSpec();
+  const id = testId();
+  await bundle.skiff(["run", "--keep", "-b", bundle.dir, id]);
+  const log = join(bundle.dir, "skiff.log");
+  // dist/skiff's delete is one file that imports the hooks from the split bundle: both copies of
+  // the log module must write where the flags said (runtime/log.ts keeps them per process).
+  const result = await runSkiff(["delete", id], {
+    root: bundle.root,
+    global: ["--log", log, "--log-format", "json"],
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, "");
+  const lines = (await Deno.readTextFile(log)).trim().split("\n").map((l) => JSON.parse(l));
+  assert.ok(
+    lines.some((l) =>
+      l.level === "warning" && /poststop hook #0 \(\/bin\/false\) failed/.test(l.msg)
+    ),
+    JSON.stringify(lines),
+  );
 });

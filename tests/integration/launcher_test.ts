@@ -11,6 +11,7 @@ import type { TrampolineArch } from "../../runtime/trampoline/syscalls.ts";
 import { readLaunchInfo } from "../../scripts/launch_info.ts";
 import { exists } from "../_helpers/host.ts";
 import { SKIFF } from "../_helpers/paths.ts";
+import { ENTRY_COMMANDS } from "../../scripts/build.ts";
 
 const QEMU_AARCH64 = "/usr/bin/qemu-aarch64-static";
 const HOST_ARCH = Deno.build.arch as TrampolineArch;
@@ -127,6 +128,58 @@ for (const { arch, ignore, why } of ARCHES) {
   });
 
   Deno.test({
+    name:
+      `${arch} launcher: routes pick the last argv entry by the first argument after the flags${why}`,
+    ignore,
+    async fn() {
+      // The last fixed entry is sh's $0: the route's module takes its place in the dump.
+      const routed: LauncherTarget = {
+        ...DUMP,
+        routes: {
+          valueFlags: ["root", "log", "log-format"],
+          byName: { state: "state.js", kill: "kill.js", "log-format": "odd.js" },
+        },
+      };
+      const cases: [string[], string][] = [
+        [["state", "x"], "state.js"],
+        [["--root", "/r", "state", "x"], "state.js"],
+        [["-root", "/r", "--debug", "kill", "x", "9"], "kill.js"],
+        [["--root=/r", "--log-format", "json", "-log", "/l", "kill"], "kill.js"],
+        // A value flag's value is never the command, however it is spelt.
+        [["--root", "state", "kill"], "kill.js"],
+        [["--log", "kill", "list"], "sh"],
+        [["--root"], "sh"],
+        [["--root", "state"], "sh"],
+        // A flag the walk does not know takes one argument, as a boolean does.
+        [["--rootx", "state"], "state.js"],
+        [["--", "state"], "state.js"],
+        // Only a whole name routes.
+        [["stat"], "sh"],
+        [["states"], "sh"],
+        [["STATE"], "sh"],
+        [["st"], "sh"],
+        [[""], "sh"],
+        [["log-format"], "odd.js"],
+        [["list", "state"], "sh"],
+        [["help", "state"], "sh"],
+        [["--help"], "sh"],
+        [[], "sh"],
+      ];
+      for (const [args, module] of cases) {
+        const run = await launch(routed, arch, args, {});
+        assert.equal(run.code, 0, run.stderr);
+        const expected = [...DUMP.argv.slice(0, -1), module, ...args];
+        assert.deepEqual(run.argv, expected, `argv ${JSON.stringify(args)}`);
+      }
+      // Routes keep the environment as it was.
+      const run = await launch(routed, arch, ["kill", ...ODD_ARGS], { FOO: "bar" });
+      assert.deepEqual(run.argv, [...DUMP.argv.slice(0, -1), "kill.js", "kill", ...ODD_ARGS]);
+      assert.deepEqual(run.envp.slice(0, DUMP.env.length), DUMP.env);
+      assert.ok(run.envp.includes("FOO=bar"));
+    },
+  });
+
+  Deno.test({
     name: `${arch} launcher: a missing program is "skiff: cannot run PATH: ENOENT", exit 127${why}`,
     ignore,
     async fn() {
@@ -177,6 +230,122 @@ Deno.test({
       }
     } finally {
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Runs `program` with `args` under strace; returns its result and the Deno module it exec'd. */
+async function tracedModule(
+  args: string[],
+): Promise<
+  { code: number; stdout: string; stderr: string; module: string | undefined; loaded: string[] }
+> {
+  const dir = await Deno.makeTempDir({ prefix: "skiff-launcher-trace-" });
+  try {
+    const log = join(dir, "strace");
+    const out = await new Deno.Command("strace", {
+      args: ["-f", "-qq", "-e", "trace=execve,openat", "-s", "4096", "-o", log, SKIFF, ...args],
+      cwd: dir,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    // execve("/path/deno", ["/path/deno", "run", ..., "/abs/dist/skiff.d/state.js", ...], ...)
+    const trace = await Deno.readTextFile(log);
+    const module = trace.match(/execve\(.*?"([^"]*\/skiff\.d\/[^"/]+\.js)"/)?.[1];
+    // The files of dist/skiff.d that Deno opened: the modules it loaded.
+    const loaded = [
+      ...new Set(
+        [...trace.matchAll(/openat\(.*?"([^"]*\/skiff\.d\/[^"/]+\.js)"/g)].map((m) => m[1]),
+      ),
+    ];
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr), module, loaded };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name:
+    "dist/skiff runs a light command's own one-file entry, launch.js for the rest (needs deno task build, strace)",
+  ignore: !nativeSkiff || !exists("/usr/bin/strace"),
+  async fn() {
+    const info = readLaunchInfo(SKIFF);
+    assert.ok(info?.commandModules, "launch.json lists the command entries");
+    assert.deepEqual(Object.keys(info.commandModules), [...ENTRY_COMMANDS]);
+    const root = await Deno.makeTempDir({ prefix: "skiff-launcher-root-" });
+    try {
+      for (const name of ENTRY_COMMANDS) {
+        const args = ["--root", root, "--log-format", "text", name, "--help"];
+        const run = await tracedModule(args);
+        assert.equal(run.code, 0, run.stderr);
+        assert.match(run.stdout, new RegExp(`skiff ${name} - `));
+        assert.equal(run.module, info.commandModules[name], name);
+        // One file: the command, the CLI and what they import statically, bundled together.
+        assert.deepEqual(run.loaded, [info.commandModules[name]], name);
+      }
+      const others = [["--version"], ["help", "state"], ["spec", "--help"], [
+        "--log",
+        "list",
+        "--help",
+      ]];
+      for (const args of [...others, []]) {
+        const run = await tracedModule(["--root", root, ...args]);
+        assert.equal(run.module, info.module, JSON.stringify(args));
+      }
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a light command's own entry answers as launch.js does, odd argv included (needs deno task build)",
+  ignore: !nativeSkiff,
+  async fn() {
+    const info = readLaunchInfo(SKIFF)!;
+    const root = await Deno.makeTempDir({ prefix: "skiff-launcher-root-" });
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    try {
+      const cases = [
+        ["list"],
+        ["list", "--format", "json"],
+        ["list", "-q", "extra"],
+        ["state"],
+        ["state", "nothere"],
+        ["state", "--bogus", "x"],
+        ["--log-format", "json", "kill", "nothere", "KILL"],
+        ["kill", "nothere", "NOSUCHSIGNAL"],
+        ["delete", "nothere"],
+        ["delete", "--force", "nothere"],
+        ["start", "nothere"],
+        ["features", "extra"],
+        ["--rootless", "maybe", "state", "x"],
+        ["--criu", "/x", "list"],
+        ["--", "state", "x"],
+        ["-", "state", "x"],
+        ["--debug", "--bogus", "state", "x"],
+      ];
+      const features = ["features"];
+      for (const args of [...cases, features]) {
+        const argv = ["--root", root, ...args];
+        const viaEntry = await new Deno.Command(SKIFF, { args: argv, stdin: "null" }).output();
+        const viaLaunch = await new Deno.Command(info.deno, {
+          args: [...info.args, ...argv],
+          env: info.env,
+          stdin: "null",
+        }).output();
+        const label = JSON.stringify(args);
+        assert.equal(viaEntry.code, viaLaunch.code, label);
+        assert.equal(text(viaEntry.stdout), text(viaLaunch.stdout), label);
+        // --debug lines carry their time; the rest must match.
+        const stable = (b: Uint8Array) => text(b).replace(/time="[^"]*"|"time":"[^"]*"/g, "");
+        assert.equal(stable(viaEntry.stderr), stable(viaLaunch.stderr), label);
+      }
+    } finally {
+      await Deno.remove(root, { recursive: true });
     }
   },
 });
