@@ -287,29 +287,36 @@ export function buildTrampoline(
   const failOnError = (): void => asm.branchIf("aboveOrEqual", -4095n, fail);
   const failUnless = (expected: number): void => asm.branchIf("notEqual", BigInt(expected), fail);
 
-  let hookWords: HookFailureData | undefined;
+  /** Where a runHook op with `failMessage` goes once its hook failed (code and data: once). */
+  let hookFailed: { label: Label; iov: bigint } | undefined;
   /**
-   * The code of a runHook op with `failMessage` once its hook failed, the wait status in `result`:
+   * Jumps to the failed hook's code with the wait status in `result` and the line's start,
+   * `failMessage`, in its iovec.
+   */
+  const toHookFailed = (failMessage: string): void => {
+    hookFailed ??= { label: new Label("hookFailed"), iov: data.zeros(6 * 16, 8) };
+    const message = UTF8.encode(failMessage);
+    asm.loadImmediate("arg2", hookFailed.iov);
+    asm.loadImmediate("arg3", data.bytes(message));
+    asm.store64("arg2", 0, "arg3");
+    asm.loadImmediate("arg3", message.length);
+    asm.store64("arg2", 8, "arg3");
+    asm.jump(hookFailed.label);
+  };
+  /**
+   * The failed hook's code, the wait status in `result`, `op` the op's index, `arg2` the iovecs:
    * the Deno init's line on fd 2 (HookError's words, the number in decimal worked out here by
-   * repeated subtraction: the encoders have no division), {ERROR, i, status} with MSG_NOSIGNAL,
+   * repeated subtraction: the encoders have no division), {ERROR, op, status} with MSG_NOSIGNAL,
    * exit 1. Uses arg1..arg5 only besides `result` (arg0 is `result` on aarch64, nr on x86_64).
    */
-  const hookFailed = (i: number, failMessage: string): void => {
-    const words = hookWords ??= hookFailureData(data);
-    const record = data.record(RECORD_ERROR, i, 0);
+  const hookFailedCode = ({ label, iov }: { label: Label; iov: bigint }): void => {
+    const words = hookFailureData(data);
+    const record = data.record(RECORD_ERROR, 0, 0);
+    asm.bind(label);
     asm.store32(record.value, "result");
-    const message = UTF8.encode(failMessage);
-    const messageAt = data.bytes(message);
-    // struct iovec[6]: failMessage, the reason's words, three slots for the digits (right-aligned)
-    // or the signal's name, "\n". Empty slots stay {NULL, 0}.
-    const iov = data.u64s([
-      messageAt,
-      BigInt(message.length),
-      ...new Array<bigint>(8).fill(0n),
-      words.newline,
-      1n,
-    ]);
-    const label = (name: string) => new Label(`${name}${i}`);
+    asm.store32(record.op, "op");
+    // struct iovec[6]: failMessage (set by the op), the reason's words, three slots for the digits
+    // (right-aligned) or the signal's name, "\n". Empty slots stay {NULL, 0}.
     const [divide, subtract, divided, core, signal, unnamed, exited, decimal, digit] = [
       "divide",
       "subtract",
@@ -320,7 +327,7 @@ export function buildTrampoline(
       "exited",
       "decimal",
       "digit",
-    ].map(label);
+    ].map((name) => new Label(name));
     const [modulo, moduloDone, minusTen, pointer, pointed, find, found, write] = [
       "modulo",
       "moduloDone",
@@ -330,15 +337,15 @@ export function buildTrampoline(
       "find",
       "found",
       "write",
-    ].map(label);
-    /** iov[1] = the words at `address`, `length` bytes. */
-    const reasonWords = ([address, length]: [bigint, number]): void => {
+    ].map((name) => new Label(name));
+    /** iov[slot] = {address, length}. */
+    const setIov = (slot: number, address: bigint, length: number): void => {
       asm.loadImmediate("arg3", address);
-      asm.store64("arg2", 16, "arg3");
+      asm.store64("arg2", slot * 16, "arg3");
       asm.loadImmediate("arg3", length);
-      asm.store64("arg2", 24, "arg3");
+      asm.store64("arg2", slot * 16 + 8, "arg3");
     };
-    asm.loadImmediate("arg2", iov);
+    setIov(5, words.newline, 1);
     // status = 256 * exit code (arg5) + the signal with 0x80 for a core dump (`result`).
     asm.loadImmediate("arg5", 0);
     asm.bind(divide);
@@ -357,7 +364,7 @@ export function buildTrampoline(
     asm.bind(signal);
     asm.branchIf("aboveOrEqual", BigInt(words.names), unnamed);
     // A named signal: iov[2] = names[signal], an iovec itself, found 16 bytes per step.
-    reasonWords(words.killedBy);
+    setIov(1, ...words.killedBy);
     asm.loadImmediate("arg4", words.table);
     asm.bind(find);
     asm.branchIf("equal", 0n, found);
@@ -371,10 +378,10 @@ export function buildTrampoline(
     asm.store64("arg2", 40, "arg3");
     asm.jump(write);
     asm.bind(unnamed);
-    reasonWords(words.killedBySignal);
+    setIov(1, ...words.killedBySignal);
     asm.jump(decimal);
     asm.bind(exited);
-    reasonWords(words.exitStatus);
+    setIov(1, ...words.exitStatus);
     asm.move("result", "arg5");
     // Decimal, the last digit first, into iov[4], iov[3], iov[2] (the value is below 256).
     asm.bind(decimal);
@@ -653,7 +660,7 @@ export function buildTrampoline(
         failOnError();
         asm.load32(status);
         asm.branchIf("equal", 0n, done);
-        if (op.failMessage !== undefined) hookFailed(i, op.failMessage);
+        if (op.failMessage !== undefined) toHookFailed(op.failMessage);
         else {
           // The fail path negates: the record's value is the wait status itself.
           asm.negateResult();
@@ -717,6 +724,7 @@ export function buildTrampoline(
   asm.store32(errorRecord.op, "op");
   call("write", program.reportFd, errorRecord.address, RECORD_SIZE);
   call("exit_group", 127);
+  if (hookFailed) hookFailedCode(hookFailed);
 
   return buildElf(asm.machine, asm.finish(), data.result());
 }

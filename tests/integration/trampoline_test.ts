@@ -593,6 +593,7 @@ async function runFailingHook(
   dir: string,
   hook: { path?: string; script: string },
   read = true,
+  before: TrampolineOp[] = [],
 ): Promise<
   {
     event: TrampolineEvent | string | undefined;
@@ -606,6 +607,7 @@ async function runFailingHook(
     reportFd: theirs,
     ops: [
       { op: "chdir", path: dir },
+      ...before,
       {
         op: "runHook",
         path: hook.path ?? "/bin/sh",
@@ -672,6 +674,17 @@ async function checkFailingHooks(arch: "x86_64" | "aarch64"): Promise<void> {
       assert.match(String(r.event), /trampoline step 1 \(run hook/, what);
     }
     assert.ok(exists(join(dir, "core")), `${arch}: the SIGSEGV hook dumped core`);
+    // Hooks share the code that tells the failure: each with its own line and op index.
+    const second = await runFailingHook(arch, dir, { script: "exit 2" }, true, [{
+      op: "runHook",
+      path: "/bin/sh",
+      argv: ["sh", "-c", "exit 0"],
+      envp: [],
+      stdin: "{}",
+      failMessage: "skiff: the first hook failed: ",
+    }]);
+    assert.equal(second.stderr, `${HOOK_LINE}exit status 2\n`, `${arch} second hook`);
+    assert.match(String(second.event), /trampoline step 2 \(run hook/, `${arch} second hook`);
     // Nobody reads the report socket: its record must not kill the trampoline (or the hook's
     // child) with SIGPIPE: without a PID namespace PID 1 is not spared it.
     for (const hook of [FAILING_HOOKS[0], FAILING_HOOKS[FAILING_HOOKS.length - 1]]) {
