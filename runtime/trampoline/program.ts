@@ -12,7 +12,9 @@
  * Why straight-line: the parameters (paths, flags, argv, envp) are baked into the executable's data
  * at generation time, so the code is one fixed sequence of system calls with no loops and no parsing;
  * it is short enough to check by reading, and each architecture's encoder (x86_64.ts, aarch64.ts)
- * needs only a handful of instructions (assembler.ts).
+ * needs only a handful of instructions (assembler.ts). The one exception is a failed hook's line
+ * (runHook with failMessage): its wait status is known only then, and three counting loops turn it
+ * into a signal's name or decimal digits, with the same instructions.
  *
  * The ops, in the order given (op i is "step i" in errors):
  *   setns       fd = openat(AT_FDCWD, path, O_RDONLY|O_CLOEXEC); setns(fd, nstype); close(fd)
