@@ -168,6 +168,23 @@ export function defaultSignalAction(signal: number): void {
   );
 }
 
+/**
+ * Sets the disposition of `signal` to SIG_IGN with a raw rt_sigaction(2) (the handler is the
+ * struct's first word on every architecture; no flags, an empty mask).
+ */
+export function ignoreSignalAction(signal: number): void {
+  const action = new BigUint64Array(4);
+  action[0] = 1n; // SIG_IGN
+  rawSyscall(
+    "rt_sigaction",
+    () => `sig=${signal}, handler=SIG_IGN`,
+    BigInt(signal),
+    addressOf(action),
+    0n,
+    8n,
+  );
+}
+
 /** execve(2). Only returns by throwing. */
 export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
   const a = cStringArray(argv);

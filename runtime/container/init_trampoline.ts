@@ -712,8 +712,9 @@ function secondStage(
   add({ op: "waitByte", fd: fifoFd }, "exec.fifo: the wait for start failed");
   // startContainer (runtime.md: after start, before process.args, in the container): run by PID 1
   // as runc's init runs them, in its namespaces, root and identity, paths the container's.
-  // One past its timeout is killed, and PID 1 says so on the container's stderr and exits 1, as
-  // the Deno init does (its error line; nobody reads the report socket after start).
+  // One that fails, or runs past its timeout and is killed, makes PID 1 say so on the container's
+  // stderr and exit 1, as the Deno init does (its error line; nobody reads the report socket after
+  // start).
   (spec.hooks?.startContainer ?? []).forEach((hook, i) => {
     add({
       op: "runHook",
@@ -721,6 +722,8 @@ function secondStage(
       argv: hook.args?.length ? hook.args : [hook.path],
       envp: hook.env ?? [],
       stdin: target.hookState,
+      // The generated code appends HookError's reason ("exit status 3", "killed by SIGKILL").
+      failMessage: `skiff: ${new HookError("startContainer", i, hook, "").message}`,
       ...(hook.timeout === undefined ? {} : {
         // A longer one (config.md allows any positive integer) is as good as none: 68 years.
         timeout: Math.min(hook.timeout, 0x7fffffff),

@@ -8,7 +8,13 @@ import {
 } from "../../ffi/constants.ts";
 import { close, open, read, writeAll } from "../../ffi/fs.ts";
 import { unshare } from "../../ffi/namespace.ts";
-import { prctl, setdomainname, sethostname } from "../../ffi/process.ts";
+import {
+  defaultSignalAction,
+  ignoreSignalAction,
+  prctl,
+  setdomainname,
+  sethostname,
+} from "../../ffi/process.ts";
 import {
   type Bootstrap,
   type ExecBootstrap,
@@ -36,7 +42,7 @@ import {
 } from "../security/capabilities.ts";
 import { type ExecTarget, execTarget, finalizeWithSeccomp } from "./finalize.ts";
 import { errorChain, ExitError } from "../errors.ts";
-import { SIGKILL } from "../signals.ts";
+import { SIGKILL, SIGNALS } from "../signals.ts";
 import { forwardDebug, trace } from "../log.ts";
 import { applyFinalAffinity, applyProcessAttrs } from "./process_attrs.ts";
 import { execWaiter } from "./waiter.ts";
@@ -197,6 +203,17 @@ async function standardInit(
     if (got.length > 0) break;
   }
   close(fifoFd);
+  // Each hook's state goes into a pipe: one that exits without reading it must fail as a hook, not
+  // kill this process with SIGPIPE, which finalize gave back its default action for process.args.
+  // (PID 1 of a PID namespace is spared the signal; without one of its own, the init is not.) A
+  // seccomp profile that refuses rt_sigaction leaves it as it was.
+  let pipeIgnored = false;
+  try {
+    ignoreSignalAction(SIGNALS.SIGPIPE);
+    pipeIgnored = true;
+  } catch {
+    // Refused by the container's seccomp profile.
+  }
   try {
     // startContainer: in the container, after start, before process.args (paths are the container's).
     await runHooks(boot.spec.hooks, "startContainer", {
@@ -206,6 +223,7 @@ async function standardInit(
   } catch (err) {
     throw new ExitError(errorChain(err), 1);
   }
+  if (pipeIgnored) defaultSignalAction(SIGNALS.SIGPIPE);
   trace("init: started, execve");
   return execTarget(target);
 }

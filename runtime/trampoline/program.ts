@@ -12,7 +12,9 @@
  * Why straight-line: the parameters (paths, flags, argv, envp) are baked into the executable's data
  * at generation time, so the code is one fixed sequence of system calls with no loops and no parsing;
  * it is short enough to check by reading, and each architecture's encoder (x86_64.ts, aarch64.ts)
- * needs only a handful of instructions (assembler.ts).
+ * needs only a handful of instructions (assembler.ts). The one exception is a failed hook's line
+ * (runHook with failMessage): its wait status is known only then, and three counting loops turn it
+ * into a signal's name or decimal digits, with the same instructions.
  *
  * The ops, in the order given (op i is "step i" in errors):
  *   setns       fd = openat(AT_FDCWD, path, O_RDONLY|O_CLOEXEC); setns(fd, nstype); close(fd)
@@ -55,7 +57,13 @@
  *               timeout); when that times out it kills the hook (pidfd_send_signal SIGKILL: no pid
  *               reuse can be hit), reaps it, writes `timeoutMessage` to fd 2, sends {ERROR, i,
  *               HOOK_TIMED_OUT} to reportFd with MSG_NOSIGNAL (after `start` nobody reads it) and
- *               exits 1: what the Deno init does with a hook past its timeout
+ *               exits 1: what the Deno init does with a hook past its timeout. With `failMessage`
+ *               a hook that fails is told as the Deno init tells it: one writev to fd 2 of
+ *               failMessage, the reason HookError gives ("exit status N", "killed by SIGNAME" for
+ *               signals 1-31, "killed by signal N" above) and "\n"; then {ERROR, i, wait status}
+ *               goes to reportFd with MSG_NOSIGNAL and the program exits 1. The child's own
+ *               failures (execve of the hook) then send their record with MSG_NOSIGNAL too and
+ *               exit 127, which the parent reports as "exit status 127"
  *   mempolicy   set_mempolicy(mode, nodemask, maxnode): `nodemask` as 64-bit words (none: NULL, 0);
  *               maxnode is the words' bits + 1 (the kernel reads one bit fewer)
  *   execve      fcntl(reportFd, F_SETFD, FD_CLOEXEC); execve(path, argv, envp)
@@ -76,6 +84,7 @@ import { X86_64Assembler } from "./x86_64.ts";
 import { buildElf, dataAddress } from "./elf.ts";
 import { TRAMPOLINE_SYSCALLS, type TrampolineArch, type TrampolineSyscall } from "./syscalls.ts";
 import { CLONE_FLAG_NAMES, flagNames } from "../../ffi/constants.ts";
+import { SIGNALS } from "../signals.ts";
 
 /** One step of a trampoline. */
 export type TrampolineOp =
@@ -116,6 +125,7 @@ export type TrampolineOp =
     stdin: string;
     timeout?: number;
     timeoutMessage?: string;
+    failMessage?: string;
   }
   | { op: "execve"; path: string; argv: string[]; envp: string[] }
   | { op: "execveat"; fd: number; argv: string[]; envp: string[] }
@@ -278,6 +288,135 @@ export function buildTrampoline(
   // -4095..-1 as unsigned 64-bit values are the ones at or above 2^64 - 4095.
   const failOnError = (): void => asm.branchIf("aboveOrEqual", -4095n, fail);
   const failUnless = (expected: number): void => asm.branchIf("notEqual", BigInt(expected), fail);
+
+  /** Where a runHook op with `failMessage` goes once its hook failed (code and data: once). */
+  let hookFailed: { label: Label; iov: bigint } | undefined;
+  /**
+   * Jumps to the failed hook's code with the wait status in `result` and the line's start,
+   * `failMessage`, in its iovec.
+   */
+  const toHookFailed = (failMessage: string): void => {
+    hookFailed ??= { label: new Label("hookFailed"), iov: data.zeros(6 * 16, 8) };
+    const message = UTF8.encode(failMessage);
+    asm.loadImmediate("arg2", hookFailed.iov);
+    asm.loadImmediate("arg3", data.bytes(message));
+    asm.store64("arg2", 0, "arg3");
+    asm.loadImmediate("arg3", message.length);
+    asm.store64("arg2", 8, "arg3");
+    asm.jump(hookFailed.label);
+  };
+  /**
+   * The failed hook's code, the wait status in `result`, `op` the op's index, `arg2` the iovecs:
+   * the Deno init's line on fd 2 (HookError's words, the number in decimal worked out here by
+   * repeated subtraction: the encoders have no division), {ERROR, op, status} with MSG_NOSIGNAL,
+   * exit 1. Uses arg1..arg5 only besides `result` (arg0 is `result` on aarch64, nr on x86_64).
+   */
+  const hookFailedCode = ({ label, iov }: { label: Label; iov: bigint }): void => {
+    const words = hookFailureData(data);
+    const record = data.record(RECORD_ERROR, 0, 0);
+    asm.bind(label);
+    asm.store32(record.value, "result");
+    asm.store32(record.op, "op");
+    // struct iovec[6]: failMessage (set by the op), the reason's words, three slots for the digits
+    // (right-aligned) or the signal's name, "\n". Empty slots stay {NULL, 0}.
+    const [divide, subtract, divided, core, signal, unnamed, exited, decimal, digit] = [
+      "divide",
+      "subtract",
+      "divided",
+      "core",
+      "signal",
+      "unnamed",
+      "exited",
+      "decimal",
+      "digit",
+    ].map((name) => new Label(name));
+    const [modulo, moduloDone, minusTen, pointer, pointed, find, found, write] = [
+      "modulo",
+      "moduloDone",
+      "minusTen",
+      "pointer",
+      "pointed",
+      "find",
+      "found",
+      "write",
+    ].map((name) => new Label(name));
+    /** iov[slot] = {address, length}. */
+    const setIov = (slot: number, address: bigint, length: number): void => {
+      asm.loadImmediate("arg3", address);
+      asm.store64("arg2", slot * 16, "arg3");
+      asm.loadImmediate("arg3", length);
+      asm.store64("arg2", slot * 16 + 8, "arg3");
+    };
+    setIov(5, words.newline, 1);
+    // status = 256 * exit code (arg5) + the signal with 0x80 for a core dump (`result`).
+    asm.loadImmediate("arg5", 0);
+    asm.bind(divide);
+    asm.branchIf("aboveOrEqual", 256n, subtract);
+    asm.jump(divided);
+    asm.bind(subtract);
+    asm.addImmediate("result", -256);
+    asm.addImmediate("arg5", 1);
+    asm.jump(divide);
+    asm.bind(divided);
+    asm.branchIf("equal", 0n, exited);
+    asm.branchIf("aboveOrEqual", 128n, core);
+    asm.jump(signal);
+    asm.bind(core);
+    asm.addImmediate("result", -128);
+    asm.bind(signal);
+    asm.branchIf("aboveOrEqual", BigInt(words.names), unnamed);
+    // A named signal: iov[2] = names[signal], an iovec itself, found 16 bytes per step.
+    setIov(1, ...words.killedBy);
+    asm.loadImmediate("arg4", words.table);
+    asm.bind(find);
+    asm.branchIf("equal", 0n, found);
+    asm.addImmediate("arg4", 16);
+    asm.addImmediate("result", -1);
+    asm.jump(find);
+    asm.bind(found);
+    asm.load64("arg3", "arg4", 0);
+    asm.store64("arg2", 32, "arg3");
+    asm.load64("arg3", "arg4", 8);
+    asm.store64("arg2", 40, "arg3");
+    asm.jump(write);
+    asm.bind(unnamed);
+    setIov(1, ...words.killedBySignal);
+    asm.jump(decimal);
+    asm.bind(exited);
+    setIov(1, ...words.exitStatus);
+    asm.move("result", "arg5");
+    // Decimal, the last digit first, into iov[4], iov[3], iov[2] (the value is below 256).
+    asm.bind(decimal);
+    asm.loadImmediate("arg4", iov + 64n);
+    asm.bind(digit);
+    asm.loadImmediate("arg1", 0); // value / 10
+    asm.bind(modulo);
+    asm.branchIf("aboveOrEqual", 10n, minusTen);
+    asm.jump(moduloDone);
+    asm.bind(minusTen);
+    asm.addImmediate("result", -10);
+    asm.addImmediate("arg1", 1);
+    asm.jump(modulo);
+    asm.bind(moduloDone);
+    // The slot points into "0123456789" at the digit: one byte.
+    asm.loadImmediate("arg3", words.digits);
+    asm.bind(pointer);
+    asm.branchIf("equal", 0n, pointed);
+    asm.addImmediate("arg3", 1);
+    asm.addImmediate("result", -1);
+    asm.jump(pointer);
+    asm.bind(pointed);
+    asm.store64("arg4", 0, "arg3");
+    asm.loadImmediate("arg3", 1);
+    asm.store64("arg4", 8, "arg3");
+    asm.addImmediate("arg4", -16);
+    asm.move("result", "arg1");
+    asm.branchIf("notEqual", 0n, digit);
+    asm.bind(write);
+    call("writev", 2, iov, 6);
+    call("sendto", program.reportFd, record.address, RECORD_SIZE, MSG_NOSIGNAL, 0, 0);
+    call("exit_group", 1);
+  };
 
   program.ops.forEach((op, i) => {
     asm.loadImmediate("op", i);
@@ -523,18 +662,34 @@ export function buildTrampoline(
         failOnError();
         asm.load32(status);
         asm.branchIf("equal", 0n, done);
-        // The fail path negates: the record's value is the wait status itself.
-        asm.negateResult();
-        asm.jump(fail);
+        if (op.failMessage !== undefined) toHookFailed(op.failMessage);
+        else {
+          // The fail path negates: the record's value is the wait status itself.
+          asm.negateResult();
+          asm.jump(fail);
+        }
         asm.bind(child);
+        // With failMessage the hook runs after `start`: nobody reads reportFd, and a record
+        // written to it would kill the child with SIGPIPE (without a PID namespace of its own, PID
+        // 1 too), which the parent would report instead of the child's exit status 127.
+        const childFail = op.failMessage === undefined ? fail : new Label(`hookChildFail${i}`);
+        const childFailOnError = (): void => asm.branchIf("aboveOrEqual", -4095n, childFail);
         call("dup3", "saved", 0, 0);
-        failOnError();
+        childFailOnError();
         call("fcntl", program.reportFd, F_SETFD, FD_CLOEXEC);
-        failOnError();
+        childFailOnError();
         const argv = data.pointers(op.argv.map((s) => data.string(s)));
         const envp = data.pointers(op.envp.map((s) => data.string(s)));
         call("execve", data.string(op.path), argv, envp);
-        asm.jump(fail); // execve returns only on failure; the child exits 127
+        asm.jump(childFail); // execve returns only on failure; the child exits 127
+        if (childFail !== fail) {
+          const record = data.record(RECORD_ERROR, i, 0);
+          asm.bind(childFail);
+          asm.negateResult();
+          asm.store32(record.value, "result");
+          call("sendto", program.reportFd, record.address, RECORD_SIZE, MSG_NOSIGNAL, 0, 0);
+          call("exit_group", 127);
+        }
         asm.bind(done);
         break;
       }
@@ -571,6 +726,7 @@ export function buildTrampoline(
   asm.store32(errorRecord.op, "op");
   call("write", program.reportFd, errorRecord.address, RECORD_SIZE);
   call("exit_group", 127);
+  if (hookFailed) hookFailedCode(hookFailed);
 
   return buildElf(asm.machine, asm.finish(), data.result());
 }
@@ -755,6 +911,7 @@ export function validateProgram(program: TrampolineProgram): void {
             bad(`${at}.timeout`, "must be set with timeoutMessage", op.timeout);
           }
         }
+        if (op.failMessage !== undefined) text(`${at}.failMessage`, op.failMessage);
         break;
       case "mempolicy":
         int(`${at}.mode`, op.mode, 0, FD_MAX);
@@ -795,6 +952,50 @@ export function validateProgram(program: TrampolineProgram): void {
     if (last && !ends) bad(`${at}.op`, "the last op must be execve, execveat or exit", op.op);
     if (!last && ends) bad(`${at}.op`, "execve, execveat or exit must be the last op", op.op);
   });
+}
+
+/** Where a runHook op's failure line finds its words: addresses in the data segment. */
+interface HookFailureData {
+  /** HookError's words before the number or name, [address, length]. */
+  exitStatus: [bigint, number];
+  killedBy: [bigint, number];
+  killedBySignal: [bigint, number];
+  /** "0123456789". */
+  digits: bigint;
+  /** "\n". */
+  newline: bigint;
+  /** struct iovec per signal number below `names` (0: empty): its name as Deno gives it. */
+  table: bigint;
+  names: number;
+}
+
+/**
+ * The words a failed hook's line is made of, once per program. The names are runtime/signals.ts's
+ * first for each number (SIGABRT, not SIGIOT; SIGIO, not SIGPOLL), which are Deno's for 1-31;
+ * Deno has none for the real-time signals (it throws "Invalid signal: 34"), which get their number.
+ */
+function hookFailureData(data: DataBuilder): HookFailureData {
+  const words = (s: string): [bigint, number] => {
+    const bytes = UTF8.encode(s);
+    return [data.bytes(bytes), bytes.length];
+  };
+  const byNumber = new Map<number, string>();
+  for (const [name, n] of Object.entries(SIGNALS)) if (!byNumber.has(n)) byNumber.set(n, name);
+  const names = Math.max(...byNumber.keys()) + 1;
+  const entries: bigint[] = [];
+  for (let n = 0; n < names; n++) {
+    const name = byNumber.get(n);
+    entries.push(...(name ? [data.string(name), BigInt(name.length)] : [0n, 0n]));
+  }
+  return {
+    exitStatus: words("exit status "),
+    killedBy: words("killed by "),
+    killedBySignal: words("killed by signal "),
+    digits: data.string("0123456789"),
+    newline: data.string("\n"),
+    table: data.u64s(entries),
+    names,
+  };
 }
 
 /** UTF-8 for the data segment's strings: one encoder for the whole build. */

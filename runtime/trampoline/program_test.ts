@@ -198,3 +198,44 @@ function loadsNumber(elf: Uint8Array, arch: "x86_64" | "aarch64", n: number): bo
     : [...new Uint8Array(new Uint32Array([0xd2800000 | (n << 5) | 8]).buffer)];
   return elf.some((_, i) => pattern.every((b, j) => elf[i + j] === b));
 }
+
+Deno.test("buildTrampoline() gives a runHook op with failMessage its line's words once, writev and the signal names", () => {
+  const hook: TrampolineOp = {
+    op: "runHook",
+    path: "/hook",
+    argv: ["hook"],
+    envp: [],
+    stdin: "{}",
+  };
+  const failing = { ...hook, failMessage: "skiff: hook #0 failed: " };
+  const text = (elf: Uint8Array) => new TextDecoder().decode(elf);
+  for (const arch of ["x86_64", "aarch64"] as const) {
+    const build = (...ops: TrampolineOp[]) =>
+      buildTrampoline({ reportFd: 3, ops: [...ops, { op: "exit", code: 0 }] }, arch);
+    const plain = build(hook);
+    const one = text(build(failing));
+    const two = text(build(failing, { ...failing, failMessage: "skiff: hook #1 failed: " }));
+    for (
+      const words of ["skiff: hook #0 failed: ", "exit status ", "killed by signal ", "SIGSYS"]
+    ) {
+      assert.ok(one.includes(words), `${arch}: ${words}`);
+    }
+    assert.ok(one.includes("SIGABRT") && !one.includes("SIGIOT"), `${arch}: Deno's names`);
+    assert.equal(two.split("SIGKILL").length, 2, `${arch}: one table for both hooks`);
+    assert.ok(two.includes("skiff: hook #1 failed: "), arch);
+    assert.ok(!text(plain).includes("exit status"), arch);
+    assert.ok(
+      loadsNumber(build(failing), arch, TRAMPOLINE_SYSCALLS[arch].writev),
+      `${arch} writev`,
+    );
+    assert.ok(!loadsNumber(plain, arch, TRAMPOLINE_SYSCALLS[arch].writev), `${arch} no writev`);
+  }
+  assert.throws(
+    () =>
+      validateProgram({
+        reportFd: 3,
+        ops: [{ ...hook, failMessage: "" }, { op: "exit", code: 0 }],
+      }),
+    /ops\[0\]\.failMessage: must be a non-empty string/,
+  );
+});

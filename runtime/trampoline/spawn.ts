@@ -10,7 +10,9 @@
  *   answer(ours) ──────────── 1 byte ───────────▶ ... goes on
  *   nextEvent(ours) ◀──────── {PID, i, pid} ───── cloneParent: the parent half exits 0
  *   nextEvent(ours) ◀──────── {ERROR, i, errno} ─ any failure, then exit 127 (a runHook past its
- *                                                 timeout: HOOK_TIMED_OUT, then exit 1)
+ *                                                 timeout: HOOK_TIMED_OUT, then exit 1; with
+ *                                                 failMessage a failed hook: its wait status,
+ *                                                 then exit 1)
  *   nextEvent(ours) ◀──────── EOF ─────────────── execve: reportFd is close-on-exec (or exit)
  *
  * The executable lives in a sealed memfd and is started through /proc/self/fd/N: Deno.Command

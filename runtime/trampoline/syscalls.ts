@@ -48,6 +48,7 @@ export type TrampolineSyscall =
   | "ppoll"
   | "pidfd_send_signal"
   | "sendto"
+  | "writev"
   | "exit_group";
 
 /** System call numbers by architecture. */
@@ -93,6 +94,7 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     ppoll: 271,
     pidfd_send_signal: 424,
     sendto: 44,
+    writev: 20,
   },
   aarch64: {
     fcntl: 25,
@@ -135,5 +137,6 @@ export const TRAMPOLINE_SYSCALLS: Record<TrampolineArch, Record<TrampolineSyscal
     ppoll: 73,
     pidfd_send_signal: 424,
     sendto: 206,
+    writev: 66,
   },
 };

@@ -583,6 +583,133 @@ Deno.test("runHook with a timeout runs a hook within it as without one, and kill
   }
 });
 
+/**
+ * Runs a runHook op with `failMessage` (after a chdir to `dir`, where a core dump lands) as an
+ * `arch` executable, natively or under qemu-user, with stderr piped; `read: false` closes the
+ * report socket's reading end before the hook ends, as `create` has when a hook runs after start.
+ */
+async function runFailingHook(
+  arch: "x86_64" | "aarch64",
+  dir: string,
+  hook: { path?: string; script: string },
+  read = true,
+  before: TrampolineOp[] = [],
+): Promise<
+  {
+    event: TrampolineEvent | string | undefined;
+    code: number;
+    signal: string | null;
+    stderr: string;
+  }
+> {
+  const { ours, theirs } = trampolineSocket();
+  const program: TrampolineProgram = {
+    reportFd: theirs,
+    ops: [
+      { op: "chdir", path: dir },
+      ...before,
+      {
+        op: "runHook",
+        path: hook.path ?? "/bin/sh",
+        argv: ["sh", "-c", hook.script],
+        envp: [],
+        stdin: "{}",
+        failMessage: "skiff: startContainer hook #0 (/bin/sh) failed: ",
+      },
+      { op: "exit", code: 5 },
+    ],
+  };
+  const path = join(dir, `trampoline-${arch}`);
+  Deno.writeFileSync(path, buildTrampoline(program, arch), { mode: 0o755 });
+  let child: Deno.ChildProcess;
+  try {
+    const [command, args] = arch === "x86_64" ? [path, []] : [QEMU!, [path]];
+    child = new Deno.Command(command, { args, stdout: "null", stderr: "piped" }).spawn();
+  } finally {
+    close(theirs);
+  }
+  let event: TrampolineEvent | string | undefined;
+  try {
+    if (read) event = await nextEvent(ours, program, 20_000).catch((err) => String(err));
+  } finally {
+    close(ours);
+  }
+  const out = await child.output();
+  return { event, code: out.code, signal: out.signal, stderr: decoder.decode(out.stderr) };
+}
+
+const HOOK_LINE = "skiff: startContainer hook #0 (/bin/sh) failed: ";
+
+/** What the Deno init says for each hook (runtime/hooks.ts HookError), and what it does. */
+const FAILING_HOOKS: { path?: string; script: string; reason: string; realtime?: boolean }[] = [
+  { script: "exit 3", reason: "exit status 3" },
+  { script: "exit 10", reason: "exit status 10" },
+  { script: "exit 100", reason: "exit status 100" },
+  { script: "exit 255", reason: "exit status 255" },
+  { script: "kill -HUP $$", reason: "killed by SIGHUP" },
+  { script: "kill -KILL $$", reason: "killed by SIGKILL" },
+  { script: "kill -TERM $$", reason: "killed by SIGTERM" },
+  { script: "kill -SYS $$", reason: "killed by SIGSYS" },
+  // A core dump sets 0x80 in the wait status: the name is the signal's still.
+  { script: "ulimit -c unlimited; kill -SEGV $$", reason: "killed by SIGSEGV" },
+  // Deno has no names for the real-time signals; the number then.
+  { script: "kill -34 $$", reason: "killed by signal 34", realtime: true },
+  { script: "kill -64 $$", reason: "killed by signal 64", realtime: true },
+  // The hook's execve fails in the child, which exits 127.
+  { path: "/nonexistent/hook", script: "", reason: "exit status 127" },
+];
+
+async function checkFailingHooks(arch: "x86_64" | "aarch64"): Promise<void> {
+  const dir = Deno.makeTempDirSync({ prefix: "skiff-hookfail-" });
+  try {
+    const ok = await runFailingHook(arch, dir, { script: "exit 0" });
+    assert.deepEqual(ok, { event: { kind: "end" }, code: 5, signal: null, stderr: "" }, arch);
+    // qemu-user keeps some host real-time signals for itself and renumbers the rest in the wait
+    // statuses it passes on (host 34 reaches the guest as 32).
+    for (const hook of FAILING_HOOKS.filter((h) => arch === "x86_64" || !h.realtime)) {
+      const r = await runFailingHook(arch, dir, hook);
+      const what = `${arch} ${hook.path ?? hook.script}`;
+      assert.equal(r.stderr, `${HOOK_LINE}${hook.reason}\n`, what);
+      assert.equal(r.code, 1, what);
+      assert.match(String(r.event), /trampoline step 1 \(run hook/, what);
+    }
+    assert.ok(exists(join(dir, "core")), `${arch}: the SIGSEGV hook dumped core`);
+    // Hooks share the code that tells the failure: each with its own line and op index.
+    const second = await runFailingHook(arch, dir, { script: "exit 2" }, true, [{
+      op: "runHook",
+      path: "/bin/sh",
+      argv: ["sh", "-c", "exit 0"],
+      envp: [],
+      stdin: "{}",
+      failMessage: "skiff: the first hook failed: ",
+    }]);
+    assert.equal(second.stderr, `${HOOK_LINE}exit status 2\n`, `${arch} second hook`);
+    assert.match(String(second.event), /trampoline step 2 \(run hook/, `${arch} second hook`);
+    // Nobody reads the report socket: its record must not kill the trampoline (or the hook's
+    // child) with SIGPIPE: without a PID namespace PID 1 is not spared it.
+    for (const hook of [FAILING_HOOKS[0], FAILING_HOOKS[FAILING_HOOKS.length - 1]]) {
+      const unread = await runFailingHook(arch, dir, hook, false);
+      const what = `${arch} ${hook.path ?? hook.script}, report socket closed`;
+      assert.equal(unread.signal, null, what);
+      assert.equal(unread.stderr, `${HOOK_LINE}${hook.reason}\n`, what);
+      assert.equal(unread.code, 1, what);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test("runHook with failMessage writes the Deno init's line for a hook that fails (exit status, signal name or number) and exits 1, also with nobody reading the report socket", async () => {
+  await checkFailingHooks("x86_64");
+});
+
+Deno.test({
+  name: "runHook with failMessage writes the same lines on aarch64 (under qemu-user)" +
+    (QEMU ? "" : " (needs qemu-user-static)"),
+  ignore: !QEMU,
+  fn: () => checkFailingHooks("aarch64"),
+});
+
 Deno.test("waitByte blocks until a byte comes, then prlimit applies before execve", async () => {
   const [readEnd, writeEnd] = pipe(O_CLOEXEC);
   setCloexec(readEnd, false);
