@@ -1,7 +1,19 @@
 /** Errors with a meaning engines depend on, and the formatting of error chains. */
+import { brand, isBranded } from "../spec/brand.ts";
+
+const CONTAINER_NOT_EXIST_ERROR = Symbol.for("skiff.ContainerNotExistError");
 
 /** The container ID is not known: engines match the substring "does not exist". */
 export class ContainerNotExistError extends Error {
+  static {
+    brand(this, CONTAINER_NOT_EXIST_ERROR);
+  }
+
+  /** `instanceof` that also knows this class from another copy of its module (spec/brand.ts). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, ContainerNotExistError, CONTAINER_NOT_EXIST_ERROR, value);
+  }
+
   /**
    * Makes the error for a container ID that no container has.
    * @param id the ID that was asked for; kept as `id`
@@ -12,8 +24,19 @@ export class ContainerNotExistError extends Error {
   }
 }
 
+const CONFLICT_ERROR = Symbol.for("skiff.ConflictError");
+
 /** The container ID is taken: a container with this ID exists already. */
 export class ConflictError extends Error {
+  static {
+    brand(this, CONFLICT_ERROR);
+  }
+
+  /** `instanceof` that also knows this class from another copy of its module (spec/brand.ts). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, ConflictError, CONFLICT_ERROR, value);
+  }
+
   /**
    * Makes the error for a container ID that is in use.
    * @param id the ID that is taken; kept as `id`
@@ -24,19 +47,41 @@ export class ConflictError extends Error {
   }
 }
 
+const USAGE_ERROR = Symbol.for("skiff.UsageError");
+
 /** A command was used wrongly (bad flags or arguments). */
 export class UsageError extends Error {
+  static {
+    brand(this, USAGE_ERROR);
+  }
+
+  /** `instanceof` that also knows this class from another copy of its module (spec/brand.ts). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, UsageError, USAGE_ERROR, value);
+  }
+
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
   }
 }
 
+const EXIT_ERROR = Symbol.for("skiff.ExitError");
+
 /**
  * An error that selects the exit code. An empty message means it was already reported (the
  * container's init tells the CLI over its sync pipe), so cli.ts logs nothing.
  */
 export class ExitError extends Error {
+  static {
+    brand(this, EXIT_ERROR);
+  }
+
+  /** `instanceof` that also knows this class from another copy of its module (spec/brand.ts). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, ExitError, EXIT_ERROR, value);
+  }
+
   constructor(message: string, readonly code: number) {
     super(message);
     this.name = "ExitError";

@@ -1,9 +1,22 @@
+import { brand, isBranded } from "./brand.ts";
+
+const SPEC_ERROR = Symbol.for("skiff.SpecError");
+
 /**
  * An invalid or unusable config.json field. The message always reads `FILE: PATH: what`, e.g.
  * `/b/config.json: linux.namespaces[2].type: must be one of ...`; `FILE: ` is left out until the
  * file is known (the validators see only JSON): withFile() adds it.
  */
 export class SpecError extends TypeError {
+  static {
+    brand(this, SPEC_ERROR);
+  }
+
+  /** `instanceof` that also knows this class from another copy of its module (spec/brand.ts). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, SpecError, SPEC_ERROR, value);
+  }
+
   /** The JSON path of the offending field, e.g. `linux.namespaces[2].type`. */
   readonly path: string;
   /** What is wrong, without file or path. */
