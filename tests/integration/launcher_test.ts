@@ -268,7 +268,7 @@ async function tracedModule(
 
 Deno.test({
   name:
-    "dist/skiff runs a light command's own one-file entry, launch.js for the rest (needs deno task build, strace)",
+    "dist/skiff runs an entry command's own one-file entry, launch.js for the rest (needs deno task build, strace)",
   ignore: !nativeSkiff || !exists("/usr/bin/strace"),
   async fn() {
     const info = readLaunchInfo(SKIFF);
@@ -302,7 +302,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "a light command's own entry answers as launch.js does, odd argv included (needs deno task build)",
+    "an entry command's own entry answers as launch.js does, odd argv included (needs deno task build)",
   ignore: !nativeSkiff,
   async fn() {
     const info = readLaunchInfo(SKIFF)!;
@@ -327,6 +327,11 @@ Deno.test({
         ["--", "state", "x"],
         ["-", "state", "x"],
         ["--debug", "--bogus", "state", "x"],
+        ["exec", "nothere", "true"],
+        ["exec", "--bogus", "nothere", "true"],
+        ["run", "--bundle", "/nonexistent", "x"],
+        ["create", "--bundle", "/nonexistent", "x"],
+        ["create"],
       ];
       const features = ["features"];
       for (const args of [...cases, features]) {
