@@ -103,8 +103,12 @@ const sourceUrl = (path: string) => JSON.stringify(pathToFileURL(join(root, path
 
 /** The source of `name`'s entry. */
 function commandEntry(name: string): string {
+  // `skiff init` and the waiter's command line start from launch.js, which runs any command, not
+  // from this entry (the main module), which holds one.
   return `import { command } from ${sourceUrl(`runtime/cli/${name}.ts`)};\n` +
     `import { start } from ${sourceUrl("cli.ts")};\n` +
+    `import { useEntry } from ${sourceUrl("runtime/process/self_command.ts")};\n` +
+    `useEntry(new URL(${JSON.stringify(`./${LAUNCH_MODULE}`)}, import.meta.url).href);\n` +
     `start(Deno.args, command);\n`;
 }
 

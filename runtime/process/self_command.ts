@@ -1,5 +1,11 @@
-/** How Skiff starts itself again (`skiff init`, the waiter's command line). */
-let entry: string | undefined;
+/**
+ * How Skiff starts itself again (`skiff init`, the waiter's command line), one per process: on
+ * globalThis, as dist/skiff's one-file command entries may hold a second copy of this module
+ * (scripts/build.ts).
+ */
+const self = ((globalThis as { [key: symbol]: unknown })[Symbol.for("skiff.selfEntry")] ??= {}) as {
+  entry?: string;
+};
 
 /**
  * Deno's flags for the bundle (dist/skiff's, scripts/launch_info.ts): it is self-contained, so no
@@ -24,7 +30,7 @@ export const BUNDLE_RUN_FLAGS: readonly string[] = [
  * (mod.ts) runs inside another program, whose main module is not Skiff.
  */
 export function useEntry(url: string): void {
-  entry = url;
+  self.entry = url;
 }
 
 /**
@@ -34,7 +40,7 @@ export function useEntry(url: string): void {
  */
 export function selfCommand(subcommand: string[]): { command: string; args: string[] } {
   const exec = Deno.execPath();
-  const main = entry ?? Deno.mainModule;
+  const main = self.entry ?? Deno.mainModule;
   if (!main.startsWith("file:") || main.includes("/deno-compile-")) {
     return { command: exec, args: subcommand };
   }
