@@ -311,6 +311,22 @@ export function buildTrampoline(
    * repeated subtraction: the encoders have no division), {ERROR, op, status} with MSG_NOSIGNAL,
    * exit 1. Uses arg1..arg5 only besides `result` (arg0 is `result` on aarch64, nr on x86_64).
    */
+  /**
+   * `quotient` = `result` / `divisor` and `result` = the remainder, by repeated subtraction (the
+   * encoders have no division); `name` names its labels.
+   */
+  const divideResult = (divisor: number, quotient: "arg1" | "arg5", name: string): void => {
+    const [loop, subtract, done] = ["", "Subtract", "Done"].map((s) => new Label(`${name}${s}`));
+    asm.loadImmediate(quotient, 0);
+    asm.bind(loop);
+    asm.branchIf("aboveOrEqual", BigInt(divisor), subtract);
+    asm.jump(done);
+    asm.bind(subtract);
+    asm.addImmediate("result", -divisor);
+    asm.addImmediate(quotient, 1);
+    asm.jump(loop);
+    asm.bind(done);
+  };
   const hookFailedCode = ({ label, iov }: { label: Label; iov: bigint }): void => {
     const words = hookFailureData(data);
     const record = data.record(RECORD_ERROR, 0, 0);
@@ -319,10 +335,7 @@ export function buildTrampoline(
     asm.store32(record.op, "op");
     // struct iovec[6]: failMessage (set by the op), the reason's words, three slots for the digits
     // (right-aligned) or the signal's name, "\n". Empty slots stay {NULL, 0}.
-    const [divide, subtract, divided, core, signal, unnamed, exited, decimal, digit] = [
-      "divide",
-      "subtract",
-      "divided",
+    const [core, signal, unnamed, exited, decimal, digit] = [
       "core",
       "signal",
       "unnamed",
@@ -330,10 +343,7 @@ export function buildTrampoline(
       "decimal",
       "digit",
     ].map((name) => new Label(name));
-    const [modulo, moduloDone, minusTen, pointer, pointed, find, found, write] = [
-      "modulo",
-      "moduloDone",
-      "minusTen",
+    const [pointer, pointed, find, found, write] = [
       "pointer",
       "pointed",
       "find",
@@ -349,15 +359,7 @@ export function buildTrampoline(
     };
     setIov(5, words.newline, 1);
     // status = 256 * exit code (arg5) + the signal with 0x80 for a core dump (`result`).
-    asm.loadImmediate("arg5", 0);
-    asm.bind(divide);
-    asm.branchIf("aboveOrEqual", 256n, subtract);
-    asm.jump(divided);
-    asm.bind(subtract);
-    asm.addImmediate("result", -256);
-    asm.addImmediate("arg5", 1);
-    asm.jump(divide);
-    asm.bind(divided);
+    divideResult(256, "arg5", "divide");
     asm.branchIf("equal", 0n, exited);
     asm.branchIf("aboveOrEqual", 128n, core);
     asm.jump(signal);
@@ -389,15 +391,7 @@ export function buildTrampoline(
     asm.bind(decimal);
     asm.loadImmediate("arg4", iov + 64n);
     asm.bind(digit);
-    asm.loadImmediate("arg1", 0); // value / 10
-    asm.bind(modulo);
-    asm.branchIf("aboveOrEqual", 10n, minusTen);
-    asm.jump(moduloDone);
-    asm.bind(minusTen);
-    asm.addImmediate("result", -10);
-    asm.addImmediate("arg1", 1);
-    asm.jump(modulo);
-    asm.bind(moduloDone);
+    divideResult(10, "arg1", "modulo"); // arg1: value / 10; result: its last digit
     // The slot points into "0123456789" at the digit: one byte.
     asm.loadImmediate("arg3", words.digits);
     asm.bind(pointer);
