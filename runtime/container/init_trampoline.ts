@@ -227,10 +227,41 @@ export function trampolineInitReason(
     if (mounts.slice(0, first).some((m) => /^\/proc(\/|$)/.test(m.destination))) {
       return "mounts[]: a mount on /proc before the proc mount";
     }
-    if (!isPlainDirectory(`${rootfs}/proc`)) return "the rootfs has no /proc directory";
+    // A missing /proc is made before PID 1 starts (startTrampolineInit), as runc makes mount
+    // points; a symlink or a file there is left to the Deno init's resolution inside the rootfs.
+    if (!isPlainDirectory(`${rootfs}/proc`) && !isMissing(`${rootfs}/proc`)) {
+      return "the rootfs's /proc is not a directory";
+    }
   }
   if (!privileged()) return "an unprivileged caller";
   return undefined;
+}
+
+function isMissing(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return false;
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound;
+  }
+}
+
+/**
+ * The mount point of the proc that PID 1 mounts itself, at `<rootfs>/proc`: made when the rootfs
+ * has none (an image built `FROM scratch`), as runc and the Deno init make a mount's destination.
+ */
+function makeProcMountPoint(rootfs: string, index: number): void {
+  const path = `${rootfs}/proc`;
+  try {
+    Deno.mkdirSync(path, { mode: 0o755 });
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AlreadyExists)) {
+      throw new Error(`mounts[${index}]: cannot make the mount point ${path}`, { cause: err });
+    }
+  }
+  if (!isPlainDirectory(path)) {
+    throw new Error(`mounts[${index}]: the mount point ${path} is not a directory`);
+  }
 }
 
 function isPlainDirectory(path: string): boolean {
@@ -256,6 +287,7 @@ export async function startTrampolineInit(
   const procIndex = (spec.mounts ?? []).findIndex((m) => m.type === "proc");
   checkJoinedNamespaces(plan.namespaces);
 
+  if (procIndex >= 0) makeProcMountPoint(plan.rootfs, procIndex);
   mkfifo(plan.fifo, 0o622);
   const fifoFd = open(plan.fifo, O_RDWR | O_CLOEXEC);
   // The trace labels are the Deno init's where the step is the same (tests/integration/crash_test.ts

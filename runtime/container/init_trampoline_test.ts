@@ -109,7 +109,7 @@ Deno.test("trampolineInitReason() names each case that keeps the Deno init", () 
   assert.match(String(reason(undefined, { hostMountNamespace: true })), /mount namespace/);
 });
 
-Deno.test("trampolineInitReason(): a rootfs whose /proc is a symlink keeps the Deno init", () => {
+Deno.test("trampolineInitReason(): a rootfs whose /proc is a symlink keeps the Deno init, one without /proc not", () => {
   const rootfs = Deno.makeTempDirSync({ prefix: "skiff-reason-" });
   try {
     Deno.symlinkSync("/tmp", `${rootfs}/proc`);
@@ -117,7 +117,13 @@ Deno.test("trampolineInitReason(): a rootfs whose /proc is a symlink keeps the D
     const plan = planNamespaces(spec.linux!.namespaces!);
     assert.match(
       String(trampolineInitReason(spec, plan, rootfs, { hostMountNamespace: false })),
-      /no \/proc directory/,
+      /\/proc is not a directory/,
+    );
+    // None at all: the trampoline init makes the mount point (startTrampolineInit).
+    Deno.removeSync(`${rootfs}/proc`);
+    assert.equal(
+      trampolineInitReason(spec, plan, rootfs, { hostMountNamespace: false }),
+      undefined,
     );
   } finally {
     Deno.removeSync(rootfs, { recursive: true });

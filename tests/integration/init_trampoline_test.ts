@@ -72,6 +72,29 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "a rootfs without /proc (an image FROM scratch) gets its mount point made and still no second Deno" +
+    (hasCommand("strace") ? "" : " (needs strace)"),
+  ignore: !hasCommand("strace"),
+  fn: async () => {
+    await using bundle = await makeBundle((spec) => {
+      spec.process!.args = ["sh", "-c", "ls -d /proc/[0-9]*"];
+    });
+    await Deno.remove(join(bundle.rootfs, "proc"), { recursive: true });
+    const run = await tracedRun(bundle);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "/proc/1\n");
+    assert.equal(denos(run.execs).length, 1, run.execs.join("\n"));
+    assert.ok(Deno.lstatSync(join(bundle.rootfs, "proc")).isDirectory);
+    // Anything but a directory there is left to the Deno init, which resolves it inside the rootfs.
+    await Deno.remove(join(bundle.rootfs, "proc"));
+    await Deno.symlink("/tmp", join(bundle.rootfs, "proc"));
+    const linked = await bundle.skiff(["--debug", "run", "-b", bundle.dir, testId()]);
+    assert.match(linked.stderr, /the Deno init \(the rootfs's \/proc is not a directory\)/);
+  },
+});
+
 Deno.test("a created container waits as the trampoline: well under 1 MiB, then start runs it", async () => {
   await using bundle = await makeBundle((spec) => {
     spec.process!.args = ["sh", "-c", "echo started > /started"];
