@@ -86,10 +86,10 @@ function bitMask(ids: readonly number[], bits: number): BigUint64Array {
   return words;
 }
 
-/** sched_setaffinity(2) of the calling thread to `cpus`. */
-export function schedSetaffinity(cpus: readonly number[], detail: () => string): void {
+/** sched_setaffinity(2) of the calling thread, or of process `pid`, to `cpus`. */
+export function schedSetaffinity(cpus: readonly number[], detail: () => string, pid = 0): void {
   const mask = bitMask(cpus, Math.max(...cpus, 0) + 1);
-  rawSyscall("sched_setaffinity", detail, 0n, BigInt(mask.byteLength), addressOf(mask));
+  rawSyscall("sched_setaffinity", detail, BigInt(pid), BigInt(mask.byteLength), addressOf(mask));
 }
 
 // 8192 CPUs: the kernel clamps a longer mask to the CPUs it supports.

@@ -36,9 +36,8 @@ import { loadContainer } from "./container.ts";
 import { checkLsm } from "../security/lsm.ts";
 import { checkConsoleFlags } from "../console.ts";
 import { recordedProcsFiles } from "../cgroups/places.ts";
-import { parseCpuList } from "../../spec/cpu_list.ts";
 import { joinIntelRdt } from "../intel_rdt.ts";
-import { schedGetaffinity, schedRestoreAffinity, schedSetaffinity } from "../../ffi/sched.ts";
+import { withInitialAffinity } from "../init/process_attrs.ts";
 
 /** What `skiff exec` was asked for, beyond the container. */
 export interface ExecOptions {
@@ -261,29 +260,6 @@ function trampolineNamespaces(record: ContainerRecord): NamespacePlan {
 }
 
 /**
- * Runs `spawn` with this thread's CPU affinity set to execCPUAffinity.initial, so that the exec's
- * init is born with it and keeps it until it is in the container's cgroup (runc sets it on the
- * thread that starts `runc init`). The CLI's own affinity is restored afterwards.
- */
-function withInitialAffinity<T>(initial: string | undefined, spawn: () => T): T {
-  const cpus = initial ? parseCpuList(initial) : [];
-  if (cpus.length === 0) return spawn();
-  const saved = schedGetaffinity();
-  try {
-    schedSetaffinity(cpus, () => `pid=0, cpus=${initial}`);
-  } catch (err) {
-    throw new Error(`process.execCPUAffinity.initial: cannot run on CPUs ${initial}`, {
-      cause: err,
-    });
-  }
-  try {
-    return spawn();
-  } finally {
-    schedRestoreAffinity(saved);
-  }
-}
-
-/**
  * Runs a new process in container `id` (runc exec): it joins the container's namespaces, cgroup,
  * capabilities, rlimits, no_new_privs and seccomp. A stopped container is an error, and so is a
  * paused one unless `ignorePaused`.
@@ -311,7 +287,7 @@ export async function execContainer(
     : undefined;
   const cgroupProcs = options.cgroupProcs ??
     await execCgroupProcs(record, options.subCgroups ?? []);
-  const denoReason = denoInitReason(process, record.config.linux, seccomp);
+  const denoReason = denoInitReason(process, seccomp);
   if (denoReason === undefined) {
     return await execWithTrampoline(record, process, options, seccomp, cgroupProcs);
   }
@@ -427,6 +403,10 @@ async function execWithTrampoline(
         : undefined,
       cgroupProcs,
       atSync: record.intelRdt ? (pid) => joinIntelRdt(record.intelRdt!, pid) : undefined,
+      linux: {
+        personality: record.config.linux?.personality,
+        memoryPolicy: record.config.linux?.memoryPolicy,
+      },
     });
     debug(`exec: process ${started.pid} exec'd ${JSON.stringify(process.args)} (trampoline)`);
     try {

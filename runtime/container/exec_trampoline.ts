@@ -19,8 +19,11 @@
  *                                                    exits 0; p is a child of the CLI
  *   read R  <--------------------------------------  SYNC 1 (from p)
  *   cgroup.procs <- p (joinCgroupProcs), resctrl,
- *   /proc/p/oom_score_adj, affinity of p; answer ->  setns mnt (or chroot /proc/P/root)
+ *   /proc/p/oom_score_adj, affinity of p (reset, or
+ *   execCPUAffinity.final; p was born with .initial),
+ *   scheduler and I/O priority of p; answer ------>  setns mnt (or chroot /proc/P/root)
  *                                                    [tty: setsid, TIOCSCTTY, dup2 slave 0-2]
+ *                                                    [personality, mempolicy]
  *                                                    close-on-exec from 3+preserve-fds,
  *                                                    default SIGPIPE/32/33, [seccomp w/o nnp],
  *                                                    chdir cwd, prlimits, bounding set drop,
@@ -36,7 +39,7 @@
  * What the trampoline cannot do yet goes to the Deno exec init (init/setns.ts), chosen in one
  * place: denoInitReason().
  */
-import type { Process } from "../../spec/config.ts";
+import type { Linux, Process } from "../../spec/config.ts";
 import {
   CLONE_FS,
   CLONE_NEWNS,
@@ -60,7 +63,14 @@ import { clonedInit, type InitProcess, killTrampoline } from "../process/init_pr
 import type { TrampolineOp, TrampolineProgram } from "../trampoline/program.ts";
 import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
 import { posixSpawn } from "../../ffi/spawn.ts";
-import { identityOps, privileged, setFromHost } from "./process_ops.ts";
+import { identityOps, privileged, setOomScoreAdjFromHost } from "./process_ops.ts";
+import {
+  applyExecAffinity,
+  applyScheduling,
+  memoryPolicyArgs,
+  withInitialAffinity,
+} from "../init/process_attrs.ts";
+import { nodeMask, PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
 import { trace } from "../log.ts";
 
 /** Everything the exec trampoline needs, computed by the CLI. */
@@ -83,6 +93,8 @@ export interface ExecTrampolinePlan {
   cgroupProcs: string[];
   /** Extra work at the sync point with the new process's host pid (intel RDT). */
   atSync?: (pid: number) => void;
+  /** The container's linux.personality and linux.memoryPolicy, which exec'd processes get too. */
+  linux?: Pick<Linux, "personality" | "memoryPolicy">;
 }
 
 /** A started exec process. */
@@ -101,16 +113,10 @@ const SYNC_CGROUP = 1;
  */
 export function denoInitReason(
   process: Process,
-  linux: { personality?: unknown; memoryPolicy?: unknown } | undefined,
   seccomp: BootstrapSeccomp | undefined,
 ): string | undefined {
-  if (process.scheduler) return "process.scheduler";
-  if (process.ioPriority) return "process.ioPriority";
-  if (process.execCPUAffinity) return "process.execCPUAffinity";
   if (process.apparmorProfile) return "process.apparmorProfile";
   if (process.selinuxLabel) return "process.selinuxLabel";
-  if (linux?.personality) return "linux.personality";
-  if (linux?.memoryPolicy) return "linux.memoryPolicy";
   if (seccomp?.listenerPath || seccomp?.newListener) return "linux.seccomp.listenerPath";
   if (!privileged()) {
     return "an unprivileged caller (no CAP_SYS_ADMIN to leave the mount namespace)";
@@ -204,6 +210,22 @@ export function execOps(
     add({ op: "setctty", fd: slave }, "cannot make the pty the controlling terminal");
     for (const fd of [0, 1, 2]) add({ op: "dup2", from: slave, to: fd });
   }
+  // Before the identity, as the trampoline init's stage 2 and runc's setns init set them.
+  const persona = plan.linux?.personality;
+  if (persona) {
+    add(
+      { op: "personality", persona: PERSONALITY_DOMAINS[persona.domain] },
+      `linux.personality: cannot set domain ${persona.domain}`,
+    );
+  }
+  const policy = plan.linux?.memoryPolicy;
+  if (policy) {
+    const { mode, nodes } = memoryPolicyArgs(policy);
+    add(
+      { op: "mempolicy", mode, nodemask: nodes.length ? [...nodeMask(nodes)] : [] },
+      `linux.memoryPolicy: cannot set ${policy.mode}`,
+    );
+  }
   identityOps({
     process,
     masks: plan.masks,
@@ -282,7 +304,11 @@ export async function execViaTrampoline(plan: ExecTrampolinePlan): Promise<Tramp
     const program: TrampolineProgram = { ops, why, reportFd: socket.theirs };
     trace("exec: program planned");
     try {
-      trampoline = spawnTrampolineDirect(program, process.terminal === true);
+      // Born with execCPUAffinity.initial, kept until it is in the container's cgroup.
+      trampoline = withInitialAffinity(
+        process.execCPUAffinity?.initial,
+        () => spawnTrampolineDirect(program, process.terminal === true),
+      );
     } finally {
       close(socket.theirs);
       if (pty) {
@@ -336,9 +362,14 @@ function spawnTrampolineDirect(program: TrampolineProgram, nullStdio: boolean): 
   }
 }
 
-/** The CLI's part at the sync point: cgroup, resctrl, oom_score_adj and affinity of `pid`. */
+/**
+ * The CLI's part at the sync point: cgroup, resctrl, oom_score_adj, scheduler and I/O priority,
+ * and affinity of `pid` (set from the host, as root: they pass through execve).
+ */
 function atSync(plan: ExecTrampolinePlan, pid: number): void {
   joinCgroupProcs(plan.cgroupProcs, pid);
   plan.atSync?.(pid);
-  setFromHost(plan.process.oomScoreAdj, pid);
+  setOomScoreAdjFromHost(plan.process.oomScoreAdj, pid);
+  applyExecAffinity(plan.process.execCPUAffinity, pid, "process.execCPUAffinity");
+  applyScheduling(plan.process, pid);
 }

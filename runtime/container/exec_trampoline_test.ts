@@ -96,24 +96,55 @@ Deno.test("execOps() makes a pty the controlling terminal and stdio, and skips d
   ]);
 });
 
-Deno.test("denoInitReason() names the field that needs the Deno exec init", () => {
+Deno.test("denoInitReason() names the field that needs the Deno exec init, and no longer the scheduling ones", () => {
   const base = { cwd: "/", user: { uid: 0, gid: 0 } } as Process;
-  assert.equal(denoInitReason(base, undefined, undefined), undefined);
+  assert.equal(denoInitReason(base, undefined), undefined);
+  // Set from the host at the sync point, or by ops before the identity (execOps).
   assert.equal(
-    denoInitReason({ ...base, ioPriority: { class: "IOPRIO_CLASS_BE" } }, undefined, undefined),
-    "process.ioPriority",
+    denoInitReason({
+      ...base,
+      ioPriority: { class: "IOPRIO_CLASS_BE" },
+      scheduler: { policy: "SCHED_BATCH" },
+      execCPUAffinity: { initial: "0", final: "0" },
+    }, undefined),
+    undefined,
   );
   assert.equal(
-    denoInitReason(base, { personality: { domain: "LINUX32" } }, undefined),
-    "linux.personality",
+    denoInitReason({ ...base, apparmorProfile: "p" }, undefined),
+    "process.apparmorProfile",
   );
   assert.equal(
-    denoInitReason(base, undefined, {
+    denoInitReason(base, {
       program: filter,
       flags: 8,
       newListener: true,
       listenerPath: "/x",
     }),
     "linux.seccomp.listenerPath",
+  );
+});
+
+Deno.test("execOps() sets the container's personality and memory policy before the identity", () => {
+  const { ops } = execOps(
+    plan({}, {
+      linux: {
+        personality: { domain: "LINUX32" },
+        memoryPolicy: { mode: "MPOL_INTERLEAVE", nodes: "0", flags: ["MPOL_F_STATIC_NODES"] },
+      },
+    }),
+    7,
+    target,
+    undefined,
+    false,
+  );
+  const names = ops.map((o) => o.op);
+  const persona = names.indexOf("personality");
+  const policy = names.indexOf("mempolicy");
+  assert.ok(persona > names.indexOf("sync") && policy > persona, names.join(" "));
+  assert.ok(policy < names.indexOf("setresuid", names.indexOf("sync")), names.join(" "));
+  assert.deepEqual(ops[persona], { op: "personality", persona: 0x0008 });
+  assert.equal(
+    execOps(plan({}), 7, target, undefined, false).ops.some((o) => o.op === "personality"),
+    false,
   );
 });

@@ -135,12 +135,8 @@ function rlim(value: number): bigint {
   return v > 0xffffffffffffffffn ? 0xffffffffffffffffn : v;
 }
 
-/**
- * What the CLI sets on a container process from the host (the Deno init sets it on itself):
- * process.oomScoreAdj, and the CPU affinity reset to the cpuset (runc 1.3+: a process must not keep
- * the runtime's own).
- */
-export function setFromHost(oomScoreAdj: number | undefined, pid: number): void {
+/** process.oomScoreAdj of process `pid`, written from the host. */
+export function setOomScoreAdjFromHost(oomScoreAdj: number | undefined, pid: number): void {
   if (oomScoreAdj !== undefined) {
     try {
       writeProcFile(`/proc/${pid}/oom_score_adj`, String(oomScoreAdj));
@@ -148,6 +144,15 @@ export function setFromHost(oomScoreAdj: number | undefined, pid: number): void 
       throw new Error(`process.oomScoreAdj: cannot set ${oomScoreAdj}`, { cause: err });
     }
   }
+}
+
+/**
+ * What the CLI sets on a container process from the host (the Deno init sets it on itself):
+ * process.oomScoreAdj, and the CPU affinity reset to the cpuset (runc 1.3+: a process must not keep
+ * the runtime's own).
+ */
+export function setFromHost(oomScoreAdj: number | undefined, pid: number): void {
+  setOomScoreAdjFromHost(oomScoreAdj, pid);
   try {
     schedResetAffinity(pid);
   } catch {

@@ -16,7 +16,9 @@ import {
   PERSONALITY_DOMAINS,
   SCHED_FLAGS,
   SCHED_POLICIES,
+  schedGetaffinity,
   schedResetAffinity,
+  schedRestoreAffinity,
   schedSetaffinity,
   schedSetattr,
   setMempolicy,
@@ -131,5 +133,56 @@ export function applyFinalAffinity(
     schedResetAffinity();
   } catch {
     // runc only warns: the process keeps the runtime's affinity.
+  }
+}
+
+/**
+ * process.execCPUAffinity of an exec'd process `pid`, set from the host once it is in the
+ * container's cgroup (the exec trampoline's sync point): `final` when given, else every CPU unless
+ * `initial` is set (it was born with that: withInitialAffinity()), as applyFinalAffinity() does in
+ * the Deno exec init. `field` is the JSON path named in errors.
+ */
+export function applyExecAffinity(
+  affinity: Process["execCPUAffinity"] | undefined,
+  pid: number,
+  field: string,
+): void {
+  const final = affinity?.final ? parseCpuList(affinity.final) : [];
+  if (final.length > 0) {
+    try {
+      schedSetaffinity(final, () => `pid=${pid}, cpus=${affinity!.final}`, pid);
+    } catch (err) {
+      throw new Error(`${field}.final: cannot run on CPUs ${affinity!.final}`, { cause: err });
+    }
+    return;
+  }
+  if (affinity?.initial && parseCpuList(affinity.initial).length > 0) return;
+  try {
+    schedResetAffinity(pid);
+  } catch {
+    // runc only warns: the process keeps the runtime's affinity.
+  }
+}
+
+/**
+ * Runs `spawn` with this thread's CPU affinity set to execCPUAffinity.initial, so that the exec's
+ * process is born with it and keeps it until it is in the container's cgroup (runc sets it on the
+ * thread that starts `runc init`). The CLI's own affinity is restored afterwards.
+ */
+export function withInitialAffinity<T>(initial: string | undefined, spawn: () => T): T {
+  const cpus = initial ? parseCpuList(initial) : [];
+  if (cpus.length === 0) return spawn();
+  const saved = schedGetaffinity();
+  try {
+    schedSetaffinity(cpus, () => `pid=0, cpus=${initial}`);
+  } catch (err) {
+    throw new Error(`process.execCPUAffinity.initial: cannot run on CPUs ${initial}`, {
+      cause: err,
+    });
+  }
+  try {
+    return spawn();
+  } finally {
+    schedRestoreAffinity(saved);
   }
 }

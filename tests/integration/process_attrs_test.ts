@@ -122,6 +122,26 @@ Deno.test("linux.memoryPolicy sets the NUMA policy and its flags, for exec too",
 
 const CPUS_ALLOWED = "grep Cpus_allowed_list /proc/self/status | cut -f2";
 
+Deno.test("exec with a scheduler, an I/O priority, an affinity, a personality and a memory policy needs no Deno exec init", async () => {
+  await using bundle = await makeBundle((spec) => {
+    spec.process!.scheduler = { policy: "SCHED_BATCH", nice: 4 };
+    spec.process!.ioPriority = { class: "IOPRIO_CLASS_BE", priority: 6 };
+    spec.process!.execCPUAffinity = { final: "0" };
+    spec.linux!.memoryPolicy = { mode: "MPOL_INTERLEAVE", nodes: "0" };
+    if (Deno.build.arch === "x86_64") spec.linux!.personality = { domain: "LINUX32" };
+  });
+  const { id } = await startDetached(bundle);
+  const script = `${NICE_POLICY}; ionice -p $$; ${CPUS_ALLOWED}; ` +
+    "head -1 /proc/self/numa_maps | cut -d' ' -f2; cat /proc/self/personality";
+  const exec = await bundle.skiff(["--debug", "exec", id, "sh", "-c", script]);
+  assert.equal(exec.code, 0, exec.stderr);
+  const persona = Deno.build.arch === "x86_64" ? "00000008" : "00000000";
+  assert.equal(exec.stdout, `4 3\nbest-effort: prio 6\n0\ninterleave:0\n${persona}\n`);
+  // The exec trampoline exec'd it (exec_trampoline.ts), not a second Deno (init/setns.ts).
+  assert.match(exec.stderr, /exec'd .* \(trampoline\)/);
+  assert.doesNotMatch(exec.stderr, /needs the Deno exec init/);
+});
+
 Deno.test({
   name: "process.execCPUAffinity: final is the exec'd process's affinity; the init ignores it",
   ignore: !twoCpus,
