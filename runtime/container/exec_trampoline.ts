@@ -63,14 +63,13 @@ import { clonedInit, type InitProcess, killTrampoline } from "../process/init_pr
 import type { TrampolineOp, TrampolineProgram } from "../trampoline/program.ts";
 import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampoline/spawn.ts";
 import { posixSpawn } from "../../ffi/spawn.ts";
-import { identityOps, privileged, setOomScoreAdjFromHost } from "./process_ops.ts";
 import {
-  applyExecAffinity,
-  applyScheduling,
-  memoryPolicyArgs,
-  withInitialAffinity,
-} from "../init/process_attrs.ts";
-import { nodeMask, PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
+  identityOps,
+  personalityAndPolicyOps,
+  privileged,
+  setOomScoreAdjFromHost,
+} from "./process_ops.ts";
+import { applyExecAffinity, applyScheduling, withInitialAffinity } from "../init/process_attrs.ts";
 import { trace } from "../log.ts";
 
 /** Everything the exec trampoline needs, computed by the CLI. */
@@ -211,21 +210,7 @@ export function execOps(
     for (const fd of [0, 1, 2]) add({ op: "dup2", from: slave, to: fd });
   }
   // Before the identity, as the trampoline init's stage 2 and runc's setns init set them.
-  const persona = plan.linux?.personality;
-  if (persona) {
-    add(
-      { op: "personality", persona: PERSONALITY_DOMAINS[persona.domain] },
-      `linux.personality: cannot set domain ${persona.domain}`,
-    );
-  }
-  const policy = plan.linux?.memoryPolicy;
-  if (policy) {
-    const { mode, nodes } = memoryPolicyArgs(policy);
-    add(
-      { op: "mempolicy", mode, nodemask: nodes.length ? [...nodeMask(nodes)] : [] },
-      `linux.memoryPolicy: cannot set ${policy.mode}`,
-    );
-  }
+  personalityAndPolicyOps(plan.linux, add);
   identityOps({
     process,
     masks: plan.masks,

@@ -115,7 +115,7 @@ import { answer, nextEvent, trampolineMemfd, trampolineSocket } from "../trampol
 import { connectConsole } from "../console.ts";
 import { sendFds } from "../../ffi/socket.ts";
 import { fchown } from "../../ffi/file_attrs.ts";
-import { identityOps, privileged } from "./process_ops.ts";
+import { identityOps, personalityAndPolicyOps, privileged } from "./process_ops.ts";
 import {
   enterNamespacesOf,
   finishIn,
@@ -127,8 +127,6 @@ import {
 import type { NamespaceWorker } from "./namespace_worker.ts";
 import { HookError, hookTimeoutReason, runHooks } from "../hooks.ts";
 import { applyScheduling } from "../init/process_attrs.ts";
-import { nodeMask, PERSONALITY_DOMAINS } from "../../ffi/sched.ts";
-import { memoryPolicyArgs } from "../init/process_attrs.ts";
 import { type TimeOffsets, writeTimeOffsets } from "../process/spawn_in_namespaces.ts";
 import { creatingState } from "../../spec/state.ts";
 import * as log from "../log.ts";
@@ -713,21 +711,7 @@ function secondStage(
   if (plan.newCgroupNamespace) {
     add({ op: "unshare", flags: CLONE_NEWCGROUP }, "cannot create the cgroup namespace");
   }
-  const persona = spec.linux?.personality;
-  if (persona) {
-    add(
-      { op: "personality", persona: PERSONALITY_DOMAINS[persona.domain] },
-      `linux.personality: cannot set domain ${persona.domain}`,
-    );
-  }
-  const policy = spec.linux?.memoryPolicy;
-  if (policy) {
-    const { mode, nodes } = memoryPolicyArgs(policy);
-    add(
-      { op: "mempolicy", mode, nodemask: nodes.length ? [...nodeMask(nodes)] : [] },
-      `linux.memoryPolicy: cannot set ${policy.mode}`,
-    );
-  }
+  personalityAndPolicyOps(spec.linux, add);
   identityOps({
     process,
     masks,

@@ -3,7 +3,7 @@
  * exec trampoline (exec_trampoline.ts) and the container's trampoline init (init_trampoline.ts):
  * runc's order, as the Deno init's finalizeWithSeccomp() (init/finalize.ts) does it.
  */
-import type { Process } from "../../spec/config.ts";
+import type { Linux, Process } from "../../spec/config.ts";
 import {
   AT_EMPTY_PATH,
   AT_FDCWD,
@@ -15,7 +15,8 @@ import {
   PR_SET_NO_NEW_PRIVS,
 } from "../../ffi/constants.ts";
 import { statx } from "../../ffi/file_attrs.ts";
-import { schedResetAffinity } from "../../ffi/sched.ts";
+import { nodeMask, PERSONALITY_DOMAINS, schedResetAffinity } from "../../ffi/sched.ts";
+import { memoryPolicyArgs } from "../init/process_attrs.ts";
 import { writeProcFile } from "../procfs.ts";
 import { RLIMITS } from "../../spec/rlimits.ts";
 import type { BootstrapSeccomp } from "../process/protocol.ts";
@@ -49,6 +50,31 @@ export interface IdentityPlan {
  * the identity without no_new_privs), cwd, rlimits, bounding set, KEEPCAPS, stdio owner, groups,
  * gid, uid, capabilities and ambient, umask, no_new_privs and seccomp.
  */
+/**
+ * linux.personality and linux.memoryPolicy as ops: both pass through execve, and both inits' last
+ * stage sets them before the identity, as runc's inits do (init/process_attrs.ts for the Deno one).
+ */
+export function personalityAndPolicyOps(
+  linux: Pick<Linux, "personality" | "memoryPolicy"> | undefined,
+  add: AddOp,
+): void {
+  const persona = linux?.personality;
+  if (persona) {
+    add(
+      { op: "personality", persona: PERSONALITY_DOMAINS[persona.domain] },
+      `linux.personality: cannot set domain ${persona.domain}`,
+    );
+  }
+  const policy = linux?.memoryPolicy;
+  if (policy) {
+    const { mode, nodes } = memoryPolicyArgs(policy);
+    add(
+      { op: "mempolicy", mode, nodemask: nodes.length ? [...nodeMask(nodes)] : [] },
+      `linux.memoryPolicy: cannot set ${policy.mode}`,
+    );
+  }
+}
+
 export function identityOps(plan: IdentityPlan, add: AddOp): void {
   const { process, masks } = plan;
   add({ op: "cloexecFrom", first: 3 + plan.keepFds });
