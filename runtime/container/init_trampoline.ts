@@ -227,29 +227,29 @@ export function trampolineInitReason(
     }
     // A missing /proc is made before PID 1 starts (startTrampolineInit), as runc makes mount
     // points; a symlink or a file there is left to the Deno init's resolution inside the rootfs.
-    if (!isPlainDirectory(`${rootfs}/proc`) && !isMissing(`${rootfs}/proc`)) {
-      return "the rootfs's /proc is not a directory";
-    }
+    if (entryAt(`${rootfs}/proc`) === "other") return "the rootfs's /proc is not a directory";
   }
   if (!privileged()) return "an unprivileged caller";
   return undefined;
 }
 
-function isMissing(path: string): boolean {
+/** What `path` is without following a symlink: a directory, nothing, or anything else. */
+function entryAt(path: string): "directory" | "missing" | "other" {
   try {
-    Deno.lstatSync(path);
-    return false;
+    return Deno.lstatSync(path).isDirectory ? "directory" : "other";
   } catch (err) {
-    return err instanceof Deno.errors.NotFound;
+    return err instanceof Deno.errors.NotFound ? "missing" : "other";
   }
 }
 
 /**
  * The mount point of the proc that PID 1 mounts itself, at `<rootfs>/proc`: made when the rootfs
  * has none (an image built `FROM scratch`), as runc and the Deno init make a mount's destination.
+ * Looked at first: most rootfses have it, and a failed mkdir would cost every create a thrown error.
  */
 function makeProcMountPoint(rootfs: string, index: number): void {
   const path = `${rootfs}/proc`;
+  if (entryAt(path) === "directory") return;
   try {
     Deno.mkdirSync(path, { mode: 0o755 });
   } catch (err) {
@@ -257,16 +257,8 @@ function makeProcMountPoint(rootfs: string, index: number): void {
       throw new Error(`mounts[${index}]: cannot make the mount point ${path}`, { cause: err });
     }
   }
-  if (!isPlainDirectory(path)) {
+  if (entryAt(path) !== "directory") {
     throw new Error(`mounts[${index}]: the mount point ${path} is not a directory`);
-  }
-}
-
-function isPlainDirectory(path: string): boolean {
-  try {
-    return Deno.lstatSync(path).isDirectory;
-  } catch {
-    return false;
   }
 }
 
