@@ -69,7 +69,7 @@ import {
   privileged,
   setOomScoreAdjFromHost,
 } from "./process_ops.ts";
-import { applyExecAffinity, applyScheduling, withInitialAffinity } from "../init/process_attrs.ts";
+import { applyFinalAffinity, applyScheduling, withInitialAffinity } from "../init/process_attrs.ts";
 import { trace } from "../log.ts";
 
 /** Everything the exec trampoline needs, computed by the CLI. */
@@ -355,6 +355,6 @@ function atSync(plan: ExecTrampolinePlan, pid: number): void {
   joinCgroupProcs(plan.cgroupProcs, pid);
   plan.atSync?.(pid);
   setOomScoreAdjFromHost(plan.process.oomScoreAdj, pid);
-  applyExecAffinity(plan.process.execCPUAffinity, pid, "process.execCPUAffinity");
+  applyFinalAffinity(plan.process.execCPUAffinity, "process.execCPUAffinity", pid);
   applyScheduling(plan.process, pid);
 }

@@ -46,11 +46,6 @@ export interface IdentityPlan {
 }
 
 /**
- * Close-on-exec for every fd but 0-2 and the kept ones, default signal actions, seccomp (before
- * the identity without no_new_privs), cwd, rlimits, bounding set, KEEPCAPS, stdio owner, groups,
- * gid, uid, capabilities and ambient, umask, no_new_privs and seccomp.
- */
-/**
  * linux.personality and linux.memoryPolicy as ops: both pass through execve, and both inits' last
  * stage sets them before the identity, as runc's inits do (init/process_attrs.ts for the Deno one).
  */
@@ -75,6 +70,11 @@ export function personalityAndPolicyOps(
   }
 }
 
+/**
+ * Close-on-exec for every fd but 0-2 and the kept ones, default signal actions, seccomp (before
+ * the identity without no_new_privs), cwd, rlimits, bounding set, KEEPCAPS, stdio owner, groups,
+ * gid, uid, capabilities and ambient, umask, no_new_privs and seccomp.
+ */
 export function identityOps(plan: IdentityPlan, add: AddOp): void {
   const { process, masks } = plan;
   add({ op: "cloexecFrom", first: 3 + plan.keepFds });

@@ -111,43 +111,17 @@ export function memoryPolicyArgs(
 /**
  * Sets the CPU affinity the process runs with once it is in the container's cgroup: `final` when
  * given; every CPU of the cpuset when no execCPUAffinity is set at all, so that the container does
- * not inherit the runtime's own affinity (runc 1.3+); untouched when only `initial` is set.
- * `field` is the JSON path named in errors.
+ * not inherit the runtime's own affinity (runc 1.3+); untouched when only `initial` is set (it was
+ * born with that: withInitialAffinity()). Of the calling thread (the Deno exec init), or of process
+ * `pid` from the host (the exec trampoline's sync point). `field` is the JSON path named in errors.
  */
 export function applyFinalAffinity(
   affinity: Process["execCPUAffinity"] | undefined,
   field: string,
+  pid = 0,
 ): void {
   const final = affinity?.final ? parseCpuList(affinity.final) : [];
   const initial = affinity?.initial ? parseCpuList(affinity.initial) : [];
-  if (final.length > 0) {
-    try {
-      schedSetaffinity(final, () => `pid=0, cpus=${affinity!.final}`);
-    } catch (err) {
-      throw new Error(`${field}.final: cannot run on CPUs ${affinity!.final}`, { cause: err });
-    }
-    return;
-  }
-  if (initial.length > 0) return;
-  try {
-    schedResetAffinity();
-  } catch {
-    // runc only warns: the process keeps the runtime's affinity.
-  }
-}
-
-/**
- * process.execCPUAffinity of an exec'd process `pid`, set from the host once it is in the
- * container's cgroup (the exec trampoline's sync point): `final` when given, else every CPU unless
- * `initial` is set (it was born with that: withInitialAffinity()), as applyFinalAffinity() does in
- * the Deno exec init. `field` is the JSON path named in errors.
- */
-export function applyExecAffinity(
-  affinity: Process["execCPUAffinity"] | undefined,
-  pid: number,
-  field: string,
-): void {
-  const final = affinity?.final ? parseCpuList(affinity.final) : [];
   if (final.length > 0) {
     try {
       schedSetaffinity(final, () => `pid=${pid}, cpus=${affinity!.final}`, pid);
@@ -156,7 +130,7 @@ export function applyExecAffinity(
     }
     return;
   }
-  if (affinity?.initial && parseCpuList(affinity.initial).length > 0) return;
+  if (initial.length > 0) return;
   try {
     schedResetAffinity(pid);
   } catch {
