@@ -306,12 +306,6 @@ export function buildTrampoline(
     asm.jump(hookFailed.label);
   };
   /**
-   * The failed hook's code, the wait status in `result`, `op` the op's index, `arg2` the iovecs:
-   * the Deno init's line on fd 2 (HookError's words, the number in decimal worked out here by
-   * repeated subtraction: the encoders have no division), {ERROR, op, status} with MSG_NOSIGNAL,
-   * exit 1. Uses arg1..arg5 only besides `result` (arg0 is `result` on aarch64, nr on x86_64).
-   */
-  /**
    * `quotient` = `result` / `divisor` and `result` = the remainder, by repeated subtraction (the
    * encoders have no division); `name` names its labels.
    */
@@ -327,6 +321,22 @@ export function buildTrampoline(
     asm.jump(loop);
     asm.bind(done);
   };
+  /** `pointer` += `step` × `result`, counting `result` down to 0 (the encoders have no multiply). */
+  const advanceByResult = (pointer: "arg3" | "arg4", step: number, name: string): void => {
+    const [loop, done] = ["", "Done"].map((s) => new Label(`${name}${s}`));
+    asm.bind(loop);
+    asm.branchIf("equal", 0n, done);
+    asm.addImmediate(pointer, step);
+    asm.addImmediate("result", -1);
+    asm.jump(loop);
+    asm.bind(done);
+  };
+  /**
+   * The failed hook's code, the wait status in `result`, `op` the op's index, `arg2` the iovecs:
+   * the Deno init's line on fd 2 (HookError's words, the number in decimal worked out here by
+   * repeated subtraction: the encoders have no division), {ERROR, op, status} with MSG_NOSIGNAL,
+   * exit 1. Uses arg1..arg5 only besides `result` (arg0 is `result` on aarch64, nr on x86_64).
+   */
   const hookFailedCode = ({ label, iov }: { label: Label; iov: bigint }): void => {
     const words = hookFailureData(data);
     const record = data.record(RECORD_ERROR, 0, 0);
@@ -343,13 +353,7 @@ export function buildTrampoline(
       "decimal",
       "digit",
     ].map((name) => new Label(name));
-    const [pointer, pointed, find, found, write] = [
-      "pointer",
-      "pointed",
-      "find",
-      "found",
-      "write",
-    ].map((name) => new Label(name));
+    const write = new Label("write");
     /** iov[slot] = {address, length}. */
     const setIov = (slot: number, address: bigint, length: number): void => {
       asm.loadImmediate("arg3", address);
@@ -370,12 +374,7 @@ export function buildTrampoline(
     // A named signal: iov[2] = names[signal], an iovec itself, found 16 bytes per step.
     setIov(1, ...words.killedBy);
     asm.loadImmediate("arg4", words.table);
-    asm.bind(find);
-    asm.branchIf("equal", 0n, found);
-    asm.addImmediate("arg4", 16);
-    asm.addImmediate("result", -1);
-    asm.jump(find);
-    asm.bind(found);
+    advanceByResult("arg4", 16, "find");
     asm.load64("arg3", "arg4", 0);
     asm.store64("arg2", 32, "arg3");
     asm.load64("arg3", "arg4", 8);
@@ -394,12 +393,7 @@ export function buildTrampoline(
     divideResult(10, "arg1", "modulo"); // arg1: value / 10; result: its last digit
     // The slot points into "0123456789" at the digit: one byte.
     asm.loadImmediate("arg3", words.digits);
-    asm.bind(pointer);
-    asm.branchIf("equal", 0n, pointed);
-    asm.addImmediate("arg3", 1);
-    asm.addImmediate("result", -1);
-    asm.jump(pointer);
-    asm.bind(pointed);
+    advanceByResult("arg3", 1, "pointer");
     asm.store64("arg4", 0, "arg3");
     asm.loadImmediate("arg3", 1);
     asm.store64("arg4", 8, "arg3");
