@@ -8,16 +8,14 @@
  * when it opens libc.
  * @module
  */
+import { processWide } from "../spec/brand.ts";
 
 /**
  * The registered exit, one per process: on globalThis, as libc may be opened by a second copy of
  * this module (a one-file command entry of dist/skiff and a split chunk it imports on use,
  * scripts/build.ts).
  */
-const state =
-  ((globalThis as { [key: symbol]: unknown })[Symbol.for("skiff.immediateExit")] ??= {}) as {
-    exitNow?: (code: number) => void;
-  };
+const state = processWide<{ exitNow?: (code: number) => void }>("immediateExit", {});
 
 /** Called by ffi/_libc.ts when it has opened libc: `exit` ends the process at once. */
 export function registerImmediateExit(exit: (code: number) => void): void {

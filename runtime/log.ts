@@ -5,6 +5,8 @@
  * the last line whose level is "error", and Podman parses the whole file as one object, so a failure
  * writes exactly one error line (shared/docs/anchors.md s.1.6).
  */
+import { processWide } from "../spec/brand.ts";
+
 export type LogFormat = "text" | "json";
 
 /** Where and how log lines are written. */
@@ -24,9 +26,7 @@ interface LogState {
   /** See forwardDebug(). */
   forward?: (msg: string) => void;
 }
-const state = ((globalThis as { [key: symbol]: unknown })[Symbol.for("skiff.log")] ??= {
-  options: { format: "text", debug: false },
-}) as LogState;
+const state = processWide<LogState>("log", { options: { format: "text", debug: false } });
 
 /** Sets the process-wide log options (from the global CLI flags). */
 export function configureLog(next: LogOptions): void {

@@ -176,9 +176,10 @@ function staticModules(chunks: string, name: string): Set<string> {
  *
  * Such a process can hold two copies of a module: its own, and the split bundle's that a module
  * imported on use brings with it (hooks, the cgroup managers, the default root). The state that
- * must be one per process is on globalThis (runtime/log.ts, ffi/exit.ts); the modules imported on
- * use take plain data from the entry's (records, paths, the state store) and throw what the CLI
- * only prints.
+ * must be one per process is on globalThis (spec/brand.ts processWide(): the log options, the
+ * registered exit, the entry to start again), the error classes callers test with instanceof are
+ * branded (spec/brand.ts), and the modules imported on use take plain data from the entry's
+ * (records, paths, the state store).
  */
 function bundleOneFile(
   source: string,

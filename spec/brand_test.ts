@@ -41,3 +41,13 @@ Deno.test("a branded class is no instance test for other errors, and subclasses 
   assert.ok(new Narrower("a", "b") instanceof Narrower);
   assert.ok(!(new spec.SpecError("a", "b") instanceof Narrower));
 });
+
+Deno.test("processWide() gives every copy of a module the first copy's object", async () => {
+  const brand = await import("./brand.ts");
+  const copy: typeof brand = await copyOf("./brand.ts");
+  const name = `test-${crypto.randomUUID()}`;
+  const first = brand.processWide(name, { n: 1 });
+  assert.equal(copy.processWide(name, { n: 2 }), first);
+  assert.deepEqual(first, { n: 1 });
+  assert.notEqual(copy.processWide(`${name}-other`, { n: 3 }), first);
+});

@@ -1,11 +1,11 @@
+import { processWide } from "../../spec/brand.ts";
+
 /**
  * How Skiff starts itself again (`skiff init`, the waiter's command line), one per process: on
  * globalThis, as dist/skiff's one-file command entries may hold a second copy of this module
  * (scripts/build.ts).
  */
-const self = ((globalThis as { [key: symbol]: unknown })[Symbol.for("skiff.selfEntry")] ??= {}) as {
-  entry?: string;
-};
+const self = processWide<{ entry?: string }>("selfEntry", {});
 
 /**
  * Deno's flags for the bundle (dist/skiff's, scripts/launch_info.ts): it is self-contained, so no
