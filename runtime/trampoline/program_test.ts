@@ -167,14 +167,16 @@ Deno.test("buildTrampoline() builds a runHook op for both architectures, and val
   );
 });
 
+/** A hook op with nothing optional set. */
+const hook: TrampolineOp = {
+  op: "runHook",
+  path: "/hook",
+  argv: ["hook"],
+  envp: [],
+  stdin: "{}",
+};
+
 Deno.test("buildTrampoline() gives a runHook op with a timeout the pidfd calls and bakes its message in", () => {
-  const hook: TrampolineOp = {
-    op: "runHook",
-    path: "/hook",
-    argv: ["hook"],
-    envp: [],
-    stdin: "{}",
-  };
   for (const arch of ["x86_64", "aarch64"] as const) {
     const build = (op: TrampolineOp) =>
       buildTrampoline({ reportFd: 3, ops: [op, { op: "exit", code: 0 }] }, arch);
@@ -200,13 +202,6 @@ function loadsNumber(elf: Uint8Array, arch: "x86_64" | "aarch64", n: number): bo
 }
 
 Deno.test("buildTrampoline() gives a runHook op with failMessage its line's words once, writev and the signal names", () => {
-  const hook: TrampolineOp = {
-    op: "runHook",
-    path: "/hook",
-    argv: ["hook"],
-    envp: [],
-    stdin: "{}",
-  };
   const failing = { ...hook, failMessage: "skiff: hook #0 failed: " };
   const text = (elf: Uint8Array) => new TextDecoder().decode(elf);
   for (const arch of ["x86_64", "aarch64"] as const) {

@@ -494,31 +494,12 @@ async function runWithBothInits(bundle: Awaited<ReturnType<typeof makeBundle>>) 
   return { trampoline, deno };
 }
 
-for (
-  const [script, reason] of [
-    ["exit 3", "exit status 3"],
-    ["kill -TERM $$", "killed by SIGTERM"],
-  ]
-) {
-  Deno.test(`skiff run with a startContainer hook that fails (${reason}): exit 1 and the same line from the trampoline init as from the Deno init`, async () => {
-    await using bundle = await failingHookBundle(script);
-    const { trampoline, deno } = await runWithBothInits(bundle);
-    const line = `skiff: startContainer hook #1 (/bin/sh) failed: ${reason}\n`;
-    for (const [name, r] of [["trampoline", trampoline], ["Deno init", deno]] as const) {
-      assert.deepEqual(
-        { code: r.code, stdout: r.stdout, stderr: r.stderr, left: r.left },
-        { code: 1, stdout: "", stderr: line, left: false },
-        name,
-      );
-    }
-    assert.equal(exists(join(bundle.rootfs, "out")), false, "process.args did not run");
-  });
-}
-
-Deno.test("skiff run without a PID namespace, a startContainer hook that exits 3: PID 1 is not killed by SIGPIPE, exit 1 and the same line as the Deno init's", async () => {
-  await using bundle = await failingHookBundle("exit 3", false);
+/**
+ * `skiff run` of `bundle` with each init exits 1 with `line` alone on stderr, nothing on stdout,
+ * no state left, and process.args never ran.
+ */
+async function assertBothFailWith(bundle: Awaited<ReturnType<typeof makeBundle>>, line: string) {
   const { trampoline, deno } = await runWithBothInits(bundle);
-  const line = "skiff: startContainer hook #1 (/bin/sh) failed: exit status 3\n";
   for (const [name, r] of [["trampoline", trampoline], ["Deno init", deno]] as const) {
     assert.deepEqual(
       { code: r.code, stdout: r.stdout, stderr: r.stderr, left: r.left },
@@ -527,6 +508,26 @@ Deno.test("skiff run without a PID namespace, a startContainer hook that exits 3
     );
   }
   assert.equal(exists(join(bundle.rootfs, "out")), false, "process.args did not run");
+}
+
+for (
+  const [script, reason] of [
+    ["exit 3", "exit status 3"],
+    ["kill -TERM $$", "killed by SIGTERM"],
+  ]
+) {
+  Deno.test(`skiff run with a startContainer hook that fails (${reason}): exit 1 and the same line from the trampoline init as from the Deno init`, async () => {
+    await using bundle = await failingHookBundle(script);
+    await assertBothFailWith(bundle, `skiff: startContainer hook #1 (/bin/sh) failed: ${reason}\n`);
+  });
+}
+
+Deno.test("skiff run without a PID namespace, a startContainer hook that exits 3: PID 1 is not killed by SIGPIPE, exit 1 and the same line as the Deno init's", async () => {
+  await using bundle = await failingHookBundle("exit 3", false);
+  await assertBothFailWith(
+    bundle,
+    "skiff: startContainer hook #1 (/bin/sh) failed: exit status 3\n",
+  );
 });
 
 Deno.test("a startContainer hook that fails in the trampoline init stops the container after start: process.args never runs, delete leaves nothing", async () => {
